@@ -1,0 +1,3 @@
+//! Sources and normalizers: raw bytes in, model events (plus diagnostics) out.
+
+pub mod normalize;

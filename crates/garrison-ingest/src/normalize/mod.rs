@@ -1,0 +1,1 @@
+//! Normalizers from decoded records to OCSF.

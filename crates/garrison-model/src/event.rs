@@ -1,0 +1,104 @@
+//! One telemetry record: flat fields, when it happened, and where it came from.
+
+use crate::{EvidenceRef, Fields, Timestamp};
+
+/// The shape a record had in its source, which decides how its fields were named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordFormat {
+    /// A record of a binary Windows event log (`.evtx`).
+    Evtx,
+    /// A Windows event rendered to JSON the way `evtx_dump` does (`{"Event": {"System": ..}}`).
+    EvtxJson,
+    /// A Windows event shipped by Winlogbeat / Elastic Agent (`{"winlog": {..}}`).
+    Winlogbeat,
+    /// A Windows event flattened to one JSON object per line by NXLog and similar shippers, as
+    /// found in the OTRF Security-Datasets (`{"EventID": .., "Channel": .., "Hostname": ..}`).
+    FlatWindows,
+    /// Any other JSON object, flattened with dotted names.
+    Json,
+}
+
+impl RecordFormat {
+    /// True for the Windows event shapes, whose fields use the canonical names in [`windows`].
+    pub fn is_windows(self) -> bool {
+        !matches!(self, RecordFormat::Json)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordFormat::Evtx => "evtx",
+            RecordFormat::EvtxJson => "evtx-json",
+            RecordFormat::Winlogbeat => "winlogbeat",
+            RecordFormat::FlatWindows => "flat-windows-json",
+            RecordFormat::Json => "json",
+        }
+    }
+}
+
+/// Canonical names of the Windows `<System>` fields, shared by every Windows record shape.
+///
+/// EventData and UserData fields keep their own names (`Image`, `TargetUserName`, ...); System
+/// attributes are joined to their element with `_` as the Sigma specification says
+/// (`Provider_Name`, `Execution_ProcessID`).
+pub mod windows {
+    pub const EVENT_ID: &str = "EventID";
+    pub const CHANNEL: &str = "Channel";
+    pub const COMPUTER: &str = "Computer";
+    pub const PROVIDER_NAME: &str = "Provider_Name";
+    pub const PROVIDER_GUID: &str = "Provider_Guid";
+    pub const EVENT_RECORD_ID: &str = "EventRecordID";
+    pub const TIME_CREATED: &str = "TimeCreated_SystemTime";
+    pub const LEVEL: &str = "Level";
+    pub const TASK: &str = "Task";
+    pub const OPCODE: &str = "Opcode";
+    pub const KEYWORDS: &str = "Keywords";
+    pub const VERSION: &str = "Version";
+    pub const EXECUTION_PROCESS_ID: &str = "Execution_ProcessID";
+    pub const EXECUTION_THREAD_ID: &str = "Execution_ThreadID";
+    pub const SECURITY_USER_ID: &str = "Security_UserID";
+    pub const ACTIVITY_ID: &str = "Correlation_ActivityID";
+    pub const RELATED_ACTIVITY_ID: &str = "Correlation_RelatedActivityID";
+}
+
+/// One record, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub evidence: EvidenceRef,
+    pub timestamp: Option<Timestamp>,
+    pub format: RecordFormat,
+    pub fields: Fields,
+}
+
+impl Event {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields.value(name)
+    }
+
+    /// Windows channel (`Security`, `Microsoft-Windows-Sysmon/Operational`, ...).
+    pub fn channel(&self) -> Option<&str> {
+        self.windows_field(windows::CHANNEL)
+    }
+
+    /// Windows event id.
+    pub fn event_id(&self) -> Option<u32> {
+        self.windows_field(windows::EVENT_ID)?.trim().parse().ok()
+    }
+
+    /// Windows computer name.
+    pub fn computer(&self) -> Option<&str> {
+        self.windows_field(windows::COMPUTER)
+    }
+
+    /// Windows event provider name.
+    pub fn provider(&self) -> Option<&str> {
+        self.windows_field(windows::PROVIDER_NAME)
+    }
+
+    fn windows_field(&self, name: &str) -> Option<&str> {
+        if self.format.is_windows() {
+            self.fields.value(name).filter(|value| !value.is_empty())
+        } else {
+            None
+        }
+    }
+}

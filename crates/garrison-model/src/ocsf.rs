@@ -1,0 +1,1 @@
+//! OCSF-aligned normalized records (filled in by the OCSF work).
