@@ -47,10 +47,7 @@ impl Field<'_> {
 /// Parses decimal or `0x`-prefixed hexadecimal integers, as Windows logs write them.
 pub fn parse_integer(text: &str) -> Option<i64> {
     let text = text.trim();
-    if let Some(hex) = text
-        .strip_prefix("0x")
-        .or_else(|| text.strip_prefix("0X"))
-    {
+    if let Some(hex) = text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         return u64::from_str_radix(hex, 16).ok().map(|v| v as i64);
     }
     text.parse::<i64>().ok()
@@ -120,7 +117,8 @@ impl Fields {
 
     fn field_at(&self, entry: &Entry) -> Field<'_> {
         Field {
-            name: &self.names[entry.name_start as usize..(entry.name_start + entry.name_len) as usize],
+            name: &self.names
+                [entry.name_start as usize..(entry.name_start + entry.name_len) as usize],
             value: &self.values
                 [entry.value_start as usize..(entry.value_start + entry.value_len) as usize],
             kind: entry.kind,

@@ -1,1 +1,82 @@
-fn main() {}
+//! The `garrison` command: argument parsing, wiring and exit codes. No business logic here.
+
+mod bench;
+mod hunt;
+mod output;
+mod rules;
+
+use clap::{Parser, Subcommand};
+
+/// Garrison: a garrison of cooperating agents for security operations.
+#[derive(Debug, Parser)]
+#[command(name = "garrison", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Hunt event logs with Sigma rules (the bundled pack plus any given with --rules).
+    Hunt(hunt::HuntArgs),
+    /// Measure Garrison against its targets.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
+}
+
+/// Exit codes (documented in the README).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitCode {
+    /// The command completed.
+    Success = 0,
+    /// `--fail-on-detection` and something was detected.
+    Detections = 10,
+}
+
+/// Why a command failed, each with its own exit code.
+#[derive(Debug)]
+pub enum Failure {
+    /// Input paths missing or unreadable (exit 3).
+    Input(String),
+    /// No rules could be loaded (exit 4).
+    Rules(String),
+    /// Output could not be written (exit 5).
+    Output(String),
+    /// Anything else (exit 1).
+    Internal(String),
+}
+
+impl Failure {
+    fn code(&self) -> u8 {
+        match self {
+            Failure::Internal(_) => 1,
+            Failure::Input(_) => 3,
+            Failure::Rules(_) => 4,
+            Failure::Output(_) => 5,
+        }
+    }
+
+    fn message(&self) -> &str {
+        match self {
+            Failure::Input(message)
+            | Failure::Rules(message)
+            | Failure::Output(message)
+            | Failure::Internal(message) => message,
+        }
+    }
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Hunt(args) => hunt::run(args),
+        Command::Bench(command) => bench::run(command),
+    };
+    match result {
+        Ok(code) => std::process::ExitCode::from(code as u8),
+        Err(failure) => {
+            eprintln!("garrison: error: {}", failure.message());
+            std::process::ExitCode::from(failure.code())
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! The worker side of ingestion: turning units into events. One [`Decoder`] per thread reuses
+//! its event and buffers from record to record.
+
+use crate::diagnostic::{Diagnostic, DiagnosticKind, keep_raw};
+use crate::json::{Naming, flatten_json};
+use crate::read::{StreamName, Unit, error_chain};
+use crate::shapes::decode_json_record;
+use evtx::ParserSettings;
+use garrison_model::{Event, EvidenceRef, Fields, RecordFormat};
+use std::sync::Arc;
+
+const EVTX_FILE_HEADER: u64 = 4096;
+const EVTX_CHUNK_SIZE: u64 = 65536;
+const EVTX_RECORD_HEADER: u64 = 24;
+
+/// Counts one decoder keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeStats {
+    pub events: u64,
+    pub quarantined: u64,
+    pub damaged_chunks: u64,
+}
+
+impl DecodeStats {
+    pub fn add(&mut self, other: &DecodeStats) {
+        self.events += other.events;
+        self.quarantined += other.quarantined;
+        self.damaged_chunks += other.damaged_chunks;
+    }
+}
+
+/// Decodes units into events; one per thread.
+pub struct Decoder {
+    event: Event,
+    scratch: Fields,
+    settings: Arc<ParserSettings>,
+    pub stats: DecodeStats,
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Decoder::new()
+    }
+}
+
+impl Decoder {
+    pub fn new() -> Decoder {
+        Decoder {
+            event: Event {
+                evidence: EvidenceRef {
+                    path: "".into(),
+                    member: None,
+                    record_id: 0,
+                    offset: 0,
+                },
+                timestamp: None,
+                format: RecordFormat::Json,
+                fields: Fields::with_capacity(48, 2048),
+            },
+            scratch: Fields::with_capacity(48, 2048),
+            settings: Arc::new(ParserSettings::new().num_threads(1)),
+            stats: DecodeStats::default(),
+        }
+    }
+
+    fn set_evidence(&mut self, stream: &StreamName, record_id: u64, offset: u64) {
+        let evidence = &mut self.event.evidence;
+        if !Arc::ptr_eq(&evidence.path, &stream.path) {
+            evidence.path = stream.path.clone();
+        }
+        evidence.member.clone_from(&stream.member);
+        evidence.record_id = record_id;
+        evidence.offset = offset;
+    }
+
+    fn quarantine(&mut self, report: &mut dyn FnMut(Diagnostic), diagnostic: Diagnostic) {
+        self.stats.quarantined += 1;
+        report(diagnostic);
+    }
+
+    /// Decodes a unit, calling `on_event` for every event and `report` for every problem.
+    pub fn decode(
+        &mut self,
+        unit: Unit,
+        on_event: &mut dyn FnMut(&Event),
+        report: &mut dyn FnMut(Diagnostic),
+    ) {
+        match unit {
+            Unit::EvtxChunk { stream, mut chunk } => {
+                self.decode_evtx_chunk(&stream, &mut chunk, on_event, report)
+            }
+            Unit::Lines {
+                stream,
+                first_line,
+                first_offset,
+                data,
+            } => self.decode_lines(&stream, first_line, first_offset, &data, on_event, report),
+            Unit::Documents { stream, data } => {
+                self.decode_documents(&stream, &data, on_event, report)
+            }
+        }
+    }
+
+    fn decode_evtx_chunk(
+        &mut self,
+        stream: &StreamName,
+        chunk_data: &mut evtx::EvtxChunkData,
+        on_event: &mut dyn FnMut(&Event),
+        report: &mut dyn FnMut(Diagnostic),
+    ) {
+        let chunk_number = chunk_data.number.unwrap_or(0);
+        let chunk_offset = EVTX_FILE_HEADER + chunk_number * EVTX_CHUNK_SIZE;
+        let mut chunk = match chunk_data.parse(self.settings.clone()) {
+            Ok(chunk) => chunk,
+            Err(error) => {
+                self.stats.damaged_chunks += 1;
+                report(Diagnostic {
+                    kind: DiagnosticKind::EvtxChunk,
+                    location: stream.location(None, Some(chunk_offset)),
+                    message: format!(
+                        "damaged chunk {chunk_number} skipped: {}",
+                        error_chain(&error)
+                    ),
+                    raw: None,
+                });
+                return;
+            }
+        };
+        for record in chunk.iter() {
+            let record = match record {
+                Ok(record) => record,
+                Err(error) => {
+                    self.quarantine(
+                        report,
+                        Diagnostic {
+                            kind: DiagnosticKind::EvtxRecord,
+                            location: stream.location(None, Some(chunk_offset)),
+                            message: format!(
+                                "record in chunk {chunk_number} skipped: {}",
+                                error_chain(&error)
+                            ),
+                            raw: None,
+                        },
+                    );
+                    continue;
+                }
+            };
+            let record_id = record.event_record_id;
+            let timestamp = record.timestamp;
+            let offset = chunk_offset + record.binxml_offset.saturating_sub(EVTX_RECORD_HEADER);
+            let json = match record.into_json_bytes() {
+                Ok(json) => json.data,
+                Err(error) => {
+                    self.quarantine(
+                        report,
+                        Diagnostic {
+                            kind: DiagnosticKind::EvtxRecord,
+                            location: stream.location(Some(record_id), Some(offset)),
+                            message: format!("record cannot be rendered: {}", error_chain(&error)),
+                            raw: None,
+                        },
+                    );
+                    continue;
+                }
+            };
+            self.event.fields.clear();
+            if let Err(error) = flatten_json(&json, Naming::WindowsEvent, &mut self.event.fields) {
+                self.quarantine(
+                    report,
+                    Diagnostic {
+                        kind: DiagnosticKind::EvtxRecord,
+                        location: stream.location(Some(record_id), Some(offset)),
+                        message: format!("record rendering is not valid JSON: {error}"),
+                        raw: Some(keep_raw(&json)),
+                    },
+                );
+                continue;
+            }
+            self.set_evidence(stream, record_id, offset);
+            self.event.timestamp = Some(timestamp);
+            self.event.format = RecordFormat::Evtx;
+            self.stats.events += 1;
+            on_event(&self.event);
+        }
+    }
+
+    fn decode_json_value(
+        &mut self,
+        stream: &StreamName,
+        record_id: u64,
+        offset: u64,
+        bytes: &[u8],
+        on_event: &mut dyn FnMut(&Event),
+        report: &mut dyn FnMut(Diagnostic),
+    ) {
+        match decode_json_record(bytes, &mut self.event.fields, &mut self.scratch) {
+            Ok((format, timestamp)) => {
+                self.set_evidence(stream, record_id, offset);
+                self.event.format = format;
+                self.event.timestamp = timestamp;
+                self.stats.events += 1;
+                on_event(&self.event);
+            }
+            Err(error) => self.quarantine(
+                report,
+                Diagnostic {
+                    kind: DiagnosticKind::Json,
+                    location: stream.location(Some(record_id), Some(offset)),
+                    message: format!("invalid JSON record: {error}"),
+                    raw: Some(keep_raw(bytes)),
+                },
+            ),
+        }
+    }
+
+    fn decode_lines(
+        &mut self,
+        stream: &StreamName,
+        first_line: u64,
+        first_offset: u64,
+        data: &[u8],
+        on_event: &mut dyn FnMut(&Event),
+        report: &mut dyn FnMut(Diagnostic),
+    ) {
+        let mut line_number = first_line;
+        let mut start = 0usize;
+        while start < data.len() {
+            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |at| start + at);
+            let mut line = &data[start..end];
+            if line_number == 1 {
+                line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
+            }
+            let line = line.trim_ascii();
+            if !line.is_empty() {
+                self.decode_json_value(
+                    stream,
+                    line_number,
+                    first_offset + start as u64,
+                    line,
+                    on_event,
+                    report,
+                );
+            }
+            line_number += 1;
+            start = end + 1;
+        }
+    }
+
+    fn decode_documents(
+        &mut self,
+        stream: &StreamName,
+        data: &[u8],
+        on_event: &mut dyn FnMut(&Event),
+        report: &mut dyn FnMut(Diagnostic),
+    ) {
+        let text = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+        let mut values =
+            serde_json::Deserializer::from_slice(text).into_iter::<&serde_json::value::RawValue>();
+        let mut record_id = 0u64;
+        loop {
+            let start = values.byte_offset();
+            let value = match values.next() {
+                None => break,
+                Some(Ok(value)) => value,
+                Some(Err(error)) => {
+                    self.quarantine(
+                        report,
+                        Diagnostic {
+                            kind: DiagnosticKind::Json,
+                            location: stream.location(Some(record_id + 1), Some(start as u64)),
+                            message: format!(
+                                "invalid JSON document, rest of stream skipped: {error}"
+                            ),
+                            raw: Some(keep_raw(&text[start..])),
+                        },
+                    );
+                    break;
+                }
+            };
+            let raw = value.get().as_bytes();
+            let offset = start as u64 + (raw.as_ptr() as u64 - text[start..].as_ptr() as u64);
+            if raw.first() == Some(&b'[') {
+                match serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(raw) {
+                    Ok(elements) => {
+                        for element in elements {
+                            record_id += 1;
+                            let element_offset =
+                                element.get().as_ptr() as u64 - text.as_ptr() as u64;
+                            self.decode_json_value(
+                                stream,
+                                record_id,
+                                element_offset,
+                                element.get().as_bytes(),
+                                on_event,
+                                report,
+                            );
+                        }
+                    }
+                    Err(error) => {
+                        record_id += 1;
+                        self.quarantine(
+                            report,
+                            Diagnostic {
+                                kind: DiagnosticKind::Json,
+                                location: stream.location(Some(record_id), Some(offset)),
+                                message: format!("invalid JSON array: {error}"),
+                                raw: Some(keep_raw(raw)),
+                            },
+                        );
+                    }
+                }
+            } else {
+                record_id += 1;
+                self.decode_json_value(stream, record_id, offset, raw, on_event, report);
+            }
+        }
+    }
+}

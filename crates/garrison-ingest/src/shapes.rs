@@ -1,0 +1,190 @@
+//! Recognises the JSON shapes Windows events are shipped in and renames their fields to the
+//! canonical Windows names, so Sigma rules match them like events read from EVTX.
+
+use crate::json::{Naming, flatten_json};
+use crate::time::parse_timestamp;
+use garrison_model::event::windows;
+use garrison_model::{Fields, RecordFormat, Timestamp};
+
+/// Decodes one JSON object into `fields` (cleared first); returns its shape and time.
+pub fn decode_json_record(
+    bytes: &[u8],
+    fields: &mut Fields,
+    scratch: &mut Fields,
+) -> Result<(RecordFormat, Option<Timestamp>), serde_json::Error> {
+    fields.clear();
+    if first_key_is_event(bytes) {
+        flatten_json(bytes, Naming::WindowsEvent, fields)?;
+        let timestamp = fields
+            .value(windows::TIME_CREATED)
+            .and_then(parse_timestamp);
+        return Ok((RecordFormat::EvtxJson, timestamp));
+    }
+    scratch.clear();
+    flatten_json(bytes, Naming::Dotted, scratch)?;
+    let format = if scratch
+        .iter()
+        .any(|field| field.name.starts_with("winlog."))
+    {
+        RecordFormat::Winlogbeat
+    } else if scratch.get("EventID").is_some()
+        && (scratch.get("Channel").is_some() || scratch.get("SourceName").is_some())
+    {
+        RecordFormat::FlatWindows
+    } else {
+        RecordFormat::Json
+    };
+    for field in scratch.iter() {
+        let name = match format {
+            RecordFormat::Winlogbeat => winlogbeat_name(field.name),
+            RecordFormat::FlatWindows => flat_windows_name(field.name),
+            _ => Some(field.name),
+        };
+        if let Some(name) = name {
+            fields.push(name, field.value, field.kind);
+        }
+    }
+    if format == RecordFormat::Winlogbeat {
+        // ECS copies of what winlog may lack.
+        for (fallback, canonical) in [
+            ("event.code", windows::EVENT_ID),
+            ("host.name", windows::COMPUTER),
+        ] {
+            if fields.get(canonical).is_none()
+                && let Some(field) = scratch.get(fallback)
+            {
+                fields.push(canonical, field.value, field.kind);
+            }
+        }
+    }
+    let timestamp = [
+        "@timestamp",
+        "TimeCreated",
+        "timestamp",
+        "time",
+        "eventTime",
+        "published",
+        "EventTime",
+    ]
+    .iter()
+    .find_map(|name| fields.value(name).and_then(parse_timestamp));
+    Ok((format, timestamp))
+}
+
+fn first_key_is_event(bytes: &[u8]) -> bool {
+    let mut rest = bytes.trim_ascii_start();
+    if rest.first() != Some(&b'{') {
+        return false;
+    }
+    rest = rest[1..].trim_ascii_start();
+    rest.starts_with(b"\"Event\"")
+}
+
+/// Winlogbeat / Elastic Agent (`winlog.*`) names to canonical Windows names.
+fn winlogbeat_name(name: &str) -> Option<&str> {
+    if let Some(field) = name
+        .strip_prefix("winlog.event_data.")
+        .or_else(|| name.strip_prefix("winlog.user_data."))
+    {
+        return Some(field);
+    }
+    Some(match name {
+        "winlog.channel" => windows::CHANNEL,
+        "winlog.event_id" => windows::EVENT_ID,
+        "winlog.computer_name" => windows::COMPUTER,
+        "winlog.record_id" => windows::EVENT_RECORD_ID,
+        "winlog.provider_name" => windows::PROVIDER_NAME,
+        "winlog.provider_guid" => windows::PROVIDER_GUID,
+        "winlog.task" => windows::TASK,
+        "winlog.opcode" => windows::OPCODE,
+        "winlog.keywords" => windows::KEYWORDS,
+        "winlog.version" => windows::VERSION,
+        "winlog.process.pid" => windows::EXECUTION_PROCESS_ID,
+        "winlog.process.thread.id" => windows::EXECUTION_THREAD_ID,
+        "winlog.user.identifier" => windows::SECURITY_USER_ID,
+        "winlog.activity_id" => windows::ACTIVITY_ID,
+        "winlog.related_activity_id" => windows::RELATED_ACTIVITY_ID,
+        other => other,
+    })
+}
+
+/// NXLog-style flat names (as in the OTRF datasets) to canonical Windows names.
+fn flat_windows_name(name: &str) -> Option<&str> {
+    Some(match name {
+        "Hostname" => windows::COMPUTER,
+        "SourceName" => windows::PROVIDER_NAME,
+        "ProviderGuid" => windows::PROVIDER_GUID,
+        "RecordNumber" => windows::EVENT_RECORD_ID,
+        "ExecutionProcessID" => windows::EXECUTION_PROCESS_ID,
+        "ThreadID" => windows::EXECUTION_THREAD_ID,
+        "UserID" => windows::SECURITY_USER_ID,
+        "ActivityID" => windows::ACTIVITY_ID,
+        "RelatedActivityID" => windows::RELATED_ACTIVITY_ID,
+        other => other,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(text: &str) -> (RecordFormat, Option<Timestamp>, Fields) {
+        let mut fields = Fields::new();
+        let mut scratch = Fields::new();
+        let (format, timestamp) =
+            decode_json_record(text.as_bytes(), &mut fields, &mut scratch).unwrap();
+        (format, timestamp, fields)
+    }
+
+    #[test]
+    fn winlogbeat_events_get_canonical_names() {
+        let (format, timestamp, fields) = decode(
+            r#"{"@timestamp":"2024-03-01T10:00:00.000Z","winlog":{"channel":"Security","event_id":4624,"computer_name":"dc1","record_id":77,"provider_name":"Microsoft-Windows-Security-Auditing","event_data":{"TargetUserName":"alice","LogonType":"3"}},"host":{"name":"dc1.corp"}}"#,
+        );
+        assert_eq!(format, RecordFormat::Winlogbeat);
+        assert_eq!(timestamp, Some("2024-03-01T10:00:00Z".parse().unwrap()));
+        assert_eq!(fields.value("Channel"), Some("Security"));
+        assert_eq!(fields.value("EventID"), Some("4624"));
+        assert_eq!(fields.value("Computer"), Some("dc1"));
+        assert_eq!(fields.value("EventRecordID"), Some("77"));
+        assert_eq!(fields.value("TargetUserName"), Some("alice"));
+        assert_eq!(fields.value("host.name"), Some("dc1.corp"));
+    }
+
+    #[test]
+    fn flat_windows_events_get_canonical_names() {
+        let (format, timestamp, fields) = decode(
+            r#"{"EventID":10,"Channel":"Microsoft-Windows-Sysmon/Operational","Hostname":"MORDORDC","SourceName":"Microsoft-Windows-Sysmon","RecordNumber":757026,"@timestamp":"2020-08-07T14:32:25.358Z","TargetImage":"C:\\windows\\system32\\lsass.exe"}"#,
+        );
+        assert_eq!(format, RecordFormat::FlatWindows);
+        assert!(timestamp.is_some());
+        assert_eq!(fields.value("Computer"), Some("MORDORDC"));
+        assert_eq!(
+            fields.value("Provider_Name"),
+            Some("Microsoft-Windows-Sysmon")
+        );
+        assert_eq!(fields.value("EventRecordID"), Some("757026"));
+        assert_eq!(
+            fields.value("TargetImage"),
+            Some("C:\\windows\\system32\\lsass.exe")
+        );
+    }
+
+    #[test]
+    fn evtx_json_and_plain_json() {
+        let (format, timestamp, fields) = decode(
+            r##"{"Event":{"System":{"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","TimeCreated":{"#attributes":{"SystemTime":"2025-11-27T07:40:10.165324Z"}}},"EventData":{"Image":"x.exe"}}}"##,
+        );
+        assert_eq!(format, RecordFormat::EvtxJson);
+        assert_eq!(
+            timestamp,
+            Some("2025-11-27T07:40:10.165324Z".parse().unwrap())
+        );
+        assert_eq!(fields.value("Image"), Some("x.exe"));
+        let (format, timestamp, fields) =
+            decode(r#"{"eventTime":"2021-01-01T00:00:00Z","userIdentity":{"type":"Root"}}"#);
+        assert_eq!(format, RecordFormat::Json);
+        assert!(timestamp.is_some());
+        assert_eq!(fields.value("userIdentity.type"), Some("Root"));
+    }
+}

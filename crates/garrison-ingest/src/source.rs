@@ -1,0 +1,204 @@
+//! Finding input: files and folders given on the command line, walked and sniffed for the
+//! formats we read. Anything else is skipped and counted, never silently ignored.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// The container or format of an input file, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InputKind {
+    /// Windows binary event log.
+    Evtx,
+    /// JSON lines, or one JSON document.
+    Json,
+    Zip,
+    Gzip,
+    Tar,
+}
+
+impl InputKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputKind::Evtx => "evtx",
+            InputKind::Json => "json",
+            InputKind::Zip => "zip",
+            InputKind::Gzip => "gzip",
+            InputKind::Tar => "tar",
+        }
+    }
+}
+
+/// Recognises a format from a stream's first bytes (at least 262 for tar).
+pub fn sniff(head: &[u8]) -> Option<InputKind> {
+    if head.starts_with(b"ElfFile\0") {
+        return Some(InputKind::Evtx);
+    }
+    if head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06") {
+        return Some(InputKind::Zip);
+    }
+    if head.starts_with(&[0x1f, 0x8b]) {
+        return Some(InputKind::Gzip);
+    }
+    if head.len() >= 262 && &head[257..262] == b"ustar" {
+        return Some(InputKind::Tar);
+    }
+    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    match text.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') | Some(b'[') => Some(InputKind::Json),
+        _ => None,
+    }
+}
+
+/// One file to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputFile {
+    pub path: PathBuf,
+    pub kind: InputKind,
+    pub size: u64,
+}
+
+/// Files found, and those passed over with the reason.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Discovery {
+    pub files: Vec<InputFile>,
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+impl Discovery {
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|file| file.size).sum()
+    }
+}
+
+/// Error for a path given by the user that does not exist or cannot be read at all.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read input {path}: {source}")]
+pub struct InputError {
+    pub path: PathBuf,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Walks `paths` (files or folders), sniffing every file. Files inside folders are sorted by
+/// path so runs are repeatable.
+pub fn discover(paths: &[PathBuf]) -> Result<Discovery, InputError> {
+    let mut discovery = Discovery::default();
+    for path in paths {
+        let metadata = std::fs::metadata(path).map_err(|source| InputError {
+            path: path.clone(),
+            source,
+        })?;
+        if metadata.is_dir() {
+            walk(path, &mut discovery);
+        } else {
+            classify(path, metadata.len(), &mut discovery);
+        }
+    }
+    Ok(discovery)
+}
+
+fn walk(folder: &Path, discovery: &mut Discovery) {
+    let mut entries: Vec<PathBuf> = match std::fs::read_dir(folder) {
+        Ok(entries) => entries
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .collect(),
+        Err(error) => {
+            discovery
+                .skipped
+                .push((folder.to_path_buf(), format!("cannot list folder: {error}")));
+            return;
+        }
+    };
+    entries.sort();
+    for path in entries {
+        match std::fs::metadata(&path) {
+            Ok(metadata) if metadata.is_dir() => walk(&path, discovery),
+            Ok(metadata) => classify(&path, metadata.len(), discovery),
+            Err(error) => discovery
+                .skipped
+                .push((path, format!("cannot stat: {error}"))),
+        }
+    }
+}
+
+fn classify(path: &Path, size: u64, discovery: &mut Discovery) {
+    let mut head = [0u8; 512];
+    let read = File::open(path).and_then(|mut file| {
+        let mut filled = 0;
+        loop {
+            let n = file.read(&mut head[filled..])?;
+            if n == 0 || filled + n == head.len() {
+                return Ok(filled + n);
+            }
+            filled += n;
+        }
+    });
+    match read {
+        Err(error) => discovery
+            .skipped
+            .push((path.to_path_buf(), format!("cannot read: {error}"))),
+        Ok(0) => discovery
+            .skipped
+            .push((path.to_path_buf(), "empty file".to_string())),
+        Ok(filled) => match sniff(&head[..filled]) {
+            Some(kind) => discovery.files.push(InputFile {
+                path: path.to_path_buf(),
+                kind,
+                size,
+            }),
+            None => discovery
+                .skipped
+                .push((path.to_path_buf(), "not a format we read".to_string())),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffing() {
+        assert_eq!(sniff(b"ElfFile\0xxxx"), Some(InputKind::Evtx));
+        assert_eq!(sniff(b"PK\x03\x04rest"), Some(InputKind::Zip));
+        assert_eq!(sniff(&[0x1f, 0x8b, 8, 0]), Some(InputKind::Gzip));
+        assert_eq!(sniff(b"  \n{\"a\":1}"), Some(InputKind::Json));
+        assert_eq!(sniff(b"\xEF\xBB\xBF[1]"), Some(InputKind::Json));
+        assert_eq!(sniff(b"title: rule"), None);
+        let mut tar = vec![0u8; 512];
+        tar[257..262].copy_from_slice(b"ustar");
+        assert_eq!(sniff(&tar), Some(InputKind::Tar));
+    }
+
+    #[test]
+    fn discovery_walks_sorts_and_skips() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/b.json"), "{\"a\":1}\n").unwrap();
+        std::fs::write(dir.path().join("a.jsonl"), "{\"a\":1}\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
+        std::fs::write(dir.path().join("empty.json"), "").unwrap();
+        let discovery = discover(&[dir.path().to_path_buf()]).unwrap();
+        let names: Vec<_> = discovery
+            .files
+            .iter()
+            .map(|f| {
+                f.path
+                    .strip_prefix(dir.path())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        assert_eq!(names, ["a.jsonl", "sub/b.json"]);
+        assert_eq!(discovery.skipped.len(), 2);
+        assert!(
+            discovery
+                .skipped
+                .iter()
+                .any(|(p, why)| p.ends_with("notes.txt") && why.contains("not a format"))
+        );
+        assert!(discover(&[dir.path().join("missing")]).is_err());
+    }
+}

@@ -1,1 +1,0 @@
-//! OCSF-aligned normalized records (filled in by the OCSF work).

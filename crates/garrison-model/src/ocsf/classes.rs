@@ -1,0 +1,229 @@
+//! The class-specific attributes of each OCSF class Garrison produces.
+//!
+//! Each struct holds its class's activity (serialized by [`super::EventDetail`] as `activity_id`,
+//! `activity_name` and `type_uid`) and the attributes only that class defines; attributes every
+//! class has (time, metadata, device, actor, ...) live in [`super::OcsfEvent`].
+
+use super::activity::*;
+use super::finding::{Evidence, FindingInfo};
+use super::objects::*;
+use super::windows::{RegKey, RegValue, WinService};
+use serde::Serialize;
+
+/// Process Activity (1007): launch, terminate, open, inject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProcessActivity {
+    #[serde(skip)]
+    pub activity: ProcessActivityId,
+    pub process: Process,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module: Option<Module>,
+    /// 1 Remote Thread, 2 Load Library, 3 Queue APC.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub injection_type_id: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub injection_type: Option<String>,
+    /// 1 Spawn.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_type_id: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<String>,
+    /// The granted access mask of an opened process.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actual_permissions: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+}
+
+/// Module Activity (1005): an image loaded into a process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModuleActivity {
+    #[serde(skip)]
+    pub activity: ModuleActivityId,
+    pub module: Module,
+}
+
+/// File System Activity (1001).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FileSystemActivity {
+    #[serde(skip)]
+    pub activity: FileActivityId,
+    pub file: File,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_mask: Option<i64>,
+}
+
+/// Registry Key Activity (201001).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegistryKeyActivity {
+    #[serde(skip)]
+    pub activity: RegistryKeyActivityId,
+    pub reg_key: RegKey,
+    /// The key before a rename.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prev_reg_key: Option<RegKey>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_mask: Option<i64>,
+}
+
+/// Registry Value Activity (201002).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegistryValueActivity {
+    #[serde(skip)]
+    pub activity: RegistryValueActivityId,
+    pub reg_value: RegValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prev_reg_value: Option<RegValue>,
+}
+
+/// Network Activity (4001).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkActivity {
+    #[serde(skip)]
+    pub activity: NetworkActivityId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_info: Option<ConnectionInfo>,
+    /// 1 when `src_endpoint` initiated the connection, 2 when `dst_endpoint` did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub initiator_id: Option<u8>,
+}
+
+/// DNS Activity (4003).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DnsActivity {
+    #[serde(skip)]
+    pub activity: DnsActivityId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query: Option<DnsQuery>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub answers: Vec<DnsAnswer>,
+    /// 0 NoError, 1 FormError, 2 ServError, 3 NXDomain, ..., 99 Other.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rcode_id: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rcode: Option<String>,
+}
+
+/// SMB Activity (4006): access to a file on a network share.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SmbActivity {
+    #[serde(skip)]
+    pub activity: SmbActivityId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<File>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share: Option<String>,
+    /// 1 File, 2 Pipe, 3 Print.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_type_id: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_type: Option<String>,
+}
+
+/// Authentication (3002).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Authentication {
+    #[serde(skip)]
+    pub activity: AuthenticationActivityId,
+    /// The account that is authenticated.
+    pub user: User,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
+    /// Windows logon types share the schema's numbering (2 Interactive, 3 Network, 10 Remote ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logon_type_id: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logon_type: Option<String>,
+    /// 1 NTLM, 2 Kerberos, 99 Other.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_protocol_id: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_protocol: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<Session>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_remote: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_cleartext: Option<bool>,
+}
+
+/// Authorize Session (3003): privileges given to a new logon.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuthorizeSession {
+    #[serde(skip)]
+    pub activity: AuthorizeSessionActivityId,
+    pub user: User,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub privileges: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<Session>,
+}
+
+/// Account Change (3001).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountChange {
+    #[serde(skip)]
+    pub activity: AccountChangeActivityId,
+    /// The account that was changed.
+    pub user: User,
+    /// The account after the change (a rename).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_result: Option<User>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_endpoint: Option<NetworkEndpoint>,
+}
+
+/// Group Management (3006).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GroupManagement {
+    #[serde(skip)]
+    pub activity: GroupManagementActivityId,
+    pub group: Group,
+    /// The member added or removed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+}
+
+/// Scheduled Job Activity (1006).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScheduledJobActivity {
+    #[serde(skip)]
+    pub activity: ScheduledJobActivityId,
+    pub job: Job,
+}
+
+/// Windows Service Activity (201004).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WindowsServiceActivity {
+    #[serde(skip)]
+    pub activity: WindowsServiceActivityId,
+    pub win_service: WinService,
+}
+
+/// Detection Finding (2004).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DetectionFinding {
+    #[serde(skip)]
+    pub activity: FindingActivityId,
+    pub finding_info: FindingInfo,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidences: Vec<Evidence>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_alert: Option<bool>,
+}

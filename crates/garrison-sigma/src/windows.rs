@@ -1,0 +1,364 @@
+//! Where Sigma's Windows log sources live in raw event logs: channels, event ids and, for
+//! sources that log the same activity under other names, the field names to use.
+//!
+//! `category: process_creation` is Sysmon event 1 and also Security event 4688 whose fields
+//! are named differently (`NewProcessName` for `Image`); the tables below say so. Channel names
+//! and event ids are those Windows and Sysmon write.
+
+use crate::rule::LogSource;
+
+const SYSMON: &str = "Microsoft-Windows-Sysmon/Operational";
+const SECURITY: &str = "Security";
+const POWERSHELL: &[&str] = &[
+    "Microsoft-Windows-PowerShell/Operational",
+    "PowerShellCore/Operational",
+];
+const POWERSHELL_CLASSIC: &str = "Windows PowerShell";
+const DEFENDER: &str = "Microsoft-Windows-Windows Defender/Operational";
+
+/// How a target names the fields Sigma rules use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FieldMapping {
+    /// Rule field names are the event's field names.
+    Identity,
+    /// Security 4688 process creation.
+    Security4688,
+    /// Microsoft Defender detections for `category: antivirus`.
+    DefenderAntivirus,
+}
+
+/// Fields Security 4688 writes natively (rules may use them as they are).
+const SECURITY_4688_NATIVE: &[&str] = &[
+    "EventID",
+    "Channel",
+    "Computer",
+    "Provider_Name",
+    "SubjectUserSid",
+    "SubjectUserName",
+    "SubjectDomainName",
+    "SubjectLogonId",
+    "NewProcessId",
+    "NewProcessName",
+    "TokenElevationType",
+    "ProcessId",
+    "CommandLine",
+    "TargetUserSid",
+    "TargetUserName",
+    "TargetDomainName",
+    "TargetLogonId",
+    "ParentProcessName",
+    "MandatoryLabel",
+];
+
+impl FieldMapping {
+    /// The event field a rule field reads, or `None` when this source has no such field.
+    pub fn map<'a>(self, field: &'a str) -> Option<&'a str> {
+        match self {
+            FieldMapping::Identity => Some(field),
+            FieldMapping::Security4688 => match field {
+                "Image" => Some("NewProcessName"),
+                "ParentImage" => Some("ParentProcessName"),
+                "LogonId" => Some("SubjectLogonId"),
+                _ if SECURITY_4688_NATIVE.contains(&field) => Some(field),
+                _ => None,
+            },
+            FieldMapping::DefenderAntivirus => match field {
+                "Signature" => Some("ThreatName"),
+                "Filename" | "FileName" => Some("Path"),
+                _ => Some(field),
+            },
+        }
+    }
+}
+
+/// One concrete place a rule's events are found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WindowsTarget {
+    /// Channels (any when empty).
+    pub channels: Vec<&'static str>,
+    /// Event ids (any when empty).
+    pub event_ids: Vec<u32>,
+    /// Extra conditions the source implies, e.g. `EventType: CreateKey` for `registry_add`.
+    pub extra: Vec<(&'static str, &'static [&'static str])>,
+    pub mapping: FieldMapping,
+}
+
+impl WindowsTarget {
+    fn new(channels: &[&'static str], event_ids: &[u32]) -> WindowsTarget {
+        WindowsTarget {
+            channels: channels.to_vec(),
+            event_ids: event_ids.to_vec(),
+            extra: Vec::new(),
+            mapping: FieldMapping::Identity,
+        }
+    }
+
+    fn sysmon(event_ids: &[u32]) -> WindowsTarget {
+        WindowsTarget::new(&[SYSMON], event_ids)
+    }
+}
+
+/// The channels of a Windows `service`.
+fn service_channels(service: &str) -> Option<&'static [&'static str]> {
+    Some(match service {
+        "security" => &[SECURITY],
+        "system" => &["System"],
+        "application" => &["Application"],
+        "sysmon" => &[SYSMON],
+        "powershell" => POWERSHELL,
+        "powershell-classic" => &[POWERSHELL_CLASSIC],
+        "taskscheduler" => &["Microsoft-Windows-TaskScheduler/Operational"],
+        "wmi" => &["Microsoft-Windows-WMI-Activity/Operational"],
+        "dns-server" => &["DNS Server"],
+        "dns-server-analytic" => &["Microsoft-Windows-DNS-Server/Analytical"],
+        "dns-server-audit" => &["Microsoft-Windows-DNS-Server/Audit"],
+        "dns-client" => &["Microsoft-Windows-DNS Client Events/Operational"],
+        "driver-framework" => &["Microsoft-Windows-DriverFrameworks-UserMode/Operational"],
+        "ntlm" => &["Microsoft-Windows-NTLM/Operational"],
+        "windefend" => &[DEFENDER],
+        "bits-client" => &["Microsoft-Windows-Bits-Client/Operational"],
+        "firewall-as" => &["Microsoft-Windows-Windows Firewall With Advanced Security/Firewall"],
+        "codeintegrity-operational" => &["Microsoft-Windows-CodeIntegrity/Operational"],
+        "applocker" => &[
+            "Microsoft-Windows-AppLocker/MSI and Script",
+            "Microsoft-Windows-AppLocker/EXE and DLL",
+            "Microsoft-Windows-AppLocker/Packaged app-Deployment",
+            "Microsoft-Windows-AppLocker/Packaged app-Execution",
+        ],
+        "msexchange-management" => &["MSExchange Management"],
+        "printservice-admin" => &["Microsoft-Windows-PrintService/Admin"],
+        "printservice-operational" => &["Microsoft-Windows-PrintService/Operational"],
+        "smbclient-security" => &["Microsoft-Windows-SmbClient/Security"],
+        "smbclient-connectivity" => &["Microsoft-Windows-SmbClient/Connectivity"],
+        "smbserver-connectivity" => &["Microsoft-Windows-SMBServer/Connectivity"],
+        "terminalservices-localsessionmanager" => {
+            &["Microsoft-Windows-TerminalServices-LocalSessionManager/Operational"]
+        }
+        "microsoft-servicebus-client" => &["Microsoft-ServiceBus-Client"],
+        "ldap" | "ldap_debug" => &["Microsoft-Windows-LDAP-Client/Debug"],
+        "openssh" => &["OpenSSH/Operational"],
+        "shell-core" => &["Microsoft-Windows-Shell-Core/Operational"],
+        "capi2" => &["Microsoft-Windows-CAPI2/Operational"],
+        "certificateservicesclient-lifecycle-system" => {
+            &["Microsoft-Windows-CertificateServicesClient-Lifecycle-System/Operational"]
+        }
+        "lsa-server" => &["Microsoft-Windows-LSA/Operational"],
+        "appxdeployment-server" => &["Microsoft-Windows-AppXDeploymentServer/Operational"],
+        "appxpackaging-om" => &["Microsoft-Windows-AppxPackaging/Operational"],
+        "diagnosis-scripted" => &["Microsoft-Windows-Diagnosis-Scripted/Operational"],
+        "appmodel-runtime" => &["Microsoft-Windows-AppModel-Runtime/Admin"],
+        "security-mitigations" => &[
+            "Microsoft-Windows-Security-Mitigations/Kernel Mode",
+            "Microsoft-Windows-Security-Mitigations/User Mode",
+        ],
+        "vhdmp" => &["Microsoft-Windows-VHDMP-Operational"],
+        "bitlocker" => &["Microsoft-Windows-BitLocker/BitLocker Management"],
+        "kernel-shimengine" => &[
+            "Microsoft-Windows-Kernel-ShimEngine/Operational",
+            "Microsoft-Windows-Kernel-ShimEngine/Diagnostic",
+        ],
+        "iis-configuration" => &[
+            "Microsoft-IIS-Configuration/Operational",
+            "Microsoft-IIS-Configuration/Administrative",
+        ],
+        "hyper-v-worker" => &["Microsoft-Windows-Hyper-V-Worker-Admin"],
+        "ntfs" => &["Microsoft-Windows-Ntfs/Operational"],
+        "dhcp" => &["Microsoft-Windows-DHCP-Server/Operational"],
+        "terminalservices-remoteconnectionmanager" => {
+            &["Microsoft-Windows-TerminalServices-RemoteConnectionManager/Operational"]
+        }
+        "rdpcorets" => &["Microsoft-Windows-RemoteDesktopServices-RdpCoreTS/Operational"],
+        "winrm" => &["Microsoft-Windows-WinRM/Operational"],
+        "application-experience" => &[
+            "Microsoft-Windows-Application-Experience/Program-Telemetry",
+            "Microsoft-Windows-Application-Experience/Program-Compatibility-Assistant",
+        ],
+        _ => return None,
+    })
+}
+
+/// The targets of a Windows `category`.
+fn category_targets(category: &str) -> Option<Vec<WindowsTarget>> {
+    let sysmon = |ids: &[u32]| vec![WindowsTarget::sysmon(ids)];
+    Some(match category {
+        "process_creation" => vec![
+            WindowsTarget::sysmon(&[1]),
+            WindowsTarget {
+                mapping: FieldMapping::Security4688,
+                ..WindowsTarget::new(&[SECURITY], &[4688])
+            },
+        ],
+        "file_change" => sysmon(&[2]),
+        "network_connection" => sysmon(&[3]),
+        "sysmon_status" => sysmon(&[4, 16]),
+        "process_termination" => sysmon(&[5]),
+        "driver_load" => sysmon(&[6]),
+        "image_load" => sysmon(&[7]),
+        "create_remote_thread" => sysmon(&[8]),
+        "raw_access_thread" => sysmon(&[9]),
+        "process_access" => sysmon(&[10]),
+        "file_event" => sysmon(&[11]),
+        "registry_add" => vec![WindowsTarget {
+            extra: vec![("EventType", &["CreateKey"])],
+            ..WindowsTarget::sysmon(&[12])
+        }],
+        "registry_delete" => vec![WindowsTarget {
+            extra: vec![("EventType", &["DeleteKey", "DeleteValue"])],
+            ..WindowsTarget::sysmon(&[12])
+        }],
+        "registry_set" => sysmon(&[13]),
+        "registry_rename" => sysmon(&[14]),
+        "registry_event" => sysmon(&[12, 13, 14]),
+        "create_stream_hash" => sysmon(&[15]),
+        "pipe_created" => sysmon(&[17, 18]),
+        "wmi_event" => sysmon(&[19, 20, 21]),
+        "dns_query" => sysmon(&[22]),
+        "file_delete" => sysmon(&[23, 26]),
+        "clipboard_capture" => sysmon(&[24]),
+        "process_tampering" => sysmon(&[25]),
+        "file_delete_detected" => sysmon(&[26]),
+        "file_block_executable" => sysmon(&[27]),
+        "file_block_shredding" => sysmon(&[28]),
+        "file_executable_detected" => sysmon(&[29]),
+        "sysmon_error" => sysmon(&[255]),
+        "ps_module" => vec![WindowsTarget::new(POWERSHELL, &[4103])],
+        "ps_script" => vec![WindowsTarget::new(POWERSHELL, &[4104])],
+        "ps_classic_start" => vec![WindowsTarget::new(&[POWERSHELL_CLASSIC], &[400])],
+        "ps_classic_provider_start" => vec![WindowsTarget::new(&[POWERSHELL_CLASSIC], &[600])],
+        "ps_classic_script" => vec![WindowsTarget::new(&[POWERSHELL_CLASSIC], &[800])],
+        "antivirus" => vec![WindowsTarget {
+            mapping: FieldMapping::DefenderAntivirus,
+            ..WindowsTarget::new(
+                &[DEFENDER],
+                &[1006, 1007, 1008, 1015, 1116, 1117, 1118, 1119],
+            )
+        }],
+        _ => return None,
+    })
+}
+
+/// Where a log source applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogSourceScope {
+    /// Windows event logs, at these targets.
+    Windows(Vec<WindowsTarget>),
+    /// Any other product: matched on generic JSON records by field names.
+    Generic,
+}
+
+/// Resolves a rule's log source. Windows sources that have no event log equivalent (ETW-only
+/// categories such as `file_access`) are an error naming the source.
+pub fn resolve_logsource(logsource: &LogSource) -> Result<LogSourceScope, String> {
+    let product = logsource.product.as_deref();
+    let category = logsource.category.as_deref();
+    let service = logsource.service.as_deref();
+    let windows_category = category.and_then(category_targets);
+    let windows_service = service.and_then(service_channels);
+    let is_windows = match product {
+        Some("windows") => true,
+        Some(_) => false,
+        // Product-less rules are Windows rules when their source is one Windows has.
+        None => windows_category.is_some() || windows_service.is_some(),
+    };
+    if !is_windows {
+        return Ok(LogSourceScope::Generic);
+    }
+    let targets = match (category, windows_category, service, windows_service) {
+        (Some(category), None, _, _) => {
+            return Err(format!(
+                "Windows category {category:?} has no event log source this engine reads"
+            ));
+        }
+        (_, _, Some(service), None) => {
+            return Err(format!("unknown Windows service {service:?}"));
+        }
+        (_, Some(mut targets), _, Some(channels)) => {
+            // Both given: the category's events, restricted to the service's channels.
+            targets.retain_mut(|target| {
+                target.channels.retain(|channel| channels.contains(channel));
+                !target.channels.is_empty()
+            });
+            if targets.is_empty() {
+                return Err(format!(
+                    "category {:?} does not occur in service {:?}",
+                    category.unwrap_or_default(),
+                    service.unwrap_or_default()
+                ));
+            }
+            targets
+        }
+        (_, Some(targets), _, None) => targets,
+        (_, None, _, Some(channels)) => vec![WindowsTarget::new(channels, &[])],
+        (None, None, None, None) => vec![WindowsTarget::new(&[], &[])],
+    };
+    Ok(LogSourceScope::Windows(targets))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logsource(
+        product: Option<&str>,
+        category: Option<&str>,
+        service: Option<&str>,
+    ) -> LogSource {
+        LogSource {
+            product: product.map(str::to_string),
+            category: category.map(str::to_string),
+            service: service.map(str::to_string),
+            definition: None,
+        }
+    }
+
+    #[test]
+    fn process_creation_is_sysmon_1_and_security_4688() {
+        let LogSourceScope::Windows(targets) =
+            resolve_logsource(&logsource(Some("windows"), Some("process_creation"), None)).unwrap()
+        else {
+            panic!("windows expected")
+        };
+        assert_eq!(targets.len(), 2);
+        assert_eq!(targets[0].channels, [SYSMON]);
+        assert_eq!(targets[0].event_ids, [1]);
+        assert_eq!(targets[1].event_ids, [4688]);
+        assert_eq!(targets[1].mapping.map("Image"), Some("NewProcessName"));
+        assert_eq!(targets[1].mapping.map("OriginalFileName"), None);
+        assert_eq!(targets[1].mapping.map("CommandLine"), Some("CommandLine"));
+    }
+
+    #[test]
+    fn services_categories_and_products() {
+        let scope = resolve_logsource(&logsource(Some("windows"), None, Some("security"))).unwrap();
+        assert_eq!(
+            scope,
+            LogSourceScope::Windows(vec![WindowsTarget::new(&[SECURITY], &[])])
+        );
+        let scope = resolve_logsource(&logsource(Some("windows"), None, None)).unwrap();
+        assert_eq!(
+            scope,
+            LogSourceScope::Windows(vec![WindowsTarget::new(&[], &[])])
+        );
+        let scope = resolve_logsource(&logsource(Some("linux"), Some("process_creation"), None));
+        assert_eq!(scope.unwrap(), LogSourceScope::Generic);
+        let scope = resolve_logsource(&logsource(None, Some("antivirus"), None)).unwrap();
+        assert!(
+            matches!(scope, LogSourceScope::Windows(ref t) if t[0].mapping == FieldMapping::DefenderAntivirus)
+        );
+        let error =
+            resolve_logsource(&logsource(Some("windows"), Some("file_access"), None)).unwrap_err();
+        assert!(error.contains("file_access"));
+        let error =
+            resolve_logsource(&logsource(Some("windows"), None, Some("nosuch"))).unwrap_err();
+        assert!(error.contains("nosuch"));
+        let LogSourceScope::Windows(targets) =
+            resolve_logsource(&logsource(Some("windows"), Some("registry_delete"), None)).unwrap()
+        else {
+            panic!()
+        };
+        assert_eq!(
+            targets[0].extra,
+            [("EventType", &["DeleteKey", "DeleteValue"][..])]
+        );
+    }
+}

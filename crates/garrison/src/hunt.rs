@@ -1,0 +1,490 @@
+//! `garrison hunt`: Sigma rules over event files, on all cores.
+
+use crate::output::{Format, write_detections};
+use crate::rules::{LoadedRules, RuleSelection, load_rules};
+use crate::{ExitCode, Failure};
+use garrison_ingest::{Diagnostic, DiagnosticKind, Discovery, IngestSummary, InputFile, Progress};
+use garrison_model::{Detection, Event, Level};
+use garrison_sigma::{CompileOptions, RuleMatch, RuleSet, Scratch, Sighting};
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Arguments of `garrison hunt`.
+#[derive(Debug, clap::Args)]
+pub struct HuntArgs {
+    /// Sigma rule file or folder (repeatable); added to the bundled pack.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// Do not load the bundled rule pack.
+    #[arg(long)]
+    pub no_bundled: bool,
+    /// Report only detections of this level or above.
+    #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
+    pub min_level: Option<Level>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "jsonl")]
+    pub format: Format,
+    /// Write detections here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Write quarantined (malformed) records here as JSON lines.
+    #[arg(long, value_name = "FILE")]
+    pub quarantine: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Exit with code 10 when anything is detected.
+    #[arg(long)]
+    pub fail_on_detection: bool,
+    /// No summary or rule errors on standard error.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// EVTX, JSON lines or JSON files, archives of them (zip, gzip, tar), or folders.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+pub fn parse_level(text: &str) -> Result<Level, String> {
+    text.parse()
+        .map_err(|error: garrison_model::level::UnknownLevel| error.to_string())
+}
+
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Diagnostics of a run: counts by kind, a few examples, and the quarantine file.
+pub struct DiagnosticLog {
+    pub counts: BTreeMap<DiagnosticKind, u64>,
+    pub examples: Vec<String>,
+    quarantine: Option<std::io::BufWriter<std::fs::File>>,
+    quarantine_error: Option<String>,
+}
+
+const DIAGNOSTIC_EXAMPLES: usize = 20;
+
+impl DiagnosticLog {
+    pub fn new(quarantine: Option<std::fs::File>) -> DiagnosticLog {
+        DiagnosticLog {
+            counts: BTreeMap::new(),
+            examples: Vec::new(),
+            quarantine: quarantine.map(std::io::BufWriter::new),
+            quarantine_error: None,
+        }
+    }
+
+    pub fn record(&mut self, diagnostic: Diagnostic) {
+        *self.counts.entry(diagnostic.kind).or_default() += 1;
+        if self.examples.len() < DIAGNOSTIC_EXAMPLES {
+            self.examples.push(diagnostic.to_string());
+        }
+        if let Some(writer) = &mut self.quarantine {
+            let line = serde_json::json!({
+                "kind": diagnostic.kind.as_str(),
+                "path": &*diagnostic.location.path,
+                "member": diagnostic.location.member.as_deref(),
+                "record": diagnostic.location.record,
+                "offset": diagnostic.location.offset,
+                "reason": diagnostic.message,
+                "raw": diagnostic.raw.as_deref().map(String::from_utf8_lossy),
+            });
+            let written = serde_json::to_writer(&mut *writer, &line)
+                .map_err(std::io::Error::from)
+                .and_then(|()| writer.write_all(b"\n"));
+            if let Err(error) = written {
+                self.quarantine_error.get_or_insert(error.to_string());
+            }
+        }
+    }
+
+    pub fn finish(&mut self) -> Result<(), String> {
+        if let Some(writer) = &mut self.quarantine
+            && let Err(error) = writer.flush()
+        {
+            self.quarantine_error.get_or_insert(error.to_string());
+        }
+        self.quarantine_error.take().map_or(Ok(()), Err)
+    }
+
+    pub fn count(&self, kind: DiagnosticKind) -> u64 {
+        self.counts.get(&kind).copied().unwrap_or(0)
+    }
+}
+
+struct Worker<'r> {
+    rules: &'r RuleSet,
+    min_level: Option<Level>,
+    scratch: Scratch,
+    matches: Vec<RuleMatch>,
+    detections: Vec<Detection>,
+    sightings: Vec<Sighting>,
+    correlating: bool,
+}
+
+impl Worker<'_> {
+    fn observe(&mut self, event: &Event) {
+        self.matches.clear();
+        self.rules
+            .evaluate(event, &mut self.scratch, &mut self.matches);
+        for found in &self.matches {
+            let rule = self.rules.rule(found.rule);
+            if self.rules.is_reported(found.rule)
+                && self.min_level.is_none_or(|min| rule.level >= min)
+            {
+                self.detections.push(self.rules.detection(found, event));
+            }
+            if self.correlating
+                && self.rules.feeds_correlation(found.rule)
+                && let Some(sighting) = self.rules.sighting(found, event)
+            {
+                self.sightings.push(sighting);
+            }
+        }
+    }
+}
+
+/// What hunting a set of files produced.
+pub struct HuntOutcome {
+    pub detections: Vec<Detection>,
+    pub ingest: IngestSummary,
+    pub elapsed: Duration,
+}
+
+/// Hunts `files` with `rules`; detections sorted by time, then source.
+pub fn hunt_files(
+    files: &[InputFile],
+    rules: &RuleSet,
+    min_level: Option<Level>,
+    threads: usize,
+    progress: &Progress,
+    diagnostics: &Mutex<DiagnosticLog>,
+) -> HuntOutcome {
+    let started = Instant::now();
+    let correlating = rules.stats().correlations > 0;
+    let (workers, ingest) = garrison_ingest::run(
+        files,
+        threads,
+        progress,
+        || Worker {
+            rules,
+            min_level,
+            scratch: rules.scratch(),
+            matches: Vec::new(),
+            detections: Vec::new(),
+            sightings: Vec::new(),
+            correlating,
+        },
+        Worker::observe,
+        |diagnostic| {
+            diagnostics
+                .lock()
+                .expect("diagnostic log")
+                .record(diagnostic)
+        },
+    );
+    let mut detections = Vec::new();
+    let mut sightings = Vec::new();
+    for worker in workers {
+        detections.extend(worker.detections);
+        sightings.extend(worker.sightings);
+    }
+    if correlating {
+        detections.extend(
+            rules
+                .correlate(sightings)
+                .into_iter()
+                .filter(|detection| min_level.is_none_or(|min| detection.rule.level >= min)),
+        );
+    }
+    detections.sort_by(|a, b| {
+        (
+            a.timestamp,
+            &a.evidence.path,
+            &a.evidence.member,
+            a.evidence.record_id,
+            &a.rule.id,
+        )
+            .cmp(&(
+                b.timestamp,
+                &b.evidence.path,
+                &b.evidence.member,
+                b.evidence.record_id,
+                &b.rule.id,
+            ))
+    });
+    HuntOutcome {
+        detections,
+        ingest,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Hunts while showing a progress bar on a terminal.
+fn hunt_with_progress(
+    discovery: &Discovery,
+    rules: &RuleSet,
+    min_level: Option<Level>,
+    threads: usize,
+    quiet: bool,
+    diagnostics: &Mutex<DiagnosticLog>,
+) -> HuntOutcome {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let progress = Progress::default();
+    if quiet || !std::io::stderr().is_terminal() {
+        return hunt_files(
+            &discovery.files,
+            rules,
+            min_level,
+            threads,
+            &progress,
+            diagnostics,
+        );
+    }
+    let bar = indicatif::ProgressBar::new(discovery.total_bytes());
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {bytes}/{total_bytes} {msg}",
+        )
+        .expect("valid template"),
+    );
+    let done = AtomicBool::new(false);
+    let outcome = std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                bar.set_position(progress.bytes.load(Ordering::Relaxed));
+                bar.set_message(format!(
+                    "{} events",
+                    progress.events.load(Ordering::Relaxed)
+                ));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        });
+        let outcome = hunt_files(
+            &discovery.files,
+            rules,
+            min_level,
+            threads,
+            &progress,
+            diagnostics,
+        );
+        done.store(true, Ordering::Relaxed);
+        outcome
+    });
+    bar.finish_and_clear();
+    outcome
+}
+
+fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::new();
+    for (index, c) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn print_rule_errors(loaded: &LoadedRules) {
+    let errors = loaded.rules.errors();
+    if errors.is_empty() {
+        return;
+    }
+    eprintln!("rules not loaded ({}):", errors.len());
+    for error in errors {
+        eprintln!("  {error}");
+    }
+}
+
+fn print_summary(
+    discovery: &Discovery,
+    loaded: &LoadedRules,
+    outcome: &HuntOutcome,
+    diagnostics: &DiagnosticLog,
+) {
+    let stats = loaded.rules.stats();
+    let events = outcome.ingest.decode.events;
+    let seconds = outcome.elapsed.as_secs_f64();
+    let rate = if seconds > 0.0 {
+        events as f64 / seconds
+    } else {
+        0.0
+    };
+    let skipped = discovery.skipped.len() + outcome.ingest.read.skipped_members.len();
+    eprintln!(
+        "files: {} read ({} archive members), {} skipped as not event data",
+        thousands(outcome.ingest.files),
+        thousands(outcome.ingest.read.members),
+        thousands(skipped as u64),
+    );
+    eprintln!(
+        "events: {} in {:.2} s ({} events/s)",
+        thousands(events),
+        seconds,
+        thousands(rate as u64)
+    );
+    let mut failed_by_kind: BTreeMap<&str, usize> = BTreeMap::new();
+    for error in loaded.rules.errors() {
+        *failed_by_kind.entry(error.kind.as_str()).or_default() += 1;
+    }
+    let failed: Vec<String> = failed_by_kind
+        .iter()
+        .map(|(kind, n)| format!("{n} {kind}"))
+        .collect();
+    eprintln!(
+        "rules: {} loaded from {} files in {} ms, {} correlations, {} failed{}{}",
+        thousands(stats.rules as u64),
+        thousands(loaded.files as u64),
+        loaded.elapsed.as_millis(),
+        stats.correlations,
+        loaded.rules.errors().len(),
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", failed.join(", "))
+        },
+        if stats.below_min_level > 0 {
+            format!(
+                ", {} below --min-level not evaluated",
+                stats.below_min_level
+            )
+        } else {
+            String::new()
+        },
+    );
+    if !loaded.not_rules.is_empty() {
+        eprintln!(
+            "rule folders: {} YAML files are not Sigma rules and were passed over",
+            loaded.not_rules.len()
+        );
+    }
+    let mut by_level: BTreeMap<Level, u64> = BTreeMap::new();
+    for detection in &outcome.detections {
+        *by_level.entry(detection.rule.level).or_default() += 1;
+    }
+    let levels: Vec<String> = Level::ALL
+        .iter()
+        .rev()
+        .map(|level| {
+            format!(
+                "{} {}",
+                level,
+                thousands(by_level.get(level).copied().unwrap_or(0))
+            )
+        })
+        .collect();
+    eprintln!(
+        "detections: {} ({})",
+        thousands(outcome.detections.len() as u64),
+        levels.join(", ")
+    );
+    let problems: Vec<String> = diagnostics
+        .counts
+        .iter()
+        .map(|(kind, n)| format!("{n} {}", kind.as_str()))
+        .collect();
+    eprintln!(
+        "quarantined records: {}; damaged chunks: {}{}",
+        thousands(outcome.ingest.decode.quarantined),
+        thousands(
+            outcome.ingest.decode.damaged_chunks + diagnostics.count(DiagnosticKind::EvtxChunk)
+        ),
+        if problems.is_empty() {
+            String::new()
+        } else {
+            format!("; problems: {}", problems.join(", "))
+        },
+    );
+    for example in &diagnostics.examples {
+        eprintln!("  {example}");
+    }
+}
+
+/// Runs `garrison hunt`.
+pub fn run(args: HuntArgs) -> Result<ExitCode, Failure> {
+    let threads = args.threads.unwrap_or_else(default_threads).max(1);
+    let discovery = garrison_ingest::discover(&args.paths)
+        .map_err(|error| Failure::Input(error.to_string()))?;
+    if discovery.files.is_empty() {
+        return Err(Failure::Input(format!(
+            "no event files found in {} ({} files skipped as not event data)",
+            args.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            discovery.skipped.len()
+        )));
+    }
+    let options = CompileOptions {
+        min_level: args.min_level,
+        ..CompileOptions::default()
+    };
+    let selection = RuleSelection {
+        bundled: !args.no_bundled,
+        paths: args.rules.clone(),
+    };
+    let loaded = load_rules(&selection, &options, threads)
+        .map_err(|error| Failure::Rules(format!("{error:#}")))?;
+    if loaded.rules.stats().rules == 0 && loaded.rules.stats().correlations == 0 {
+        if !args.quiet {
+            print_rule_errors(&loaded);
+        }
+        return Err(Failure::Rules("no rule could be loaded".into()));
+    }
+    let quarantine = match &args.quarantine {
+        Some(path) => Some(std::fs::File::create(path).map_err(|error| {
+            Failure::Output(format!(
+                "cannot create quarantine file {}: {error}",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    let diagnostics = Mutex::new(DiagnosticLog::new(quarantine));
+    let outcome = hunt_with_progress(
+        &discovery,
+        &loaded.rules,
+        args.min_level,
+        threads,
+        args.quiet,
+        &diagnostics,
+    );
+    let mut diagnostics = diagnostics.into_inner().expect("workers joined");
+    diagnostics
+        .finish()
+        .map_err(|error| Failure::Output(format!("cannot write quarantine file: {error}")))?;
+
+    let written = match &args.output {
+        Some(path) => std::fs::File::create(path)
+            .and_then(|file| {
+                let mut writer = std::io::BufWriter::new(file);
+                write_detections(&mut writer, args.format, &outcome.detections)
+            })
+            .map_err(|error| Failure::Output(format!("cannot write {}: {error}", path.display()))),
+        None => {
+            let stdout = std::io::stdout();
+            let mut writer = std::io::BufWriter::new(stdout.lock());
+            match write_detections(&mut writer, args.format, &outcome.detections) {
+                // A closed pipe (`| head`) is not an error worth reporting.
+                Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                other => {
+                    other.map_err(|error| Failure::Output(format!("cannot write output: {error}")))
+                }
+            }
+        }
+    };
+    written?;
+    if !args.quiet {
+        print_rule_errors(&loaded);
+        print_summary(&discovery, &loaded, &outcome, &diagnostics);
+    }
+    if args.fail_on_detection && !outcome.detections.is_empty() {
+        return Ok(ExitCode::Detections);
+    }
+    Ok(ExitCode::Success)
+}
