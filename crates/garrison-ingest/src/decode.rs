@@ -176,7 +176,15 @@ impl Decoder {
                 );
                 continue;
             }
-            self.set_evidence(stream, record_id, offset);
+            // Cite the EventRecordID Windows shows; exported or filtered logs renumber the
+            // record headers but keep it. The offset pins the record either way.
+            let shown_id = self
+                .event
+                .fields
+                .value(garrison_model::event::windows::EVENT_RECORD_ID)
+                .and_then(|id| id.parse().ok())
+                .unwrap_or(record_id);
+            self.set_evidence(stream, shown_id, offset);
             self.event.timestamp = Some(timestamp);
             self.event.format = RecordFormat::Evtx;
             self.stats.events += 1;

@@ -11,6 +11,7 @@ pub mod diagnostic;
 pub mod json;
 pub mod normalize;
 pub mod pipeline;
+pub mod raw;
 pub mod read;
 pub mod shapes;
 pub mod source;

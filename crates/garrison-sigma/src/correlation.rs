@@ -349,7 +349,7 @@ impl RuleSet {
                     stream.extend(produced[*other as usize].iter().cloned());
                 }
             }
-            stream.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+            stream.sort_by_key(|a| a.timestamp);
             let detections = run_correlation(correlation, &stream);
             let index = produced.len() as u32;
             produced.push(
@@ -370,7 +370,7 @@ impl RuleSet {
                 reported.extend(detections);
             }
         }
-        reported.sort_by(|a, b| a.timestamp.cmp(&b.timestamp));
+        reported.sort_by_key(|a| a.timestamp);
         reported
     }
 }

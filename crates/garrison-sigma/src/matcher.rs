@@ -48,12 +48,29 @@ pub enum RefMode {
     EndsWith,
 }
 
-/// Many `contains` values of one field, searched for at once.
+/// Many `contains` values of one field, searched for at once. The automaton is built on first
+/// use: most rules of a large set never reach evaluation, and building thousands of automata
+/// up front would dominate load time.
 #[derive(Debug, Clone)]
 pub struct ContainsSet {
-    automaton: aho_corasick::AhoCorasick,
+    automaton: std::sync::OnceLock<aho_corasick::AhoCorasick>,
     needles: Vec<Vec<u8>>,
     cased: bool,
+}
+
+impl ContainsSet {
+    #[inline]
+    fn is_match(&self, haystack: &str) -> bool {
+        self.automaton
+            .get_or_init(|| {
+                aho_corasick::AhoCorasick::builder()
+                    .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+                    .prefilter(true)
+                    .build(&self.needles)
+                    .expect("literal needles always build")
+            })
+            .is_match(haystack)
+    }
 }
 
 /// Many exact values of one field, looked up at once.
@@ -93,10 +110,7 @@ impl Matcher {
     pub fn matches(&self, original: &str, folded: &str, view: &EventView<'_>) -> bool {
         match self {
             Matcher::Str(pattern) => pattern.matches(original, folded),
-            Matcher::AnyContains(set) => {
-                set.automaton
-                    .is_match(if set.cased { original } else { folded })
-            }
+            Matcher::AnyContains(set) => set.is_match(if set.cased { original } else { folded }),
             Matcher::AnyExact(set) => {
                 set.values
                     .contains(if set.cased { original } else { folded })
@@ -139,7 +153,7 @@ impl Matcher {
                 };
                 pattern.matches(text, text)
             }
-            Matcher::AnyContains(set) => set.automaton.is_match(if set.cased {
+            Matcher::AnyContains(set) => set.is_match(if set.cased {
                 view.original_text()
             } else {
                 view.folded_text()
@@ -201,10 +215,8 @@ impl Matcher {
         let mut out = Vec::new();
         for (cased, needles) in contains.into_iter().enumerate() {
             if needles.len() >= GROUP_AT {
-                let automaton =
-                    aho_corasick::AhoCorasick::new(&needles).expect("literal needles build");
                 out.push(Matcher::AnyContains(Box::new(ContainsSet {
-                    automaton,
+                    automaton: std::sync::OnceLock::new(),
                     needles,
                     cased: cased == 1,
                 })));

@@ -41,7 +41,7 @@ enum Kind {
     Exact(Box<str>),
     Prefix(Box<str>),
     Suffix(Box<str>),
-    Contains(memmem::Finder<'static>),
+    Contains(Box<memmem::Finder<'static>>),
     /// Literal segments separated by `*`; the first is anchored at the start unless the
     /// pattern starts with `*`, the last at the end unless it ends with `*`.
     Segments {
@@ -80,7 +80,7 @@ impl StrPattern {
         {
             return Err("unexpanded placeholder".to_string());
         }
-        let kind = if parts.iter().any(|part| *part == StringPart::OneChar) {
+        let kind = if parts.contains(&StringPart::OneChar) {
             let mut source = String::from("(?s)^");
             for part in parts {
                 match part {
@@ -109,7 +109,7 @@ impl StrPattern {
                 (1, false, true) => Kind::Prefix(fold(literals[0]).into()),
                 (1, true, false) => Kind::Suffix(fold(literals[0]).into()),
                 (1, true, true) => {
-                    Kind::Contains(memmem::Finder::new(fold(literals[0]).as_bytes()).into_owned())
+                    Kind::Contains(Box::new(memmem::Finder::new(fold(literals[0]).as_bytes()).into_owned()))
                 }
                 _ => {
                     let mut folded: Vec<String> = literals.iter().map(|text| fold(text)).collect();

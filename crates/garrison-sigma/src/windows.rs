@@ -52,7 +52,7 @@ const SECURITY_4688_NATIVE: &[&str] = &[
 
 impl FieldMapping {
     /// The event field a rule field reads, or `None` when this source has no such field.
-    pub fn map<'a>(self, field: &'a str) -> Option<&'a str> {
+    pub fn map(self, field: &str) -> Option<&str> {
         match self {
             FieldMapping::Identity => Some(field),
             FieldMapping::Security4688 => match field {

@@ -61,59 +61,61 @@ fn looks_like_rule(text: &str) -> bool {
         .any(|line| line.starts_with("detection:") || line.starts_with("correlation:"))
 }
 
-/// Reads, compiles and links the selected rules.
+/// Reads, compiles and links the selected rules. Reading and compiling are independent per
+/// file, so both run on every thread; linking is one pass at the end.
 pub fn load_rules(
     selection: &RuleSelection,
     options: &CompileOptions,
     threads: usize,
 ) -> Result<LoadedRules> {
     let started = Instant::now();
-    let mut sources = Vec::new();
-    if selection.bundled {
-        sources.extend(BUNDLED_RULES.iter().map(|(path, text)| RuleSource {
-            path: format!("bundled:{path}"),
-            text: (*text).to_string(),
-        }));
-    }
+    let bundled: Vec<RuleSource> = if selection.bundled {
+        BUNDLED_RULES
+            .iter()
+            .map(|(path, text)| RuleSource {
+                path: format!("bundled:{path}"),
+                text: (*text).to_string(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut paths = Vec::new();
     for path in &selection.paths {
         walk(path, &mut paths)?;
     }
-    let mut not_rules = Vec::new();
-    let read: Vec<Result<RuleSource>> = paths
-        .iter()
-        .map(|path| {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read rule file {}", path.display()))?;
-            Ok(RuleSource {
-                path: path.to_string_lossy().into_owned(),
-                text,
-            })
-        })
-        .collect();
-    for (path, source) in paths.iter().zip(read) {
-        let source = source?;
-        if looks_like_rule(&source.text) {
-            sources.push(source);
-        } else {
-            not_rules.push(path.clone());
-        }
-    }
-    if sources.is_empty() {
-        bail!("no rules to load (the bundled pack is disabled and no rule files were found)");
-    }
+    let total = bundled.len() + paths.len();
     let next = AtomicUsize::new(0);
-    let compiled = Mutex::new(Vec::with_capacity(sources.len()));
+    let compiled = Mutex::new(Vec::with_capacity(total));
+    let unreadable = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
         for _ in 0..threads.max(1) {
             scope.spawn(|| {
                 let mut local = Vec::new();
                 loop {
                     let index = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(source) = sources.get(index) else {
+                    if index >= total {
                         break;
-                    };
-                    local.push((index, compile_file(source, options)));
+                    }
+                    if let Some(source) = bundled.get(index) {
+                        local.push((index, Some(compile_file(source, options))));
+                        continue;
+                    }
+                    let path = &paths[index - bundled.len()];
+                    match std::fs::read_to_string(path) {
+                        Ok(text) if looks_like_rule(&text) => {
+                            let source = RuleSource {
+                                path: path.to_string_lossy().into_owned(),
+                                text,
+                            };
+                            local.push((index, Some(compile_file(&source, options))));
+                        }
+                        Ok(_) => local.push((index, None)),
+                        Err(error) => unreadable
+                            .lock()
+                            .expect("no panics while holding the lock")
+                            .push(format!("cannot read rule file {}: {error}", path.display())),
+                    }
                 }
                 compiled
                     .lock()
@@ -122,16 +124,33 @@ pub fn load_rules(
             });
         }
     });
+    if let Some(message) = unreadable
+        .into_inner()
+        .expect("threads joined")
+        .into_iter()
+        .next()
+    {
+        bail!(message);
+    }
     let mut compiled = compiled.into_inner().expect("threads joined");
     compiled.sort_by_key(|(index, _)| *index);
-    let rules = RuleSet::link(
-        compiled.into_iter().map(|(_, file)| file).collect(),
-        options,
-    );
+    let mut not_rules = Vec::new();
+    let mut files = Vec::with_capacity(compiled.len());
+    for (index, file) in compiled {
+        match file {
+            Some(file) => files.push(file),
+            None => not_rules.push(paths[index - bundled.len()].clone()),
+        }
+    }
+    if files.is_empty() {
+        bail!("no rules to load (the bundled pack is disabled and no rule files were found)");
+    }
+    let file_count = files.len();
+    let rules = RuleSet::link(files, options);
     Ok(LoadedRules {
         rules,
         not_rules,
-        files: sources.len(),
+        files: file_count,
         elapsed: started.elapsed(),
     })
 }

@@ -11,8 +11,13 @@ use std::path::{Path, PathBuf};
 
 pub type Attributes = Map<String, Value>;
 
+/// The official schema among the shared datasets (`$GARRISON_SHARED_DATA`, else
+/// `../shared/data` next to the workspace).
 pub fn schema_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data/ocsf-schema")
+    std::env::var_os("GARRISON_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"))
+        .join("ocsf-schema")
 }
 
 fn read_json(path: &Path) -> Value {

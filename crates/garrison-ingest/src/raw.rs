@@ -1,0 +1,231 @@
+//! Reading an original record again from its [`EvidenceRef`]: the EVTX record rendered as XML,
+//! or the JSON line / document exactly as stored. Evidence stays citable and checkable.
+
+use crate::source::{InputKind, sniff};
+use evtx::{EvtxChunkData, ParserSettings};
+use garrison_model::EvidenceRef;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
+use std::sync::Arc;
+
+/// The original record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawRecord {
+    /// An EVTX record, rendered as the XML Windows shows.
+    EvtxXml(String),
+    /// A JSON line or document, byte for byte.
+    Json(Vec<u8>),
+}
+
+/// Why a record could not be read again.
+#[derive(Debug, thiserror::Error)]
+pub enum RawError {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Format(String),
+}
+
+impl RawError {
+    /// True when trying again later could succeed (the file may be back).
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, RawError::Io { .. })
+    }
+}
+
+const EVTX_FILE_HEADER: u64 = 4096;
+const EVTX_CHUNK_SIZE: u64 = 65536;
+const EVTX_RECORD_HEADER: u64 = 24;
+
+/// Reads the record `evidence` points to.
+pub fn read_raw_record(evidence: &EvidenceRef) -> Result<RawRecord, RawError> {
+    let io = |source| RawError::Io {
+        path: evidence.path.to_string(),
+        source,
+    };
+    let file = File::open(&*evidence.path).map_err(io)?;
+    let members: Vec<&str> = evidence
+        .member
+        .as_deref()
+        .map(|member| member.split('!').collect())
+        .unwrap_or_default();
+    let stream = open_stream(Box::new(BufReader::new(file)), &members, evidence)?;
+    read_from_stream(stream, evidence)
+}
+
+/// Follows archive members (and gzip layers) down to the record's own stream.
+fn open_stream<'a>(
+    reader: Box<dyn BufRead + 'a>,
+    members: &[&str],
+    evidence: &EvidenceRef,
+) -> Result<Box<dyn BufRead + 'a>, RawError> {
+    let mut reader = reader;
+    let mut head = Vec::with_capacity(512);
+    (&mut reader)
+        .take(512)
+        .read_to_end(&mut head)
+        .map_err(|source| RawError::Io {
+            path: evidence.path.to_string(),
+            source,
+        })?;
+    let kind = sniff(&head);
+    let chained: Box<dyn BufRead + 'a> = Box::new(BufReader::new(Cursor::new(head).chain(reader)));
+    match (kind, members.split_first()) {
+        (Some(InputKind::Gzip), _) => open_stream(
+            Box::new(BufReader::new(flate2::bufread::MultiGzDecoder::new(
+                chained,
+            ))),
+            members,
+            evidence,
+        ),
+        (Some(InputKind::Zip), Some((name, rest))) => {
+            let mut spooled = spool(chained, evidence)?;
+            let mut archive = zip::ZipArchive::new(&mut spooled)
+                .map_err(|error| RawError::Format(format!("unreadable zip archive: {error}")))?;
+            let mut member = archive
+                .by_name(name)
+                .map_err(|_| RawError::NotFound(format!("member {name} not in the archive")))?;
+            let mut bytes = Vec::new();
+            member
+                .read_to_end(&mut bytes)
+                .map_err(|source| RawError::Io {
+                    path: evidence.path.to_string(),
+                    source,
+                })?;
+            open_stream(Box::new(Cursor::new(bytes)), rest, evidence)
+        }
+        (Some(InputKind::Tar), Some((name, rest))) => {
+            let mut archive = tar::Archive::new(chained);
+            let entries = archive
+                .entries()
+                .map_err(|error| RawError::Format(format!("unreadable tar archive: {error}")))?;
+            for entry in entries {
+                let mut entry = entry
+                    .map_err(|error| RawError::Format(format!("damaged tar archive: {error}")))?;
+                let path = entry
+                    .path()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if path == *name {
+                    let mut bytes = Vec::new();
+                    entry
+                        .read_to_end(&mut bytes)
+                        .map_err(|source| RawError::Io {
+                            path: evidence.path.to_string(),
+                            source,
+                        })?;
+                    return open_stream(Box::new(Cursor::new(bytes)), rest, evidence);
+                }
+            }
+            Err(RawError::NotFound(format!(
+                "member {name} not in the archive"
+            )))
+        }
+        (_, Some((name, _))) => Err(RawError::NotFound(format!(
+            "member {name} named, but the stream is not an archive"
+        ))),
+        (_, None) => Ok(chained),
+    }
+}
+
+fn spool(mut reader: Box<dyn BufRead + '_>, evidence: &EvidenceRef) -> Result<File, RawError> {
+    let io = |source| RawError::Io {
+        path: evidence.path.to_string(),
+        source,
+    };
+    let mut file = tempfile::tempfile().map_err(io)?;
+    std::io::copy(&mut reader, &mut file).map_err(io)?;
+    file.rewind().map_err(io)?;
+    Ok(file)
+}
+
+fn read_from_stream(
+    mut stream: Box<dyn BufRead + '_>,
+    evidence: &EvidenceRef,
+) -> Result<RawRecord, RawError> {
+    let io = |source| RawError::Io {
+        path: evidence.path.to_string(),
+        source,
+    };
+    let head = stream.fill_buf().map_err(io)?;
+    if head.starts_with(b"ElfFile\0") {
+        return read_evtx_record(stream, evidence);
+    }
+    // JSON: skip to the offset, then read one value.
+    std::io::copy(
+        &mut (&mut stream).take(evidence.offset),
+        &mut std::io::sink(),
+    )
+    .map_err(io)?;
+    let mut rest = Vec::new();
+    stream.read_to_end(&mut rest).map_err(io)?;
+    let mut values =
+        serde_json::Deserializer::from_slice(&rest).into_iter::<&serde_json::value::RawValue>();
+    match values.next() {
+        Some(Ok(value)) => Ok(RawRecord::Json(value.get().as_bytes().to_vec())),
+        Some(Err(error)) => {
+            // A quarantined line is still its bytes up to the end of the line.
+            let end = memchr::memchr(b'\n', &rest).unwrap_or(rest.len());
+            if end == 0 {
+                return Err(RawError::Format(format!(
+                    "no record at offset {}: {error}",
+                    evidence.offset
+                )));
+            }
+            Ok(RawRecord::Json(rest[..end].to_vec()))
+        }
+        None => Err(RawError::NotFound(format!(
+            "no record at offset {}",
+            evidence.offset
+        ))),
+    }
+}
+
+fn read_evtx_record(
+    stream: Box<dyn BufRead + '_>,
+    evidence: &EvidenceRef,
+) -> Result<RawRecord, RawError> {
+    let io = |source| RawError::Io {
+        path: evidence.path.to_string(),
+        source,
+    };
+    let mut file = spool(stream, evidence)?;
+    if evidence.offset < EVTX_FILE_HEADER {
+        return Err(RawError::NotFound(format!(
+            "offset {} is inside the file header",
+            evidence.offset
+        )));
+    }
+    let chunk_number = (evidence.offset - EVTX_FILE_HEADER) / EVTX_CHUNK_SIZE;
+    let mut data = vec![0u8; EVTX_CHUNK_SIZE as usize];
+    file.seek(SeekFrom::Start(
+        EVTX_FILE_HEADER + chunk_number * EVTX_CHUNK_SIZE,
+    ))
+    .map_err(io)?;
+    file.read_exact(&mut data).map_err(io)?;
+    let mut chunk_data = EvtxChunkData::new(data, false)
+        .map_err(|error| RawError::Format(format!("damaged chunk {chunk_number}: {error}")))?;
+    chunk_data.number = Some(chunk_number);
+    let mut chunk = chunk_data
+        .parse(Arc::new(ParserSettings::new().num_threads(1)))
+        .map_err(|error| RawError::Format(format!("damaged chunk {chunk_number}: {error}")))?;
+    let offset_in_chunk = evidence.offset - EVTX_FILE_HEADER - chunk_number * EVTX_CHUNK_SIZE;
+    for record in chunk.iter().flatten() {
+        if record.binxml_offset.saturating_sub(EVTX_RECORD_HEADER) == offset_in_chunk {
+            let xml = record
+                .into_xml()
+                .map_err(|error| RawError::Format(format!("record cannot be rendered: {error}")))?;
+            return Ok(RawRecord::EvtxXml(xml.data));
+        }
+    }
+    Err(RawError::NotFound(format!(
+        "no record {} at offset {} (chunk {chunk_number})",
+        evidence.record_id, evidence.offset
+    )))
+}

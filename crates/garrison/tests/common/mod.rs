@@ -1,0 +1,44 @@
+//! Helpers for running the `garrison` binary in tests.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn garrison(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_garrison"))
+        .args(args)
+        .output()
+        .expect("the garrison binary runs")
+}
+
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The shared datasets: `$GARRISON_SHARED_DATA`, else `../shared/data` next to the workspace.
+/// Absent data skips the test loudly, unless `GARRISON_REQUIRE_SHARED_DATA` is set (as `.ci/run`
+/// does), where it fails.
+pub fn shared_data() -> Option<PathBuf> {
+    let path = std::env::var_os("GARRISON_SHARED_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+    if path.is_dir() {
+        return Some(path);
+    }
+    if std::env::var_os("GARRISON_REQUIRE_SHARED_DATA").is_some() {
+        panic!("shared datasets required but absent at {}", path.display());
+    }
+    eprintln!(
+        "SKIPPED: no shared datasets at {}; tests on real data did not run",
+        path.display()
+    );
+    None
+}
+
+pub fn stdout_lines(output: &Output) -> Vec<serde_json::Value> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each output line is JSON"))
+        .collect()
+}
