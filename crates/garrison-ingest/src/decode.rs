@@ -185,7 +185,14 @@ impl Decoder {
                 .and_then(|id| id.parse().ok())
                 .unwrap_or(record_id);
             self.set_evidence(stream, shown_id, offset);
-            self.event.timestamp = Some(timestamp);
+            // The event's own creation time; the record header's time is when the record was
+            // written, which can differ (or be zero) in forwarded and exported logs.
+            self.event.timestamp = self
+                .event
+                .fields
+                .value(garrison_model::event::windows::TIME_CREATED)
+                .and_then(crate::time::parse_timestamp)
+                .or(Some(timestamp));
             self.event.format = RecordFormat::Evtx;
             self.stats.events += 1;
             on_event(&self.event);

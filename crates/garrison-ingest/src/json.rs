@@ -108,6 +108,7 @@ fn windows_event_name(path: &[Cow<'_, str>], name: &mut String) -> bool {
         ("EventData", [field, ..]) => {
             // Sigma strips spaces from names such as Defender's "Threat Name".
             name.extend(field.chars().filter(|c| !c.is_whitespace()));
+            keep_system_names_apart("EventData", name);
             true
         }
         ("UserData", [_element]) => false,
@@ -122,6 +123,7 @@ fn windows_event_name(path: &[Cow<'_, str>], name: &mut String) -> bool {
                 }
                 name.extend(field.chars().filter(|c| !c.is_whitespace()));
             }
+            keep_system_names_apart("UserData", name);
             !name.is_empty()
         }
         (section, rest) => {
@@ -132,6 +134,38 @@ fn windows_event_name(path: &[Cow<'_, str>], name: &mut String) -> bool {
             }
             true
         }
+    }
+}
+
+/// Names of the `<System>` fields (see `garrison_model::event::windows`).
+const SYSTEM_NAMES: &[&str] = &[
+    "EventID",
+    "EventID_Qualifiers",
+    "Version",
+    "Level",
+    "Task",
+    "Opcode",
+    "Keywords",
+    "EventRecordID",
+    "Channel",
+    "Computer",
+    "Provider_Name",
+    "Provider_Guid",
+    "Provider_EventSourceName",
+    "TimeCreated_SystemTime",
+    "Execution_ProcessID",
+    "Execution_ThreadID",
+    "Security_UserID",
+    "Correlation_ActivityID",
+    "Correlation_RelatedActivityID",
+];
+
+/// An EventData or UserData field named like a System field (event 104 names the cleared log
+/// `Channel`) is prefixed with its section, so `Channel` always means the event's own channel.
+fn keep_system_names_apart(section: &str, name: &mut String) {
+    if SYSTEM_NAMES.contains(&name.as_str()) {
+        name.insert(0, '_');
+        name.insert_str(0, section);
     }
 }
 
@@ -308,7 +342,7 @@ mod tests {
             "TimeCreated": {"#attributes": {"SystemTime": "2019-01-01T00:00:00Z"}},
             "Channel": "System", "Correlation": null, "Security": {"#attributes": {"UserID": "S-1-5-18"}}},
           "EventData": {"Image": "C:\\a.exe", "Threat Name": "Evil", "Data": {"#text": ["one", "two"]}},
-          "UserData": {"LogFileCleared": {"#attributes": {"xmlns": "y"}, "SubjectUserName": "bob"}}}}"##;
+          "UserData": {"LogFileCleared": {"#attributes": {"xmlns": "y"}, "SubjectUserName": "bob", "Channel": "Security"}}}}"##;
         assert_eq!(
             flat(text, Naming::WindowsEvent),
             pairs(&[
@@ -324,6 +358,7 @@ mod tests {
                 ("Data", "one"),
                 ("Data", "two"),
                 ("SubjectUserName", "bob"),
+                ("UserData_Channel", "Security"),
             ])
         );
     }

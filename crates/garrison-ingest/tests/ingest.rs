@@ -369,3 +369,26 @@ fn otrf_zipped_json_lines_decode_as_windows_events() {
     assert_eq!(first.computer(), Some("WORKSTATION5"));
     assert!(first.evidence.member.as_deref().unwrap().ends_with(".json"));
 }
+
+/// Regression: EVTX times must be the event's own `TimeCreated`, not the record header's write
+/// time (which differs in forwarded and exported logs, and can be zero).
+#[test]
+fn evtx_times_are_the_events_creation_times() {
+    let Some(data) = shared_data() else { return };
+    let path = data
+        .join("evtx-attack-samples/Persistence/Network_Service_Guest_added_to_admins_4732.evtx");
+    let collected = collect(&[path]);
+    assert!(!collected.events.is_empty());
+    for event in &collected.events {
+        let created = event
+            .field("TimeCreated_SystemTime")
+            .expect("EVTX events carry TimeCreated");
+        assert_eq!(
+            event.timestamp,
+            Some(created.parse().unwrap()),
+            "record {}",
+            event.evidence.record_id
+        );
+        assert!(event.timestamp.unwrap().as_second() > 0, "no 1601 times");
+    }
+}

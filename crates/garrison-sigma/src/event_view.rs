@@ -121,6 +121,14 @@ impl<'a> EventView<'a> {
             .map(move |index| (view.fields.at(index).value, view.folded_at(index)))
     }
 
+    /// Every value of the event as (field id, folded text); fields no rule names have an id
+    /// past the end of the field table.
+    pub fn entries(&self) -> impl Iterator<Item = (FieldId, &'a str)> + 'a {
+        let view = *self;
+        (0..self.fields.len())
+            .map(move |index| (view.scratch.entry_fields[index], view.folded_at(index)))
+    }
+
     /// Every (original, folded) value of the event.
     pub fn all_values(&self) -> impl Iterator<Item = (&'a str, &'a str)> + 'a {
         let view = *self;

@@ -41,7 +41,12 @@ pub(crate) enum BucketKey {
 /// The candidates of one key, with their prefilter.
 #[derive(Debug)]
 pub(crate) struct Bucket {
+    /// Variant ids.
     pub(crate) candidates: Box<[u32]>,
+    /// Positions of candidates with no literal requirement: always evaluated.
+    pub(crate) always: Box<[u32]>,
+    /// Positions of candidates that can match at all (not `Requirement::Never`).
+    pub(crate) possible: Box<[u32]>,
     pub(crate) prefilter: BucketPrefilter,
 }
 
@@ -123,6 +128,7 @@ impl Index {
         key: BucketKey,
         requirements: &[Requirement],
         literals: &LiteralTable,
+        field_count: usize,
     ) -> Arc<Bucket> {
         if let Some(bucket) = self.buckets.read().expect("bucket map").get(&key) {
             return bucket.clone();
@@ -132,14 +138,27 @@ impl Index {
             .entry(key)
             .or_insert_with(|| {
                 let candidates = self.candidates(key);
+                let requirement =
+                    |position: &u32| &requirements[candidates[*position as usize] as usize];
+                let positions = 0..candidates.len() as u32;
+                let always = positions
+                    .clone()
+                    .filter(|p| *requirement(p) == Requirement::None)
+                    .collect();
+                let possible = positions
+                    .filter(|p| *requirement(p) != Requirement::Never)
+                    .collect();
                 let prefilter = BucketPrefilter::build(
                     candidates
                         .iter()
                         .map(|&variant| &requirements[variant as usize]),
                     literals,
+                    field_count,
                 );
                 Arc::new(Bucket {
                     candidates: candidates.into_boxed_slice(),
+                    always,
+                    possible,
                     prefilter,
                 })
             })

@@ -108,9 +108,9 @@ impl StrPattern {
                 (1, false, false) => Kind::Exact(fold(literals[0]).into()),
                 (1, false, true) => Kind::Prefix(fold(literals[0]).into()),
                 (1, true, false) => Kind::Suffix(fold(literals[0]).into()),
-                (1, true, true) => {
-                    Kind::Contains(Box::new(memmem::Finder::new(fold(literals[0]).as_bytes()).into_owned()))
-                }
+                (1, true, true) => Kind::Contains(Box::new(
+                    memmem::Finder::new(fold(literals[0]).as_bytes()).into_owned(),
+                )),
                 _ => {
                     let mut folded: Vec<String> = literals.iter().map(|text| fold(text)).collect();
                     let (first, last) = match (starts_any, ends_any) {

@@ -1,43 +1,90 @@
-//! The prefilter: literals a rule cannot match without, found for all candidate rules in one
-//! multi-pattern scan of the event's folded values.
+//! The prefilter: literals a rule cannot match without, found for all candidate rules with one
+//! multi-pattern scan per field of the event's folded values.
+//!
+//! Literals belong to the field their predicate reads (`\cmd.exe` in `Image`, not anywhere), so
+//! each field is scanned only for its own literals; keyword literals are searched in every value.
+//!
+//! A rule's requirement is a conjunction of literal sets: "one of these, and one of those"
+//! (`Image` ends with `\cmd.exe` *and* the command line contains `rmdir`). Asking for several
+//! sets keeps rules built on a common literal (`\cmd.exe`) from being evaluated on every cmd.exe
+//! event.
 
+use crate::event_view::EventView;
 use crate::expr::{Expr, FieldId, Target, Test};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 use rustc_hash::FxHashMap;
 
-/// Shortest literal worth scanning for.
+/// Shortest ASCII literal worth scanning for.
 const MIN_LITERAL: usize = 3;
+/// Shortest non-ASCII literal (one Cyrillic letter is two bytes and rare in Windows logs).
+const MIN_NON_ASCII_LITERAL: usize = 2;
+/// Most literal sets one rule asks for (one bit each in the per-event mask).
+const MAX_SETS: usize = 4;
 
 /// What a rule variant needs before its expression is worth evaluating.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Requirement {
     /// Nothing known: always evaluate.
     None,
-    /// At least one of these literals (ids in the prefilter) occurs in the folded values.
-    AnyLiteral(Box<[u32]>),
+    /// For every set, at least one of its literals (ids in the table) occurs in the folded values.
+    AllOf(Box<[Box<[u32]>]>),
     /// The expression can never match.
     Never,
 }
 
-/// A set of literals, one of which must occur.
-type LiteralSet = Vec<Vec<u8>>;
+/// A literal and the field it must occur in (`None`: any value, for keyword searches).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Literal {
+    pub field: Option<FieldId>,
+    pub bytes: Vec<u8>,
+}
 
+/// Literals one of which must occur.
+type LiteralSet = Vec<Literal>;
+
+/// Sets that must all be satisfied; empty means "can never match".
+type Conjunction = Vec<LiteralSet>;
+
+/// How much a set narrows: its shortest literal, fewer literals better.
 fn score(set: &LiteralSet) -> (usize, std::cmp::Reverse<usize>) {
-    let shortest = set.iter().map(Vec::len).min().unwrap_or(usize::MAX);
+    let shortest = set
+        .iter()
+        .map(|literal| literal.bytes.len())
+        .min()
+        .unwrap_or(usize::MAX);
     (shortest, std::cmp::Reverse(set.len()))
 }
 
-/// Literals the expression needs (`None` when it needs none that we can tell).
-pub fn necessary_literals(expr: &Expr, skip_field: Option<FieldId>) -> Option<LiteralSet> {
+fn usable(field: Option<FieldId>, literals: Vec<Vec<u8>>) -> Option<LiteralSet> {
+    literals
+        .into_iter()
+        .map(|bytes| {
+            let minimum = if bytes.is_ascii() {
+                MIN_LITERAL
+            } else {
+                MIN_NON_ASCII_LITERAL
+            };
+            (bytes.len() >= minimum && !bytes.contains(&0)).then_some(Literal { field, bytes })
+        })
+        .collect()
+}
+
+fn best(sets: Conjunction) -> Option<LiteralSet> {
+    sets.into_iter().max_by_key(score)
+}
+
+/// What the expression needs: `None` when nothing can be told, `Some(vec![])` when it never
+/// matches, otherwise sets that must all be satisfied.
+pub fn necessary_literals(expr: &Expr, skip_field: Option<FieldId>) -> Option<Conjunction> {
     match expr {
         Expr::Const(false) => Some(Vec::new()),
         Expr::Const(true) | Expr::Not(_) => None,
         Expr::Pred(predicate) => {
-            if let Target::Field(field) = predicate.target
-                && Some(field) == skip_field
-            {
-                return None;
-            }
+            let field = match predicate.target {
+                Target::Field(field) if Some(field) == skip_field => return None,
+                Target::Field(field) => Some(field),
+                Target::Keywords => None,
+            };
             let Test::Values {
                 matchers,
                 all,
@@ -46,41 +93,60 @@ pub fn necessary_literals(expr: &Expr, skip_field: Option<FieldId>) -> Option<Li
             else {
                 return None;
             };
-            let usable = |literals: Vec<Vec<u8>>| -> Option<Vec<Vec<u8>>> {
-                literals
-                    .into_iter()
-                    .map(|literal| {
-                        (literal.len() >= MIN_LITERAL && !literal.contains(&0)).then_some(literal)
-                    })
-                    .collect()
-            };
             if *all {
-                matchers
+                let mut sets: Conjunction = matchers
                     .iter()
-                    .filter_map(|matcher| usable(matcher.required_literals()?))
-                    .max_by_key(score)
+                    .filter_map(|matcher| usable(field, matcher.required_literals()?))
+                    .collect();
+                if sets.is_empty() {
+                    return None;
+                }
+                sets.sort_by_key(|set| std::cmp::Reverse(score(set)));
+                sets.truncate(MAX_SETS);
+                Some(sets)
             } else {
                 let mut union = Vec::new();
                 for matcher in matchers.iter() {
-                    union.extend(usable(matcher.required_literals()?)?);
+                    union.extend(usable(field, matcher.required_literals()?)?);
                 }
-                Some(union)
+                Some(vec![union])
             }
         }
-        Expr::And(items) => items
-            .iter()
-            .filter_map(|item| necessary_literals(item, skip_field))
-            .max_by_key(score),
-        Expr::Or(items) | Expr::AtLeast(_, items) => {
-            let mut union = Vec::new();
+        Expr::And(items) => {
+            let mut sets: Conjunction = Vec::new();
             for item in items.iter() {
-                for literal in necessary_literals(item, skip_field)? {
+                match necessary_literals(item, skip_field) {
+                    Some(item_sets) if item_sets.is_empty() => return Some(Vec::new()),
+                    Some(item_sets) => sets.extend(item_sets),
+                    None => {}
+                }
+            }
+            if sets.is_empty() {
+                return None;
+            }
+            sets.sort_by_key(|set| std::cmp::Reverse(score(set)));
+            sets.dedup();
+            sets.truncate(MAX_SETS);
+            Some(sets)
+        }
+        Expr::Or(items) | Expr::AtLeast(_, items) => {
+            // One branch must match: the union of each branch's best set.
+            let mut union: LiteralSet = Vec::new();
+            let mut any_branch = false;
+            for item in items.iter() {
+                let sets = necessary_literals(item, skip_field)?;
+                if sets.is_empty() {
+                    // This branch can never match; it adds nothing.
+                    continue;
+                }
+                any_branch = true;
+                for literal in best(sets).expect("not empty") {
                     if !union.contains(&literal) {
                         union.push(literal);
                     }
                 }
             }
-            Some(union)
+            Some(if any_branch { vec![union] } else { Vec::new() })
         }
     }
 }
@@ -88,8 +154,8 @@ pub fn necessary_literals(expr: &Expr, skip_field: Option<FieldId>) -> Option<Li
 /// Every distinct literal of a rule set, by id.
 #[derive(Debug, Default)]
 pub struct LiteralTable {
-    ids: FxHashMap<Vec<u8>, u32>,
-    literals: Vec<Vec<u8>>,
+    ids: FxHashMap<Literal, u32>,
+    literals: Vec<Literal>,
 }
 
 impl LiteralTable {
@@ -97,16 +163,20 @@ impl LiteralTable {
     pub fn requirement(&mut self, expr: &Expr, skip_field: Option<FieldId>) -> Requirement {
         match necessary_literals(expr, skip_field) {
             None => Requirement::None,
-            Some(set) if set.is_empty() => Requirement::Never,
-            Some(set) => Requirement::AnyLiteral(
-                set.into_iter()
-                    .map(|literal| self.intern(literal))
+            Some(sets) if sets.is_empty() => Requirement::Never,
+            Some(sets) => Requirement::AllOf(
+                sets.into_iter()
+                    .map(|set| {
+                        set.into_iter()
+                            .map(|literal| self.intern(literal))
+                            .collect()
+                    })
                     .collect(),
             ),
         }
     }
 
-    fn intern(&mut self, literal: Vec<u8>) -> u32 {
+    fn intern(&mut self, literal: Literal) -> u32 {
         if let Some(&id) = self.ids.get(&literal) {
             return id;
         }
@@ -125,44 +195,123 @@ impl LiteralTable {
     }
 }
 
-/// The prefilter of one candidate list: an automaton over the literals its rules need, and
-/// for each literal the candidates that need it.
+/// Which candidate (by position in its bucket) a literal helps, and which of its sets.
+#[derive(Debug, Clone, Copy)]
+struct User {
+    position: u32,
+    bit: u8,
+}
+
+/// Per candidate of a bucket, for the current event: which of its literal sets are satisfied.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Mark {
+    generation: u32,
+    sets: u8,
+}
+
+/// The automaton for the values of one field: that field's literals plus every keyword
+/// literal (keywords may occur in any value).
+#[derive(Debug)]
+struct FieldScan {
+    automaton: AhoCorasick,
+    /// Per pattern of this automaton: the bucket-wide pattern id (for `seen`) and its users.
+    patterns: Vec<u32>,
+}
+
+/// The prefilter of one candidate list: per field, an automaton over the literals its rules need
+/// there, and for each literal the candidates (and sets) it satisfies. Every value of an event
+/// is scanned at most once.
 #[derive(Debug)]
 pub struct BucketPrefilter {
-    automaton: Option<AhoCorasick>,
-    users: Vec<Box<[u32]>>,
+    /// Per field id: index into `scans`, or `NO_SCAN`.
+    scan_of_field: Box<[u16]>,
+    scans: Vec<FieldScan>,
+    /// The automaton for fields without literals of their own (keywords only), if any.
+    keywords_only: Option<FieldScan>,
+    /// Per bucket-wide pattern: the candidates (and sets) it satisfies.
+    users: Vec<Box<[User]>>,
+    /// Per candidate: the mask of all its sets (0 when it has no literal requirement).
+    full: Box<[u8]>,
 }
+
+const NO_SCAN: u16 = u16::MAX;
 
 impl BucketPrefilter {
     /// Builds the prefilter for candidates whose requirements are `requirements` (by position).
     pub fn build<'a>(
         requirements: impl Iterator<Item = &'a Requirement>,
         table: &LiteralTable,
+        field_count: usize,
     ) -> BucketPrefilter {
-        let mut patterns: FxHashMap<u32, u32> = FxHashMap::default();
-        let mut users: Vec<Vec<u32>> = Vec::new();
-        let mut literals: Vec<&[u8]> = Vec::new();
+        // One bucket-wide pattern per distinct literal, with its users.
+        let mut pattern_of: FxHashMap<u32, u32> = FxHashMap::default();
+        let mut literal_of_pattern: Vec<u32> = Vec::new();
+        let mut users: Vec<Vec<User>> = Vec::new();
+        let mut full = Vec::new();
         for (position, requirement) in requirements.enumerate() {
-            if let Requirement::AnyLiteral(ids) = requirement {
-                for &id in ids.iter() {
-                    let pattern = *patterns.entry(id).or_insert_with(|| {
-                        literals.push(&table.literals[id as usize]);
+            let Requirement::AllOf(sets) = requirement else {
+                full.push(0);
+                continue;
+            };
+            full.push(((1u16 << sets.len()) - 1) as u8);
+            for (bit, set) in sets.iter().enumerate() {
+                for &id in set.iter() {
+                    let pattern = *pattern_of.entry(id).or_insert_with(|| {
+                        literal_of_pattern.push(id);
                         users.push(Vec::new());
-                        (literals.len() - 1) as u32
+                        (users.len() - 1) as u32
                     });
-                    users[pattern as usize].push(position as u32);
+                    users[pattern as usize].push(User {
+                        position: position as u32,
+                        bit: 1 << bit,
+                    });
                 }
             }
         }
-        let automaton = (!literals.is_empty()).then(|| {
-            AhoCorasickBuilder::new()
-                .match_kind(MatchKind::Standard)
-                .build(&literals)
-                .expect("literal patterns always build")
-        });
+        // Patterns by field; keyword patterns go to every field's automaton.
+        let mut keyword_patterns = Vec::new();
+        let mut by_field: FxHashMap<FieldId, Vec<u32>> = FxHashMap::default();
+        for (pattern, &id) in literal_of_pattern.iter().enumerate() {
+            match table.literals[id as usize].field {
+                None => keyword_patterns.push(pattern as u32),
+                Some(field) => by_field.entry(field).or_default().push(pattern as u32),
+            }
+        }
+        let build = |patterns: Vec<u32>| -> FieldScan {
+            let literals: Vec<&[u8]> = patterns
+                .iter()
+                .map(|&p| {
+                    table.literals[literal_of_pattern[p as usize] as usize]
+                        .bytes
+                        .as_slice()
+                })
+                .collect();
+            FieldScan {
+                automaton: AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::Standard)
+                    .build(&literals)
+                    .expect("literal patterns always build"),
+                patterns,
+            }
+        };
+        let mut scan_of_field = vec![NO_SCAN; field_count];
+        let mut fields: Vec<(FieldId, Vec<u32>)> = by_field.into_iter().collect();
+        fields.sort_unstable_by_key(|(field, _)| *field);
+        let mut scans = Vec::with_capacity(fields.len());
+        for (field, mut patterns) in fields {
+            patterns.extend(&keyword_patterns);
+            if let Some(slot) = scan_of_field.get_mut(field as usize) {
+                *slot = scans.len() as u16;
+                scans.push(build(patterns));
+            }
+        }
+        let keywords_only = (!keyword_patterns.is_empty()).then(|| build(keyword_patterns));
         BucketPrefilter {
-            automaton,
+            scan_of_field: scan_of_field.into_boxed_slice(),
+            scans,
+            keywords_only,
             users: users.into_iter().map(Vec::into_boxed_slice).collect(),
+            full: full.into_boxed_slice(),
         }
     }
 
@@ -170,18 +319,46 @@ impl BucketPrefilter {
         self.users.len()
     }
 
-    /// Scans `text`; marks `passed[position] = generation` for every candidate one of whose
-    /// literals occurs. `seen` is per-pattern scratch of at least [`Self::pattern_count`].
-    pub fn scan(&self, text: &str, seen: &mut [u32], passed: &mut [u32], generation: u32) {
-        let Some(automaton) = &self.automaton else {
-            return;
-        };
-        for found in automaton.find_overlapping_iter(text) {
-            let pattern = found.pattern().as_usize();
-            if seen[pattern] != generation {
+    /// Scans the event and records, for the event of `generation`, which literal sets of which
+    /// candidates are satisfied; appends to `passed` every candidate (by position) all of whose
+    /// sets are. `seen` (per pattern) and `marks` (per candidate) are scratch at least
+    /// [`Self::pattern_count`] and the bucket's candidate count long.
+    pub fn scan(
+        &self,
+        view: &EventView<'_>,
+        seen: &mut [u32],
+        marks: &mut [Mark],
+        generation: u32,
+        passed: &mut Vec<u32>,
+    ) {
+        for (field, folded) in view.entries() {
+            let scan = match self.scan_of_field.get(field as usize) {
+                Some(&index) if index != NO_SCAN => &self.scans[index as usize],
+                _ => match &self.keywords_only {
+                    Some(scan) => scan,
+                    None => continue,
+                },
+            };
+            for found in scan.automaton.find_overlapping_iter(folded) {
+                let pattern = scan.patterns[found.pattern().as_usize()] as usize;
+                if seen[pattern] == generation {
+                    continue;
+                }
                 seen[pattern] = generation;
-                for &position in self.users[pattern].iter() {
-                    passed[position as usize] = generation;
+                for user in self.users[pattern].iter() {
+                    let mark = &mut marks[user.position as usize];
+                    if mark.generation != generation {
+                        *mark = Mark {
+                            generation,
+                            sets: 0,
+                        };
+                    }
+                    if mark.sets & user.bit == 0 {
+                        mark.sets |= user.bit;
+                        if mark.sets == self.full[user.position as usize] {
+                            passed.push(user.position);
+                        }
+                    }
                 }
             }
         }

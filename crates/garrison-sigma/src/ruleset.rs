@@ -8,7 +8,7 @@ use crate::expr::{Expr, FieldId, Target, Test};
 use crate::index::{Bucket, BucketKey, Index};
 use crate::matcher::Matcher;
 use crate::parse::parse_rule_file;
-use crate::prefilter::{LiteralTable, Requirement};
+use crate::prefilter::{LiteralTable, Mark, Requirement};
 use crate::rule::{CorrelationRule, SigmaDocument, SigmaRule};
 use crate::windows::{FieldMapping, LogSourceScope, resolve_logsource};
 use garrison_model::detection::RuleKind;
@@ -277,7 +277,9 @@ pub struct Scratch {
     buckets: FxHashMap<BucketKey, Arc<Bucket>>,
     /// Per bucket pattern: generation of the last event it was found in.
     seen_patterns: Vec<u32>,
-    /// Per bucket candidate: generation of the last event whose prefilter it passed.
+    /// Per bucket candidate: which of its literal sets the current event satisfies.
+    marks: Vec<Mark>,
+    /// Bucket positions of the candidates that passed the prefilter for the current event.
     passed: Vec<u32>,
     generation: u32,
     seen_rules: Vec<u32>,
@@ -289,9 +291,6 @@ pub struct RuleMatch {
     pub rule: u32,
     variant: u32,
 }
-
-/// Candidate lists smaller than this skip the prefilter scan.
-const PREFILTER_MIN_CANDIDATES: usize = 6;
 
 impl RuleSet {
     /// Compiles and links rule files in one go (single-threaded).
@@ -437,6 +436,7 @@ impl RuleSet {
             view: ViewBuffers::new(self.fields.len()),
             buckets: FxHashMap::default(),
             seen_patterns: Vec::new(),
+            marks: Vec::new(),
             passed: Vec::new(),
             generation: 0,
             seen_rules: Vec::new(),
@@ -447,63 +447,82 @@ impl RuleSet {
     pub fn candidate_count(&self, event: &Event) -> usize {
         let key = self.index.key(event);
         self.index
-            .bucket(key, &self.requirements, &self.literals)
+            .bucket(key, &self.requirements, &self.literals, self.fields.len())
             .candidates
             .len()
     }
 
     /// Evaluates every applicable rule on `event`, appending matches to `out`.
     pub fn evaluate(&self, event: &Event, scratch: &mut Scratch, out: &mut Vec<RuleMatch>) {
-        let key = self.index.key(event);
-        let bucket = match scratch.buckets.get(&key) {
-            Some(bucket) => bucket.clone(),
-            None => {
-                let bucket = self.index.bucket(key, &self.requirements, &self.literals);
-                scratch.buckets.insert(key, bucket.clone());
-                bucket
-            }
-        };
-        if bucket.candidates.is_empty() {
-            return;
-        }
+        self.evaluate_with(event, scratch, out, true);
+    }
+
+    /// Like [`RuleSet::evaluate`] but without the prefilter: every candidate's expression is
+    /// evaluated. Slower; the reference the prefilter is tested against.
+    pub fn evaluate_unfiltered(
+        &self,
+        event: &Event,
+        scratch: &mut Scratch,
+        out: &mut Vec<RuleMatch>,
+    ) {
+        self.evaluate_with(event, scratch, out, false);
+    }
+
+    fn evaluate_with(
+        &self,
+        event: &Event,
+        scratch: &mut Scratch,
+        out: &mut Vec<RuleMatch>,
+        prefilter: bool,
+    ) {
         let Scratch {
             view: buffers,
+            buckets,
             seen_patterns,
+            marks,
             passed,
             generation,
             seen_rules,
-            ..
         } = scratch;
+        let key = self.index.key(event);
+        let bucket: &Bucket = buckets.entry(key).or_insert_with(|| {
+            self.index
+                .bucket(key, &self.requirements, &self.literals, self.fields.len())
+        });
+        if bucket.possible.is_empty() {
+            return;
+        }
         *generation = generation.wrapping_add(1);
         if *generation == 0 {
             seen_patterns.iter_mut().for_each(|seen| *seen = 0);
-            passed.iter_mut().for_each(|mark| *mark = 0);
+            marks.iter_mut().for_each(|mark| *mark = Mark::default());
             *generation = 1;
         }
         let generation = *generation;
         let view = buffers.prepare(&event.fields, self.fields.ids());
-        let use_prefilter = bucket.candidates.len() >= PREFILTER_MIN_CANDIDATES;
+        passed.clear();
+        let use_prefilter = prefilter && bucket.prefilter.pattern_count() > 0;
         if use_prefilter {
             if seen_patterns.len() < bucket.prefilter.pattern_count() {
                 seen_patterns.resize(bucket.prefilter.pattern_count(), 0);
             }
-            if passed.len() < bucket.candidates.len() {
-                passed.resize(bucket.candidates.len(), 0);
+            if marks.len() < bucket.candidates.len() {
+                marks.resize(bucket.candidates.len(), Mark::default());
             }
             bucket
                 .prefilter
-                .scan(view.folded_text(), seen_patterns, passed, generation);
+                .scan(&view, seen_patterns, marks, generation, passed);
         }
+        // Without the prefilter every possible candidate is evaluated; with it, those without
+        // literals and those whose literals were all found.
+        let worth: &[u32] = if use_prefilter {
+            &bucket.always
+        } else {
+            &bucket.possible
+        };
         seen_rules.clear();
-        for (position, &variant_id) in bucket.candidates.iter().enumerate() {
-            let worth_evaluating = match &self.requirements[variant_id as usize] {
-                Requirement::None => true,
-                Requirement::Never => false,
-                Requirement::AnyLiteral(_) => !use_prefilter || passed[position] == generation,
-            };
-            if !worth_evaluating {
-                continue;
-            }
+        for &position in worth.iter().chain(passed.iter()) {
+            let variant_id = bucket.candidates[position as usize];
             let variant = &self.variants[variant_id as usize];
             if variant.expr.eval(&view) && !seen_rules.contains(&variant.rule) {
                 seen_rules.push(variant.rule);

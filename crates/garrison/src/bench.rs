@@ -28,6 +28,9 @@ pub struct BenchHuntArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Only files of this kind (evtx, json, zip, gzip, tar).
+    #[arg(long, value_name = "KIND")]
+    pub only: Option<String>,
     /// Event files or folders.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -92,8 +95,11 @@ fn rate(events: u64, seconds: f64) -> f64 {
 pub fn run(command: BenchCommand) -> Result<ExitCode, Failure> {
     let BenchCommand::Hunt(args) = command;
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
-    let discovery = garrison_ingest::discover(&args.paths)
+    let mut discovery = garrison_ingest::discover(&args.paths)
         .map_err(|error| Failure::Input(error.to_string()))?;
+    if let Some(only) = &args.only {
+        discovery.files.retain(|file| file.kind.as_str() == only);
+    }
     if discovery.files.is_empty() {
         return Err(Failure::Input("no event files found".into()));
     }

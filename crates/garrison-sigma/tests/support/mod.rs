@@ -56,6 +56,19 @@ pub fn matching(rules: &RuleSet, event: &Event) -> Vec<String> {
     ids
 }
 
+/// Ids of the rules that match `event`, every candidate evaluated (no prefilter).
+pub fn matching_unfiltered(rules: &RuleSet, event: &Event) -> Vec<String> {
+    let mut scratch = rules.scratch();
+    let mut found = Vec::new();
+    rules.evaluate_unfiltered(event, &mut scratch, &mut found);
+    let mut ids: Vec<String> = found
+        .iter()
+        .map(|m| rules.rule(m.rule).id.clone())
+        .collect();
+    ids.sort();
+    ids
+}
+
 /// A generic rule with the given detection body (indented by four spaces).
 pub fn generic_rule(detection: &str) -> String {
     format!("title: test\nid: test-rule\nlogsource:\n    product: test\ndetection:\n{detection}\n")
