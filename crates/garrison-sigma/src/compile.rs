@@ -9,7 +9,7 @@ use crate::matcher::{
 };
 use crate::modifier::Modifier;
 use crate::pattern::StrPattern;
-use crate::rule::{Search, SearchItem, SigmaRule};
+use crate::rule::{Search as RuleSearch, SearchItem, SigmaRule};
 use crate::value::{SigmaString, SigmaValue, StringPart};
 use crate::windows::FieldMapping;
 use rustc_hash::FxHashMap;
@@ -61,60 +61,134 @@ impl FieldTable {
 
 /// What compiling needs besides the rule.
 pub struct CompileContext<'a> {
-    pub mapping: FieldMapping,
     pub placeholders: &'a HashMap<String, Vec<String>>,
     pub fields: &'a mut FieldTable,
 }
 
 impl CompileContext<'_> {
     fn field(&mut self, name: &str) -> FieldId {
-        match self.mapping.map(name) {
-            Some(mapped) => self.fields.intern(mapped),
-            None => ABSENT_FIELD,
-        }
+        self.fields.intern(name)
     }
 }
 
-/// Compiles the rule's detection. `Ok(None)` means the rule cannot apply to this target
-/// (it would need, under a negation, a field the target does not have).
+/// Compiles the rule's detection with the rule's own field names. [`specialize`] then adapts it
+/// to each log source target.
 pub(crate) fn compile_detection(
     rule: &SigmaRule,
     context: &mut CompileContext<'_>,
-) -> Result<Option<Expr>, Failure> {
+) -> Result<Expr, Failure> {
     let mut searches = Vec::with_capacity(rule.searches.len());
     for (name, search) in &rule.searches {
         let expr = compile_search(search, context)
             .map_err(|(kind, reason)| (kind, format!("search {name:?}: {reason}")))?;
-        searches.push((name.as_str(), expr));
+        searches.push(Search {
+            name: name.as_str(),
+            uses: 0,
+            expr: Some(expr),
+        });
+    }
+    for condition in &rule.conditions {
+        count_uses(condition, &mut searches);
     }
     let mut alternatives = Vec::with_capacity(rule.conditions.len());
     for condition in &rule.conditions {
-        alternatives.push(compile_condition(condition, &searches)?);
+        alternatives.push(compile_condition(condition, &mut searches)?);
     }
-    let expr = if alternatives.len() == 1 {
+    Ok(if alternatives.len() == 1 {
         alternatives.pop().expect("one condition")
     } else {
         Expr::Or(alternatives.into_boxed_slice())
-    };
-    if !absent_fields_only_narrow(&expr, true) {
-        return Ok(None);
-    }
-    Ok(Some(fold_absent_fields(expr).simplify()))
+    })
 }
 
-fn compile_condition(condition: &Condition, searches: &[(&str, Expr)]) -> Result<Expr, Failure> {
-    let unknown = |name: &str| {
-        (
-            RuleErrorKind::Condition,
-            format!("condition names unknown search {name:?}"),
-        )
-    };
+/// Adapts a compiled detection to a target that names fields its own way: fields the target
+/// lacks are folded away. `None` when the rule cannot apply there (it would need, under a
+/// negation, a field the target does not have).
+pub(crate) fn specialize(
+    mut expr: Expr,
+    mapping: FieldMapping,
+    fields: &mut FieldTable,
+) -> Option<Expr> {
+    if mapping != FieldMapping::Identity {
+        let mut map = |id: &mut FieldId| {
+            let name = fields.name(*id).to_string();
+            *id = match mapping.map(&name) {
+                Some(mapped) => fields.intern(mapped),
+                None => ABSENT_FIELD,
+            };
+        };
+        expr.for_each_predicate_mut(&mut |predicate| {
+            if let Target::Field(id) = &mut predicate.target {
+                map(id);
+            }
+            if let Test::Values { matchers, .. } = &mut predicate.test {
+                for matcher in matchers.iter_mut() {
+                    if let Matcher::FieldRef { other, .. } = matcher {
+                        map(other);
+                    }
+                }
+            }
+        });
+    }
+    if !absent_fields_only_narrow(&expr, true) {
+        return None;
+    }
+    Some(fold_absent_fields(expr).simplify())
+}
+
+/// A compiled search and how many times the conditions use it (used once: moved, not cloned).
+struct Search<'a> {
+    name: &'a str,
+    uses: usize,
+    expr: Option<Expr>,
+}
+
+fn selected<'s, 'a>(
+    target: &OfTarget,
+    searches: &'s mut [Search<'a>],
+) -> impl Iterator<Item = &'s mut Search<'a>> {
+    searches.iter_mut().filter(move |search| match target {
+        OfTarget::Them => !search.name.starts_with('_'),
+        OfTarget::Pattern(pattern) => identifier_matches(pattern, search.name),
+    })
+}
+
+fn count_uses(condition: &Condition, searches: &mut [Search<'_>]) {
+    match condition {
+        Condition::Search(name) => {
+            if let Some(search) = searches.iter_mut().find(|s| s.name == name) {
+                search.uses += 1;
+            }
+        }
+        Condition::Not(inner) => count_uses(inner, searches),
+        Condition::And(items) | Condition::Or(items) => {
+            items.iter().for_each(|item| count_uses(item, searches))
+        }
+        Condition::Of { target, .. } => selected(target, searches).for_each(|s| s.uses += 1),
+    }
+}
+
+/// The search's expression: moved out on its last use, cloned before that.
+fn take(search: &mut Search<'_>) -> Expr {
+    search.uses = search.uses.saturating_sub(1);
+    if search.uses == 0 {
+        search.expr.take().expect("each use was counted")
+    } else {
+        search.expr.clone().expect("each use was counted")
+    }
+}
+
+fn compile_condition(condition: &Condition, searches: &mut [Search<'_>]) -> Result<Expr, Failure> {
     Ok(match condition {
-        Condition::Search(name) => searches
-            .iter()
-            .find(|(search, _)| search == name)
-            .map(|(_, expr)| expr.clone())
-            .ok_or_else(|| unknown(name))?,
+        Condition::Search(name) => match searches.iter_mut().find(|s| s.name == name) {
+            Some(search) => take(search),
+            None => {
+                return Err((
+                    RuleErrorKind::Condition,
+                    format!("condition names unknown search {name:?}"),
+                ));
+            }
+        },
         Condition::Not(inner) => Expr::Not(Box::new(compile_condition(inner, searches)?)),
         Condition::And(items) => Expr::And(
             items
@@ -129,15 +203,8 @@ fn compile_condition(condition: &Condition, searches: &[(&str, Expr)]) -> Result
                 .collect::<Result<_, _>>()?,
         ),
         Condition::Of { quantifier, target } => {
-            let selected: Vec<Expr> = searches
-                .iter()
-                .filter(|(name, _)| match target {
-                    OfTarget::Them => !name.starts_with('_'),
-                    OfTarget::Pattern(pattern) => identifier_matches(pattern, name),
-                })
-                .map(|(_, expr)| expr.clone())
-                .collect();
-            if selected.is_empty() {
+            let chosen: Vec<Expr> = selected(target, searches).map(take).collect();
+            if chosen.is_empty() {
                 let what = match target {
                     OfTarget::Them => "them".to_string(),
                     OfTarget::Pattern(pattern) => pattern.clone(),
@@ -148,17 +215,17 @@ fn compile_condition(condition: &Condition, searches: &[(&str, Expr)]) -> Result
                 ));
             }
             match quantifier {
-                Quantifier::All => Expr::And(selected.into_boxed_slice()),
-                Quantifier::AtLeast(1) => Expr::Or(selected.into_boxed_slice()),
-                Quantifier::AtLeast(n) => Expr::AtLeast(*n, selected.into_boxed_slice()),
+                Quantifier::All => Expr::And(chosen.into_boxed_slice()),
+                Quantifier::AtLeast(1) => Expr::Or(chosen.into_boxed_slice()),
+                Quantifier::AtLeast(n) => Expr::AtLeast(*n, chosen.into_boxed_slice()),
             }
         }
     })
 }
 
-fn compile_search(search: &Search, context: &mut CompileContext<'_>) -> Result<Expr, Failure> {
+fn compile_search(search: &RuleSearch, context: &mut CompileContext<'_>) -> Result<Expr, Failure> {
     match search {
-        Search::AllOf(items) => {
+        RuleSearch::AllOf(items) => {
             let mut compiled = items
                 .iter()
                 .map(|item| compile_item(item, context))
@@ -167,13 +234,13 @@ fn compile_search(search: &Search, context: &mut CompileContext<'_>) -> Result<E
             compiled.sort_by_key(expr_cost);
             Ok(Expr::And(compiled.into_boxed_slice()))
         }
-        Search::AnyOf(searches) => Ok(Expr::Or(
+        RuleSearch::AnyOf(searches) => Ok(Expr::Or(
             searches
                 .iter()
                 .map(|search| compile_search(search, context))
                 .collect::<Result<_, _>>()?,
         )),
-        Search::Keywords(item) => compile_item(item, context),
+        RuleSearch::Keywords(item) => compile_item(item, context),
     }
 }
 
@@ -380,18 +447,14 @@ fn compile_value(
         .ok_or_else(|| modifier_error("null cannot take modifiers".into()))?;
 
     if let Some((ignore_case, multi_line, dot_all)) = modifiers.regex {
-        let regex = regex::RegexBuilder::new(&raw)
-            .case_insensitive(ignore_case)
-            .multi_line(multi_line)
-            .dot_matches_new_line(dot_all)
-            .size_limit(1 << 22)
-            .build()
-            .map_err(|error| (RuleErrorKind::Regex, format!("regex {raw:?}: {error}")))?;
-        let literals = regex_literals(&raw, ignore_case, multi_line, dot_all);
-        out.push(Matcher::Regex(Box::new(crate::matcher::RegexMatcher {
-            regex,
-            literals,
-        })));
+        let flags = crate::matcher::RegexFlags {
+            ignore_case,
+            multi_line,
+            dot_all,
+        };
+        let regex = crate::matcher::RegexMatcher::new(&raw, flags)
+            .map_err(|reason| (RuleErrorKind::Regex, reason))?;
+        out.push(Matcher::Regex(Box::new(regex)));
         return Ok(());
     }
     if modifiers.cidr {
@@ -480,53 +543,6 @@ fn compile_value(
         ));
     }
     Ok(())
-}
-
-/// Literals every match of the regex contains (prefixes or suffixes), folded; `None` when the
-/// regex has no such finite set of literals of useful length.
-fn regex_literals(
-    source: &str,
-    ignore_case: bool,
-    multi_line: bool,
-    dot_all: bool,
-) -> Option<Vec<Vec<u8>>> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let hir = regex_syntax::ParserBuilder::new()
-        .case_insensitive(ignore_case)
-        .multi_line(multi_line)
-        .dot_matches_new_line(dot_all)
-        .build()
-        .parse(source)
-        .ok()?;
-    let mut best: Option<Vec<Vec<u8>>> = None;
-    for kind in [ExtractKind::Prefix, ExtractKind::Suffix] {
-        let mut extractor = Extractor::new();
-        extractor.kind(kind);
-        let mut sequence = extractor.extract(&hir);
-        sequence.optimize_for_prefix_by_preference();
-        let Some(literals) = sequence.literals() else {
-            continue;
-        };
-        if literals.is_empty() {
-            continue;
-        }
-        let mut folded: Vec<Vec<u8>> = Vec::new();
-        for literal in literals {
-            let text = std::str::from_utf8(literal.as_bytes()).ok()?;
-            let literal = crate::pattern::fold_case(text).into_owned().into_bytes();
-            if !folded.contains(&literal) {
-                folded.push(literal);
-            }
-        }
-        let shortest = folded.iter().map(Vec::len).min().unwrap_or(0);
-        let better = best
-            .as_ref()
-            .is_none_or(|current| shortest > current.iter().map(Vec::len).min().unwrap_or(0));
-        if shortest >= 3 && better {
-            best = Some(folded);
-        }
-    }
-    best
 }
 
 fn plain(stage: &Stage, modifier: Modifier) -> Result<Vec<u8>, String> {

@@ -81,10 +81,109 @@ pub struct ExactSet {
 }
 
 /// A regular expression and the literals any match must contain (for the prefilter).
+///
+/// The pattern's syntax is checked when the rule is compiled; the automaton is built on first
+/// use, since most regexes of a large rule set are never reached (the prefilter and the index
+/// skip them) and building them all would dominate load time.
 #[derive(Debug, Clone)]
 pub struct RegexMatcher {
-    pub regex: regex::Regex,
+    source: Box<str>,
+    flags: RegexFlags,
+    compiled: std::sync::OnceLock<Option<regex::Regex>>,
     pub literals: Option<Vec<Vec<u8>>>,
+}
+
+/// The `re` sub-modifiers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RegexFlags {
+    pub ignore_case: bool,
+    pub multi_line: bool,
+    pub dot_all: bool,
+}
+
+/// Largest compiled regex accepted; rule regexes are far smaller.
+const REGEX_SIZE_LIMIT: usize = 1 << 26;
+
+impl RegexMatcher {
+    /// Checks `source` and extracts its literals; the automaton is built on first use.
+    pub fn new(source: &str, flags: RegexFlags) -> Result<RegexMatcher, String> {
+        let hir = regex_syntax::ParserBuilder::new()
+            .case_insensitive(flags.ignore_case)
+            .multi_line(flags.multi_line)
+            .dot_matches_new_line(flags.dot_all)
+            .build()
+            .parse(source)
+            .map_err(|error| format!("regex {source:?}: {error}"))?;
+        Ok(RegexMatcher {
+            source: source.into(),
+            flags,
+            compiled: std::sync::OnceLock::new(),
+            literals: regex_literals(&hir),
+        })
+    }
+
+    fn regex(&self) -> Option<&regex::Regex> {
+        self.compiled
+            .get_or_init(|| {
+                regex::RegexBuilder::new(&self.source)
+                    .case_insensitive(self.flags.ignore_case)
+                    .multi_line(self.flags.multi_line)
+                    .dot_matches_new_line(self.flags.dot_all)
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
+
+    #[inline]
+    pub fn is_match(&self, text: &str) -> bool {
+        self.regex().is_some_and(|regex| regex.is_match(text))
+    }
+
+    /// True when the automaton was built and failed (too large): the regex then never matches.
+    pub fn failed_to_build(&self) -> bool {
+        matches!(self.compiled.get(), Some(None))
+    }
+
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+/// Literals every match of the regex contains (prefixes or suffixes), folded; `None` when the
+/// regex has no such finite set of literals of useful length.
+fn regex_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let mut best: Option<Vec<Vec<u8>>> = None;
+    for kind in [ExtractKind::Prefix, ExtractKind::Suffix] {
+        let mut extractor = Extractor::new();
+        extractor.kind(kind);
+        let mut sequence = extractor.extract(hir);
+        sequence.optimize_for_prefix_by_preference();
+        let Some(literals) = sequence.literals() else {
+            continue;
+        };
+        if literals.is_empty() {
+            continue;
+        }
+        let mut folded: Vec<Vec<u8>> = Vec::new();
+        for literal in literals {
+            let text = std::str::from_utf8(literal.as_bytes()).ok()?;
+            let literal = fold_case(text).into_owned().into_bytes();
+            if !folded.contains(&literal) {
+                folded.push(literal);
+            }
+        }
+        let shortest = folded.iter().map(Vec::len).min().unwrap_or(0);
+        let better = best
+            .as_ref()
+            .is_none_or(|current| shortest > current.iter().map(Vec::len).min().unwrap_or(0));
+        if shortest >= 3 && better {
+            best = Some(folded);
+        }
+    }
+    best
 }
 
 /// One compiled rule value.
@@ -115,7 +214,7 @@ impl Matcher {
                 set.values
                     .contains(if set.cased { original } else { folded })
             }
-            Matcher::Regex(regex) => regex.regex.is_match(original),
+            Matcher::Regex(regex) => regex.is_match(original),
             Matcher::Cidr(network) => parse_ip(original).is_some_and(|ip| network.contains(&ip)),
             Matcher::Compare(comparison, bound) => {
                 parse_number(original).is_some_and(|value| comparison.holds(value, *bound))

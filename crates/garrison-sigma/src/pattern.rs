@@ -34,6 +34,31 @@ pub fn fold_case_into(text: &str, out: &mut String) {
     }
 }
 
+/// A substring searcher built on first use: building one costs more than most rules are ever
+/// evaluated, and a large rule set has tens of thousands.
+#[derive(Debug, Clone)]
+pub(crate) struct LazyFinder {
+    needle: Box<[u8]>,
+    finder: std::sync::OnceLock<memmem::Finder<'static>>,
+}
+
+impl LazyFinder {
+    fn new(needle: Vec<u8>) -> LazyFinder {
+        LazyFinder {
+            needle: needle.into_boxed_slice(),
+            finder: std::sync::OnceLock::new(),
+        }
+    }
+
+    #[inline]
+    fn find(&self, haystack: &[u8]) -> bool {
+        self.finder
+            .get_or_init(|| memmem::Finder::new(&self.needle).into_owned())
+            .find(haystack)
+            .is_some()
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Kind {
     /// `*`: any value.
@@ -41,7 +66,8 @@ enum Kind {
     Exact(Box<str>),
     Prefix(Box<str>),
     Suffix(Box<str>),
-    Contains(Box<memmem::Finder<'static>>),
+    /// The searcher is built on first use (see [`LazyFinder`]).
+    Contains(Box<LazyFinder>),
     /// Literal segments separated by `*`; the first is anchored at the start unless the
     /// pattern starts with `*`, the last at the end unless it ends with `*`.
     Segments {
@@ -108,9 +134,9 @@ impl StrPattern {
                 (1, false, false) => Kind::Exact(fold(literals[0]).into()),
                 (1, false, true) => Kind::Prefix(fold(literals[0]).into()),
                 (1, true, false) => Kind::Suffix(fold(literals[0]).into()),
-                (1, true, true) => Kind::Contains(Box::new(
-                    memmem::Finder::new(fold(literals[0]).as_bytes()).into_owned(),
-                )),
+                (1, true, true) => {
+                    Kind::Contains(Box::new(LazyFinder::new(fold(literals[0]).into_bytes())))
+                }
                 _ => {
                     let mut folded: Vec<String> = literals.iter().map(|text| fold(text)).collect();
                     let (first, last) = match (starts_any, ends_any) {
@@ -147,7 +173,7 @@ impl StrPattern {
             Kind::Exact(needle) => haystack == &**needle,
             Kind::Prefix(needle) => haystack.starts_with(&**needle),
             Kind::Suffix(needle) => haystack.ends_with(&**needle),
-            Kind::Contains(finder) => finder.find(haystack.as_bytes()).is_some(),
+            Kind::Contains(finder) => finder.find(haystack.as_bytes()),
             Kind::Segments {
                 anchored_start,
                 anchored_end,
@@ -187,7 +213,7 @@ impl StrPattern {
         let candidate: &[u8] = match &self.kind {
             Kind::Any | Kind::Regex(_) => return None,
             Kind::Exact(needle) | Kind::Prefix(needle) | Kind::Suffix(needle) => needle.as_bytes(),
-            Kind::Contains(finder) => finder.needle(),
+            Kind::Contains(finder) => &finder.needle,
             Kind::Segments {
                 first,
                 middle,
@@ -214,7 +240,7 @@ impl StrPattern {
     /// The needle of a `contains` pattern.
     pub fn contains_needle(&self) -> Option<&[u8]> {
         match &self.kind {
-            Kind::Contains(finder) => Some(finder.needle()),
+            Kind::Contains(finder) => Some(&finder.needle),
             _ => None,
         }
     }

@@ -40,10 +40,10 @@ pub struct Literal {
 }
 
 /// Literals one of which must occur.
-type LiteralSet = Vec<Literal>;
+pub type LiteralSet = Vec<Literal>;
 
 /// Sets that must all be satisfied; empty means "can never match".
-type Conjunction = Vec<LiteralSet>;
+pub type Conjunction = Vec<LiteralSet>;
 
 /// How much a set narrows: its shortest literal, fewer literals better.
 fn score(set: &LiteralSet) -> (usize, std::cmp::Reverse<usize>) {
@@ -159,9 +159,9 @@ pub struct LiteralTable {
 }
 
 impl LiteralTable {
-    /// What `expr` needs before it is worth evaluating, with its literals interned.
-    pub fn requirement(&mut self, expr: &Expr, skip_field: Option<FieldId>) -> Requirement {
-        match necessary_literals(expr, skip_field) {
+    /// The requirement for `needs` (from [`necessary_literals`]), with its literals interned.
+    pub fn requirement(&mut self, needs: Option<Conjunction>) -> Requirement {
+        match needs {
             None => Requirement::None,
             Some(sets) if sets.is_empty() => Requirement::Never,
             Some(sets) => Requirement::AllOf(

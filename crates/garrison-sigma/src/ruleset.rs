@@ -1,14 +1,14 @@
 //! A loaded rule set: every compiled rule, indexed by where its events occur, with the prefilter,
 //! and evaluation of one event against all of it.
 
-use crate::compile::{CompileContext, FieldTable, compile_detection};
+use crate::compile::{CompileContext, FieldTable, compile_detection, specialize};
 use crate::error::{RuleError, RuleErrorKind};
 use crate::event_view::ViewBuffers;
 use crate::expr::{Expr, FieldId, Target, Test};
 use crate::index::{Bucket, BucketKey, Index};
 use crate::matcher::Matcher;
 use crate::parse::parse_rule_file;
-use crate::prefilter::{LiteralTable, Mark, Requirement};
+use crate::prefilter::{Conjunction, LiteralTable, Mark, Requirement, necessary_literals};
 use crate::rule::{CorrelationRule, SigmaDocument, SigmaRule};
 use crate::windows::{FieldMapping, LogSourceScope, resolve_logsource};
 use garrison_model::detection::RuleKind;
@@ -48,6 +48,9 @@ enum Scope {
 struct Variant {
     expr: Expr,
     scope: Scope,
+    /// Literals the expression needs, for the prefilter (computed with the rule, on the
+    /// compiling thread).
+    needs: Option<Conjunction>,
 }
 
 /// A rule compiled from one file, with field ids local to that file.
@@ -133,16 +136,22 @@ fn compile_rule(
 ) -> Result<Vec<Variant>, (RuleErrorKind, String)> {
     let scope =
         resolve_logsource(&rule.logsource).map_err(|reason| (RuleErrorKind::LogSource, reason))?;
+    // The detection is compiled once, with the rule's own field names; each target gets a copy
+    // adapted to its field names.
+    let detection = compile_detection(
+        rule,
+        &mut CompileContext {
+            placeholders: &options.placeholders,
+            fields,
+        },
+    )?;
     let targets = match scope {
         LogSourceScope::Generic => {
-            let mut context = CompileContext {
-                mapping: FieldMapping::Identity,
-                placeholders: &options.placeholders,
-                fields,
-            };
-            let expr =
-                compile_detection(rule, &mut context)?.expect("identity mapping has every field");
+            let expr = specialize(detection, FieldMapping::Identity, fields)
+                .expect("identity mapping has every field");
+            let event_id = fields.get(windows::EVENT_ID);
             return Ok(vec![Variant {
+                needs: necessary_literals(&expr, event_id),
                 expr,
                 scope: Scope::Generic,
             }]);
@@ -150,17 +159,20 @@ fn compile_rule(
         LogSourceScope::Windows(targets) => targets,
     };
     let mut variants = Vec::new();
+    let mut remaining = targets.len();
+    let mut detection = Some(detection);
     for target in targets {
-        let mut context = CompileContext {
-            mapping: target.mapping,
-            placeholders: &options.placeholders,
-            fields,
+        remaining -= 1;
+        let copy = if remaining == 0 {
+            detection.take().expect("one copy per target")
+        } else {
+            detection.clone().expect("one copy per target")
         };
-        let Some(mut expr) = compile_detection(rule, &mut context)? else {
+        let Some(mut expr) = specialize(copy, target.mapping, fields) else {
             continue;
         };
         for (field, values) in &target.extra {
-            let id = context.fields.intern(field);
+            let id = fields.intern(field);
             let matchers = values
                 .iter()
                 .map(|value| {
@@ -186,8 +198,7 @@ fn compile_rule(
         }
         let expr = expr.simplify();
         // Event ids: the target's, narrowed by what the detection itself requires.
-        let required = context
-            .fields
+        let required = fields
             .get(windows::EVENT_ID)
             .and_then(|id| expr.required_values(id))
             .map(|values| {
@@ -214,6 +225,7 @@ fn compile_rule(
             continue;
         }
         variants.push(Variant {
+            needs: necessary_literals(&expr, fields.get(windows::EVENT_ID)),
             expr,
             scope: Scope::Windows {
                 channels: target.channels.clone(),
@@ -328,6 +340,13 @@ impl RuleSet {
                 seen_ids.insert(rule.info.id.clone(), rule.info.path.clone());
                 for variant in &mut rule.variants {
                     remap_fields(&mut variant.expr, &remap);
+                    for literal in variant.needs.iter_mut().flatten().flatten() {
+                        if let Some(field) = &mut literal.field
+                            && let Some(&global) = remap.get(*field as usize)
+                        {
+                            *field = global;
+                        }
+                    }
                 }
                 rules.push(rule);
             }
@@ -342,7 +361,6 @@ impl RuleSet {
             );
         errors.extend(correlation_errors);
 
-        let event_id_field = fields.get(windows::EVENT_ID);
         let mut set = RuleSet {
             rules: Vec::with_capacity(rules.len()),
             reported: Vec::with_capacity(rules.len()),
@@ -383,7 +401,7 @@ impl RuleSet {
                     }
                 }
                 set.requirements
-                    .push(set.literals.requirement(&variant.expr, event_id_field));
+                    .push(set.literals.requirement(variant.needs));
                 let mut read = Vec::new();
                 variant.expr.for_each_predicate(&mut |predicate| {
                     if let Target::Field(id) = predicate.target
