@@ -5,7 +5,7 @@
 use crate::prefilter::{BucketPrefilter, LiteralTable, Requirement};
 use garrison_model::Event;
 use rustc_hash::FxHashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 /// Candidate lists for one channel.
 #[derive(Debug, Default)]
@@ -57,7 +57,7 @@ pub(crate) struct Index {
     channel_ids: FxHashMap<Box<str>, u32>,
     any_channel: ChannelIndex,
     generic: Vec<u32>,
-    buckets: RwLock<FxHashMap<BucketKey, Arc<Bucket>>>,
+    buckets: RwLock<FxHashMap<BucketKey, Arc<OnceLock<Arc<Bucket>>>>>,
 }
 
 impl Index {
@@ -122,7 +122,9 @@ impl Index {
         candidates
     }
 
-    /// The bucket for `key`, built (once, by whichever thread asks first) when missing.
+    /// The bucket for `key`, built (once, by whichever thread asks first) when missing. The map
+    /// lock is only held to find or add the key's cell; building happens outside it, so threads
+    /// building different buckets do not wait for each other.
     pub(crate) fn bucket(
         &self,
         key: BucketKey,
@@ -130,38 +132,45 @@ impl Index {
         literals: &LiteralTable,
         field_count: usize,
     ) -> Arc<Bucket> {
-        if let Some(bucket) = self.buckets.read().expect("bucket map").get(&key) {
-            return bucket.clone();
-        }
-        let mut buckets = self.buckets.write().expect("bucket map");
-        buckets
-            .entry(key)
-            .or_insert_with(|| {
-                let candidates = self.candidates(key);
-                let requirement =
-                    |position: &u32| &requirements[candidates[*position as usize] as usize];
-                let positions = 0..candidates.len() as u32;
-                let always = positions
-                    .clone()
-                    .filter(|p| *requirement(p) == Requirement::None)
-                    .collect();
-                let possible = positions
-                    .filter(|p| *requirement(p) != Requirement::Never)
-                    .collect();
-                let prefilter = BucketPrefilter::build(
-                    candidates
-                        .iter()
-                        .map(|&variant| &requirements[variant as usize]),
-                    literals,
-                    field_count,
-                );
-                Arc::new(Bucket {
-                    candidates: candidates.into_boxed_slice(),
-                    always,
-                    possible,
-                    prefilter,
-                })
+        let cell = {
+            let found = self.buckets.read().expect("bucket map").get(&key).cloned();
+            match found {
+                Some(cell) => cell,
+                None => self
+                    .buckets
+                    .write()
+                    .expect("bucket map")
+                    .entry(key)
+                    .or_default()
+                    .clone(),
+            }
+        };
+        cell.get_or_init(|| {
+            let candidates = self.candidates(key);
+            let requirement =
+                |position: &u32| &requirements[candidates[*position as usize] as usize];
+            let positions = 0..candidates.len() as u32;
+            let always = positions
+                .clone()
+                .filter(|p| *requirement(p) == Requirement::None)
+                .collect();
+            let possible = positions
+                .filter(|p| *requirement(p) != Requirement::Never)
+                .collect();
+            let prefilter = BucketPrefilter::build(
+                candidates
+                    .iter()
+                    .map(|&variant| &requirements[variant as usize]),
+                literals,
+                field_count,
+            );
+            Arc::new(Bucket {
+                candidates: candidates.into_boxed_slice(),
+                always,
+                possible,
+                prefilter,
             })
-            .clone()
+        })
+        .clone()
     }
 }

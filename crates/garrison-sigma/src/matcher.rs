@@ -63,8 +63,14 @@ impl ContainsSet {
     fn is_match(&self, haystack: &str) -> bool {
         self.automaton
             .get_or_init(|| {
+                // Very large sets (lists of hashes) build much faster as a non-contiguous NFA.
+                let kind = if self.needles.len() > 1000 {
+                    aho_corasick::AhoCorasickKind::NoncontiguousNFA
+                } else {
+                    aho_corasick::AhoCorasickKind::ContiguousNFA
+                };
                 aho_corasick::AhoCorasick::builder()
-                    .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
+                    .kind(Some(kind))
                     .prefilter(true)
                     .build(&self.needles)
                     .expect("literal needles always build")

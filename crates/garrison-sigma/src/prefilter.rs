@@ -11,7 +11,7 @@
 
 use crate::event_view::EventView;
 use crate::expr::{Expr, FieldId, Target, Test};
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use rustc_hash::FxHashMap;
 
 /// Shortest ASCII literal worth scanning for.
@@ -64,9 +64,30 @@ fn usable(field: Option<FieldId>, literals: Vec<Vec<u8>>) -> Option<LiteralSet> 
             } else {
                 MIN_NON_ASCII_LITERAL
             };
-            (bytes.len() >= minimum && !bytes.contains(&0)).then_some(Literal { field, bytes })
+            (bytes.len() >= minimum && !bytes.contains(&0)).then(|| Literal {
+                field,
+                bytes: shorten(bytes),
+            })
         })
         .collect()
+}
+
+/// Longest literal kept: any piece of a literal is as necessary as the whole, and short
+/// literals keep the automata small enough to stay in cache.
+const MAX_LITERAL: usize = 16;
+
+/// The last `MAX_LITERAL` bytes (file names and extensions, the distinctive end of most
+/// values), cut at a character boundary.
+fn shorten(bytes: Vec<u8>) -> Vec<u8> {
+    if bytes.len() <= MAX_LITERAL {
+        return bytes;
+    }
+    let mut start = bytes.len() - MAX_LITERAL;
+    // Do not start inside a UTF-8 sequence.
+    while start < bytes.len() && (bytes[start] & 0xC0) == 0x80 {
+        start += 1;
+    }
+    bytes[start..].to_vec()
 }
 
 fn best(sets: Conjunction) -> Option<LiteralSet> {
@@ -209,8 +230,7 @@ pub struct Mark {
     sets: u8,
 }
 
-/// The automaton for the values of one field: that field's literals plus every keyword
-/// literal (keywords may occur in any value).
+/// An automaton over some literals, with the bucket-wide ids of its patterns.
 #[derive(Debug)]
 struct FieldScan {
     automaton: AhoCorasick,
@@ -226,8 +246,9 @@ pub struct BucketPrefilter {
     /// Per field id: index into `scans`, or `NO_SCAN`.
     scan_of_field: Box<[u16]>,
     scans: Vec<FieldScan>,
-    /// The automaton for fields without literals of their own (keywords only), if any.
-    keywords_only: Option<FieldScan>,
+    /// Keyword literals, searched in every value: a fast gate first (they rarely occur), then
+    /// the full scan.
+    keywords: Option<KeywordScan>,
     /// Per bucket-wide pattern: the candidates (and sets) it satisfies.
     users: Vec<Box<[User]>>,
     /// Per candidate: the mask of all its sets (0 when it has no literal requirement).
@@ -235,6 +256,14 @@ pub struct BucketPrefilter {
 }
 
 const NO_SCAN: u16 = u16::MAX;
+
+/// Keyword literals: `gate` answers "does any occur at all" with a SIMD prefilter; only then
+/// does `scan` find which.
+#[derive(Debug)]
+struct KeywordScan {
+    gate: AhoCorasick,
+    scan: FieldScan,
+}
 
 impl BucketPrefilter {
     /// Builds the prefilter for candidates whose requirements are `requirements` (by position).
@@ -287,8 +316,11 @@ impl BucketPrefilter {
                 })
                 .collect();
             FieldScan {
+                // A contiguous NFA: a DFA searches a little faster but takes far longer to
+                // build, and buckets are built while hunting.
                 automaton: AhoCorasickBuilder::new()
                     .match_kind(MatchKind::Standard)
+                    .kind(Some(AhoCorasickKind::ContiguousNFA))
                     .build(&literals)
                     .expect("literal patterns always build"),
                 patterns,
@@ -298,18 +330,31 @@ impl BucketPrefilter {
         let mut fields: Vec<(FieldId, Vec<u32>)> = by_field.into_iter().collect();
         fields.sort_unstable_by_key(|(field, _)| *field);
         let mut scans = Vec::with_capacity(fields.len());
-        for (field, mut patterns) in fields {
-            patterns.extend(&keyword_patterns);
+        for (field, patterns) in fields {
             if let Some(slot) = scan_of_field.get_mut(field as usize) {
                 *slot = scans.len() as u16;
                 scans.push(build(patterns));
             }
         }
-        let keywords_only = (!keyword_patterns.is_empty()).then(|| build(keyword_patterns));
+        let keywords = (!keyword_patterns.is_empty()).then(|| {
+            let literals: Vec<&[u8]> = keyword_patterns
+                .iter()
+                .map(|&p| table.literals[literal_of_pattern[p as usize] as usize].bytes.as_slice())
+                .collect();
+            KeywordScan {
+                gate: AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .kind(Some(AhoCorasickKind::ContiguousNFA))
+                    .prefilter(true)
+                    .build(&literals)
+                    .expect("literal patterns always build"),
+                scan: build(keyword_patterns),
+            }
+        });
         BucketPrefilter {
             scan_of_field: scan_of_field.into_boxed_slice(),
             scans,
-            keywords_only,
+            keywords,
             users: users.into_iter().map(Vec::into_boxed_slice).collect(),
             full: full.into_boxed_slice(),
         }
@@ -331,15 +376,8 @@ impl BucketPrefilter {
         generation: u32,
         passed: &mut Vec<u32>,
     ) {
-        for (field, folded) in view.entries() {
-            let scan = match self.scan_of_field.get(field as usize) {
-                Some(&index) if index != NO_SCAN => &self.scans[index as usize],
-                _ => match &self.keywords_only {
-                    Some(scan) => scan,
-                    None => continue,
-                },
-            };
-            for found in scan.automaton.find_overlapping_iter(folded) {
+        let mut search = |scan: &FieldScan, text: &str| {
+            for found in scan.automaton.find_overlapping_iter(text) {
                 let pattern = scan.patterns[found.pattern().as_usize()] as usize;
                 if seen[pattern] == generation {
                     continue;
@@ -360,6 +398,21 @@ impl BucketPrefilter {
                         }
                     }
                 }
+            }
+        };
+        for (field, folded) in view.entries() {
+            if let Some(&index) = self.scan_of_field.get(field as usize)
+                && index != NO_SCAN
+            {
+                search(&self.scans[index as usize], folded);
+            }
+        }
+        if let Some(keywords) = &self.keywords {
+            // Values are NUL-separated and literals hold no NUL, so one pass over all of them
+            // finds exactly the keywords some value contains.
+            let text = view.folded_text();
+            if keywords.gate.is_match(text) {
+                search(&keywords.scan, text);
             }
         }
     }
