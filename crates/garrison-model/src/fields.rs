@@ -99,6 +99,7 @@ impl Fields {
         self.values.push(SEPARATOR);
         let name_start = self.names.len();
         self.names.push_str(name);
+        self.names.push(SEPARATOR);
         self.entries.push(Entry {
             name_start: name_start as u32,
             name_len: name.len() as u32,
@@ -161,23 +162,10 @@ impl Fields {
         &self.values
     }
 
-    /// Renames every field called `from` to `to`.
-    pub fn rename(&mut self, from: &str, to: &str) {
-        let mut new_name = None;
-        for index in 0..self.entries.len() {
-            let entry = self.entries[index];
-            let name = &self.names
-                [entry.name_start as usize..(entry.name_start + entry.name_len) as usize];
-            if name == from {
-                let start = *new_name.get_or_insert_with(|| {
-                    let start = self.names.len();
-                    self.names.push_str(to);
-                    start
-                });
-                self.entries[index].name_start = start as u32;
-                self.entries[index].name_len = to.len() as u32;
-            }
-        }
+    /// Every name, in order, separated by NUL: equal for two records exactly when they have the
+    /// same names in the same order.
+    pub fn names_signature(&self) -> &str {
+        &self.names
     }
 
     /// Bytes held by this record's buffers (for memory accounting).
@@ -217,14 +205,26 @@ mod tests {
     }
 
     #[test]
-    fn rename_moves_every_entry() {
-        let mut fields = Fields::new();
-        fields.push("Hostname", "ws1", ValueKind::Text);
-        fields.push("Other", "x", ValueKind::Text);
-        fields.rename("Hostname", "Computer");
-        assert_eq!(fields.value("Computer"), Some("ws1"));
-        assert_eq!(fields.value("Hostname"), None);
-        assert_eq!(fields.value("Other"), Some("x"));
+    fn name_signatures_tell_layouts_apart() {
+        let build = |names: &[&str]| {
+            let mut fields = Fields::new();
+            for name in names {
+                fields.push(name, "v", ValueKind::Text);
+            }
+            fields
+        };
+        assert_eq!(
+            build(&["A", "BC"]).names_signature(),
+            build(&["A", "BC"]).names_signature()
+        );
+        assert_ne!(
+            build(&["A", "BC"]).names_signature(),
+            build(&["AB", "C"]).names_signature()
+        );
+        assert_ne!(
+            build(&["A", "B"]).names_signature(),
+            build(&["B", "A"]).names_signature()
+        );
     }
 
     #[test]

@@ -23,7 +23,21 @@ pub(crate) struct ViewBuffers {
     entry_fields: Vec<FieldId>,
     slots: Vec<Slot>,
     generation: u32,
+    /// Field ids of recently seen field-name sequences: events of one kind (one EVTX template,
+    /// one shipper format) repeat their names, so most events skip the name lookups.
+    layouts: Vec<Layout>,
+    next_layout: usize,
 }
+
+/// A field-name sequence and the field ids of its entries.
+#[derive(Debug, Default)]
+struct Layout {
+    names: String,
+    ids: Vec<FieldId>,
+}
+
+/// Layouts remembered per thread.
+const LAYOUTS: usize = 16;
 
 impl ViewBuffers {
     pub(crate) fn new(field_count: usize) -> ViewBuffers {
@@ -50,10 +64,9 @@ impl ViewBuffers {
         let generation = self.generation;
         self.folded.clear();
         self.folded_ranges.clear();
-        self.entry_fields.clear();
+        self.resolve_layout(fields, field_ids);
         for (index, field) in fields.iter().enumerate() {
-            let id = field_ids.get(field.name).copied().unwrap_or(NO_FIELD);
-            self.entry_fields.push(id);
+            let id = self.entry_fields[index];
             if id != NO_FIELD {
                 let slot = &mut self.slots[id as usize];
                 if slot.generation != generation {
@@ -76,6 +89,37 @@ impl ViewBuffers {
             fields,
             scratch: self,
         }
+    }
+
+    /// Fills `entry_fields` with the field id of each entry, from a remembered layout when the
+    /// event's names are one seen recently.
+    fn resolve_layout(&mut self, fields: &Fields, field_ids: &FxHashMap<Box<str>, FieldId>) {
+        let names = fields.names_signature();
+        let count = fields.len();
+        if let Some(layout) = self
+            .layouts
+            .iter()
+            .find(|layout| layout.ids.len() == count && layout.names == names)
+        {
+            self.entry_fields.clear();
+            self.entry_fields.extend_from_slice(&layout.ids);
+            return;
+        }
+        self.entry_fields.clear();
+        self.entry_fields.extend(
+            fields
+                .iter()
+                .map(|field| field_ids.get(field.name).copied().unwrap_or(NO_FIELD)),
+        );
+        if self.layouts.len() < LAYOUTS {
+            self.layouts.push(Layout::default());
+        }
+        let layout = &mut self.layouts[self.next_layout];
+        self.next_layout = (self.next_layout + 1) % LAYOUTS;
+        layout.names.clear();
+        layout.names.push_str(names);
+        layout.ids.clear();
+        layout.ids.extend_from_slice(&self.entry_fields);
     }
 }
 

@@ -339,7 +339,11 @@ impl BucketPrefilter {
         let keywords = (!keyword_patterns.is_empty()).then(|| {
             let literals: Vec<&[u8]> = keyword_patterns
                 .iter()
-                .map(|&p| table.literals[literal_of_pattern[p as usize] as usize].bytes.as_slice())
+                .map(|&p| {
+                    table.literals[literal_of_pattern[p as usize] as usize]
+                        .bytes
+                        .as_slice()
+                })
                 .collect();
             KeywordScan {
                 gate: AhoCorasickBuilder::new()

@@ -20,6 +20,9 @@ fn word() -> impl Strategy<Value = String> {
         "x",
         "/c",
         "ab",
+        // Longer than the prefilter keeps of a literal.
+        "c:\\program files\\windowsapps\\",
+        "ünïcödé-lönger-than-sixteen",
     ])
     .prop_map(str::to_string)
 }

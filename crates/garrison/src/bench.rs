@@ -118,7 +118,9 @@ impl Phase {
         Phase {
             items,
             seconds,
-            cpu: cpu_before.zip(cpu_seconds()).map(|(before, after)| after - before),
+            cpu: cpu_before
+                .zip(cpu_seconds())
+                .map(|(before, after)| after - before),
             peak: peak_rss(),
         }
     }
@@ -128,7 +130,11 @@ impl Phase {
         match other {
             None => self,
             Some(other) => {
-                let mut faster = if other.seconds < self.seconds { other } else { self };
+                let mut faster = if other.seconds < self.seconds {
+                    other
+                } else {
+                    self
+                };
                 faster.cpu = match (self.cpu, other.cpu) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -145,7 +151,8 @@ impl Phase {
             self.items,
             self.seconds,
             rate(self.items, self.seconds),
-            self.cpu.map_or_else(|| "n/a".to_string(), |s| format!("{s:.2} s")),
+            self.cpu
+                .map_or_else(|| "n/a".to_string(), |s| format!("{s:.2} s")),
             megabytes(self.peak)
         )
     }
@@ -281,13 +288,17 @@ pub fn run(command: BenchCommand) -> Result<ExitCode, Failure> {
     if let Some(floor) = floor_best {
         println!("evtx crate json: {}", floor.describe("records"));
     }
-    println!("hunt:            {}, {detections} detections", hunt.describe("events"));
+    println!(
+        "hunt:            {}, {detections} detections",
+        hunt.describe("events")
+    );
     println!(
         "hunt / parse:    {:.2}x the parse-only wall time, {} CPU time (target <= 1.5x)",
         hunt.seconds / parse.seconds.max(f64::EPSILON),
-        hunt.cpu
-            .zip(parse.cpu)
-            .map_or_else(|| "n/a".to_string(), |(h, p)| format!("{:.2}x", h / p.max(f64::EPSILON)))
+        hunt.cpu.zip(parse.cpu).map_or_else(
+            || "n/a".to_string(),
+            |(h, p)| format!("{:.2}x", h / p.max(f64::EPSILON))
+        )
     );
     let hunt_rate = rate(hunt.items, hunt.seconds);
     // Peers as measured on this machine class (issue #2): Hayabusa ~1,800 and Chainsaw ~1,850
