@@ -534,6 +534,18 @@ mod tests {
     }
 
     #[test]
+    fn regexes_are_checked_early_and_built_late() {
+        assert!(RegexMatcher::new("(unclosed", RegexFlags::default()).is_err());
+        let regex = RegexMatcher::new("Invoke-\\w+", RegexFlags::default()).unwrap();
+        assert!(!regex.failed_to_build());
+        assert!(regex.is_match("x Invoke-Mimikatz"));
+        // Valid syntax, but far too large to build: it never matches, and says so.
+        let huge = RegexMatcher::new("(?:\\w{100}){500}", RegexFlags::default()).unwrap();
+        assert!(!huge.is_match("word"));
+        assert!(huge.failed_to_build());
+    }
+
+    #[test]
     fn utf16_encodings() {
         assert_eq!(utf16_bytes("cmd", false, false), b"c\0m\0d\0");
         assert_eq!(utf16_bytes("cmd", true, false), b"\0c\0m\0d");

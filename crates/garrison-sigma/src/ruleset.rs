@@ -443,6 +443,29 @@ impl RuleSet {
         self.rules.len()
     }
 
+    /// Rules with a regular expression that turned out too large to build when first used
+    /// (such a regex never matches); listed so the loss is not silent.
+    pub fn regex_build_failures(&self) -> Vec<(Arc<RuleInfo>, String)> {
+        let mut failures = Vec::new();
+        for variant in &self.variants {
+            variant.expr.for_each_predicate(&mut |predicate| {
+                if let Test::Values { matchers, .. } = &predicate.test {
+                    for matcher in matchers.iter() {
+                        if let Matcher::Regex(regex) = matcher
+                            && regex.failed_to_build()
+                        {
+                            failures.push((
+                                self.rules[variant.rule as usize].clone(),
+                                regex.source().to_string(),
+                            ));
+                        }
+                    }
+                }
+            });
+        }
+        failures
+    }
+
     /// Whether matches of this rule are reported on their own.
     pub fn is_reported(&self, rule: u32) -> bool {
         self.reported[rule as usize]

@@ -402,6 +402,12 @@ fn print_summary(
     for example in &diagnostics.examples {
         eprintln!("  {example}");
     }
+    for (rule, regex) in loaded.rules.regex_build_failures() {
+        eprintln!(
+            "rule {} ({}): regex {regex:?} is too large to build and never matched",
+            rule.title, rule.path
+        );
+    }
 }
 
 /// Runs `garrison hunt`.
