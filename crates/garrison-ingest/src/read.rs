@@ -77,8 +77,6 @@ pub struct ReadStats {
     pub members: u64,
     /// Archive members skipped, with the reason.
     pub skipped_members: Vec<(String, String)>,
-    /// Empty EVTX chunks passed over.
-    pub empty_chunks: u64,
 }
 
 /// Where the producer sends its output.

@@ -167,13 +167,6 @@ impl Fields {
     pub fn names_signature(&self) -> &str {
         &self.names
     }
-
-    /// Bytes held by this record's buffers (for memory accounting).
-    pub fn heap_bytes(&self) -> usize {
-        self.values.capacity()
-            + self.names.capacity()
-            + self.entries.capacity() * std::mem::size_of::<Entry>()
-    }
 }
 
 impl fmt::Debug for Fields {

@@ -46,7 +46,6 @@ enum Token {
     Them,
     Open,
     Close,
-    Pipe,
 }
 
 impl fmt::Display for Token {
@@ -62,7 +61,6 @@ impl fmt::Display for Token {
             Token::Them => f.write_str("'them'"),
             Token::Open => f.write_str("'('"),
             Token::Close => f.write_str("')'"),
-            Token::Pipe => f.write_str("'|'"),
         }
     }
 }
@@ -83,10 +81,6 @@ fn tokenize(text: &str) -> Result<Vec<Token>, String> {
             ')' => {
                 chars.next();
                 tokens.push(Token::Close);
-            }
-            '|' => {
-                chars.next();
-                tokens.push(Token::Pipe);
             }
             c if c.is_alphanumeric() || c == '_' || c == '*' || c == '-' || c == '.' => {
                 let mut end = start;

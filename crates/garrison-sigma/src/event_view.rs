@@ -190,11 +190,6 @@ impl<'a> EventView<'a> {
         self.fields.values_text()
     }
 
-    /// The first value of a field (original text).
-    pub fn first_value(&self, field: FieldId) -> Option<&'a str> {
-        self.values(field).next().map(|(original, _)| original)
-    }
-
     pub fn fields(&self) -> &'a Fields {
         self.fields
     }

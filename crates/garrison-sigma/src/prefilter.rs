@@ -297,7 +297,7 @@ impl BucketPrefilter {
                 }
             }
         }
-        // Patterns by field; keyword patterns go to every field's automaton.
+        // Patterns by field; keyword patterns (no field) get their own gated scan.
         let mut keyword_patterns = Vec::new();
         let mut by_field: FxHashMap<FieldId, Vec<u32>> = FxHashMap::default();
         for (pattern, &id) in literal_of_pattern.iter().enumerate() {
@@ -306,15 +306,18 @@ impl BucketPrefilter {
                 Some(field) => by_field.entry(field).or_default().push(pattern as u32),
             }
         }
-        let build = |patterns: Vec<u32>| -> FieldScan {
-            let literals: Vec<&[u8]> = patterns
+        let literals_of = |patterns: &[u32]| -> Vec<&[u8]> {
+            patterns
                 .iter()
                 .map(|&p| {
                     table.literals[literal_of_pattern[p as usize] as usize]
                         .bytes
                         .as_slice()
                 })
-                .collect();
+                .collect()
+        };
+        let build = |patterns: Vec<u32>| -> FieldScan {
+            let literals = literals_of(&patterns);
             FieldScan {
                 // A contiguous NFA: a DFA searches a little faster but takes far longer to
                 // build, and buckets are built while hunting.
@@ -337,14 +340,7 @@ impl BucketPrefilter {
             }
         }
         let keywords = (!keyword_patterns.is_empty()).then(|| {
-            let literals: Vec<&[u8]> = keyword_patterns
-                .iter()
-                .map(|&p| {
-                    table.literals[literal_of_pattern[p as usize] as usize]
-                        .bytes
-                        .as_slice()
-                })
-                .collect();
+            let literals = literals_of(&keyword_patterns);
             KeywordScan {
                 gate: AhoCorasickBuilder::new()
                     .match_kind(MatchKind::LeftmostFirst)

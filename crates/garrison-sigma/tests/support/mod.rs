@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use garrison_model::{Event, EvidenceRef, Fields, RecordFormat, ValueKind};
-use garrison_sigma::{CompileOptions, RuleSet, RuleSource};
+use garrison_sigma::{CompileOptions, RuleMatch, RuleSet, RuleSource, Scratch};
 
 pub fn rules_with(texts: &[&str], options: &CompileOptions) -> RuleSet {
     let sources: Vec<RuleSource> = texts
@@ -43,11 +43,12 @@ pub fn event(fields: &[(&str, &str)]) -> Event {
     event_with(RecordFormat::Json, fields)
 }
 
-/// Ids of the rules that match `event`.
-pub fn matching(rules: &RuleSet, event: &Event) -> Vec<String> {
+type Evaluate = fn(&RuleSet, &Event, &mut Scratch, &mut Vec<RuleMatch>);
+
+fn matching_with(rules: &RuleSet, event: &Event, evaluate: Evaluate) -> Vec<String> {
     let mut scratch = rules.scratch();
     let mut found = Vec::new();
-    rules.evaluate(event, &mut scratch, &mut found);
+    evaluate(rules, event, &mut scratch, &mut found);
     let mut ids: Vec<String> = found
         .iter()
         .map(|m| rules.rule(m.rule).id.clone())
@@ -56,17 +57,14 @@ pub fn matching(rules: &RuleSet, event: &Event) -> Vec<String> {
     ids
 }
 
+/// Ids of the rules that match `event`.
+pub fn matching(rules: &RuleSet, event: &Event) -> Vec<String> {
+    matching_with(rules, event, RuleSet::evaluate)
+}
+
 /// Ids of the rules that match `event`, every candidate evaluated (no prefilter).
 pub fn matching_unfiltered(rules: &RuleSet, event: &Event) -> Vec<String> {
-    let mut scratch = rules.scratch();
-    let mut found = Vec::new();
-    rules.evaluate_unfiltered(event, &mut scratch, &mut found);
-    let mut ids: Vec<String> = found
-        .iter()
-        .map(|m| rules.rule(m.rule).id.clone())
-        .collect();
-    ids.sort();
-    ids
+    matching_with(rules, event, RuleSet::evaluate_unfiltered)
 }
 
 /// A generic rule with the given detection body (indented by four spaces).
