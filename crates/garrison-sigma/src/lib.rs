@@ -26,6 +26,7 @@ mod yaml;
 
 pub use correlation::Sighting;
 pub use error::{RuleError, RuleErrorKind};
+pub use parse::parse_placeholders;
 pub use ruleset::{
     CompileOptions, CompiledFile, RuleMatch, RuleSet, RuleSetStats, RuleSource, Scratch,
     compile_file,

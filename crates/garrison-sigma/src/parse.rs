@@ -9,6 +9,7 @@ use crate::rule::{
 };
 use crate::value::SigmaValue;
 use crate::yaml::{Node, parse_documents};
+use std::collections::HashMap;
 
 type Failure = (RuleErrorKind, String);
 
@@ -388,6 +389,39 @@ fn parse_correlation(
     })
 }
 
+/// Values for `%placeholder%`s (the `expand` modifier), from a YAML mapping of names to a value
+/// or a list of values: `known_cdcs: [DC01, DC02, "10.0.0.*"]`.
+pub fn parse_placeholders(text: &str) -> Result<HashMap<String, Vec<String>>, String> {
+    let mut documents = parse_documents(text)?;
+    let document = match documents.len() {
+        0 => return Ok(HashMap::new()),
+        1 => documents.pop().expect("one document"),
+        _ => return Err("placeholders must be one YAML document".into()),
+    };
+    let Node::Map(entries) = document else {
+        return Err("placeholders must be a mapping of names to values".into());
+    };
+    let mut placeholders = HashMap::new();
+    for (name, value) in entries {
+        let values: Option<Vec<String>> = value
+            .as_list()
+            .into_iter()
+            .map(|item| item.as_str().map(str::to_string))
+            .collect();
+        match values {
+            Some(values) if !values.is_empty() => {
+                placeholders.insert(name.trim_matches('%').to_string(), values);
+            }
+            _ => {
+                return Err(format!(
+                    "placeholder {name:?} needs a value or a list of values"
+                ));
+            }
+        }
+    }
+    Ok(placeholders)
+}
+
 /// `30s`, `5m`, `1h`, `2d`, `1w` -> seconds.
 pub fn parse_timespan(text: &str) -> Option<u64> {
     let text = text.trim();
@@ -555,6 +589,20 @@ falsepositives: Admins
         assert!(error.reason.contains("field"), "{}", error.reason);
         let error = parse_one("title: x\ncorrelation: {type: event_count, rules: [a], timespan: 1x, condition: {gte: 2}}\n").unwrap_err();
         assert!(error.reason.contains("timespan"), "{}", error.reason);
+    }
+
+    #[test]
+    fn placeholder_files() {
+        let placeholders =
+            parse_placeholders("known_cdcs: [DC01, '10.0.0.*']\n'%Admins%': root\n").unwrap();
+        assert_eq!(placeholders["known_cdcs"], ["DC01", "10.0.0.*"]);
+        assert_eq!(placeholders["Admins"], ["root"]);
+        assert!(
+            parse_placeholders("x: {a: 1}\n")
+                .unwrap_err()
+                .contains("\"x\"")
+        );
+        assert!(parse_placeholders("- a\n").is_err());
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub struct HuntArgs {
     /// Do not load the bundled rule pack.
     #[arg(long)]
     pub no_bundled: bool,
+    /// YAML file of values for `%placeholder%`s in rules using the `expand` modifier
+    /// (`name: [value, ...]`); rules with placeholders it does not define are not loaded.
+    #[arg(long, value_name = "FILE")]
+    pub placeholders: Option<PathBuf>,
     /// Report only detections of this level or above.
     #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
     pub min_level: Option<Level>,
@@ -426,9 +430,23 @@ pub fn run(args: HuntArgs) -> Result<ExitCode, Failure> {
             discovery.skipped.len()
         )));
     }
+    let placeholders = match &args.placeholders {
+        None => Default::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                Failure::Input(format!(
+                    "cannot read placeholders {}: {error}",
+                    path.display()
+                ))
+            })?;
+            garrison_sigma::parse_placeholders(&text).map_err(|error| {
+                Failure::Input(format!("placeholders {}: {error}", path.display()))
+            })?
+        }
+    };
     let options = CompileOptions {
         min_level: args.min_level,
-        ..CompileOptions::default()
+        placeholders,
     };
     let selection = RuleSelection {
         bundled: !args.no_bundled,

@@ -153,6 +153,55 @@ fn min_level_csv_table_and_quarantine_file() {
 }
 
 #[test]
+fn placeholders_come_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    std::fs::write(
+        dir.path().join("rules/expand.yml"),
+        "title: Known host\nid: 0b4f4c3e-1111-4222-8333-944445555668\nlevel: medium\nlogsource:\n    product: windows\n    category: process_creation\ndetection:\n    sel:\n        Computer|expand: '%watched_hosts%'\n    condition: sel\n",
+    )
+    .unwrap();
+    let rules = arg(&dir.path().join("rules"));
+    let logs = arg(&dir.path().join("logs"));
+    // Without values the rule is listed as not loaded, with the reason.
+    let output = garrison(&["hunt", "--no-bundled", "--rules", &rules, &logs]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("expand.yml") && stderr.contains("watched_hosts"),
+        "{stderr}"
+    );
+    assert!(
+        !stdout_lines(&output)
+            .iter()
+            .any(|d| d["rule"]["title"] == "Known host")
+    );
+    std::fs::write(
+        dir.path().join("placeholders.yml"),
+        "watched_hosts: [WS0?, DC01]\n",
+    )
+    .unwrap();
+    let output = garrison(&[
+        "hunt",
+        "--no-bundled",
+        "--rules",
+        &rules,
+        "--placeholders",
+        &arg(&dir.path().join("placeholders.yml")),
+        &logs,
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let known: Vec<_> = stdout_lines(&output)
+        .into_iter()
+        .filter(|d| d["rule"]["title"] == "Known host")
+        .collect();
+    assert_eq!(known.len(), 2, "both WS01 processes match WS0?");
+}
+
+#[test]
 fn exit_codes() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path());
