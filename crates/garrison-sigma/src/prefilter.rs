@@ -367,53 +367,122 @@ impl BucketPrefilter {
     /// Scans the event and records, for the event of `generation`, which literal sets of which
     /// candidates are satisfied; appends to `passed` every candidate (by position) all of whose
     /// sets are. `seen` (per pattern) and `marks` (per candidate) are scratch at least
-    /// [`Self::pattern_count`] and the bucket's candidate count long.
+    /// [`Self::pattern_count`] and the bucket's candidate count long; `cache` remembers what
+    /// recently seen values contain (telemetry repeats image paths, hashes and users).
     pub fn scan(
         &self,
         view: &EventView<'_>,
-        seen: &mut [u32],
-        marks: &mut [Mark],
+        scratch: &mut ScanScratch<'_>,
         generation: u32,
         passed: &mut Vec<u32>,
     ) {
-        let mut search = |scan: &FieldScan, text: &str| {
-            for found in scan.automaton.find_overlapping_iter(text) {
-                let pattern = scan.patterns[found.pattern().as_usize()] as usize;
-                if seen[pattern] == generation {
-                    continue;
+        let ScanScratch { seen, marks, cache } = scratch;
+        let mut mark = |pattern: usize| {
+            if seen[pattern] == generation {
+                return;
+            }
+            seen[pattern] = generation;
+            for user in self.users[pattern].iter() {
+                let mark = &mut marks[user.position as usize];
+                if mark.generation != generation {
+                    *mark = Mark {
+                        generation,
+                        sets: 0,
+                    };
                 }
-                seen[pattern] = generation;
-                for user in self.users[pattern].iter() {
-                    let mark = &mut marks[user.position as usize];
-                    if mark.generation != generation {
-                        *mark = Mark {
-                            generation,
-                            sets: 0,
-                        };
-                    }
-                    if mark.sets & user.bit == 0 {
-                        mark.sets |= user.bit;
-                        if mark.sets == self.full[user.position as usize] {
-                            passed.push(user.position);
-                        }
+                if mark.sets & user.bit == 0 {
+                    mark.sets |= user.bit;
+                    if mark.sets == self.full[user.position as usize] {
+                        passed.push(user.position);
                     }
                 }
             }
         };
         for (field, folded) in view.entries() {
-            if let Some(&index) = self.scan_of_field.get(field as usize)
-                && index != NO_SCAN
-            {
-                search(&self.scans[index as usize], folded);
+            let Some(&index) = self.scan_of_field.get(field as usize) else {
+                continue;
+            };
+            if index == NO_SCAN {
+                continue;
             }
+            let scan = &self.scans[index as usize];
+            // The automaton's address identifies it for as long as the rule set lives.
+            let key = (scan as *const FieldScan as usize, hash_text(folded));
+            if let Some(known) = cache.entries.get(&key)
+                && *known.value == *folded
+            {
+                known
+                    .patterns
+                    .iter()
+                    .for_each(|&pattern| mark(pattern as usize));
+                continue;
+            }
+            let mut found: Vec<u32> = Vec::new();
+            for hit in scan.automaton.find_overlapping_iter(folded) {
+                let pattern = scan.patterns[hit.pattern().as_usize()];
+                if !found.contains(&pattern) {
+                    found.push(pattern);
+                }
+                mark(pattern as usize);
+            }
+            cache.remember(key, folded, found);
         }
         if let Some(keywords) = &self.keywords {
             // Values are NUL-separated and literals hold no NUL, so one pass over all of them
             // finds exactly the keywords some value contains.
             let text = view.folded_text();
             if keywords.gate.is_match(text) {
-                search(&keywords.scan, text);
+                for hit in keywords.scan.automaton.find_overlapping_iter(text) {
+                    mark(keywords.scan.patterns[hit.pattern().as_usize()] as usize);
+                }
             }
         }
+    }
+}
+
+/// The per-thread scratch a scan writes to.
+pub struct ScanScratch<'a> {
+    pub seen: &'a mut [u32],
+    pub marks: &'a mut [Mark],
+    pub cache: &'a mut ScanCache,
+}
+
+fn hash_text(text: &str) -> u64 {
+    use std::hash::BuildHasher;
+    rustc_hash::FxBuildHasher.hash_one(text)
+}
+
+/// Which patterns recently scanned values contain, per field automaton.
+#[derive(Debug, Default)]
+pub struct ScanCache {
+    entries: FxHashMap<(usize, u64), CachedScan>,
+}
+
+#[derive(Debug)]
+struct CachedScan {
+    value: Box<str>,
+    patterns: Box<[u32]>,
+}
+
+/// Values remembered per thread before the cache starts over.
+const CACHE_ENTRIES: usize = 8192;
+/// Longest value remembered: long values (command lines, scripts) rarely repeat.
+const CACHE_VALUE_BYTES: usize = 256;
+
+impl ScanCache {
+    fn remember(&mut self, key: (usize, u64), value: &str, patterns: Vec<u32>) {
+        if value.len() > CACHE_VALUE_BYTES {
+            return;
+        }
+        if self.entries.len() >= CACHE_ENTRIES {
+            self.entries.clear();
+        }
+        self.entries.insert(
+            key,
+            CachedScan {
+                value: value.into(),
+                patterns: patterns.into_boxed_slice(),
+            },
+        );
     }
 }

@@ -8,7 +8,9 @@ use crate::expr::{Expr, FieldId, Target, Test};
 use crate::index::{Bucket, BucketKey, Index};
 use crate::matcher::Matcher;
 use crate::parse::parse_rule_file;
-use crate::prefilter::{Conjunction, LiteralTable, Mark, Requirement, necessary_literals};
+use crate::prefilter::{
+    Conjunction, LiteralTable, Mark, Requirement, ScanCache, ScanScratch, necessary_literals,
+};
 use crate::rule::{CorrelationRule, SigmaDocument, SigmaRule};
 use crate::windows::{FieldMapping, LogSourceScope, resolve_logsource};
 use garrison_model::detection::RuleKind;
@@ -293,6 +295,7 @@ pub struct Scratch {
     marks: Vec<Mark>,
     /// Bucket positions of the candidates that passed the prefilter for the current event.
     passed: Vec<u32>,
+    scan_cache: ScanCache,
     generation: u32,
     seen_rules: Vec<u32>,
 }
@@ -479,6 +482,7 @@ impl RuleSet {
             seen_patterns: Vec::new(),
             marks: Vec::new(),
             passed: Vec::new(),
+            scan_cache: ScanCache::default(),
             generation: 0,
             seen_rules: Vec::new(),
         }
@@ -522,6 +526,7 @@ impl RuleSet {
             seen_patterns,
             marks,
             passed,
+            scan_cache,
             generation,
             seen_rules,
         } = scratch;
@@ -550,9 +555,14 @@ impl RuleSet {
             if marks.len() < bucket.candidates.len() {
                 marks.resize(bucket.candidates.len(), Mark::default());
             }
+            let mut scan_scratch = ScanScratch {
+                seen: seen_patterns,
+                marks,
+                cache: scan_cache,
+            };
             bucket
                 .prefilter
-                .scan(&view, seen_patterns, marks, generation, passed);
+                .scan(&view, &mut scan_scratch, generation, passed);
         }
         // Without the prefilter every possible candidate is evaluated; with it, those without
         // literals and those whose literals were all found.

@@ -108,9 +108,36 @@ proptest! {
         let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
         let all = rules(&refs);
         prop_assert!(all.errors().is_empty(), "{:?}", all.errors());
-        for (a, b) in &events {
+        // One scratch for every event, twice over: the per-thread scan cache must give the same
+        // answers as a fresh scan.
+        let mut scratch = all.scratch();
+        for (a, b) in events.iter().chain(events.iter()) {
             let event = event(&[("A", a), ("B", b)]);
-            prop_assert_eq!(matching(&all, &event), matching_unfiltered(&all, &event), "event A={:?} B={:?}", a, b);
+            let mut found = Vec::new();
+            all.evaluate(&event, &mut scratch, &mut found);
+            let mut ids: Vec<String> = found.iter().map(|m| all.rule(m.rule).id.clone()).collect();
+            ids.sort();
+            prop_assert_eq!(&ids, &matching_unfiltered(&all, &event), "event A={:?} B={:?}", a, b);
+            prop_assert_eq!(ids, matching(&all, &event));
         }
+    }
+}
+
+/// Regression guard for the per-thread scan cache: the same values seen again must give the
+/// same matches.
+#[test]
+fn repeated_values_match_again() {
+    let rule = "title: r\nid: r\nlogsource:\n    product: test\ndetection:\n    sel:\n        A|contains: 'mimikatz'\n    other:\n        B|endswith: '.exe'\n    condition: sel and other\n";
+    let all = rules(&[rule]);
+    let mut scratch = all.scratch();
+    for round in 0..3 {
+        let hit = event(&[("A", "run MimiKatz now"), ("B", "c:\\x.EXE")]);
+        let miss = event(&[("A", "run MimiKatz now"), ("B", "c:\\x.dll")]);
+        let mut found = Vec::new();
+        all.evaluate(&hit, &mut scratch, &mut found);
+        assert_eq!(found.len(), 1, "round {round}");
+        found.clear();
+        all.evaluate(&miss, &mut scratch, &mut found);
+        assert!(found.is_empty(), "round {round}");
     }
 }
