@@ -463,12 +463,7 @@ fn count_windows(correlation: &LinkedCorrelation, stream: &[Occurrence]) -> Vec<
             {
                 let count = count_of(window);
                 if condition.holds(count) {
-                    out.push(emit(
-                        correlation,
-                        &key,
-                        count,
-                        &window.iter().copied().collect::<Vec<_>>(),
-                    ));
+                    out.push(emit(correlation, &key, count, window.make_contiguous()));
                 }
                 window.clear();
             }
@@ -476,15 +471,10 @@ fn count_windows(correlation: &LinkedCorrelation, stream: &[Occurrence]) -> Vec<
         }
         let mut rest: Vec<_> = windows.into_iter().collect();
         rest.sort_by(|a, b| a.0.cmp(&b.0));
-        for (key, window) in rest {
+        for (key, mut window) in rest {
             let count = count_of(&window);
             if !window.is_empty() && condition.holds(count) {
-                out.push(emit(
-                    correlation,
-                    &key,
-                    count,
-                    &window.iter().copied().collect::<Vec<_>>(),
-                ));
+                out.push(emit(correlation, &key, count, window.make_contiguous()));
             }
         }
         return out;
@@ -502,12 +492,7 @@ fn count_windows(correlation: &LinkedCorrelation, stream: &[Occurrence]) -> Vec<
         }
         let count = count_of(window);
         if condition.holds(count) {
-            out.push(emit(
-                correlation,
-                &key,
-                count,
-                &window.iter().copied().collect::<Vec<_>>(),
-            ));
+            out.push(emit(correlation, &key, count, window.make_contiguous()));
             window.clear();
         }
     }

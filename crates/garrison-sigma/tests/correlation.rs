@@ -211,3 +211,35 @@ fn chained_correlations_and_reference_errors() {
     assert_eq!(ids, ["burst-then-logon"]);
     assert_eq!(correlations[0].evidence.record_id, 3);
 }
+
+#[test]
+fn upper_bound_counts_are_judged_when_a_window_closes() {
+    // "Fewer than 3 logons per user within 10 minutes": judged on each closed window.
+    let correlation = "title: Rare logon\nid: rare\ncorrelation:\n    type: event_count\n    rules: [logon]\n    group-by: [TargetUserName]\n    timespan: 10m\n    condition:\n        lt: 3\n";
+    let rules = rules(&[SUCCESS_LOGON, correlation]);
+    assert!(rules.errors().is_empty(), "{:?}", rules.errors());
+    let events = [
+        // alice: three logons in one window, then one alone much later.
+        logon_event("4624", 0, "x", "alice", 1),
+        logon_event("4624", 60, "x", "alice", 2),
+        logon_event("4624", 120, "x", "alice", 3),
+        logon_event("4624", 5000, "x", "alice", 4),
+        // bob: a single logon.
+        logon_event("4624", 30, "x", "bob", 5),
+    ];
+    let (_, correlations) = run(&rules, &events);
+    let fired: Vec<(String, u64, Vec<u64>)> = correlations
+        .iter()
+        .map(|d| {
+            let context = d.correlation.as_ref().unwrap();
+            (
+                context.group[0].1.clone(),
+                context.count,
+                context.events.iter().map(|e| e.record_id).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(fired.len(), 2, "{fired:?}");
+    assert!(fired.contains(&("alice".into(), 1, vec![4])), "{fired:?}");
+    assert!(fired.contains(&("bob".into(), 1, vec![5])), "{fired:?}");
+}

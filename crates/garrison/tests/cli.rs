@@ -22,6 +22,15 @@ fn setup(dir: &Path) {
     std::fs::write(dir.join("logs/readme.txt"), "not event data").unwrap();
 }
 
+/// A folder with the rules and logs of [`setup`], and the two paths as arguments.
+fn fixture() -> (tempfile::TempDir, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    setup(dir.path());
+    let rules = arg(&dir.path().join("rules"));
+    let logs = arg(&dir.path().join("logs"));
+    (dir, rules, logs)
+}
+
 fn arg(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
@@ -82,10 +91,7 @@ fn jsonl_output_has_the_documented_shape_and_order() {
 
 #[test]
 fn min_level_csv_table_and_quarantine_file() {
-    let dir = tempfile::tempdir().unwrap();
-    setup(dir.path());
-    let rules = arg(&dir.path().join("rules"));
-    let logs = arg(&dir.path().join("logs"));
+    let (dir, rules, logs) = fixture();
     let csv = dir.path().join("out.csv");
     let quarantine = dir.path().join("bad.jsonl");
     let output = garrison(&[
@@ -203,10 +209,7 @@ fn placeholders_come_from_a_file() {
 
 #[test]
 fn exit_codes() {
-    let dir = tempfile::tempdir().unwrap();
-    setup(dir.path());
-    let rules = arg(&dir.path().join("rules"));
-    let logs = arg(&dir.path().join("logs"));
+    let (dir, rules, logs) = fixture();
     // 10: detections with --fail-on-detection.
     let output = garrison(&[
         "hunt",

@@ -28,45 +28,7 @@ use std::collections::BTreeMap;
 /// The OCSF schema version the records are written against (`metadata.version`).
 pub const OCSF_VERSION: &str = "1.9.0-dev";
 
-/// The OCSF event classes Garrison produces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum OcsfClass {
-    FileSystemActivity,
-    ModuleActivity,
-    ScheduledJobActivity,
-    ProcessActivity,
-    DetectionFinding,
-    AccountChange,
-    Authentication,
-    AuthorizeSession,
-    GroupManagement,
-    NetworkActivity,
-    DnsActivity,
-    SmbActivity,
-    RegistryKeyActivity,
-    RegistryValueActivity,
-    WindowsServiceActivity,
-}
-
 impl OcsfClass {
-    pub const ALL: [OcsfClass; 15] = [
-        OcsfClass::FileSystemActivity,
-        OcsfClass::ModuleActivity,
-        OcsfClass::ScheduledJobActivity,
-        OcsfClass::ProcessActivity,
-        OcsfClass::DetectionFinding,
-        OcsfClass::AccountChange,
-        OcsfClass::Authentication,
-        OcsfClass::AuthorizeSession,
-        OcsfClass::GroupManagement,
-        OcsfClass::NetworkActivity,
-        OcsfClass::DnsActivity,
-        OcsfClass::SmbActivity,
-        OcsfClass::RegistryKeyActivity,
-        OcsfClass::RegistryValueActivity,
-        OcsfClass::WindowsServiceActivity,
-    ];
-
     /// `class_uid`: `category_uid * 1000 + uid` for core classes, plus
     /// `extension_uid * 100000` for extension classes (Windows is extension 2).
     pub fn class_uid(self) -> u32 {
@@ -132,27 +94,6 @@ impl OcsfClass {
     }
 }
 
-/// The class of an event and the attributes only that class has (boxed: the classes differ
-/// much in size). Build one with `EventDetail::from(attributes)`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EventDetail {
-    FileSystemActivity(Box<FileSystemActivity>),
-    ModuleActivity(Box<ModuleActivity>),
-    ScheduledJobActivity(Box<ScheduledJobActivity>),
-    ProcessActivity(Box<ProcessActivity>),
-    DetectionFinding(Box<DetectionFinding>),
-    AccountChange(Box<AccountChange>),
-    Authentication(Box<Authentication>),
-    AuthorizeSession(Box<AuthorizeSession>),
-    GroupManagement(Box<GroupManagement>),
-    NetworkActivity(Box<NetworkActivity>),
-    DnsActivity(Box<DnsActivity>),
-    SmbActivity(Box<SmbActivity>),
-    RegistryKeyActivity(Box<RegistryKeyActivity>),
-    RegistryValueActivity(Box<RegistryValueActivity>),
-    WindowsServiceActivity(Box<WindowsServiceActivity>),
-}
-
 /// What every class's attribute struct tells about itself.
 pub trait ClassAttributes: Serialize {
     const CLASS: OcsfClass;
@@ -160,10 +101,28 @@ pub trait ClassAttributes: Serialize {
     fn activity_name(&self) -> &str;
 }
 
-/// Implements [`ClassAttributes`] and `From<attributes> for EventDetail` for every class, and
+/// From the one list of classes: defines [`OcsfClass`] (with `ALL`) and [`EventDetail`],
+/// implements [`ClassAttributes`] and `From<attributes> for EventDetail` for every class, and
 /// defines `with_detail!` to apply a generic expression to whichever variant an event holds.
 macro_rules! classes {
     ($($class:ident),* $(,)?) => {
+        /// The OCSF event classes Garrison produces.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum OcsfClass {
+            $($class,)*
+        }
+
+        impl OcsfClass {
+            pub const ALL: [OcsfClass; [$(stringify!($class)),*].len()] = [$(OcsfClass::$class),*];
+        }
+
+        /// The class of an event and the attributes only that class has (boxed: the classes
+        /// differ much in size). Build one with `EventDetail::from(attributes)`.
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub enum EventDetail {
+            $($class(Box<$class>),)*
+        }
+
         $(
             impl ClassAttributes for $class {
                 const CLASS: OcsfClass = OcsfClass::$class;
