@@ -144,7 +144,15 @@ impl Fields {
 
     /// The first field named `name` (exact, case-sensitive).
     pub fn get(&self, name: &str) -> Option<Field<'_>> {
-        self.iter().find(|field| field.name == name)
+        // Lengths first: most names differ in length, and no slice is made for them.
+        self.entries
+            .iter()
+            .find(|entry| {
+                entry.name_len as usize == name.len()
+                    && self.names.as_bytes()[entry.name_start as usize..][..name.len()]
+                        == *name.as_bytes()
+            })
+            .map(|entry| self.field_at(entry))
     }
 
     /// The value of the first field named `name`.

@@ -48,35 +48,95 @@ pub enum RefMode {
     EndsWith,
 }
 
-/// Many `contains` values of one field, searched for at once. The automaton is built on first
+/// Many `contains` values of one field, searched for at once. The searcher is built on first
 /// use: most rules of a large set never reach evaluation, and building thousands of automata
 /// up front would dominate load time.
 #[derive(Debug, Clone)]
 pub struct ContainsSet {
-    automaton: std::sync::OnceLock<aho_corasick::AhoCorasick>,
+    searcher: std::sync::OnceLock<Searcher>,
     needles: Vec<Vec<u8>>,
     cased: bool,
 }
 
+/// How a [`ContainsSet`] searches.
+#[derive(Debug, Clone)]
+enum Searcher {
+    Automaton(aho_corasick::AhoCorasick),
+    /// Thousands of long needles (hash lists): an automaton over them takes far longer to build
+    /// than the few values it is ever run on take to search this way.
+    Prefixes(PrefixIndex),
+}
+
+/// From this many needles, all at least [`PREFIX`] bytes long, a set is searched by prefix.
+const PREFIX_INDEX_FROM: usize = 512;
+
 impl ContainsSet {
     #[inline]
     fn is_match(&self, haystack: &str) -> bool {
-        self.automaton
-            .get_or_init(|| {
-                // Very large sets (lists of hashes) build much faster as a non-contiguous NFA.
-                let kind = if self.needles.len() > 1000 {
-                    aho_corasick::AhoCorasickKind::NoncontiguousNFA
-                } else {
-                    aho_corasick::AhoCorasickKind::ContiguousNFA
-                };
-                aho_corasick::AhoCorasick::builder()
-                    .kind(Some(kind))
-                    .prefilter(true)
-                    .build(&self.needles)
-                    .expect("literal needles always build")
-            })
-            .is_match(haystack)
+        match self.searcher.get_or_init(|| self.build()) {
+            Searcher::Automaton(automaton) => automaton.is_match(haystack),
+            Searcher::Prefixes(index) => index.is_match(haystack.as_bytes()),
+        }
     }
+
+    fn build(&self) -> Searcher {
+        if self.needles.len() >= PREFIX_INDEX_FROM
+            && let Some(index) = PrefixIndex::new(&self.needles)
+        {
+            return Searcher::Prefixes(index);
+        }
+        // Large sets with short needles build much faster as a non-contiguous NFA.
+        let kind = if self.needles.len() >= PREFIX_INDEX_FROM {
+            aho_corasick::AhoCorasickKind::NoncontiguousNFA
+        } else {
+            aho_corasick::AhoCorasickKind::ContiguousNFA
+        };
+        aho_corasick::AhoCorasick::builder()
+            .kind(Some(kind))
+            .prefilter(true)
+            .build(&self.needles)
+            .map(Searcher::Automaton)
+            .expect("literal needles always build")
+    }
+}
+
+/// Bytes of a needle's prefix used as its key.
+const PREFIX: usize = 8;
+
+/// Needles by their first [`PREFIX`] bytes: every haystack position is looked up once, and
+/// only needles sharing the prefix there are compared.
+#[derive(Debug, Clone)]
+struct PrefixIndex {
+    by_prefix: rustc_hash::FxHashMap<u64, Vec<Box<[u8]>>>,
+}
+
+impl PrefixIndex {
+    /// `None` when a needle is shorter than the prefix.
+    fn new(needles: &[Vec<u8>]) -> Option<PrefixIndex> {
+        let mut by_prefix: rustc_hash::FxHashMap<u64, Vec<Box<[u8]>>> =
+            rustc_hash::FxHashMap::default();
+        for needle in needles {
+            by_prefix
+                .entry(prefix_key(needle)?)
+                .or_default()
+                .push(needle.as_slice().into());
+        }
+        Some(PrefixIndex { by_prefix })
+    }
+
+    fn is_match(&self, haystack: &[u8]) -> bool {
+        (0..haystack.len().saturating_sub(PREFIX - 1)).any(|start| {
+            let rest = &haystack[start..];
+            prefix_key(rest)
+                .and_then(|key| self.by_prefix.get(&key))
+                .is_some_and(|needles| needles.iter().any(|needle| rest.starts_with(needle)))
+        })
+    }
+}
+
+fn prefix_key(bytes: &[u8]) -> Option<u64> {
+    let prefix: [u8; PREFIX] = bytes.get(..PREFIX)?.try_into().ok()?;
+    Some(u64::from_le_bytes(prefix))
 }
 
 /// Many exact values of one field, looked up at once.
@@ -91,11 +151,17 @@ pub struct ExactSet {
 /// The pattern's syntax is checked when the rule is compiled; the automaton is built on first
 /// use, since most regexes of a large rule set are never reached (the prefilter and the index
 /// skip them) and building them all would dominate load time.
+///
+/// Perl classes (`\w`, `\d`, `\s`, `\b`) are ASCII, as in PCRE without UCP, the dialect Sigma's
+/// regexes are written for; `(?i)` folds ASCII letters. Only a pattern that needs Unicode (a
+/// non-ASCII letter, a `\p{..}` class) is compiled with Unicode semantics. ASCII classes keep
+/// the automata a tenth of the size and as fast to build.
 #[derive(Debug, Clone)]
 pub struct RegexMatcher {
     source: Box<str>,
     flags: RegexFlags,
-    compiled: std::sync::OnceLock<Option<regex::Regex>>,
+    unicode: bool,
+    compiled: std::sync::OnceLock<Option<regex::bytes::Regex>>,
     pub literals: Option<Vec<Vec<u8>>>,
 }
 
@@ -113,28 +179,44 @@ const REGEX_SIZE_LIMIT: usize = 1 << 26;
 impl RegexMatcher {
     /// Checks `source` and extracts its literals; the automaton is built on first use.
     pub fn new(source: &str, flags: RegexFlags) -> Result<RegexMatcher, String> {
-        let hir = regex_syntax::ParserBuilder::new()
-            .case_insensitive(flags.ignore_case)
-            .multi_line(flags.multi_line)
-            .dot_matches_new_line(flags.dot_all)
-            .build()
-            .parse(source)
-            .map_err(|error| format!("regex {source:?}: {error}"))?;
+        let parse = |unicode: bool| {
+            regex_syntax::ParserBuilder::new()
+                .case_insensitive(flags.ignore_case)
+                .multi_line(flags.multi_line)
+                .dot_matches_new_line(flags.dot_all)
+                .unicode(unicode)
+                .utf8(unicode)
+                .build()
+                .parse(source)
+                .map_err(|error| format!("regex {source:?}: {error}"))
+        };
+        let ascii = if source.is_ascii() {
+            parse(false).ok()
+        } else {
+            None
+        };
+        let unicode = ascii.is_none();
+        let hir = match ascii {
+            Some(hir) => hir,
+            None => parse(true)?,
+        };
         Ok(RegexMatcher {
             source: source.into(),
             flags,
+            unicode,
             compiled: std::sync::OnceLock::new(),
             literals: regex_literals(&hir),
         })
     }
 
-    fn regex(&self) -> Option<&regex::Regex> {
+    fn regex(&self) -> Option<&regex::bytes::Regex> {
         self.compiled
             .get_or_init(|| {
-                regex::RegexBuilder::new(&self.source)
+                regex::bytes::RegexBuilder::new(&self.source)
                     .case_insensitive(self.flags.ignore_case)
                     .multi_line(self.flags.multi_line)
                     .dot_matches_new_line(self.flags.dot_all)
+                    .unicode(self.unicode)
                     .size_limit(REGEX_SIZE_LIMIT)
                     .build()
                     .ok()
@@ -144,7 +226,8 @@ impl RegexMatcher {
 
     #[inline]
     pub fn is_match(&self, text: &str) -> bool {
-        self.regex().is_some_and(|regex| regex.is_match(text))
+        self.regex()
+            .is_some_and(|regex| regex.is_match(text.as_bytes()))
     }
 
     /// True when the automaton was built and failed (too large): the regex then never matches.
@@ -321,7 +404,7 @@ impl Matcher {
         for (cased, needles) in contains.into_iter().enumerate() {
             if needles.len() >= GROUP_AT {
                 out.push(Matcher::AnyContains(Box::new(ContainsSet {
-                    automaton: std::sync::OnceLock::new(),
+                    searcher: std::sync::OnceLock::new(),
                     needles,
                     cased: cased == 1,
                 })));
@@ -540,9 +623,71 @@ mod tests {
         assert!(!regex.failed_to_build());
         assert!(regex.is_match("x Invoke-Mimikatz"));
         // Valid syntax, but far too large to build: it never matches, and says so.
-        let huge = RegexMatcher::new("(?:\\w{100}){500}", RegexFlags::default()).unwrap();
+        let huge = RegexMatcher::new("(?:\\p{L}{100}){500}", RegexFlags::default()).unwrap();
         assert!(!huge.is_match("word"));
         assert!(huge.failed_to_build());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn large_contains_sets_match_like_contains(
+            needles in proptest::collection::vec("[a-c0-2=]{8,12}", PREFIX_INDEX_FROM..PREFIX_INDEX_FROM + 40),
+            haystack in "[a-c0-2=,]{0,60}",
+            pick in 0usize..PREFIX_INDEX_FROM,
+            at in 0usize..60,
+        ) {
+            // Sometimes plant a needle so that matches happen, not only misses.
+            let mut haystack = haystack;
+            if at % 3 == 0 {
+                let cut = at.min(haystack.len());
+                haystack.insert_str(cut, &needles[pick]);
+            }
+            let set = ContainsSet {
+                searcher: std::sync::OnceLock::new(),
+                needles: needles.iter().map(|n| n.as_bytes().to_vec()).collect(),
+                cased: true,
+            };
+            let expected = needles.iter().any(|needle| haystack.contains(needle.as_str()));
+            proptest::prop_assert!(matches!(set.build(), Searcher::Prefixes(_)));
+            proptest::prop_assert_eq!(set.is_match(&haystack), expected);
+        }
+    }
+
+    #[test]
+    fn short_needles_keep_the_automaton() {
+        let mut needles: Vec<Vec<u8>> = (0..PREFIX_INDEX_FROM)
+            .map(|i| format!("sha1={i:08}").into_bytes())
+            .collect();
+        needles.push(b"md5".to_vec());
+        let set = ContainsSet {
+            searcher: std::sync::OnceLock::new(),
+            needles,
+            cased: false,
+        };
+        assert!(matches!(set.build(), Searcher::Automaton(_)));
+        assert!(set.is_match("hashes: md5=00,sha1=1"));
+        assert!(set.is_match("x,sha1=00000511,y"));
+        assert!(!set.is_match("sha1=00000512"));
+    }
+
+    #[test]
+    fn perl_classes_are_ascii_unless_the_pattern_needs_unicode() {
+        let word = RegexMatcher::new("^\\w+$", RegexFlags::default()).unwrap();
+        assert!(word.is_match("Invoke_Mimikatz2"));
+        assert!(!word.is_match("café"), "\\w is ASCII, as in PCRE");
+        let any = RegexMatcher::new("^c.f.$", RegexFlags::default()).unwrap();
+        assert!(any.is_match("cafe"));
+        let ignore_case = RegexFlags {
+            ignore_case: true,
+            ..RegexFlags::default()
+        };
+        let ascii = RegexMatcher::new("mimikatz", ignore_case).unwrap();
+        assert!(ascii.is_match("x MimiKatz.exe"));
+        // Non-ASCII letters in the pattern: Unicode semantics, case folding included.
+        let cyrillic = RegexMatcher::new("привет\\s\\w+", ignore_case).unwrap();
+        assert!(cyrillic.is_match("ПРИВЕТ мир"));
+        let letters = RegexMatcher::new("^\\p{L}+$", RegexFlags::default()).unwrap();
+        assert!(letters.is_match("café"));
     }
 
     #[test]

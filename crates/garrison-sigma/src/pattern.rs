@@ -21,15 +21,22 @@ pub fn fold_case(text: &str) -> Cow<'_, str> {
 
 /// Appends the folded form of `text` to `out`.
 pub fn fold_case_into(text: &str, out: &mut String) {
-    if text.is_ascii() {
+    // ASCII runs are copied and lowered in bulk, other characters one by one.
+    let mut rest = text;
+    while !rest.is_empty() {
+        let ascii = rest
+            .bytes()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
         let start = out.len();
-        out.push_str(text);
+        out.push_str(&rest[..ascii]);
         // Only ASCII bytes were pushed, so lowering them in place keeps the string valid.
-        let tail = &mut out[start..];
-        tail.make_ascii_lowercase();
-    } else {
-        for c in text.chars() {
+        out[start..].make_ascii_lowercase();
+        rest = &rest[ascii..];
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
             out.extend(c.to_lowercase());
+            rest = chars.as_str();
         }
     }
 }
@@ -254,6 +261,15 @@ impl StrPattern {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folding_lowers_ascii_runs_and_other_letters() {
+        let mut out = String::from("kept:");
+        fold_case_into("C:\\Users\\ÄRGER\\Иван\u{212A}EY.EXE", &mut out);
+        assert_eq!(out, "kept:c:\\users\\ärger\\иванkey.exe");
+        assert_eq!(fold_case("ÉTÉ"), "été");
+        assert!(matches!(fold_case("already lower"), Cow::Borrowed(_)));
+    }
 
     fn check(pattern: &str, cased: bool, value: &str, expected: bool) {
         let compiled = StrPattern::new(&SigmaString::parse(pattern), cased).unwrap();

@@ -13,6 +13,7 @@ use crate::event_view::EventView;
 use crate::expr::{Expr, FieldId, Target, Test};
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use rustc_hash::FxHashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// Shortest ASCII literal worth scanning for.
 const MIN_LITERAL: usize = 3;
@@ -74,7 +75,7 @@ fn usable(field: Option<FieldId>, literals: Vec<Vec<u8>>) -> Option<LiteralSet> 
 
 /// Longest literal kept: any piece of a literal is as necessary as the whole, and short
 /// literals keep the automata small enough to stay in cache.
-const MAX_LITERAL: usize = 16;
+const MAX_LITERAL: usize = 10;
 
 /// The last `MAX_LITERAL` bytes (file names and extensions, the distinctive end of most
 /// values), cut at a character boundary.
@@ -172,11 +173,23 @@ pub fn necessary_literals(expr: &Expr, skip_field: Option<FieldId>) -> Option<Co
     }
 }
 
-/// Every distinct literal of a rule set, by id.
+/// Every distinct literal of a rule set, by id, and per field an automaton over all of that
+/// field's literals. The automata are built on first use and shared by every bucket: the same
+/// `CommandLine` literals serve Sysmon 1 and Security 4688 events, and a value seen in one
+/// bucket is not scanned again in another.
 #[derive(Debug, Default)]
 pub struct LiteralTable {
     ids: FxHashMap<Literal, u32>,
     literals: Vec<Literal>,
+    /// Per field id: the literal ids of that field (set by [`LiteralTable::freeze`]).
+    of_field: Vec<Box<[u32]>>,
+    keyword_literals: Box<[u32]>,
+    scans: Box<[OnceLock<FieldScan>]>,
+    keywords: OnceLock<KeywordScan>,
+    /// Automata over part of a field's (or the keyword) literals, by their sorted ids: buckets
+    /// asking for the same literals (the same any-channel rules) share one.
+    subsets: Mutex<FxHashMap<Box<[u32]>, Arc<FieldScan>>>,
+    keyword_subsets: Mutex<FxHashMap<Box<[u32]>, Arc<KeywordScan>>>,
 }
 
 impl LiteralTable {
@@ -207,6 +220,27 @@ impl LiteralTable {
         id
     }
 
+    /// Groups the literals by field once every requirement is interned; `field_count` is the
+    /// size of the rule set's field table.
+    pub fn freeze(&mut self, field_count: usize) {
+        let mut of_field: Vec<Vec<u32>> = vec![Vec::new(); field_count];
+        let mut keywords = Vec::new();
+        for (id, literal) in self.literals.iter().enumerate() {
+            match literal.field {
+                None => keywords.push(id as u32),
+                Some(field) => {
+                    if let Some(list) = of_field.get_mut(field as usize) {
+                        list.push(id as u32);
+                    }
+                }
+            }
+        }
+        self.of_field = of_field.into_iter().map(Vec::into_boxed_slice).collect();
+        self.keyword_literals = keywords.into_boxed_slice();
+        self.scans = (0..field_count).map(|_| OnceLock::new()).collect();
+        self.keywords = OnceLock::new();
+    }
+
     pub fn len(&self) -> usize {
         self.literals.len()
     }
@@ -214,6 +248,73 @@ impl LiteralTable {
     pub fn is_empty(&self) -> bool {
         self.literals.is_empty()
     }
+
+    fn automaton(&self, ids: &[u32], kind: MatchKind, prefilter: bool) -> AhoCorasick {
+        let literals: Vec<&[u8]> = ids
+            .iter()
+            .map(|&id| self.literals[id as usize].bytes.as_slice())
+            .collect();
+        // A contiguous NFA: a DFA searches a little faster but takes far longer to build, and
+        // automata are built while hunting.
+        AhoCorasickBuilder::new()
+            .match_kind(kind)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .prefilter(prefilter)
+            .build(&literals)
+            .expect("literal patterns always build")
+    }
+
+    fn field_scan_of(&self, ids: &[u32]) -> FieldScan {
+        FieldScan {
+            automaton: self.automaton(ids, MatchKind::Standard, true),
+        }
+    }
+
+    fn keyword_scan_of(&self, ids: &[u32]) -> KeywordScan {
+        KeywordScan {
+            gate: self.automaton(ids, MatchKind::LeftmostFirst, true),
+            scan: self.field_scan_of(ids),
+        }
+    }
+
+    /// The automaton over `ids` (sorted), shared with any bucket asking for the same.
+    fn subset_scan(&self, ids: Box<[u32]>) -> Arc<FieldScan> {
+        shared_build(&self.subsets, ids, |ids| self.field_scan_of(ids))
+    }
+
+    fn keyword_subset_scan(&self, ids: Box<[u32]>) -> Arc<KeywordScan> {
+        shared_build(&self.keyword_subsets, ids, |ids| self.keyword_scan_of(ids))
+    }
+
+    /// The automaton over all of `field`'s literals (built by the first thread to ask).
+    fn field_scan(&self, field: FieldId) -> &FieldScan {
+        self.scans[field as usize]
+            .get_or_init(|| self.field_scan_of(&self.of_field[field as usize]))
+    }
+
+    /// The automata over all keyword literals.
+    fn keyword_scan(&self) -> &KeywordScan {
+        self.keywords
+            .get_or_init(|| self.keyword_scan_of(&self.keyword_literals))
+    }
+}
+
+/// The value for `ids` in `cache`, built (outside the lock) when missing.
+fn shared_build<T>(
+    cache: &Mutex<FxHashMap<Box<[u32]>, Arc<T>>>,
+    ids: Box<[u32]>,
+    build: impl FnOnce(&[u32]) -> T,
+) -> Arc<T> {
+    if let Some(found) = cache.lock().expect("automaton cache").get(&ids) {
+        return found.clone();
+    }
+    let built = Arc::new(build(&ids));
+    cache
+        .lock()
+        .expect("automaton cache")
+        .entry(ids)
+        .or_insert(built)
+        .clone()
 }
 
 /// Which candidate (by position in its bucket) a literal helps, and which of its sets.
@@ -230,26 +331,32 @@ pub struct Mark {
     sets: u8,
 }
 
-/// An automaton over some literals, with the bucket-wide ids of its patterns.
+/// An automaton over some literals of one field (pattern `i` is the `i`th literal id of the
+/// list it was built from).
 #[derive(Debug)]
 struct FieldScan {
     automaton: AhoCorasick,
-    /// Per pattern of this automaton: the bucket-wide pattern id (for `seen`) and its users.
-    patterns: Vec<u32>,
 }
 
-/// The prefilter of one candidate list: per field, an automaton over the literals its rules need
-/// there, and for each literal the candidates (and sets) it satisfies. Every value of an event
-/// is scanned at most once.
+/// Keyword literals, searched in every value: `gate` answers "does any occur at all" with a
+/// SIMD prefilter (they rarely do); only then does `scan` find which.
+#[derive(Debug)]
+struct KeywordScan {
+    gate: AhoCorasick,
+    scan: FieldScan,
+}
+
+/// The prefilter of one candidate list: per field, the automaton to scan its values with, and
+/// for each literal the candidates (and sets) it satisfies. Every value of an event is scanned
+/// at most once.
 #[derive(Debug)]
 pub struct BucketPrefilter {
     /// Per field id: index into `scans`, or `NO_SCAN`.
     scan_of_field: Box<[u16]>,
-    scans: Vec<FieldScan>,
-    /// Keyword literals, searched in every value: a fast gate first (they rarely occur), then
-    /// the full scan.
-    keywords: Option<KeywordScan>,
-    /// Per bucket-wide pattern: the candidates (and sets) it satisfies.
+    scans: Vec<Scan>,
+    /// The keyword literals some candidates need, if any, with the slot of each pattern.
+    keywords: Option<(Keywords, Box<[u32]>)>,
+    /// Per slot: the candidates (and sets) it satisfies.
     users: Vec<Box<[User]>>,
     /// Per candidate: the mask of all its sets (0 when it has no literal requirement).
     full: Box<[u8]>,
@@ -257,12 +364,37 @@ pub struct BucketPrefilter {
 
 const NO_SCAN: u16 = u16::MAX;
 
-/// Keyword literals: `gate` answers "does any occur at all" with a SIMD prefilter; only then
-/// does `scan` find which.
+/// Slot of an automaton pattern this bucket has no use for.
+const NO_SLOT: u32 = u32::MAX;
+
+/// A bucket's automaton for one field, and the bucket's slot for each of its patterns.
 #[derive(Debug)]
-struct KeywordScan {
-    gate: AhoCorasick,
-    scan: FieldScan,
+struct Scan {
+    automaton: Automaton,
+    slots: Box<[u32]>,
+}
+
+/// The rule set's shared automaton when the bucket needs most of the field's literals (process
+/// creation rules in Sysmon 1 and Security 4688 buckets), its own when it needs a few (a small
+/// automaton scans far faster, with a SIMD prefilter).
+#[derive(Debug)]
+enum Automaton {
+    Shared(FieldId),
+    Own(Arc<FieldScan>),
+}
+
+/// A bucket's keyword automata, shared or its own as for fields.
+#[derive(Debug)]
+enum Keywords {
+    Shared,
+    Own(Arc<KeywordScan>),
+}
+
+/// Share of a field's literals from which a bucket scans with the shared automaton.
+const SHARED_FROM_PERCENT: usize = 50;
+
+fn shared(needed: usize, all: usize) -> bool {
+    needed * 100 >= all * SHARED_FROM_PERCENT
 }
 
 impl BucketPrefilter {
@@ -272,11 +404,11 @@ impl BucketPrefilter {
         table: &LiteralTable,
         field_count: usize,
     ) -> BucketPrefilter {
-        // One bucket-wide pattern per distinct literal, with its users.
-        let mut pattern_of: FxHashMap<u32, u32> = FxHashMap::default();
-        let mut literal_of_pattern: Vec<u32> = Vec::new();
+        let mut slot_of_literal: FxHashMap<u32, u32> = FxHashMap::default();
         let mut users: Vec<Vec<User>> = Vec::new();
         let mut full = Vec::new();
+        let mut by_field: FxHashMap<FieldId, Vec<u32>> = FxHashMap::default();
+        let mut keyword_ids: Vec<u32> = Vec::new();
         for (position, requirement) in requirements.enumerate() {
             let Requirement::AllOf(sets) = requirement else {
                 full.push(0);
@@ -285,70 +417,59 @@ impl BucketPrefilter {
             full.push(((1u16 << sets.len()) - 1) as u8);
             for (bit, set) in sets.iter().enumerate() {
                 for &id in set.iter() {
-                    let pattern = *pattern_of.entry(id).or_insert_with(|| {
-                        literal_of_pattern.push(id);
+                    let slot = *slot_of_literal.entry(id).or_insert_with(|| {
+                        match table.literals[id as usize].field {
+                            None => keyword_ids.push(id),
+                            Some(field) => by_field.entry(field).or_default().push(id),
+                        }
                         users.push(Vec::new());
                         (users.len() - 1) as u32
                     });
-                    users[pattern as usize].push(User {
+                    users[slot as usize].push(User {
                         position: position as u32,
                         bit: 1 << bit,
                     });
                 }
             }
         }
-        // Patterns by field; keyword patterns (no field) get their own gated scan.
-        let mut keyword_patterns = Vec::new();
-        let mut by_field: FxHashMap<FieldId, Vec<u32>> = FxHashMap::default();
-        for (pattern, &id) in literal_of_pattern.iter().enumerate() {
-            match table.literals[id as usize].field {
-                None => keyword_patterns.push(pattern as u32),
-                Some(field) => by_field.entry(field).or_default().push(pattern as u32),
-            }
-        }
-        let literals_of = |patterns: &[u32]| -> Vec<&[u8]> {
-            patterns
-                .iter()
-                .map(|&p| {
-                    table.literals[literal_of_pattern[p as usize] as usize]
-                        .bytes
-                        .as_slice()
-                })
+        // Per pattern of an automaton over `ids`: this bucket's slot for it.
+        let slots_of = |ids: &[u32]| -> Box<[u32]> {
+            ids.iter()
+                .map(|id| slot_of_literal.get(id).copied().unwrap_or(NO_SLOT))
                 .collect()
-        };
-        let build = |patterns: Vec<u32>| -> FieldScan {
-            let literals = literals_of(&patterns);
-            FieldScan {
-                // A contiguous NFA: a DFA searches a little faster but takes far longer to
-                // build, and buckets are built while hunting.
-                automaton: AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::Standard)
-                    .kind(Some(AhoCorasickKind::ContiguousNFA))
-                    .build(&literals)
-                    .expect("literal patterns always build"),
-                patterns,
-            }
         };
         let mut scan_of_field = vec![NO_SCAN; field_count];
         let mut fields: Vec<(FieldId, Vec<u32>)> = by_field.into_iter().collect();
         fields.sort_unstable_by_key(|(field, _)| *field);
         let mut scans = Vec::with_capacity(fields.len());
-        for (field, patterns) in fields {
-            if let Some(slot) = scan_of_field.get_mut(field as usize) {
-                *slot = scans.len() as u16;
-                scans.push(build(patterns));
-            }
+        for (field, mut ids) in fields {
+            let Some(slot) = scan_of_field.get_mut(field as usize) else {
+                continue;
+            };
+            *slot = scans.len() as u16;
+            let all = &table.of_field[field as usize];
+            scans.push(if shared(ids.len(), all.len()) {
+                Scan {
+                    automaton: Automaton::Shared(field),
+                    slots: slots_of(all),
+                }
+            } else {
+                ids.sort_unstable();
+                Scan {
+                    slots: slots_of(&ids),
+                    automaton: Automaton::Own(table.subset_scan(ids.into_boxed_slice())),
+                }
+            });
         }
-        let keywords = (!keyword_patterns.is_empty()).then(|| {
-            let literals = literals_of(&keyword_patterns);
-            KeywordScan {
-                gate: AhoCorasickBuilder::new()
-                    .match_kind(MatchKind::LeftmostFirst)
-                    .kind(Some(AhoCorasickKind::ContiguousNFA))
-                    .prefilter(true)
-                    .build(&literals)
-                    .expect("literal patterns always build"),
-                scan: build(keyword_patterns),
+        let keywords = (!keyword_ids.is_empty()).then(|| {
+            let all = &table.keyword_literals;
+            if shared(keyword_ids.len(), all.len()) {
+                (Keywords::Shared, slots_of(all))
+            } else {
+                keyword_ids.sort_unstable();
+                let slots = slots_of(&keyword_ids);
+                let scan = table.keyword_subset_scan(keyword_ids.into_boxed_slice());
+                (Keywords::Own(scan), slots)
             }
         });
         BucketPrefilter {
@@ -366,23 +487,29 @@ impl BucketPrefilter {
 
     /// Scans the event and records, for the event of `generation`, which literal sets of which
     /// candidates are satisfied; appends to `passed` every candidate (by position) all of whose
-    /// sets are. `seen` (per pattern) and `marks` (per candidate) are scratch at least
+    /// sets are. `seen` (per slot) and `marks` (per candidate) are scratch at least
     /// [`Self::pattern_count`] and the bucket's candidate count long; `cache` remembers what
     /// recently seen values contain (telemetry repeats image paths, hashes and users).
     pub fn scan(
         &self,
+        table: &LiteralTable,
         view: &EventView<'_>,
         scratch: &mut ScanScratch<'_>,
         generation: u32,
         passed: &mut Vec<u32>,
     ) {
-        let ScanScratch { seen, marks, cache } = scratch;
-        let mut mark = |pattern: usize| {
-            if seen[pattern] == generation {
+        let ScanScratch {
+            seen,
+            marks,
+            cache,
+            found,
+        } = scratch;
+        let mut mark = |slot: u32| {
+            if slot == NO_SLOT || seen[slot as usize] == generation {
                 return;
             }
-            seen[pattern] = generation;
-            for user in self.users[pattern].iter() {
+            seen[slot as usize] = generation;
+            for user in self.users[slot as usize].iter() {
                 let mark = &mut marks[user.position as usize];
                 if mark.generation != generation {
                     *mark = Mark {
@@ -402,10 +529,14 @@ impl BucketPrefilter {
             let Some(&index) = self.scan_of_field.get(field as usize) else {
                 continue;
             };
-            if index == NO_SCAN {
+            let Some(bucket_scan) = self.scans.get(index as usize) else {
                 continue;
-            }
-            let scan = &self.scans[index as usize];
+            };
+            let scan = match &bucket_scan.automaton {
+                Automaton::Own(scan) => &**scan,
+                Automaton::Shared(field) => table.field_scan(*field),
+            };
+            let slots = &bucket_scan.slots;
             // The automaton's address identifies it for as long as the rule set lives.
             let key = (scan as *const FieldScan as usize, hash_text(folded));
             if let Some(known) = cache.entries.get(&key)
@@ -414,26 +545,30 @@ impl BucketPrefilter {
                 known
                     .patterns
                     .iter()
-                    .for_each(|&pattern| mark(pattern as usize));
+                    .for_each(|&pattern| mark(slots[pattern as usize]));
                 continue;
             }
-            let mut found: Vec<u32> = Vec::new();
+            found.clear();
             for hit in scan.automaton.find_overlapping_iter(folded) {
-                let pattern = scan.patterns[hit.pattern().as_usize()];
+                let pattern = hit.pattern().as_u32();
                 if !found.contains(&pattern) {
                     found.push(pattern);
                 }
-                mark(pattern as usize);
+                mark(slots[pattern as usize]);
             }
             cache.remember(key, folded, found);
         }
-        if let Some(keywords) = &self.keywords {
+        if let Some((keywords, slots)) = &self.keywords {
             // Values are NUL-separated and literals hold no NUL, so one pass over all of them
             // finds exactly the keywords some value contains.
+            let keywords = match keywords {
+                Keywords::Shared => table.keyword_scan(),
+                Keywords::Own(scan) => scan,
+            };
             let text = view.folded_text();
             if keywords.gate.is_match(text) {
                 for hit in keywords.scan.automaton.find_overlapping_iter(text) {
-                    mark(keywords.scan.patterns[hit.pattern().as_usize()] as usize);
+                    mark(slots[hit.pattern().as_usize()]);
                 }
             }
         }
@@ -445,6 +580,8 @@ pub struct ScanScratch<'a> {
     pub seen: &'a mut [u32],
     pub marks: &'a mut [Mark],
     pub cache: &'a mut ScanCache,
+    /// Patterns found in the value being scanned.
+    pub found: &'a mut Vec<u32>,
 }
 
 fn hash_text(text: &str) -> u64 {
@@ -461,6 +598,7 @@ pub struct ScanCache {
 #[derive(Debug)]
 struct CachedScan {
     value: Box<str>,
+    /// Patterns (of the automaton in the key) the value contains.
     patterns: Box<[u32]>,
 }
 
@@ -470,7 +608,7 @@ const CACHE_ENTRIES: usize = 8192;
 const CACHE_VALUE_BYTES: usize = 256;
 
 impl ScanCache {
-    fn remember(&mut self, key: (usize, u64), value: &str, patterns: Vec<u32>) {
+    fn remember(&mut self, key: (usize, u64), value: &str, patterns: &[u32]) {
         if value.len() > CACHE_VALUE_BYTES {
             return;
         }
@@ -481,7 +619,7 @@ impl ScanCache {
             key,
             CachedScan {
                 value: value.into(),
-                patterns: patterns.into_boxed_slice(),
+                patterns: patterns.into(),
             },
         );
     }

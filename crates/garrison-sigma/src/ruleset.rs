@@ -296,6 +296,7 @@ pub struct Scratch {
     /// Bucket positions of the candidates that passed the prefilter for the current event.
     passed: Vec<u32>,
     scan_cache: ScanCache,
+    found: Vec<u32>,
     generation: u32,
     seen_rules: Vec<u32>,
 }
@@ -420,6 +421,7 @@ impl RuleSet {
                 });
             }
         }
+        set.literals.freeze(fields.len());
         set.fields = fields;
         set.stats.rules = set.rules.len() - set.stats.below_min_level;
         set.stats.correlations = set.correlations.len();
@@ -483,6 +485,7 @@ impl RuleSet {
             marks: Vec::new(),
             passed: Vec::new(),
             scan_cache: ScanCache::default(),
+            found: Vec::new(),
             generation: 0,
             seen_rules: Vec::new(),
         }
@@ -527,6 +530,7 @@ impl RuleSet {
             marks,
             passed,
             scan_cache,
+            found,
             generation,
             seen_rules,
         } = scratch;
@@ -559,10 +563,11 @@ impl RuleSet {
                 seen: seen_patterns,
                 marks,
                 cache: scan_cache,
+                found,
             };
             bucket
                 .prefilter
-                .scan(&view, &mut scan_scratch, generation, passed);
+                .scan(&self.literals, &view, &mut scan_scratch, generation, passed);
         }
         // Without the prefilter every possible candidate is evaluated; with it, those without
         // literals and those whose literals were all found.
