@@ -75,7 +75,7 @@ fn usable(field: Option<FieldId>, literals: Vec<Vec<u8>>) -> Option<LiteralSet> 
 
 /// Longest literal kept: any piece of a literal is as necessary as the whole, and short
 /// literals keep the automata small enough to stay in cache.
-const MAX_LITERAL: usize = 10;
+const MAX_LITERAL: usize = 16;
 
 /// The last `MAX_LITERAL` bytes (file names and extensions, the distinctive end of most
 /// values), cut at a character boundary.
@@ -538,12 +538,10 @@ impl BucketPrefilter {
             };
             let slots = &bucket_scan.slots;
             // The automaton's address identifies it for as long as the rule set lives.
-            let key = (scan as *const FieldScan as usize, hash_text(folded));
-            if let Some(known) = cache.entries.get(&key)
-                && *known.value == *folded
-            {
-                known
-                    .patterns
+            let automaton = scan as *const FieldScan as usize;
+            let hash = hash_text(folded);
+            if let Some(patterns) = cache.get(automaton, hash, folded) {
+                patterns
                     .iter()
                     .for_each(|&pattern| mark(slots[pattern as usize]));
                 continue;
@@ -556,7 +554,7 @@ impl BucketPrefilter {
                 }
                 mark(slots[pattern as usize]);
             }
-            cache.remember(key, folded, found);
+            cache.remember(automaton, hash, folded, found);
         }
         if let Some((keywords, slots)) = &self.keywords {
             // Values are NUL-separated and literals hold no NUL, so one pass over all of them
@@ -589,38 +587,54 @@ fn hash_text(text: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(text)
 }
 
-/// Which patterns recently scanned values contain, per field automaton.
+/// Which patterns recently scanned values contain, per field automaton: a direct-mapped table
+/// whose slots keep their buffers, so that remembering a value allocates nothing once the table
+/// is warm, and a newer value simply takes an older one's slot.
 #[derive(Debug, Default)]
 pub struct ScanCache {
-    entries: FxHashMap<(usize, u64), CachedScan>,
+    slots: Vec<CacheSlot>,
 }
 
-#[derive(Debug)]
-struct CachedScan {
-    value: Box<str>,
-    /// Patterns (of the automaton in the key) the value contains.
-    patterns: Box<[u32]>,
+#[derive(Debug, Default)]
+struct CacheSlot {
+    automaton: usize,
+    hash: u64,
+    value: String,
+    /// Patterns (of `automaton`) the value contains.
+    patterns: Vec<u32>,
 }
 
-/// Values remembered per thread before the cache starts over.
-const CACHE_ENTRIES: usize = 8192;
+/// Slots per thread (a power of two).
+const CACHE_SLOTS: usize = 8192;
 /// Longest value remembered: long values (command lines, scripts) rarely repeat.
 const CACHE_VALUE_BYTES: usize = 256;
 
 impl ScanCache {
-    fn remember(&mut self, key: (usize, u64), value: &str, patterns: &[u32]) {
+    fn slot(automaton: usize, hash: u64) -> usize {
+        // Fold the automaton in: the same value is scanned by several automata.
+        let mixed = hash ^ (automaton as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        (mixed >> 32) as usize & (CACHE_SLOTS - 1)
+    }
+
+    fn get(&self, automaton: usize, hash: u64, value: &str) -> Option<&[u32]> {
+        let slot = self.slots.get(Self::slot(automaton, hash))?;
+        (slot.hash == hash && slot.automaton == automaton && slot.value == value)
+            .then_some(slot.patterns.as_slice())
+    }
+
+    fn remember(&mut self, automaton: usize, hash: u64, value: &str, patterns: &[u32]) {
         if value.len() > CACHE_VALUE_BYTES {
             return;
         }
-        if self.entries.len() >= CACHE_ENTRIES {
-            self.entries.clear();
+        if self.slots.is_empty() {
+            self.slots.resize_with(CACHE_SLOTS, CacheSlot::default);
         }
-        self.entries.insert(
-            key,
-            CachedScan {
-                value: value.into(),
-                patterns: patterns.into(),
-            },
-        );
+        let slot = &mut self.slots[Self::slot(automaton, hash)];
+        slot.automaton = automaton;
+        slot.hash = hash;
+        slot.value.clear();
+        slot.value.push_str(value);
+        slot.patterns.clear();
+        slot.patterns.extend_from_slice(patterns);
     }
 }
