@@ -1,9 +1,11 @@
 //! The `garrison` command: argument parsing, wiring and exit codes. No business logic here.
 
+mod audit;
 mod bench;
 mod hunt;
 mod output;
 mod rules;
+mod state;
 
 use clap::{Parser, Subcommand};
 
@@ -22,6 +24,9 @@ enum Command {
     /// Measure Garrison against its targets.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Check the tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 /// Exit codes (documented in the README).
@@ -29,6 +34,8 @@ enum Command {
 pub enum ExitCode {
     /// The command completed.
     Success = 0,
+    /// `garrison audit verify` found the audit log altered.
+    AuditTampered = 6,
     /// `--fail-on-detection` and something was detected.
     Detections = 10,
 }
@@ -42,6 +49,10 @@ pub enum Failure {
     Rules(String),
     /// Output could not be written (exit 5).
     Output(String),
+    /// Arguments parse but make no sense together (exit 2, as clap's usage errors).
+    Usage(String),
+    /// The store could not be opened or read (exit 7).
+    Store(String),
     /// Anything else (exit 1).
     Internal(String),
 }
@@ -53,6 +64,8 @@ impl Failure {
             Failure::Input(_) => 3,
             Failure::Rules(_) => 4,
             Failure::Output(_) => 5,
+            Failure::Usage(_) => 2,
+            Failure::Store(_) => 7,
         }
     }
 
@@ -61,6 +74,8 @@ impl Failure {
             Failure::Input(message)
             | Failure::Rules(message)
             | Failure::Output(message)
+            | Failure::Usage(message)
+            | Failure::Store(message)
             | Failure::Internal(message) => message,
         }
     }
@@ -71,6 +86,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Hunt(args) => hunt::run(args),
         Command::Bench(command) => bench::run(command),
+        Command::Audit(command) => audit::run(command),
     };
     match result {
         Ok(code) => std::process::ExitCode::from(code as u8),

@@ -58,6 +58,11 @@ fn dependencies_point_inward() {
     );
     assert_eq!(ours("garrison-sigma"), set(&["garrison-model"]));
     assert_eq!(ours("garrison-ingest"), set(&["garrison-model"]));
+    assert_eq!(
+        ours("garrison-store"),
+        set(&[]),
+        "the store knows SQL, not our crates"
+    );
     // Only the binary wires crates together.
     for (name, _) in crates
         .iter()
@@ -108,6 +113,19 @@ fn outside_concerns_stay_in_their_crates() {
             assert!(
                 !dependencies.contains("evtx") && !dependencies.contains("zip"),
                 "{name}"
+            );
+        }
+    }
+}
+
+#[test]
+fn only_the_store_knows_sql() {
+    let crates = workspace_dependencies();
+    for (name, dependencies) in &crates {
+        if name != "garrison-store" {
+            assert!(
+                !dependencies.contains("rusqlite"),
+                "{name} must reach SQLite through garrison-store"
             );
         }
     }

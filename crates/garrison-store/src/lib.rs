@@ -1,0 +1,39 @@
+//! Garrison's storage: the embedded SQLite store (the default; PostgreSQL arrives with the
+//! scale-out work) and the tamper-evident, hash-chained audit log.
+
+pub mod audit;
+pub mod sqlite;
+
+pub use audit::{AuditAction, AuditEntry, AuditRecord, ChainHead, ChainViolation};
+pub use sqlite::{AuditReport, SqliteStore};
+
+use std::path::PathBuf;
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("the store's schema (version {found}) is newer than this build supports ({supported})")]
+    SchemaTooNew { found: i64, supported: i64 },
+    #[error("the store is corrupt: {what}")]
+    Corrupt { what: String },
+}
+
+impl StoreError {
+    /// True when trying again later may succeed (the database was busy or locked).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            StoreError::Database(rusqlite::Error::SqliteFailure(error, _)) => matches!(
+                error.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ),
+            StoreError::Database(_)
+            | StoreError::Open { .. }
+            | StoreError::SchemaTooNew { .. }
+            | StoreError::Corrupt { .. } => false,
+        }
+    }
+}

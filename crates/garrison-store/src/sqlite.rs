@@ -1,0 +1,254 @@
+//! The embedded store: one SQLite database in the state directory (WAL journal, so readers do
+//! not block the writer), its schema versioned and migrated forward on open.
+
+use crate::StoreError;
+use crate::audit::{
+    AuditEntry, AuditRecord, ChainChecker, ChainHash, ChainHead, ChainViolation, GENESIS,
+    StoredEntry, entry_hash,
+};
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+/// The database file inside the state directory.
+pub const DATABASE_FILE: &str = "garrison.sqlite3";
+
+/// Schema migrations, applied in order; the schema version is how many have run.
+const MIGRATIONS: &[&str] = &[
+    // 1: the audit log and its head.
+    "CREATE TABLE audit_log (
+         seq       INTEGER PRIMARY KEY,
+         at        TEXT NOT NULL,
+         actor     TEXT NOT NULL,
+         action    TEXT NOT NULL,
+         subject   TEXT NOT NULL,
+         detail    TEXT NOT NULL,
+         prev_hash BLOB NOT NULL,
+         hash      BLOB NOT NULL
+     );
+     CREATE TABLE audit_head (
+         id   INTEGER PRIMARY KEY CHECK (id = 1),
+         seq  INTEGER NOT NULL,
+         hash BLOB NOT NULL
+     );",
+];
+
+/// The store. Cheap to share behind an `Arc`; writes are serialized (the audit chain needs a
+/// single writer anyway).
+#[derive(Debug)]
+pub struct SqliteStore {
+    path: PathBuf,
+    connection: Mutex<Connection>,
+}
+
+/// What checking the audit log found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReport {
+    /// Entries checked before the first violation (all of them when there is none).
+    pub checked: u64,
+    pub head: Option<ChainHead>,
+    pub violation: Option<ChainViolation>,
+}
+
+impl SqliteStore {
+    /// Opens (creating when missing) the store in `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(state_dir).map_err(|error| StoreError::Open {
+            path: state_dir.to_path_buf(),
+            reason: error.to_string(),
+        })?;
+        let path = state_dir.join(DATABASE_FILE);
+        let connection = Connection::open(&path)?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "synchronous", "NORMAL")?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        migrate(&connection)?;
+        Ok(SqliteStore {
+            path,
+            connection: Mutex::new(connection),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-applied transaction behind
+        // (SQLite rolls it back), so a poisoned lock is still usable.
+        self.connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Appends to the audit log at `at`, linking the entry to the current head, in one
+    /// transaction with the head's update.
+    pub fn append_audit(
+        &self,
+        record: &AuditRecord,
+        at: Timestamp,
+    ) -> Result<AuditEntry, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        let head = read_head(&transaction)?;
+        let (seq, prev_hash) = match head {
+            Some(head) => (head.seq + 1, head.hash),
+            None => (1, GENESIS),
+        };
+        let at_text = at.to_string();
+        let action = record.action.code();
+        let hash = entry_hash(
+            &prev_hash,
+            seq,
+            &at_text,
+            &record.actor,
+            action,
+            &record.subject,
+            &record.detail,
+        );
+        transaction.execute(
+            "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                seq as i64,
+                at_text,
+                record.actor,
+                action,
+                record.subject,
+                record.detail,
+                prev_hash.as_slice(),
+                hash.as_slice()
+            ],
+        )?;
+        transaction.execute(
+            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
+             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+            params![seq as i64, hash.as_slice()],
+        )?;
+        transaction.commit()?;
+        Ok(AuditEntry {
+            seq,
+            at,
+            actor: record.actor.clone(),
+            action: action.to_string(),
+            subject: record.subject.clone(),
+            detail: record.detail.clone(),
+            prev_hash,
+            hash,
+        })
+    }
+
+    /// The stored head of the audit log (none while it is empty).
+    pub fn audit_head(&self) -> Result<Option<ChainHead>, StoreError> {
+        read_head(&self.connection())
+    }
+
+    /// Audit entries in order, from `from_seq`, at most `limit`.
+    pub fn audit_entries(
+        &self,
+        from_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection.prepare(
+            "SELECT seq, at, actor, action, subject, detail, prev_hash, hash
+             FROM audit_log WHERE seq >= ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = statement.query_map(params![from_seq as i64, limit as i64], stored_entry)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Checks the whole audit log (in pages, so memory stays flat), and the stored head, and
+    /// when given the head kept elsewhere, that the log still reaches it.
+    pub fn verify_audit(&self, expected: Option<ChainHead>) -> Result<AuditReport, StoreError> {
+        const PAGE: usize = 10_000;
+        let mut checker = ChainChecker::new(expected);
+        let mut checked = 0u64;
+        let mut next = 0u64;
+        loop {
+            let page = self.audit_entries(next, PAGE)?;
+            for entry in &page {
+                if let Err(violation) = checker.check(entry) {
+                    return Ok(AuditReport {
+                        checked,
+                        head: None,
+                        violation: Some(violation),
+                    });
+                }
+                checked += 1;
+            }
+            match page.last() {
+                Some(last) if page.len() == PAGE => next = last.seq + 1,
+                _ => break,
+            }
+        }
+        let stored = self.audit_head()?;
+        Ok(match checker.finish(stored) {
+            Ok(head) => AuditReport {
+                checked,
+                head,
+                violation: None,
+            },
+            Err(violation) => AuditReport {
+                checked,
+                head: None,
+                violation: Some(violation),
+            },
+        })
+    }
+}
+
+fn stored_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEntry> {
+    Ok(StoredEntry {
+        seq: row.get::<_, i64>(0)? as u64,
+        at: row.get(1)?,
+        actor: row.get(2)?,
+        action: row.get(3)?,
+        subject: row.get(4)?,
+        detail: row.get(5)?,
+        prev_hash: row.get(6)?,
+        hash: row.get(7)?,
+    })
+}
+
+fn read_head(connection: &Connection) -> Result<Option<ChainHead>, StoreError> {
+    let row: Option<(i64, Vec<u8>)> = connection
+        .query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    match row {
+        None => Ok(None),
+        Some((seq, hash)) => {
+            let hash: ChainHash = hash.try_into().map_err(|_| StoreError::Corrupt {
+                what: "audit head hash is not 32 bytes".into(),
+            })?;
+            Ok(Some(ChainHead {
+                seq: seq as u64,
+                hash,
+            }))
+        }
+    }
+}
+
+/// Brings the schema up to date; refuses a database from a newer build.
+fn migrate(connection: &Connection) -> Result<(), StoreError> {
+    let version: i64 = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let supported = MIGRATIONS.len() as i64;
+    if version > supported {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            supported,
+        });
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        let batch = format!(
+            "BEGIN; {migration}; PRAGMA user_version = {}; COMMIT;",
+            index + 1
+        );
+        connection.execute_batch(&batch)?;
+    }
+    Ok(())
+}
