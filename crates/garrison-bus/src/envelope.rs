@@ -1,0 +1,220 @@
+//! The one message shape on the bus: a versioned `Envelope` around a closed enum of payloads,
+//! sealed (serialized and signed by its sender) into a `SignedEnvelope` for transport, and
+//! opened (signature, sender's grant, schema version and header checked) by receivers.
+
+use crate::identity::{AgentId, AgentKeys, Directory};
+use jiff::Timestamp;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::hash::Hash;
+
+/// A payload type: a closed enum of messages, with a kind per variant.
+pub trait Message: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The kinds of message (one per payload variant): what grants and subscriptions name.
+    type Kind: Copy + Eq + Hash + fmt::Debug + Send + Sync + 'static;
+    /// The schema version this build writes; it reads this one and older ones.
+    const SCHEMA_VERSION: u16;
+    fn kind(&self) -> Self::Kind;
+    /// The routing subject of a kind (`alert.raised`): a stable name, also the NATS subject's
+    /// last tokens.
+    fn subject(kind: Self::Kind) -> &'static str;
+}
+
+/// A message id: a UUIDv7, so ids sort by creation time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EnvelopeId(pub uuid::Uuid);
+
+impl EnvelopeId {
+    pub fn new() -> EnvelopeId {
+        EnvelopeId(uuid::Uuid::now_v7())
+    }
+}
+
+impl Default for EnvelopeId {
+    fn default() -> Self {
+        EnvelopeId::new()
+    }
+}
+
+impl fmt::Display for EnvelopeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Ties together every message of one piece of work (one alert's journey to an incident).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CorrelationId(pub uuid::Uuid);
+
+impl CorrelationId {
+    pub fn new() -> CorrelationId {
+        CorrelationId(uuid::Uuid::now_v7())
+    }
+}
+
+impl Default for CorrelationId {
+    fn default() -> Self {
+        CorrelationId::new()
+    }
+}
+
+/// A message with its header.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<M> {
+    pub id: EnvelopeId,
+    pub schema_version: u16,
+    pub sender: AgentId,
+    /// The message this one answers (none for messages that start work).
+    pub causation_id: Option<EnvelopeId>,
+    pub correlation_id: CorrelationId,
+    pub timestamp: Timestamp,
+    pub payload: M,
+}
+
+/// An envelope as it travels: the routing header in the clear, the envelope as signed bytes.
+/// Only `body` is trusted, after [`Directory::open`] checked it; the header is for routing and
+/// must agree with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedEnvelope {
+    pub id: EnvelopeId,
+    pub subject: String,
+    pub sender: AgentId,
+    pub body: Vec<u8>,
+    pub signature: [u8; 64],
+}
+
+/// Domain separation for envelope signatures.
+const SIGNING_DOMAIN: &[u8] = b"garrison-envelope-v1\0";
+
+fn signed_bytes(body: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(SIGNING_DOMAIN.len() + body.len());
+    bytes.extend_from_slice(SIGNING_DOMAIN);
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// Where a new message sits in the work: what it answers, and the work it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lineage {
+    pub causation_id: Option<EnvelopeId>,
+    pub correlation_id: CorrelationId,
+}
+
+impl Lineage {
+    /// A message that starts new work.
+    pub fn start() -> Lineage {
+        Lineage {
+            causation_id: None,
+            correlation_id: CorrelationId::new(),
+        }
+    }
+
+    /// A message answering `cause`, in the same work.
+    pub fn after<M>(cause: &Envelope<M>) -> Lineage {
+        Lineage {
+            causation_id: Some(cause.id),
+            correlation_id: cause.correlation_id,
+        }
+    }
+}
+
+impl AgentKeys {
+    /// Wraps `payload` in an envelope from this agent, serializes and signs it.
+    pub fn seal<M: Message>(
+        &self,
+        payload: M,
+        lineage: Lineage,
+        timestamp: Timestamp,
+    ) -> Result<SignedEnvelope, serde_json::Error> {
+        let envelope = Envelope {
+            id: EnvelopeId::new(),
+            schema_version: M::SCHEMA_VERSION,
+            sender: self.id().clone(),
+            causation_id: lineage.causation_id,
+            correlation_id: lineage.correlation_id,
+            timestamp,
+            payload,
+        };
+        let body = serde_json::to_vec(&envelope)?;
+        let signature = self.sign(&signed_bytes(&body));
+        Ok(SignedEnvelope {
+            id: envelope.id,
+            subject: M::subject(envelope.payload.kind()).to_string(),
+            sender: envelope.sender,
+            body,
+            signature,
+        })
+    }
+}
+
+/// Why a receiver refused a message. Every rejection is audited by the receiver.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("sender {0} is not in the directory")]
+    UnknownSender(AgentId),
+    #[error("signature does not verify for sender {0}")]
+    BadSignature(AgentId),
+    #[error("body is not a valid envelope: {0}")]
+    Malformed(String),
+    #[error("header {field} disagrees with the signed body")]
+    HeaderMismatch { field: &'static str },
+    #[error("schema version {found} is newer than this build reads ({supported})")]
+    UnsupportedSchema { found: u16, supported: u16 },
+    #[error("{sender} may not publish {subject}")]
+    NotAllowed {
+        sender: AgentId,
+        subject: &'static str,
+    },
+}
+
+impl<K: Copy + Eq + Hash> Directory<K> {
+    /// Checks a received envelope and returns its contents: the sender is known, the signature
+    /// is its own over the body, the body parses, the header agrees with it, the schema version
+    /// is one this build reads, and the sender may publish that kind.
+    pub fn open<M: Message<Kind = K>>(
+        &self,
+        signed: &SignedEnvelope,
+    ) -> Result<Envelope<M>, Rejection> {
+        let identity = self
+            .identity(&signed.sender)
+            .ok_or_else(|| Rejection::UnknownSender(signed.sender.clone()))?;
+        if !identity.verifies(&signed_bytes(&signed.body), &signed.signature) {
+            return Err(Rejection::BadSignature(signed.sender.clone()));
+        }
+        // The version first, so a newer envelope is reported as such rather than as garbage.
+        #[derive(Deserialize)]
+        struct Version {
+            schema_version: u16,
+        }
+        let version: Version = serde_json::from_slice(&signed.body)
+            .map_err(|error| Rejection::Malformed(error.to_string()))?;
+        if version.schema_version > M::SCHEMA_VERSION {
+            return Err(Rejection::UnsupportedSchema {
+                found: version.schema_version,
+                supported: M::SCHEMA_VERSION,
+            });
+        }
+        let envelope: Envelope<M> = serde_json::from_slice(&signed.body)
+            .map_err(|error| Rejection::Malformed(error.to_string()))?;
+        if envelope.id != signed.id {
+            return Err(Rejection::HeaderMismatch { field: "id" });
+        }
+        if envelope.sender != signed.sender {
+            return Err(Rejection::HeaderMismatch { field: "sender" });
+        }
+        let kind = envelope.payload.kind();
+        if M::subject(kind) != signed.subject {
+            return Err(Rejection::HeaderMismatch { field: "subject" });
+        }
+        if !self.may_publish(&envelope.sender, kind) {
+            return Err(Rejection::NotAllowed {
+                sender: envelope.sender,
+                subject: M::subject(kind),
+            });
+        }
+        Ok(envelope)
+    }
+}

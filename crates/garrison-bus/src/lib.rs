@@ -1,0 +1,164 @@
+//! Garrison's message bus.
+//!
+//! Agents talk only through signed [`Envelope`]s: the sender seals a typed payload with its own
+//! key ([`AgentKeys::seal`]), receivers open it against a [`Directory`] of trusted identities
+//! and their grants ([`Directory::open`]). The [`Bus`] trait carries sealed envelopes with
+//! at-least-once delivery: a [`Delivery`] must be acked, and one that is not (nacked, dropped by
+//! a failing handler, or left past its ack deadline) comes back, up to a limit after which it is
+//! kept as a dead letter, never silently lost. Receivers make handling idempotent by envelope id.
+//!
+//! [`InProcessBus`] is the embedded default; a NATS JetStream implementation of the same trait
+//! comes with the scale-out work, so agents run on either unchanged.
+
+pub mod envelope;
+pub mod identity;
+pub mod memory;
+
+pub use envelope::{
+    CorrelationId, Envelope, EnvelopeId, Lineage, Message, Rejection, SignedEnvelope,
+};
+pub use identity::{AgentId, AgentKeys, Directory, KeyError, PublicIdentity};
+pub use memory::InProcessBus;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the bus refused an operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BusError {
+    /// Nothing subscribes to the subject: the message would be lost, so it is refused.
+    #[error("no consumer subscribes to {0}")]
+    NoRoute(String),
+    /// A consumer of that name exists with other settings.
+    #[error("consumer {name} already exists with different subjects")]
+    ConsumerConflict { name: String },
+    #[error("invalid subscription: {0}")]
+    InvalidSubscription(String),
+    /// The bus is shutting down.
+    #[error("the bus is closed")]
+    Closed,
+}
+
+impl BusError {
+    /// True when trying again later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            BusError::NoRoute(_) => true,
+            BusError::ConsumerConflict { .. }
+            | BusError::InvalidSubscription(_)
+            | BusError::Closed => false,
+        }
+    }
+}
+
+/// A durable consumer: a name (instances subscribing under one name share its messages, each
+/// message going to one of them), the subjects it reads, and its delivery policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriptionSpec {
+    pub consumer: String,
+    pub subjects: Vec<String>,
+    /// Messages queued for the consumer before publishers wait (backpressure).
+    pub capacity: usize,
+    /// Deliveries of one message before it becomes a dead letter.
+    pub max_deliver: u32,
+    /// How long a delivery may stay unacknowledged before it is delivered again.
+    pub ack_wait: Option<Duration>,
+}
+
+impl SubscriptionSpec {
+    pub fn new(consumer: impl Into<String>, subjects: &[&str]) -> SubscriptionSpec {
+        SubscriptionSpec {
+            consumer: consumer.into(),
+            subjects: subjects.iter().map(|s| s.to_string()).collect(),
+            capacity: 1024,
+            max_deliver: 5,
+            ack_wait: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+/// Carries sealed envelopes between agents.
+pub trait Bus: Clone + Send + Sync + 'static {
+    type Subscription: Subscription;
+
+    /// Hands the envelope to every consumer of its subject, waiting while a consumer's queue is
+    /// full. Fails when no consumer subscribes to the subject.
+    fn publish(
+        &self,
+        envelope: SignedEnvelope,
+    ) -> impl Future<Output = Result<(), BusError>> + Send;
+
+    /// Joins (creating when new) the consumer `spec` names.
+    fn subscribe(
+        &self,
+        spec: SubscriptionSpec,
+    ) -> impl Future<Output = Result<Self::Subscription, BusError>> + Send;
+}
+
+/// One subscriber's stream of deliveries.
+pub trait Subscription: Send + 'static {
+    /// The next delivery; `None` once the bus is closed.
+    fn next(&mut self) -> impl Future<Output = Option<Delivery>> + Send;
+}
+
+/// Settles a delivery with the bus.
+pub trait Acknowledge: Send + Sync {
+    /// Done with: never delivered again.
+    fn ack(&self);
+    /// Not done: deliver again after `delay`.
+    fn nack(&self, delay: Duration);
+}
+
+/// One delivery of an envelope. Ack it when handled; a delivery dropped without an ack (the
+/// handler failed or panicked) is delivered again.
+pub struct Delivery {
+    pub envelope: Arc<SignedEnvelope>,
+    /// 1 for the first delivery, then 2, 3, ...
+    pub attempt: u32,
+    settle: Option<Box<dyn Acknowledge>>,
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("id", &self.envelope.id)
+            .field("subject", &self.envelope.subject)
+            .field("attempt", &self.attempt)
+            .finish()
+    }
+}
+
+impl Delivery {
+    pub fn new(
+        envelope: Arc<SignedEnvelope>,
+        attempt: u32,
+        settle: Box<dyn Acknowledge>,
+    ) -> Delivery {
+        Delivery {
+            envelope,
+            attempt,
+            settle: Some(settle),
+        }
+    }
+
+    pub fn ack(mut self) {
+        if let Some(settle) = self.settle.take() {
+            settle.ack();
+        }
+    }
+
+    pub fn nack(mut self, delay: Duration) {
+        if let Some(settle) = self.settle.take() {
+            settle.nack(delay);
+        }
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        if let Some(settle) = self.settle.take() {
+            settle.nack(Duration::ZERO);
+        }
+    }
+}
