@@ -32,6 +32,16 @@ impl EnvelopeId {
     }
 }
 
+impl EnvelopeId {
+    /// The id of the `index`th message `role` publishes in answer to `cause`: the same every
+    /// time the cause is handled, so a redelivered cause produces messages receivers recognize
+    /// as duplicates.
+    pub fn derived(cause: EnvelopeId, role: &str, index: u32) -> EnvelopeId {
+        let name = format!("{role}\0{index}");
+        EnvelopeId(uuid::Uuid::new_v5(&cause.0, name.as_bytes()))
+    }
+}
+
 impl Default for EnvelopeId {
     fn default() -> Self {
         EnvelopeId::new()
@@ -129,8 +139,19 @@ impl AgentKeys {
         lineage: Lineage,
         timestamp: Timestamp,
     ) -> Result<SignedEnvelope, serde_json::Error> {
+        self.seal_as(EnvelopeId::new(), payload, lineage, timestamp)
+    }
+
+    /// As [`AgentKeys::seal`], with a given id (see [`EnvelopeId::derived`]).
+    pub fn seal_as<M: Message>(
+        &self,
+        id: EnvelopeId,
+        payload: M,
+        lineage: Lineage,
+        timestamp: Timestamp,
+    ) -> Result<SignedEnvelope, serde_json::Error> {
         let envelope = Envelope {
-            id: EnvelopeId::new(),
+            id,
             schema_version: M::SCHEMA_VERSION,
             sender: self.id().clone(),
             causation_id: lineage.causation_id,

@@ -9,6 +9,17 @@ pub use sqlite::{AuditReport, SqliteStore};
 
 use std::path::PathBuf;
 
+/// Where agents write the audit trail: the one store trait they depend on for it.
+pub trait AuditLog: Send + Sync {
+    fn append(&self, record: &AuditRecord, at: jiff::Timestamp) -> Result<AuditEntry, StoreError>;
+}
+
+impl AuditLog for SqliteStore {
+    fn append(&self, record: &AuditRecord, at: jiff::Timestamp) -> Result<AuditEntry, StoreError> {
+        self.append_audit(record, at)
+    }
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

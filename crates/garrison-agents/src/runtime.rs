@@ -1,0 +1,576 @@
+//! The agent runtime: identities, subscriptions, message checks, idempotency, publishing,
+//! supervision and shutdown. Agents only see checked messages and return their answers.
+
+use crate::dedupe::SeenSet;
+use crate::{AgentError, Clock};
+use garrison_bus::{
+    AgentId, AgentKeys, Bus, BusError, Delivery, Directory, Envelope, EnvelopeId, KeyError,
+    Lineage, Message, Subscription, SubscriptionSpec,
+};
+use garrison_store::{AuditAction, AuditLog, AuditRecord};
+use std::collections::{BTreeMap, VecDeque};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// An agent's declaration: its role (also its consumer name on the bus), how many instances
+/// share its work, what it consumes and may publish, and its delivery policy.
+#[derive(Debug, Clone)]
+pub struct AgentSpec<K> {
+    pub role: String,
+    pub instances: usize,
+    pub consumes: Vec<K>,
+    pub publishes: Vec<K>,
+    /// Messages queued for the agent before publishers wait.
+    pub queue: usize,
+    /// Deliveries of one message before it becomes a dead letter.
+    pub max_deliver: u32,
+    /// How long one message may take before it is delivered again.
+    pub ack_wait: Option<Duration>,
+}
+
+impl<K> AgentSpec<K> {
+    pub fn new(role: impl Into<String>, consumes: Vec<K>, publishes: Vec<K>) -> AgentSpec<K> {
+        AgentSpec {
+            role: role.into(),
+            instances: 1,
+            consumes,
+            publishes,
+            queue: 1024,
+            max_deliver: 5,
+            ack_wait: Some(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// What a handler knows besides the message.
+#[derive(Clone)]
+pub struct Context {
+    pub agent: AgentId,
+    /// Which delivery of the message this is (1 the first time).
+    pub attempt: u32,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// An agent: handles one checked message at a time and returns the messages to publish in
+/// answer (each is sent with this message as its cause).
+pub trait Agent<M: Message>: Send + 'static {
+    fn handle(
+        &mut self,
+        envelope: &Envelope<M>,
+        context: &Context,
+    ) -> impl Future<Output = Result<Vec<M>, AgentError>> + Send;
+}
+
+/// What one agent role did (all instances together).
+#[derive(Debug, Default)]
+pub struct AgentCounters {
+    pub handled: AtomicU64,
+    pub failed: AtomicU64,
+    /// Messages refused: bad signature, unknown sender, not granted, malformed.
+    pub rejected: AtomicU64,
+    /// Redelivered messages already handled, acknowledged without handling them again.
+    pub duplicates: AtomicU64,
+    pub published: AtomicU64,
+    pub restarts: AtomicU64,
+    /// The agent failed too often and was stopped.
+    pub gave_up: AtomicBool,
+}
+
+/// A snapshot of every agent's counters, by role.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeStats {
+    pub agents: BTreeMap<String, CountersSnapshot>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CountersSnapshot {
+    pub handled: u64,
+    pub failed: u64,
+    pub rejected: u64,
+    pub duplicates: u64,
+    pub published: u64,
+    pub restarts: u64,
+    pub gave_up: bool,
+}
+
+impl AgentCounters {
+    fn snapshot(&self) -> CountersSnapshot {
+        CountersSnapshot {
+            handled: self.handled.load(Ordering::Relaxed),
+            failed: self.failed.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            duplicates: self.duplicates.load(Ordering::Relaxed),
+            published: self.published.load(Ordering::Relaxed),
+            restarts: self.restarts.load(Ordering::Relaxed),
+            gave_up: self.gave_up.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Restarts allowed within [`RESTART_WINDOW`] before an agent is stopped for good.
+const RESTART_LIMIT: usize = 5;
+const RESTART_WINDOW: Duration = Duration::from_secs(60);
+/// Handled message ids remembered per role.
+const SEEN_IDS: usize = 100_000;
+
+/// What every agent task shares.
+struct Shared<B: Bus, M: Message> {
+    bus: B,
+    directory: Directory<M::Kind>,
+    audit: Arc<dyn AuditLog>,
+    clock: Arc<dyn Clock>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl<B: Bus, M: Message> Shared<B, M> {
+    fn audit(&self, actor: &AgentId, action: AuditAction, subject: String, detail: String) {
+        let record = AuditRecord {
+            actor: actor.to_string(),
+            action,
+            subject,
+            detail,
+        };
+        // An audit write that fails must not pass unnoticed: it is reported, and the counters
+        // still show what happened.
+        if let Err(error) = self.audit.append(&record, self.clock.now()) {
+            eprintln!("garrison: audit write failed ({error}) for {record:?}");
+        }
+    }
+}
+
+type StartFuture = Pin<Box<dyn Future<Output = Result<Vec<JoinHandle<()>>, BusError>> + Send>>;
+type Starter<B, M> = Box<dyn FnOnce(Arc<Shared<B, M>>) -> StartFuture + Send>;
+
+/// Collects agents, gives each instance its identity, and builds the directory every receiver
+/// checks messages against.
+pub struct RuntimeBuilder<B: Bus, M: Message> {
+    bus: B,
+    audit: Arc<dyn AuditLog>,
+    clock: Arc<dyn Clock>,
+    directory: Directory<M::Kind>,
+    starters: Vec<Starter<B, M>>,
+    counters: BTreeMap<String, Arc<AgentCounters>>,
+}
+
+impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
+    pub fn new(bus: B, audit: Arc<dyn AuditLog>, clock: Arc<dyn Clock>) -> RuntimeBuilder<B, M> {
+        RuntimeBuilder {
+            bus,
+            audit,
+            clock,
+            directory: Directory::default(),
+            starters: Vec::new(),
+            counters: BTreeMap::new(),
+        }
+    }
+
+    /// An identity that publishes without consuming (a telemetry source feeding the team).
+    pub fn publisher(
+        &mut self,
+        role: &str,
+        kinds: impl IntoIterator<Item = M::Kind>,
+    ) -> Result<Publisher<B, M>, KeyError> {
+        let keys = AgentKeys::generate(AgentId::new(role, "1"))?;
+        self.directory.admit(keys.public(), kinds);
+        Ok(Publisher {
+            bus: self.bus.clone(),
+            keys: Arc::new(keys),
+            clock: self.clock.clone(),
+            payload: PhantomData,
+        })
+    }
+
+    /// Adds an agent; `factory` builds a fresh instance at start and after each restart.
+    pub fn agent<A, F>(&mut self, spec: AgentSpec<M::Kind>, factory: F) -> Result<(), KeyError>
+    where
+        A: Agent<M>,
+        F: Fn() -> A + Send + Sync + 'static,
+    {
+        let mut identities = Vec::new();
+        for instance in 1..=spec.instances.max(1) {
+            let keys = AgentKeys::generate(AgentId::new(spec.role.clone(), instance.to_string()))?;
+            self.directory
+                .admit(keys.public(), spec.publishes.iter().copied());
+            identities.push(Arc::new(keys));
+        }
+        let counters = self.counters.entry(spec.role.clone()).or_default().clone();
+        let spec = Arc::new(spec);
+        let factory = Arc::new(factory);
+        let seen = Arc::new(Mutex::new(SeenSet::new(SEEN_IDS)));
+        self.starters
+            .push(Box::new(move |shared: Arc<Shared<B, M>>| {
+                Box::pin(async move {
+                    let mut handles = Vec::new();
+                    for keys in identities {
+                        let subscription =
+                            shared.bus.subscribe(subscription_spec::<M>(&spec)).await?;
+                        let instance = Instance {
+                            shared: shared.clone(),
+                            spec: spec.clone(),
+                            keys,
+                            counters: counters.clone(),
+                            seen: seen.clone(),
+                        };
+                        let factory = factory.clone();
+                        handles.push(tokio::spawn(supervise(instance, factory, subscription)));
+                    }
+                    Ok(handles)
+                }) as StartFuture
+            }));
+        Ok(())
+    }
+
+    /// Subscribes every agent (so nothing published from now on lacks a route) and starts them.
+    pub async fn start(self) -> Result<Runtime, BusError> {
+        let (shutdown, shutdown_receiver) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            bus: self.bus,
+            directory: self.directory,
+            audit: self.audit,
+            clock: self.clock,
+            shutdown: shutdown_receiver,
+        });
+        let mut handles = Vec::new();
+        for starter in self.starters {
+            handles.extend(starter(shared.clone()).await?);
+        }
+        Ok(Runtime {
+            shutdown,
+            handles,
+            counters: self.counters,
+        })
+    }
+}
+
+fn subscription_spec<M: Message>(spec: &AgentSpec<M::Kind>) -> SubscriptionSpec {
+    SubscriptionSpec {
+        consumer: spec.role.clone(),
+        subjects: spec
+            .consumes
+            .iter()
+            .map(|kind| M::subject(*kind).to_string())
+            .collect(),
+        capacity: spec.queue,
+        max_deliver: spec.max_deliver,
+        ack_wait: spec.ack_wait,
+    }
+}
+
+/// The running team.
+pub struct Runtime {
+    shutdown: watch::Sender<bool>,
+    handles: Vec<JoinHandle<()>>,
+    counters: BTreeMap<String, Arc<AgentCounters>>,
+}
+
+impl Runtime {
+    pub fn stats(&self) -> RuntimeStats {
+        RuntimeStats {
+            agents: self
+                .counters
+                .iter()
+                .map(|(role, counters)| (role.clone(), counters.snapshot()))
+                .collect(),
+        }
+    }
+
+    /// Asks every agent to stop after the message it is handling, and waits for them.
+    pub async fn shutdown(self) -> RuntimeStats {
+        self.shutdown.send_replace(true);
+        for handle in self.handles {
+            // A supervisor only ends by returning; a join error here means it was aborted.
+            let _ = handle.await;
+        }
+        RuntimeStats {
+            agents: self
+                .counters
+                .iter()
+                .map(|(role, counters)| (role.clone(), counters.snapshot()))
+                .collect(),
+        }
+    }
+}
+
+/// Publishes into the team under its own identity.
+pub struct Publisher<B: Bus, M: Message> {
+    bus: B,
+    keys: Arc<AgentKeys>,
+    clock: Arc<dyn Clock>,
+    payload: PhantomData<fn(M)>,
+}
+
+impl<B: Bus, M: Message> Clone for Publisher<B, M> {
+    fn clone(&self) -> Self {
+        Publisher {
+            bus: self.bus.clone(),
+            keys: self.keys.clone(),
+            clock: self.clock.clone(),
+            payload: PhantomData,
+        }
+    }
+}
+
+/// Why a publisher could not publish.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("cannot encode the message: {0}")]
+    Encode(String),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+}
+
+impl<B: Bus, M: Message> Publisher<B, M> {
+    pub fn id(&self) -> &AgentId {
+        self.keys.id()
+    }
+
+    pub async fn publish(&self, payload: M, lineage: Lineage) -> Result<EnvelopeId, PublishError> {
+        let sealed = self
+            .keys
+            .seal(payload, lineage, self.clock.now())
+            .map_err(|error| PublishError::Encode(error.to_string()))?;
+        let id = sealed.id;
+        self.bus.publish(sealed).await?;
+        Ok(id)
+    }
+}
+
+/// One agent instance's fixed parts.
+struct Instance<B: Bus, M: Message> {
+    shared: Arc<Shared<B, M>>,
+    spec: Arc<AgentSpec<M::Kind>>,
+    keys: Arc<AgentKeys>,
+    counters: Arc<AgentCounters>,
+    seen: Arc<Mutex<SeenSet<EnvelopeId>>>,
+}
+
+impl<B: Bus, M: Message> Clone for Instance<B, M> {
+    fn clone(&self) -> Self {
+        Instance {
+            shared: self.shared.clone(),
+            spec: self.spec.clone(),
+            keys: self.keys.clone(),
+            counters: self.counters.clone(),
+            seen: self.seen.clone(),
+        }
+    }
+}
+
+/// Runs an instance, restarting it with a fresh agent when it panics (its message in flight is
+/// then delivered again), and stops it for good after too many restarts in a short time.
+async fn supervise<B, M, A, F>(instance: Instance<B, M>, factory: Arc<F>, first: B::Subscription)
+where
+    B: Bus,
+    M: Message,
+    A: Agent<M>,
+    F: Fn() -> A + Send + Sync + 'static,
+{
+    let mut subscription = Some(first);
+    let mut restarts: VecDeque<tokio::time::Instant> = VecDeque::new();
+    let mut shutdown = instance.shared.shutdown.clone();
+    loop {
+        let subscription = match subscription.take() {
+            Some(subscription) => subscription,
+            None => match instance
+                .shared
+                .bus
+                .subscribe(subscription_spec::<M>(&instance.spec))
+                .await
+            {
+                Ok(subscription) => subscription,
+                Err(_) => return,
+            },
+        };
+        let task = tokio::spawn(run(instance.clone(), factory(), subscription));
+        let panic = match task.await {
+            Ok(()) => return,
+            Err(error) if error.is_panic() => panic_text(error.into_panic()),
+            Err(_) => return,
+        };
+        instance.counters.restarts.fetch_add(1, Ordering::Relaxed);
+        let now = tokio::time::Instant::now();
+        restarts.push_back(now);
+        while restarts
+            .front()
+            .is_some_and(|at| now.duration_since(*at) > RESTART_WINDOW)
+        {
+            restarts.pop_front();
+        }
+        let giving_up = restarts.len() > RESTART_LIMIT;
+        instance.shared.audit(
+            &AgentId::new("supervisor", "1"),
+            AuditAction::AgentRestarted,
+            instance.keys.id().to_string(),
+            if giving_up {
+                format!("panicked ({panic}); {RESTART_LIMIT} restarts within a minute, stopped")
+            } else {
+                format!("panicked ({panic}); restarted")
+            },
+        );
+        if giving_up {
+            instance.counters.gave_up.store(true, Ordering::Relaxed);
+            return;
+        }
+        // Back off a little more after each recent restart; stop waiting on shutdown.
+        let backoff = Duration::from_millis(50) * restarts.len() as u32;
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+fn panic_text(panic: Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|text| text.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-text panic".to_string())
+}
+
+/// One instance's loop: receive, check, skip duplicates, handle, publish answers, settle.
+async fn run<B, M, A>(instance: Instance<B, M>, mut agent: A, mut subscription: B::Subscription)
+where
+    B: Bus,
+    M: Message,
+    A: Agent<M>,
+{
+    let mut shutdown = instance.shared.shutdown.clone();
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let delivery = tokio::select! {
+            delivery = subscription.next() => match delivery {
+                Some(delivery) => delivery,
+                None => return,
+            },
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        handle_delivery(&instance, &mut agent, delivery).await;
+    }
+}
+
+async fn handle_delivery<B, M, A>(instance: &Instance<B, M>, agent: &mut A, delivery: Delivery)
+where
+    B: Bus,
+    M: Message,
+    A: Agent<M>,
+{
+    let shared = &instance.shared;
+    let counters = &instance.counters;
+    let attempt = delivery.attempt;
+    let envelope = match shared.directory.open::<M>(&delivery.envelope) {
+        Ok(envelope) => envelope,
+        Err(rejection) => {
+            counters.rejected.fetch_add(1, Ordering::Relaxed);
+            shared.audit(
+                instance.keys.id(),
+                AuditAction::MessageRejected,
+                delivery.envelope.id.to_string(),
+                format!("from {}: {rejection}", delivery.envelope.sender),
+            );
+            // Refused for good: delivering it again cannot make it trustworthy.
+            delivery.ack();
+            return;
+        }
+    };
+    let kind = envelope.payload.kind();
+    if !instance.spec.consumes.contains(&kind) {
+        counters.rejected.fetch_add(1, Ordering::Relaxed);
+        shared.audit(
+            instance.keys.id(),
+            AuditAction::MessageRejected,
+            envelope.id.to_string(),
+            format!(
+                "{} does not consume {}",
+                instance.spec.role,
+                M::subject(kind)
+            ),
+        );
+        delivery.ack();
+        return;
+    }
+    if lock(&instance.seen).contains(&envelope.id) {
+        counters.duplicates.fetch_add(1, Ordering::Relaxed);
+        delivery.ack();
+        return;
+    }
+    let context = Context {
+        agent: instance.keys.id().clone(),
+        attempt: delivery.attempt,
+        clock: shared.clock.clone(),
+    };
+    let outputs = match agent.handle(&envelope, &context).await {
+        Ok(outputs) => outputs,
+        Err(error) => {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+            // Retried later; a message that keeps failing ends as a dead letter on the bus.
+            let delay = if error.is_retryable() {
+                retry_delay(delivery.attempt)
+            } else {
+                Duration::ZERO
+            };
+            delivery.nack(delay);
+            return;
+        }
+    };
+    if let Some(output) = outputs
+        .iter()
+        .find(|output| !instance.spec.publishes.contains(&output.kind()))
+    {
+        counters.failed.fetch_add(1, Ordering::Relaxed);
+        shared.audit(
+            instance.keys.id(),
+            AuditAction::MessageRejected,
+            envelope.id.to_string(),
+            format!(
+                "{} answered with {}, which it may not publish",
+                instance.spec.role,
+                M::subject(output.kind())
+            ),
+        );
+        delivery.nack(Duration::ZERO);
+        return;
+    }
+    let lineage = Lineage::after(&envelope);
+    let now = shared.clock.now();
+    for (index, output) in outputs.into_iter().enumerate() {
+        // Derived ids: if this message is handled again after a crash, its answers carry the
+        // same ids and their receivers skip them.
+        let id = EnvelopeId::derived(envelope.id, &instance.spec.role, index as u32);
+        let sealed = match instance.keys.seal_as(id, output, lineage, now) {
+            Ok(sealed) => sealed,
+            Err(_) => {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                delivery.nack(Duration::ZERO);
+                return;
+            }
+        };
+        if shared.bus.publish(sealed).await.is_err() {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+            delivery.nack(retry_delay(attempt));
+            return;
+        }
+        counters.published.fetch_add(1, Ordering::Relaxed);
+    }
+    lock(&instance.seen).insert(envelope.id);
+    counters.handled.fetch_add(1, Ordering::Relaxed);
+    delivery.ack();
+}
+
+fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_millis(100) * 2u32.saturating_pow(attempt.saturating_sub(1).min(6))
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
