@@ -308,14 +308,14 @@ pub fn run(command: BenchCommand) -> Result<ExitCode, Failure> {
         )
     );
     if !paired.is_empty() {
+        let in_order = paired
+            .iter()
+            .map(|ratio| format!("{ratio:.2}x"))
+            .collect::<Vec<_>>()
+            .join(" ");
         paired.sort_by(f64::total_cmp);
         println!(
-            "  per run:       {} CPU time, median {:.2}x",
-            paired
-                .iter()
-                .map(|ratio| format!("{ratio:.2}x"))
-                .collect::<Vec<_>>()
-                .join(" "),
+            "  per run:       {in_order} CPU time (in run order), median {:.2}x",
             paired[paired.len() / 2]
         );
     }
