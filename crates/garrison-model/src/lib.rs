@@ -9,6 +9,7 @@ pub mod detection;
 pub mod event;
 pub mod evidence;
 pub mod fields;
+pub mod incident;
 pub mod level;
 pub mod ocsf;
 
@@ -16,6 +17,10 @@ pub use detection::{CorrelationContext, Detection, RuleInfo};
 pub use event::{Event, RecordFormat};
 pub use evidence::EvidenceRef;
 pub use fields::{Field, Fields, ValueKind};
+pub use incident::{
+    Alert, AlertId, AlertSummary, Assertion, Claim, Disposition, Entity, EntityKind, EvidenceId,
+    EvidenceItem, Incident, IncidentId, RuleRef,
+};
 pub use level::Level;
 
 /// Point in time, UTC, nanosecond precision.

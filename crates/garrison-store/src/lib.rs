@@ -1,10 +1,13 @@
 //! Garrison's storage: the embedded SQLite store (the default; PostgreSQL arrives with the
-//! scale-out work) and the tamper-evident, hash-chained audit log.
+//! scale-out work) holding evidence and incidents, and the tamper-evident, hash-chained audit
+//! log. Agents use the traits ([`AuditLog`], [`EvidenceStore`], [`IncidentStore`]).
 
 pub mod audit;
+pub mod records;
 pub mod sqlite;
 
 pub use audit::{AuditAction, AuditEntry, AuditRecord, ChainHead, ChainViolation};
+pub use records::{EvidenceStore, IncidentStore, StoredEvent};
 pub use sqlite::{AuditReport, SqliteStore};
 
 use std::path::PathBuf;

@@ -32,6 +32,27 @@ const MIGRATIONS: &[&str] = &[
          seq  INTEGER NOT NULL,
          hash BLOB NOT NULL
      );",
+    // 2: evidence and incidents.
+    "CREATE TABLE evidence (
+         id        INTEGER PRIMARY KEY,
+         at_ns     INTEGER,
+         host      TEXT,
+         user      TEXT,
+         channel   TEXT,
+         event_id  INTEGER,
+         fields    TEXT NOT NULL,
+         path      TEXT NOT NULL,
+         member    TEXT,
+         record_id INTEGER NOT NULL,
+         offset    INTEGER NOT NULL
+     );
+     CREATE INDEX evidence_by_host_and_time ON evidence (host COLLATE NOCASE, at_ns);
+     CREATE TABLE incidents (
+         id       TEXT PRIMARY KEY,
+         version  INTEGER NOT NULL,
+         first_ns INTEGER,
+         body     TEXT NOT NULL
+     );",
 ];
 
 /// The store. Cheap to share behind an `Arc`; writes are serialized (the audit chain needs a
@@ -75,7 +96,7 @@ impl SqliteStore {
         &self.path
     }
 
-    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+    pub(crate) fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave a half-applied transaction behind
         // (SQLite rolls it back), so a poisoned lock is still usable.
         self.connection

@@ -1,0 +1,412 @@
+//! What the agent team works with: alerts (rule hits with their entities), stored evidence,
+//! incidents, and the claims an incident makes, each tied to the evidence that supports it.
+
+use crate::{EvidenceRef, Level, Timestamp};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A stored event, cited as evidence (`ev-…`). Derived from where the record came from, so the
+/// same record always gets the same id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct EvidenceId(pub u64);
+
+impl EvidenceId {
+    /// The id of the record at `source`.
+    pub fn of(source: &EvidenceRef) -> EvidenceId {
+        // FNV-1a over the location's parts: stable across runs and platforms.
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for byte in bytes {
+                hash ^= u64::from(*byte);
+                hash = hash.wrapping_mul(0x0100_0000_01b3);
+            }
+            hash ^= 0xff;
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        };
+        eat(source.path.as_bytes());
+        eat(source.member.as_deref().unwrap_or("").as_bytes());
+        eat(&source.record_id.to_be_bytes());
+        eat(&source.offset.to_be_bytes());
+        // Kept to 63 bits so it fits a signed database integer.
+        EvidenceId(hash >> 1)
+    }
+}
+
+impl fmt::Display for EvidenceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ev-{:016x}", self.0)
+    }
+}
+
+impl From<EvidenceId> for String {
+    fn from(id: EvidenceId) -> String {
+        id.to_string()
+    }
+}
+
+impl TryFrom<String> for EvidenceId {
+    type Error = String;
+    fn try_from(text: String) -> Result<EvidenceId, String> {
+        text.strip_prefix("ev-")
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            .map(EvidenceId)
+            .ok_or_else(|| format!("{text:?} is not an evidence id (ev-<16 hex digits>)"))
+    }
+}
+
+/// What kind of thing an entity is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntityKind {
+    Host,
+    User,
+    /// A process image (full path).
+    Process,
+    Ip,
+    Domain,
+    FileHash,
+    File,
+    LogonSession,
+    Service,
+    RegistryKey,
+}
+
+/// A thing events and alerts are about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Entity {
+    pub kind: EntityKind,
+    pub value: String,
+}
+
+impl Entity {
+    pub fn new(kind: EntityKind, value: impl Into<String>) -> Entity {
+        Entity {
+            kind,
+            value: value.into(),
+        }
+    }
+}
+
+/// The rule behind an alert, as messages carry it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleRef {
+    pub id: String,
+    pub title: String,
+    pub level: Level,
+    pub tags: Vec<String>,
+}
+
+/// ATT&CK tactics (v18 names) in kill-chain order. `defense-evasion`, split in v18 into
+/// `stealth` and `defense-impairment`, keeps its place for rules still tagged with it.
+pub const TACTICS_IN_ORDER: &[&str] = &[
+    "reconnaissance",
+    "resource-development",
+    "initial-access",
+    "execution",
+    "persistence",
+    "privilege-escalation",
+    "stealth",
+    "defense-evasion",
+    "defense-impairment",
+    "credential-access",
+    "discovery",
+    "lateral-movement",
+    "collection",
+    "command-and-control",
+    "exfiltration",
+    "impact",
+];
+
+/// A tactic's place in the kill chain (`None` for anything else).
+pub fn tactic_rank(tactic: &str) -> Option<usize> {
+    TACTICS_IN_ORDER.iter().position(|known| *known == tactic)
+}
+
+impl RuleRef {
+    /// ATT&CK tactics among the tags (`attack.credential-access`, or the older
+    /// `attack.credential_access`), in kill-chain order.
+    pub fn tactics(&self) -> Vec<String> {
+        let mut tactics: Vec<String> = self
+            .tags
+            .iter()
+            .filter_map(|tag| tag.strip_prefix("attack."))
+            .map(|name| name.to_ascii_lowercase().replace('_', "-"))
+            .filter(|name| tactic_rank(name).is_some())
+            .collect();
+        tactics.sort_by_key(|name| tactic_rank(name));
+        tactics.dedup();
+        tactics
+    }
+
+    /// ATT&CK technique ids among the tags (`attack.t1003.001` -> `T1003.001`).
+    pub fn techniques(&self) -> Vec<String> {
+        let mut techniques: Vec<String> = self
+            .tags
+            .iter()
+            .filter_map(|tag| tag.strip_prefix("attack."))
+            .filter(|rest| {
+                rest.len() >= 5
+                    && rest.as_bytes()[0].eq_ignore_ascii_case(&b't')
+                    && rest.as_bytes()[1].is_ascii_digit()
+            })
+            .map(|rest| rest.to_ascii_uppercase())
+            .collect();
+        techniques.sort();
+        techniques.dedup();
+        techniques
+    }
+}
+
+/// An alert id (`al-…`): the rule and the record, so the same hit is the same alert.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AlertId(pub String);
+
+impl AlertId {
+    pub fn of(rule_id: &str, evidence: EvidenceId) -> AlertId {
+        AlertId(format!("al-{rule_id}-{:016x}", evidence.0))
+    }
+}
+
+impl fmt::Display for AlertId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A rule hit on a stored record, with what it is about.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    pub id: AlertId,
+    pub rule: RuleRef,
+    pub timestamp: Option<Timestamp>,
+    pub source: EvidenceRef,
+    pub evidence: EvidenceId,
+    pub host: Option<String>,
+    pub user: Option<String>,
+    pub channel: Option<String>,
+    pub event_id: Option<u32>,
+    /// The values of the fields the rule read.
+    pub fields: Vec<(String, String)>,
+    pub entities: Vec<Entity>,
+}
+
+/// What an analyst would conclude.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Disposition {
+    Malicious,
+    Suspicious,
+    Benign,
+    Inconclusive,
+}
+
+/// Something an incident asserts, in a form the verifier can check against stored evidence.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Assertion {
+    /// The rule matched this record.
+    RuleMatched {
+        rule_id: String,
+        evidence: EvidenceId,
+    },
+    /// The record's `field` has this value.
+    FieldEquals {
+        evidence: EvidenceId,
+        field: String,
+        value: String,
+    },
+    /// `earlier` happened no later than `later`.
+    Precedes {
+        earlier: EvidenceId,
+        later: EvidenceId,
+    },
+    /// The records were written on this host.
+    OnHost {
+        evidence: Vec<EvidenceId>,
+        host: String,
+    },
+    /// The process of `child` was started by the process of `parent`.
+    SpawnedBy {
+        child: EvidenceId,
+        parent: EvidenceId,
+    },
+}
+
+impl Assertion {
+    /// Every evidence id the assertion relies on.
+    pub fn evidence(&self) -> Vec<EvidenceId> {
+        match self {
+            Assertion::RuleMatched { evidence, .. } | Assertion::FieldEquals { evidence, .. } => {
+                vec![*evidence]
+            }
+            Assertion::Precedes { earlier, later } => vec![*earlier, *later],
+            Assertion::OnHost { evidence, .. } => evidence.clone(),
+            Assertion::SpawnedBy { child, parent } => vec![*child, *parent],
+        }
+    }
+}
+
+/// One step of the reasoning chain: a statement and the evidence behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub claim: String,
+    pub evidence: Vec<EvidenceId>,
+    pub assertion: Assertion,
+}
+
+/// A cited record, described for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EvidenceItem {
+    pub id: EvidenceId,
+    pub source: EvidenceRef,
+    pub timestamp: Option<Timestamp>,
+    pub summary: String,
+}
+
+/// An alert as an incident lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertSummary {
+    pub id: AlertId,
+    pub rule_id: String,
+    pub title: String,
+    pub level: Level,
+    pub timestamp: Option<Timestamp>,
+    pub source: EvidenceRef,
+    pub evidence: EvidenceId,
+}
+
+/// One line of the incident's timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimelineEntry {
+    pub timestamp: Option<Timestamp>,
+    pub evidence: EvidenceId,
+    pub summary: String,
+    pub tactics: Vec<String>,
+}
+
+/// A process in the incident's process tree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessNode {
+    pub image: String,
+    pub command_line: Option<String>,
+    pub process_id: Option<String>,
+    pub evidence: EvidenceId,
+    pub children: Vec<ProcessNode>,
+}
+
+/// Where verification left an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VerificationStatus {
+    /// Not checked yet.
+    Pending,
+    /// Every claim is supported by the evidence.
+    Verified,
+    /// Some claims were not supported and were removed.
+    Amended,
+}
+
+/// A claim the verifier removed, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedClaim {
+    pub claim: String,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verification {
+    pub status: VerificationStatus,
+    pub removed_claims: Vec<RemovedClaim>,
+}
+
+/// An incident id (`inc-…`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct IncidentId(pub String);
+
+impl fmt::Display for IncidentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Related alerts explained as one story.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Incident {
+    pub id: IncidentId,
+    /// Grows with every change; receivers keep the highest.
+    pub version: u64,
+    pub title: String,
+    pub severity: Level,
+    /// 0 to 1.
+    pub confidence: f64,
+    pub disposition: Disposition,
+    /// Put in front of a human.
+    pub escalated: bool,
+    pub hypothesis: String,
+    /// In kill-chain order.
+    pub tactics: Vec<String>,
+    pub techniques: Vec<String>,
+    pub entities: Vec<Entity>,
+    pub alerts: Vec<AlertSummary>,
+    pub evidence: Vec<EvidenceItem>,
+    pub timeline: Vec<TimelineEntry>,
+    pub process_tree: Vec<ProcessNode>,
+    pub reasoning: Vec<Claim>,
+    pub verification: Verification,
+    pub first_seen: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn rule(tags: &[&str]) -> RuleRef {
+        RuleRef {
+            id: "r".into(),
+            title: "t".into(),
+            level: Level::High,
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn tactics_come_in_kill_chain_order_whatever_their_spelling() {
+        let rule = rule(&[
+            "attack.lateral_movement",
+            "attack.t1021.002",
+            "attack.execution",
+            "attack.credential-access",
+            "attack.g0016",
+            "attack.execution",
+        ]);
+        assert_eq!(
+            rule.tactics(),
+            ["execution", "credential-access", "lateral-movement"]
+        );
+        assert_eq!(rule.techniques(), ["T1021.002"]);
+    }
+
+    #[test]
+    fn evidence_ids_are_stable_distinct_and_round_trip() {
+        let source = |record_id| EvidenceRef {
+            path: Arc::from("a.evtx"),
+            member: None,
+            record_id,
+            offset: 4096,
+        };
+        let a = EvidenceId::of(&source(1));
+        assert_eq!(a, EvidenceId::of(&source(1)));
+        assert_ne!(a, EvidenceId::of(&source(2)));
+        assert!(a.0 < 1 << 63);
+        let text = a.to_string();
+        assert_eq!(EvidenceId::try_from(text.clone()), Ok(a));
+        let json = serde_json::to_string(&a).unwrap();
+        assert_eq!(json, format!("\"{text}\""));
+        assert!(EvidenceId::try_from("ev-zz".to_string()).is_err());
+    }
+}

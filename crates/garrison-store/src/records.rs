@@ -1,0 +1,219 @@
+//! Evidence (the stored events agents cite and pivot through) and incidents: the traits agents
+//! use, and their SQLite implementation.
+
+use crate::{SqliteStore, StoreError};
+use garrison_model::{EvidenceId, EvidenceRef, Incident, IncidentId, Timestamp};
+use rusqlite::{OptionalExtension, params};
+use std::sync::Arc;
+
+/// An event kept as evidence: where it came from, when, on which host, by which user, and its
+/// fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub id: EvidenceId,
+    pub timestamp: Option<Timestamp>,
+    pub host: Option<String>,
+    pub user: Option<String>,
+    pub channel: Option<String>,
+    pub event_id: Option<u32>,
+    pub source: EvidenceRef,
+    pub fields: Vec<(String, String)>,
+}
+
+impl StoredEvent {
+    /// The first value of `name`.
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.fields
+            .iter()
+            .find(|(field, _)| field == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// Where agents find evidence.
+pub trait EvidenceStore: Send + Sync {
+    /// Stores events not stored yet (by id); returns how many were new.
+    fn put_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError>;
+    fn event(&self, id: EvidenceId) -> Result<Option<StoredEvent>, StoreError>;
+    /// Events of `host` from `from` to `to` inclusive, oldest first, at most `limit`.
+    fn events_on_host(
+        &self,
+        host: &str,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+    fn event_count(&self) -> Result<u64, StoreError>;
+}
+
+/// Where incidents are kept, newest version of each.
+pub trait IncidentStore: Send + Sync {
+    /// Stores `incident` unless a version at least as new is stored; true when stored.
+    fn put_incident(&self, incident: &Incident) -> Result<bool, StoreError>;
+    fn incident(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError>;
+    /// Every incident, oldest activity first.
+    fn incidents(&self) -> Result<Vec<Incident>, StoreError>;
+}
+
+fn nanos(timestamp: Option<Timestamp>) -> Option<i64> {
+    timestamp.and_then(|t| i64::try_from(t.as_nanosecond()).ok())
+}
+
+fn from_nanos(value: Option<i64>) -> Option<Timestamp> {
+    value.and_then(|n| Timestamp::from_nanosecond(i128::from(n)).ok())
+}
+
+fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { what: what.into() }
+}
+
+fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredEvent, String)> {
+    let member: Option<String> = row.get(8)?;
+    Ok((
+        StoredEvent {
+            id: EvidenceId(row.get::<_, i64>(0)? as u64),
+            timestamp: from_nanos(row.get(1)?),
+            host: row.get(2)?,
+            user: row.get(3)?,
+            channel: row.get(4)?,
+            event_id: row.get::<_, Option<i64>>(5)?.map(|id| id as u32),
+            source: EvidenceRef {
+                path: Arc::from(row.get::<_, String>(7)?),
+                member: member.map(Arc::from),
+                record_id: row.get::<_, i64>(9)? as u64,
+                offset: row.get::<_, i64>(10)? as u64,
+            },
+            fields: Vec::new(),
+        },
+        row.get(6)?,
+    ))
+}
+
+fn with_fields((mut event, fields): (StoredEvent, String)) -> Result<StoredEvent, StoreError> {
+    event.fields = serde_json::from_str(&fields)
+        .map_err(|error| corrupt(format!("fields of {}: {error}", event.id)))?;
+    Ok(event)
+}
+
+const EVENT_COLUMNS: &str =
+    "id, at_ns, host, user, channel, event_id, fields, path, member, record_id, offset";
+
+impl EvidenceStore for SqliteStore {
+    fn put_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        let mut inserted = 0;
+        {
+            let mut statement = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO evidence
+                 (id, at_ns, host, user, channel, event_id, fields, path, member, record_id, offset)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for event in events {
+                let fields = serde_json::to_string(&event.fields)
+                    .map_err(|error| corrupt(format!("cannot encode fields: {error}")))?;
+                inserted += statement.execute(params![
+                    event.id.0 as i64,
+                    nanos(event.timestamp),
+                    event.host,
+                    event.user,
+                    event.channel,
+                    event.event_id.map(i64::from),
+                    fields,
+                    &*event.source.path,
+                    event.source.member.as_deref(),
+                    event.source.record_id as i64,
+                    event.source.offset as i64,
+                ])?;
+            }
+        }
+        transaction.commit()?;
+        Ok(inserted)
+    }
+
+    fn event(&self, id: EvidenceId) -> Result<Option<StoredEvent>, StoreError> {
+        let connection = self.connection();
+        let row = connection
+            .query_row(
+                &format!("SELECT {EVENT_COLUMNS} FROM evidence WHERE id = ?1"),
+                [id.0 as i64],
+                event_row,
+            )
+            .optional()?;
+        row.map(with_fields).transpose()
+    }
+
+    fn events_on_host(
+        &self,
+        host: &str,
+        from: Timestamp,
+        to: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM evidence
+             WHERE host = ?1 COLLATE NOCASE AND at_ns BETWEEN ?2 AND ?3
+             ORDER BY at_ns, id LIMIT ?4"
+        ))?;
+        let rows = statement.query_map(
+            params![host, nanos(Some(from)), nanos(Some(to)), limit as i64],
+            event_row,
+        )?;
+        rows.map(|row| with_fields(row?)).collect()
+    }
+
+    fn event_count(&self) -> Result<u64, StoreError> {
+        let count: i64 =
+            self.connection()
+                .query_row("SELECT COUNT(*) FROM evidence", [], |row| row.get(0))?;
+        Ok(count as u64)
+    }
+}
+
+impl IncidentStore for SqliteStore {
+    fn put_incident(&self, incident: &Incident) -> Result<bool, StoreError> {
+        let body = serde_json::to_string(incident)
+            .map_err(|error| corrupt(format!("cannot encode incident: {error}")))?;
+        let changed = self.connection().execute(
+            "INSERT INTO incidents (id, version, first_ns, body) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version,
+                 first_ns = excluded.first_ns, body = excluded.body
+             WHERE excluded.version > incidents.version",
+            params![
+                incident.id.0,
+                incident.version as i64,
+                nanos(incident.first_seen),
+                body
+            ],
+        )?;
+        Ok(changed > 0)
+    }
+
+    fn incident(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError> {
+        let body: Option<String> = self
+            .connection()
+            .query_row("SELECT body FROM incidents WHERE id = ?1", [&id.0], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        body.map(|body| {
+            serde_json::from_str(&body).map_err(|error| corrupt(format!("incident {id}: {error}")))
+        })
+        .transpose()
+    }
+
+    fn incidents(&self) -> Result<Vec<Incident>, StoreError> {
+        let connection = self.connection();
+        let mut statement =
+            connection.prepare("SELECT id, body FROM incidents ORDER BY first_ns, id")?;
+        let rows = statement.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        rows.map(|row| {
+            let (id, body) = row?;
+            serde_json::from_str(&body).map_err(|error| corrupt(format!("incident {id}: {error}")))
+        })
+        .collect()
+    }
+}

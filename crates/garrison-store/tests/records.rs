@@ -1,0 +1,95 @@
+//! Evidence and incidents in the SQLite store.
+
+use garrison_model::incident::{Verification, VerificationStatus};
+use garrison_model::{Disposition, EvidenceId, EvidenceRef, Incident, IncidentId, Level};
+use garrison_store::{EvidenceStore, IncidentStore, SqliteStore, StoredEvent};
+use std::sync::Arc;
+
+fn event(record_id: u64, host: &str, second: i64) -> StoredEvent {
+    let source = EvidenceRef {
+        path: Arc::from("logs/a.evtx"),
+        member: None,
+        record_id,
+        offset: 4096 + record_id,
+    };
+    StoredEvent {
+        id: EvidenceId::of(&source),
+        timestamp: Some(jiff::Timestamp::from_second(1_700_000_000 + second).unwrap()),
+        host: Some(host.into()),
+        user: Some("alice".into()),
+        channel: Some("Security".into()),
+        event_id: Some(4624),
+        source,
+        fields: vec![
+            ("LogonType".into(), "3".into()),
+            ("IpAddress".into(), "10.0.0.5".into()),
+        ],
+    }
+}
+
+#[test]
+fn events_are_stored_once_and_found_by_id_and_by_host_and_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let events: Vec<StoredEvent> = (0..10)
+        .map(|i| event(i, if i % 2 == 0 { "WS01" } else { "DC01" }, i as i64 * 60))
+        .collect();
+    assert_eq!(store.put_events(&events).unwrap(), 10);
+    assert_eq!(store.put_events(&events[..3]).unwrap(), 0, "already stored");
+    assert_eq!(store.event_count().unwrap(), 10);
+    let found = store.event(events[3].id).unwrap().unwrap();
+    assert_eq!(found, events[3]);
+    assert_eq!(found.field("IpAddress"), Some("10.0.0.5"));
+    assert_eq!(store.event(EvidenceId(42)).unwrap(), None);
+    let from = jiff::Timestamp::from_second(1_700_000_000 + 60).unwrap();
+    let to = jiff::Timestamp::from_second(1_700_000_000 + 6 * 60).unwrap();
+    let window = store.events_on_host("ws01", from, to, 100).unwrap();
+    let records: Vec<u64> = window.iter().map(|e| e.source.record_id).collect();
+    assert_eq!(
+        records,
+        [2, 4, 6],
+        "case-insensitive host, inclusive bounds, oldest first"
+    );
+}
+
+fn incident(version: u64, title: &str) -> Incident {
+    Incident {
+        id: IncidentId("inc-1".into()),
+        version,
+        title: title.into(),
+        severity: Level::High,
+        confidence: 0.8,
+        disposition: Disposition::Suspicious,
+        escalated: false,
+        hypothesis: String::new(),
+        tactics: vec!["execution".into()],
+        techniques: vec![],
+        entities: vec![],
+        alerts: vec![],
+        evidence: vec![],
+        timeline: vec![],
+        process_tree: vec![],
+        reasoning: vec![],
+        verification: Verification {
+            status: VerificationStatus::Verified,
+            removed_claims: vec![],
+        },
+        first_seen: None,
+        last_seen: None,
+    }
+}
+
+#[test]
+fn only_newer_incident_versions_replace_stored_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    assert!(store.put_incident(&incident(2, "second")).unwrap());
+    assert!(!store.put_incident(&incident(1, "first")).unwrap());
+    assert!(store.put_incident(&incident(3, "third")).unwrap());
+    let stored = store
+        .incident(&IncidentId("inc-1".into()))
+        .unwrap()
+        .unwrap();
+    assert_eq!((stored.version, stored.title.as_str()), (3, "third"));
+    assert_eq!(store.incidents().unwrap().len(), 1);
+}
