@@ -8,7 +8,15 @@
 //! what it did.
 
 pub mod dedupe;
+pub mod evidence;
+pub mod investigate;
+pub mod messages;
+pub mod process_tree;
+pub mod report;
 pub mod runtime;
+pub mod team;
+pub mod triage;
+pub mod verify;
 
 pub use runtime::{
     Agent, AgentCounters, AgentSpec, Context, Publisher, Runtime, RuntimeBuilder, RuntimeStats,

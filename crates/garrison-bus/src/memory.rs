@@ -4,7 +4,7 @@
 
 use crate::{Acknowledge, Bus, BusError, Delivery, SignedEnvelope, Subscription, SubscriptionSpec};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -77,6 +77,10 @@ struct Consumer {
     acked: AtomicU64,
     redelivered: AtomicU64,
     expired: AtomicU64,
+    /// Deliveries handed out and not settled yet.
+    unsettled: AtomicI64,
+    /// Messages waiting out a redelivery delay (neither queued nor delivered).
+    delayed: AtomicI64,
 }
 
 impl Default for InProcessBus {
@@ -125,6 +129,16 @@ impl InProcessBus {
             publish_waits: self.inner.publish_waits.load(Ordering::Relaxed),
             consumers: list,
         }
+    }
+
+    /// True when no message is queued, being handled, or waiting to be delivered again: the
+    /// team has nothing left to do until something new is published.
+    pub fn is_idle(&self) -> bool {
+        lock(&self.inner.consumers).values().all(|consumer| {
+            consumer.sender.capacity() == consumer.capacity
+                && consumer.unsettled.load(Ordering::SeqCst) == 0
+                && consumer.delayed.load(Ordering::SeqCst) == 0
+        })
     }
 
     /// Every dead letter so far, by consumer.
@@ -177,9 +191,11 @@ impl Consumer {
             }
         } else {
             let consumer = self.clone();
+            consumer.delayed.fetch_add(1, Ordering::SeqCst);
             self.runtime.spawn(async move {
                 tokio::time::sleep(delay).await;
                 consumer.requeue(item).await;
+                consumer.delayed.fetch_sub(1, Ordering::SeqCst);
             });
         }
     }
@@ -209,9 +225,14 @@ struct Settle {
 
 impl Settle {
     fn settle(&self) -> bool {
-        self.state
+        let settled = self
+            .state
             .compare_exchange(PENDING, SETTLED, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+            .is_ok();
+        if settled {
+            self.consumer.unsettled.fetch_sub(1, Ordering::SeqCst);
+        }
+        settled
     }
 }
 
@@ -241,7 +262,13 @@ impl Subscription for InProcessSubscription {
         let item = {
             let mut receiver = self.consumer.receiver.lock().await;
             tokio::select! {
-                item = receiver.recv() => item?,
+                item = receiver.recv() => {
+                    let item = item?;
+                    // Counted before the queue is seen shorter, so the message is never
+                    // neither queued nor unsettled.
+                    self.consumer.unsettled.fetch_add(1, Ordering::SeqCst);
+                    item
+                }
                 _ = self.shutdown.wait_for(|closed| *closed) => return None,
             }
         };
@@ -356,6 +383,8 @@ impl Bus for InProcessBus {
                     acked: AtomicU64::new(0),
                     redelivered: AtomicU64::new(0),
                     expired: AtomicU64::new(0),
+                    unsettled: AtomicI64::new(0),
+                    delayed: AtomicI64::new(0),
                 });
                 let mut routes = self
                     .inner

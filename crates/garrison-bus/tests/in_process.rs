@@ -47,12 +47,15 @@ async fn acked_messages_are_delivered_once_and_unacked_ones_again() {
     first.ack();
     let second = next(&mut triage).await;
     let second_id = second.envelope.id;
+    assert!(!bus.is_idle(), "a delivery is being handled");
     drop(second); // the handler failed without settling: delivered again
     let again = next(&mut triage).await;
     assert_eq!(again.envelope.id, second_id);
     assert_eq!(again.attempt, 2);
+    assert!(!bus.is_idle());
     again.ack();
     nothing_pending(&mut triage).await;
+    assert!(bus.is_idle());
     assert_ne!(first_id, second_id);
 
     let stats = bus.stats();

@@ -34,6 +34,16 @@ impl Level {
         }
     }
 
+    /// One level up (critical stays critical).
+    pub fn next_higher(self) -> Level {
+        match self {
+            Level::Informational => Level::Low,
+            Level::Low => Level::Medium,
+            Level::Medium => Level::High,
+            Level::High | Level::Critical => Level::Critical,
+        }
+    }
+
     /// OCSF `severity_id` for this level (1 informational .. 5 critical).
     pub fn ocsf_severity_id(self) -> u8 {
         match self {

@@ -126,10 +126,40 @@ struct Worker<'r> {
     detections: Vec<Detection>,
     sightings: Vec<Sighting>,
     correlating: bool,
+    evidence: Option<EvidenceBatch>,
+}
+
+/// Events kept as evidence (`garrison investigate`): sent in batches to the store's writer.
+struct EvidenceBatch {
+    batch: Vec<garrison_store::StoredEvent>,
+    sink: std::sync::mpsc::SyncSender<Vec<garrison_store::StoredEvent>>,
+}
+
+/// Events per batch sent to the evidence writer.
+const EVIDENCE_BATCH: usize = 512;
+
+impl EvidenceBatch {
+    fn keep(&mut self, event: &Event) {
+        self.batch
+            .push(garrison_agents::evidence::stored_event(event));
+        if self.batch.len() >= EVIDENCE_BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if !self.batch.is_empty() {
+            // The writer only stops early when the store failed; it reports that itself.
+            let _ = self.sink.send(std::mem::take(&mut self.batch));
+        }
+    }
 }
 
 impl Worker<'_> {
     fn observe(&mut self, event: &Event) {
+        if let Some(evidence) = &mut self.evidence {
+            evidence.keep(event);
+        }
         self.matches.clear();
         self.rules
             .evaluate(event, &mut self.scratch, &mut self.matches);
@@ -166,6 +196,27 @@ pub fn hunt_files(
     progress: &Progress,
     diagnostics: &Mutex<DiagnosticLog>,
 ) -> HuntOutcome {
+    hunt_files_keeping(
+        files,
+        rules,
+        min_level,
+        threads,
+        progress,
+        diagnostics,
+        None,
+    )
+}
+
+/// As [`hunt_files`], also sending every event, as evidence, to `evidence`.
+pub fn hunt_files_keeping(
+    files: &[InputFile],
+    rules: &RuleSet,
+    min_level: Option<Level>,
+    threads: usize,
+    progress: &Progress,
+    diagnostics: &Mutex<DiagnosticLog>,
+    evidence: Option<std::sync::mpsc::SyncSender<Vec<garrison_store::StoredEvent>>>,
+) -> HuntOutcome {
     let started = Instant::now();
     let correlating = rules.stats().correlations > 0;
     let (workers, ingest) = garrison_ingest::run(
@@ -180,6 +231,10 @@ pub fn hunt_files(
             detections: Vec::new(),
             sightings: Vec::new(),
             correlating,
+            evidence: evidence.clone().map(|sink| EvidenceBatch {
+                batch: Vec::new(),
+                sink,
+            }),
         },
         Worker::observe,
         |diagnostic| {
@@ -191,7 +246,10 @@ pub fn hunt_files(
     );
     let mut detections = Vec::new();
     let mut sightings = Vec::new();
-    for worker in workers {
+    for mut worker in workers {
+        if let Some(evidence) = &mut worker.evidence {
+            evidence.flush();
+        }
         detections.extend(worker.detections);
         sightings.extend(worker.sightings);
     }

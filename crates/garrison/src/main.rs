@@ -3,6 +3,7 @@
 mod audit;
 mod bench;
 mod hunt;
+mod investigate;
 mod output;
 mod rules;
 mod state;
@@ -21,6 +22,9 @@ struct Cli {
 enum Command {
     /// Hunt event logs with Sigma rules (the bundled pack plus any given with --rules).
     Hunt(hunt::HuntArgs),
+    /// Run the agent team on event files: incidents from alerts, triaged, investigated,
+    /// verified and reported.
+    Investigate(investigate::InvestigateArgs),
     /// Measure Garrison against its targets.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -85,6 +89,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Hunt(args) => hunt::run(args),
+        Command::Investigate(args) => investigate::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Audit(command) => audit::run(command),
     };

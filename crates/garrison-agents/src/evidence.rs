@@ -1,0 +1,247 @@
+//! Reading stored events the way an analyst does: who, where, what ran, and a one-line summary.
+//! Shared by the detect stage (building alerts) and the investigator.
+
+use garrison_model::{Alert, AlertId, Detection, Entity, EntityKind, Event, EvidenceId, RuleRef};
+use garrison_store::StoredEvent;
+
+/// Accounts that are the machine itself rather than a person.
+pub fn is_machine_account(user: &str) -> bool {
+    let bare = user
+        .rsplit('\\')
+        .next()
+        .unwrap_or(user)
+        .to_ascii_lowercase();
+    bare.ends_with('$')
+        || matches!(
+            bare.as_str(),
+            "system"
+                | "local service"
+                | "network service"
+                | "localsystem"
+                | "anonymous logon"
+                | "-"
+                | ""
+        )
+}
+
+fn present(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty() && *v != "-")
+}
+
+/// The account an event is about: the target of a logon or account change, else the acting
+/// user (`DOMAIN\name` when the domain is known).
+pub fn event_user(event: &StoredEvent) -> Option<String> {
+    let qualified = |name: &str, domain: Option<&str>| match present(domain) {
+        Some(domain) if !name.contains('\\') => format!("{domain}\\{name}"),
+        _ => name.to_string(),
+    };
+    if let Some(user) = present(event.field("User")) {
+        return Some(user.to_string());
+    }
+    if let Some(name) = present(event.field("TargetUserName")) {
+        return Some(qualified(name, event.field("TargetDomainName")));
+    }
+    present(event.field("SubjectUserName"))
+        .map(|name| qualified(name, event.field("SubjectDomainName")))
+}
+
+/// The image of the process an event is about.
+pub fn event_image(event: &StoredEvent) -> Option<&str> {
+    present(event.field("Image"))
+        .or_else(|| present(event.field("NewProcessName")))
+        .or_else(|| present(event.field("ProcessName")))
+}
+
+/// Entities an event mentions.
+pub fn event_entities(event: &StoredEvent) -> Vec<Entity> {
+    let mut entities = Vec::new();
+    if let Some(host) = &event.host {
+        entities.push(Entity::new(EntityKind::Host, host.clone()));
+    }
+    if let Some(user) = event_user(event).filter(|user| !is_machine_account(user)) {
+        entities.push(Entity::new(EntityKind::User, user));
+    }
+    if let Some(image) = event_image(event) {
+        entities.push(Entity::new(EntityKind::Process, image));
+    }
+    for (field, kind) in [
+        ("ParentImage", EntityKind::Process),
+        ("SourceIp", EntityKind::Ip),
+        ("DestinationIp", EntityKind::Ip),
+        ("IpAddress", EntityKind::Ip),
+        ("QueryName", EntityKind::Domain),
+        ("DestinationHostname", EntityKind::Domain),
+        ("TargetFilename", EntityKind::File),
+        ("ImageLoaded", EntityKind::File),
+        ("TargetObject", EntityKind::RegistryKey),
+        ("ServiceName", EntityKind::Service),
+        ("TargetLogonId", EntityKind::LogonSession),
+    ] {
+        if let Some(value) = present(event.field(field)) {
+            // Loopback and unspecified addresses say nothing about where an attacker is.
+            if kind == EntityKind::Ip && matches!(value, "127.0.0.1" | "::1" | "0.0.0.0" | "::") {
+                continue;
+            }
+            entities.push(Entity::new(kind, value));
+        }
+    }
+    if let Some(hashes) = present(event.field("Hashes")) {
+        for part in hashes.split(',') {
+            if let Some((algorithm, hash)) = part.split_once('=')
+                && matches!(algorithm.trim(), "SHA256" | "MD5" | "SHA1")
+            {
+                entities.push(Entity::new(EntityKind::FileHash, hash.trim()));
+            }
+        }
+    }
+    entities.sort();
+    entities.dedup();
+    entities
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    let text = text.trim().replace(['\r', '\n'], " ");
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// One line describing an event: its source and the most telling of its values.
+pub fn event_summary(event: &StoredEvent) -> String {
+    let source = match (&event.channel, event.event_id) {
+        (Some(channel), Some(id)) => format!("{channel} {id}"),
+        (Some(channel), None) => channel.clone(),
+        (None, Some(id)) => format!("event {id}"),
+        (None, None) => "event".to_string(),
+    };
+    let detail = [
+        "CommandLine",
+        "ScriptBlockText",
+        "Image",
+        "NewProcessName",
+        "TargetFilename",
+        "TargetObject",
+        "QueryName",
+        "DestinationIp",
+        "ServiceName",
+        "TargetUserName",
+        "ShareName",
+        "ObjectName",
+    ]
+    .iter()
+    .find_map(|field| {
+        present(event.field(field)).map(|value| format!("{field}={}", truncate(value, 160)))
+    });
+    match (&event.host, detail) {
+        (Some(host), Some(detail)) => format!("{source} on {host}: {detail}"),
+        (Some(host), None) => format!("{source} on {host}"),
+        (None, Some(detail)) => format!("{source}: {detail}"),
+        (None, None) => source,
+    }
+}
+
+/// An event as the evidence store keeps it.
+pub fn stored_event(event: &Event) -> StoredEvent {
+    let mut stored = StoredEvent {
+        id: EvidenceId::of(&event.evidence),
+        timestamp: event.timestamp,
+        host: event.computer().map(str::to_string),
+        user: None,
+        channel: event.channel().map(str::to_string),
+        event_id: event.event_id(),
+        source: event.evidence.clone(),
+        fields: event
+            .fields
+            .iter()
+            .map(|field| (field.name.to_string(), field.value.to_string()))
+            .collect(),
+    };
+    stored.user = event_user(&stored);
+    stored
+}
+
+/// The alert for a rule hit on a stored event.
+pub fn alert_from_detection(detection: &Detection, event: &StoredEvent) -> Alert {
+    let rule = RuleRef {
+        id: detection.rule.id.clone(),
+        title: detection.rule.title.clone(),
+        level: detection.rule.level,
+        tags: detection.rule.tags.clone(),
+    };
+    let evidence = EvidenceId::of(&detection.evidence);
+    Alert {
+        id: AlertId::of(&rule.id, evidence),
+        rule,
+        timestamp: detection.timestamp,
+        source: detection.evidence.clone(),
+        evidence,
+        host: event.host.clone(),
+        user: event_user(event).filter(|user| !is_machine_account(user)),
+        channel: detection.channel.clone(),
+        event_id: detection.event_id,
+        fields: detection.fields.clone(),
+        entities: event_entities(event),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use garrison_model::EvidenceRef;
+    use std::sync::Arc;
+
+    fn event(fields: &[(&str, &str)]) -> StoredEvent {
+        StoredEvent {
+            id: EvidenceId(1),
+            timestamp: None,
+            host: Some("WS01".into()),
+            user: None,
+            channel: Some("Microsoft-Windows-Sysmon/Operational".into()),
+            event_id: Some(1),
+            source: EvidenceRef {
+                path: Arc::from("x.evtx"),
+                member: None,
+                record_id: 1,
+                offset: 0,
+            },
+            fields: fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn users_entities_and_summaries_read_like_an_analyst_would() {
+        let sysmon = event(&[
+            ("Image", "C:\\Windows\\System32\\cmd.exe"),
+            ("CommandLine", "cmd.exe /c whoami"),
+            ("User", "CORP\\alice"),
+            ("Hashes", "MD5=AA,SHA256=BB,IMPHASH=CC"),
+            ("DestinationIp", "127.0.0.1"),
+        ]);
+        assert_eq!(event_user(&sysmon).as_deref(), Some("CORP\\alice"));
+        let entities = event_entities(&sysmon);
+        assert!(entities.contains(&Entity::new(EntityKind::FileHash, "BB")));
+        assert!(
+            !entities
+                .iter()
+                .any(|e| e.value == "CC" || e.value == "127.0.0.1")
+        );
+        assert!(entities.contains(&Entity::new(EntityKind::User, "CORP\\alice")));
+        assert_eq!(
+            event_summary(&sysmon),
+            "Microsoft-Windows-Sysmon/Operational 1 on WS01: CommandLine=cmd.exe /c whoami"
+        );
+        let logon = event(&[
+            ("SubjectUserName", "WS01$"),
+            ("TargetUserName", "bob"),
+            ("TargetDomainName", "CORP"),
+        ]);
+        assert_eq!(event_user(&logon).as_deref(), Some("CORP\\bob"));
+        assert!(is_machine_account("CORP\\WS01$"));
+        assert!(is_machine_account("NT AUTHORITY\\SYSTEM"));
+        assert!(!is_machine_account("CORP\\bob"));
+    }
+}

@@ -1,0 +1,471 @@
+//! Investigation: links each triaged alert to the open incident it belongs with (same host, or
+//! same person or indicator across hosts, close in time), then rebuilds that incident from the
+//! evidence store: timeline, process tree, ATT&CK chain, entities, and the claims it makes,
+//! each with the evidence that supports it.
+
+use crate::AgentError;
+use crate::evidence::{event_summary, is_machine_account};
+use crate::messages::{TeamMessage, TriageDecision, Verdict};
+use crate::process_tree::{self, process_key};
+use crate::runtime::{Agent, Context};
+use garrison_model::incident::{
+    AlertSummary, EvidenceItem, TimelineEntry, Verification, VerificationStatus, tactic_rank,
+};
+use garrison_model::{
+    Alert, Assertion, Claim, Disposition, Entity, EntityKind, EvidenceId, Incident, IncidentId,
+    Level, Timestamp,
+};
+use garrison_store::{EvidenceStore, IncidentStore, StoredEvent};
+use jiff::SignedDuration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct InvestigateConfig {
+    /// An alert joins an incident when it is at most this far from the incident's span.
+    pub link_window: SignedDuration,
+    /// Events this long before and after the alerts are read for context.
+    pub context_margin: SignedDuration,
+    /// Most context events read per incident.
+    pub context_events: usize,
+}
+
+impl Default for InvestigateConfig {
+    fn default() -> Self {
+        InvestigateConfig {
+            link_window: SignedDuration::from_hours(1),
+            context_margin: SignedDuration::from_mins(5),
+            context_events: 5000,
+        }
+    }
+}
+
+/// An open incident's working state.
+#[derive(Debug)]
+struct Case {
+    id: IncidentId,
+    version: u64,
+    hosts: BTreeSet<String>,
+    users: BTreeSet<String>,
+    indicators: BTreeSet<Entity>,
+    first: Option<Timestamp>,
+    last: Option<Timestamp>,
+    alerts: Vec<(Alert, TriageDecision)>,
+}
+
+pub struct Investigate {
+    config: InvestigateConfig,
+    evidence: Arc<dyn EvidenceStore>,
+    incidents: Arc<dyn IncidentStore>,
+    cases: Vec<Case>,
+}
+
+fn temporary(error: impl std::fmt::Display) -> AgentError {
+    AgentError::Temporary(error.to_string())
+}
+
+/// Indicators that tie activity together across hosts.
+fn indicators(alert: &Alert) -> impl Iterator<Item = &Entity> {
+    alert
+        .entities
+        .iter()
+        .filter(|entity| matches!(entity.kind, EntityKind::FileHash | EntityKind::Domain))
+}
+
+impl Investigate {
+    pub fn new(
+        config: InvestigateConfig,
+        evidence: Arc<dyn EvidenceStore>,
+        incidents: Arc<dyn IncidentStore>,
+    ) -> Investigate {
+        Investigate {
+            config,
+            evidence,
+            incidents,
+            cases: Vec::new(),
+        }
+    }
+
+    /// The open incident `alert` belongs with: close in time, and on the same host, or by the
+    /// same person, or sharing an indicator. The most recently active one when several do.
+    fn case_for(&self, alert: &Alert) -> Option<usize> {
+        let window = self.config.link_window;
+        let close = |case: &Case| match (alert.timestamp, case.first, case.last) {
+            (Some(at), Some(first), Some(last)) => {
+                at >= first.checked_sub(window).unwrap_or(first)
+                    && at <= last.checked_add(window).unwrap_or(last)
+            }
+            _ => true,
+        };
+        let host = alert.host.as_deref().map(str::to_lowercase);
+        let user = alert.user.as_deref().map(str::to_lowercase);
+        self.cases
+            .iter()
+            .enumerate()
+            .filter(|(_, case)| close(case))
+            .filter(|(_, case)| {
+                host.as_ref().is_some_and(|host| case.hosts.contains(host))
+                    || user.as_ref().is_some_and(|user| case.users.contains(user))
+                    || indicators(alert).any(|entity| case.indicators.contains(entity))
+            })
+            .max_by_key(|(_, case)| case.last)
+            .map(|(index, _)| index)
+    }
+
+    fn stored(&self, id: EvidenceId) -> Result<Option<StoredEvent>, AgentError> {
+        self.evidence.event(id).map_err(temporary)
+    }
+
+    /// The incident as the evidence shows it now.
+    fn build(&self, case: &Case) -> Result<Incident, AgentError> {
+        let mut alerts: Vec<&(Alert, TriageDecision)> = case.alerts.iter().collect();
+        alerts.sort_by(|a, b| (a.0.timestamp, &a.0.id).cmp(&(b.0.timestamp, &b.0.id)));
+        let mut evidence: BTreeMap<EvidenceId, EvidenceItem> = BTreeMap::new();
+        let mut events: BTreeMap<EvidenceId, StoredEvent> = BTreeMap::new();
+        for (alert, _) in &alerts {
+            if let Some(event) = self.stored(alert.evidence)? {
+                events.insert(event.id, event);
+            }
+        }
+        fn cite(evidence: &mut BTreeMap<EvidenceId, EvidenceItem>, event: &StoredEvent) {
+            evidence.entry(event.id).or_insert_with(|| EvidenceItem {
+                id: event.id,
+                source: event.source.clone(),
+                timestamp: event.timestamp,
+                summary: event_summary(event),
+            });
+        }
+        for event in events.values() {
+            cite(&mut evidence, event);
+        }
+
+        // Context: every host's events around the alerts, for the process tree.
+        let mut context: Vec<StoredEvent> = Vec::new();
+        if let (Some(first), Some(last)) = (case.first, case.last) {
+            let from = first
+                .checked_sub(self.config.context_margin)
+                .unwrap_or(first);
+            let to = last.checked_add(self.config.context_margin).unwrap_or(last);
+            for host in &case.hosts {
+                context.extend(
+                    self.evidence
+                        .events_on_host(host, from, to, self.config.context_events)
+                        .map_err(temporary)?,
+                );
+            }
+        }
+        let focus: BTreeSet<String> = events.values().filter_map(process_key).collect();
+        let (process_tree, spawns) = process_tree::build(&context, &focus);
+        let context_by_id: BTreeMap<EvidenceId, &StoredEvent> =
+            context.iter().map(|event| (event.id, event)).collect();
+
+        let mut reasoning = Vec::new();
+        let mut tactics: Vec<String> = Vec::new();
+        let mut techniques: BTreeSet<String> = BTreeSet::new();
+        let mut entities: BTreeSet<Entity> = BTreeSet::new();
+        let mut timeline = Vec::new();
+        let mut first_of_tactic: BTreeMap<usize, (&Alert, String)> = BTreeMap::new();
+        let mut ruled: BTreeSet<&str> = BTreeSet::new();
+        let mut severity = Level::Informational;
+        let mut best_score = 0;
+        for (alert, decision) in &alerts {
+            let alert_tactics = alert.rule.tactics();
+            for tactic in &alert_tactics {
+                if !tactics.contains(tactic) {
+                    tactics.push(tactic.clone());
+                }
+                if let Some(rank) = tactic_rank(tactic) {
+                    first_of_tactic
+                        .entry(rank)
+                        .or_insert((alert, tactic.clone()));
+                }
+            }
+            techniques.extend(alert.rule.techniques());
+            entities.extend(alert.entities.iter().cloned());
+            severity = severity.max(alert.rule.level);
+            best_score = best_score.max(decision.score);
+            timeline.push(TimelineEntry {
+                timestamp: alert.timestamp,
+                evidence: alert.evidence,
+                summary: format!(
+                    "{}: {}",
+                    alert.rule.title,
+                    evidence
+                        .get(&alert.evidence)
+                        .map_or("", |item| item.summary.as_str())
+                ),
+                tactics: alert_tactics,
+            });
+            if !ruled.insert(&alert.rule.id) {
+                continue;
+            }
+            reasoning.push(Claim {
+                claim: format!(
+                    "Rule \"{}\" ({}) matched record {}",
+                    alert.rule.title, alert.rule.level, alert.evidence
+                ),
+                evidence: vec![alert.evidence],
+                assertion: Assertion::RuleMatched {
+                    rule_id: alert.rule.id.clone(),
+                    evidence: alert.evidence,
+                },
+            });
+            if let Some(event) = events.get(&alert.evidence) {
+                for field in ["CommandLine", "Image", "TargetUserName"] {
+                    if let Some(value) = event.field(field).filter(|v| !v.is_empty() && *v != "-") {
+                        reasoning.push(Claim {
+                            claim: format!("Record {} shows {field} = {value}", alert.evidence),
+                            evidence: vec![alert.evidence],
+                            assertion: Assertion::FieldEquals {
+                                evidence: alert.evidence,
+                                field: field.to_string(),
+                                value: value.to_string(),
+                            },
+                        });
+                        break;
+                    }
+                }
+            }
+        }
+        tactics.sort_by_key(|tactic| tactic_rank(tactic));
+        // The kill chain: each stage came no later than the next, when the evidence says so.
+        let stages: Vec<&(&Alert, String)> = first_of_tactic.values().collect();
+        for pair in stages.windows(2) {
+            let ((earlier, earlier_tactic), (later, later_tactic)) = (pair[0], pair[1]);
+            if let (Some(a), Some(b)) = (earlier.timestamp, later.timestamp)
+                && a <= b
+                && earlier.evidence != later.evidence
+            {
+                reasoning.push(Claim {
+                    claim: format!(
+                        "{earlier_tactic} ({}) came before {later_tactic} ({})",
+                        earlier.evidence, later.evidence
+                    ),
+                    evidence: vec![earlier.evidence, later.evidence],
+                    assertion: Assertion::Precedes {
+                        earlier: earlier.evidence,
+                        later: later.evidence,
+                    },
+                });
+            }
+        }
+        let mut by_host: BTreeMap<String, Vec<EvidenceId>> = BTreeMap::new();
+        for event in events.values() {
+            if let Some(host) = &event.host {
+                by_host.entry(host.clone()).or_default().push(event.id);
+            }
+        }
+        for (host, ids) in &by_host {
+            reasoning.push(Claim {
+                claim: format!("{} alerted record(s) were written on {host}", ids.len()),
+                evidence: ids.clone(),
+                assertion: Assertion::OnHost {
+                    evidence: ids.clone(),
+                    host: host.clone(),
+                },
+            });
+        }
+        for spawn in &spawns {
+            let (Some(parent), Some(child)) = (
+                context_by_id.get(&spawn.parent),
+                context_by_id.get(&spawn.child),
+            ) else {
+                continue;
+            };
+            cite(&mut evidence, parent);
+            cite(&mut evidence, child);
+            let image = |event: &StoredEvent| {
+                crate::evidence::event_image(event)
+                    .unwrap_or("?")
+                    .to_string()
+            };
+            entities.insert(Entity::new(EntityKind::Process, image(child)));
+            reasoning.push(Claim {
+                claim: format!("{} started {}", image(parent), image(child)),
+                evidence: vec![spawn.parent, spawn.child],
+                assertion: Assertion::SpawnedBy {
+                    child: spawn.child,
+                    parent: spawn.parent,
+                },
+            });
+        }
+
+        let distinct_tactics = tactics.len();
+        if distinct_tactics >= 3 && severity < Level::Critical {
+            severity = severity.next_higher();
+        }
+        let mut confidence = f64::from(best_score) / 100.0;
+        confidence += 0.1 * distinct_tactics.saturating_sub(1).min(3) as f64;
+        if !spawns.is_empty() {
+            confidence += 0.05;
+        }
+        let confidence = (confidence.clamp(0.05, 0.99) * 100.0).round() / 100.0;
+        let disposition = if severity >= Level::High && distinct_tactics >= 2 && confidence >= 0.7 {
+            Disposition::Malicious
+        } else if severity >= Level::Medium {
+            Disposition::Suspicious
+        } else {
+            Disposition::Inconclusive
+        };
+        let hosts: Vec<&str> = by_host.keys().map(String::as_str).collect();
+        let people: Vec<&str> = case.users.iter().map(String::as_str).collect();
+        let stages_text = if tactics.is_empty() {
+            "suspicious activity".to_string()
+        } else {
+            tactics
+                .iter()
+                .map(|t| t.replace('-', " "))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let title = format!(
+            "{} on {}{}",
+            capitalize(&stages_text),
+            if hosts.is_empty() {
+                "an unknown host".to_string()
+            } else {
+                hosts.join(", ")
+            },
+            alerts
+                .iter()
+                .find_map(|(alert, _)| alert.user.as_deref())
+                .map(|user| format!(" ({user})"))
+                .unwrap_or_default()
+        );
+        let hypothesis = format!(
+            "{} alert(s) from {} rule(s) on {} {} show {}; {} is the most likely explanation.",
+            alerts.len(),
+            ruled.len(),
+            if hosts.is_empty() {
+                "an unknown host".to_string()
+            } else {
+                hosts.join(", ")
+            },
+            if people.is_empty() {
+                String::new()
+            } else {
+                format!("involving {}", people.join(", "))
+            },
+            if tactics.is_empty() {
+                "no ATT&CK tactic".to_string()
+            } else {
+                format!("the chain {}", tactics.join(" -> "))
+            },
+            match disposition {
+                Disposition::Malicious => "an intrusion in progress",
+                Disposition::Suspicious => "suspicious activity needing review",
+                Disposition::Benign => "benign activity",
+                Disposition::Inconclusive => "activity that the evidence does not settle",
+            }
+        );
+        Ok(Incident {
+            id: case.id.clone(),
+            version: case.version,
+            title,
+            severity,
+            confidence,
+            disposition,
+            escalated: severity >= Level::High,
+            hypothesis,
+            tactics,
+            techniques: techniques.into_iter().collect(),
+            entities: entities.into_iter().collect(),
+            alerts: alerts
+                .iter()
+                .map(|(alert, _)| AlertSummary {
+                    id: alert.id.clone(),
+                    rule_id: alert.rule.id.clone(),
+                    title: alert.rule.title.clone(),
+                    level: alert.rule.level,
+                    timestamp: alert.timestamp,
+                    source: alert.source.clone(),
+                    evidence: alert.evidence,
+                })
+                .collect(),
+            evidence: evidence.into_values().collect(),
+            timeline,
+            process_tree,
+            reasoning,
+            verification: Verification {
+                status: VerificationStatus::Pending,
+                removed_claims: Vec::new(),
+            },
+            first_seen: case.first,
+            last_seen: case.last,
+        })
+    }
+}
+
+fn capitalize(text: &str) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+impl Agent<TeamMessage> for Investigate {
+    async fn handle(
+        &mut self,
+        envelope: &garrison_bus::Envelope<TeamMessage>,
+        _context: &Context,
+    ) -> Result<Vec<TeamMessage>, AgentError> {
+        let TeamMessage::AlertTriaged { alert, decision } = &envelope.payload else {
+            return Err(AgentError::Permanent(
+                "investigate reads alert.triaged only".into(),
+            ));
+        };
+        if decision.verdict == Verdict::Close {
+            return Ok(Vec::new());
+        }
+        let index = match self.case_for(alert) {
+            Some(index) => index,
+            None => {
+                let id = IncidentId(format!("inc-{:016x}", alert.evidence.0));
+                // A store that already holds this incident (an earlier run over the same
+                // records) keeps its history: versions continue from there.
+                let version = self
+                    .incidents
+                    .incident(&id)
+                    .map_err(temporary)?
+                    .map_or(0, |stored| stored.version);
+                self.cases.push(Case {
+                    id,
+                    version,
+                    hosts: BTreeSet::new(),
+                    users: BTreeSet::new(),
+                    indicators: BTreeSet::new(),
+                    first: None,
+                    last: None,
+                    alerts: Vec::new(),
+                });
+                self.cases.len() - 1
+            }
+        };
+        let case = &mut self.cases[index];
+        if case.alerts.iter().any(|(known, _)| known.id == alert.id) {
+            return Ok(Vec::new());
+        }
+        if let Some(host) = &alert.host {
+            case.hosts.insert(host.to_lowercase());
+        }
+        if let Some(user) = alert
+            .user
+            .as_deref()
+            .filter(|user| !is_machine_account(user))
+        {
+            case.users.insert(user.to_lowercase());
+        }
+        case.indicators.extend(indicators(alert).cloned());
+        case.first = match (case.first, alert.timestamp) {
+            (Some(first), Some(at)) => Some(first.min(at)),
+            (first, at) => first.or(at),
+        };
+        case.last = case.last.max(alert.timestamp);
+        case.alerts.push((alert.clone(), decision.clone()));
+        case.version += 1;
+        let case = &self.cases[index];
+        let incident = self.build(case)?;
+        Ok(vec![TeamMessage::IncidentProposed { incident }])
+    }
+}

@@ -1,0 +1,78 @@
+//! The team's messages: one closed enum, one kind (and bus subject) per variant.
+
+use garrison_bus::Message;
+use garrison_model::{Alert, AlertId, Incident};
+use serde::{Deserialize, Serialize};
+
+/// Everything agents say to each other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TeamMessage {
+    /// detect -> triage: a rule matched a stored event.
+    AlertRaised { alert: Alert },
+    /// triage -> investigate: an alert worth a look (closed alerts stop at triage).
+    AlertTriaged {
+        alert: Alert,
+        decision: TriageDecision,
+    },
+    /// investigate -> verify: a new or changed incident, not yet checked.
+    IncidentProposed { incident: Incident },
+    /// verify -> report: the incident with every unsupported claim removed.
+    IncidentVerified { incident: Incident },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TeamKind {
+    AlertRaised,
+    AlertTriaged,
+    IncidentProposed,
+    IncidentVerified,
+}
+
+impl Message for TeamMessage {
+    type Kind = TeamKind;
+    const SCHEMA_VERSION: u16 = 1;
+
+    fn kind(&self) -> TeamKind {
+        match self {
+            TeamMessage::AlertRaised { .. } => TeamKind::AlertRaised,
+            TeamMessage::AlertTriaged { .. } => TeamKind::AlertTriaged,
+            TeamMessage::IncidentProposed { .. } => TeamKind::IncidentProposed,
+            TeamMessage::IncidentVerified { .. } => TeamKind::IncidentVerified,
+        }
+    }
+
+    fn subject(kind: TeamKind) -> &'static str {
+        match kind {
+            TeamKind::AlertRaised => "alert.raised",
+            TeamKind::AlertTriaged => "alert.triaged",
+            TeamKind::IncidentProposed => "incident.proposed",
+            TeamKind::IncidentVerified => "incident.verified",
+        }
+    }
+}
+
+/// What triage decided about an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Known benign or too weak alone: recorded, not investigated.
+    Close,
+    /// Weak alone: investigated for context, low priority.
+    Enrich,
+    Investigate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TriageDecision {
+    pub alert: AlertId,
+    /// Alerts of one rule on one host and user within the grouping window share a group.
+    pub group: String,
+    /// The group's first alert when this one repeats it.
+    pub duplicate_of: Option<AlertId>,
+    /// 0 to 100.
+    pub score: u32,
+    pub verdict: Verdict,
+    /// Why, one reason per factor.
+    pub reasons: Vec<String>,
+}

@@ -1,0 +1,372 @@
+//! Triage: groups repeats of an alert (same rule, host and user within a window), scores each
+//! alert (rule level, how noisy the rule has been, host and identity criticality from the
+//! inventory), dismisses allowlisted ones, and decides: close, enrich or investigate.
+
+use crate::AgentError;
+use crate::messages::{TeamMessage, TriageDecision, Verdict};
+use crate::runtime::{Agent, Context};
+use garrison_model::{Alert, AlertId, Level, Timestamp};
+use garrison_store::{AuditAction, AuditLog, AuditRecord};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// How important an asset or identity is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Criticality {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Criticality {
+    fn bonus(self) -> u32 {
+        match self {
+            Criticality::Low => 0,
+            Criticality::Medium => 5,
+            Criticality::High => 10,
+            Criticality::Critical => 15,
+        }
+    }
+}
+
+/// An alert known to be benign: every given condition must hold.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowRule {
+    pub rule_id: Option<String>,
+    pub host: Option<String>,
+    pub user: Option<String>,
+    pub reason: String,
+}
+
+impl AllowRule {
+    fn allows(&self, alert: &Alert) -> bool {
+        let same = |wanted: &Option<String>, actual: Option<&str>| {
+            wanted.as_deref().is_none_or(|wanted| {
+                actual.is_some_and(|actual| actual.eq_ignore_ascii_case(wanted))
+            })
+        };
+        (self.rule_id.is_some() || self.host.is_some() || self.user.is_some())
+            && same(&self.rule_id, Some(&alert.rule.id))
+            && same(&self.host, alert.host.as_deref())
+            && same(&self.user, alert.user.as_deref())
+    }
+}
+
+/// Hosts and identities with their criticality, and the allowlist.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inventory {
+    hosts: HashMap<String, Criticality>,
+    users: HashMap<String, Criticality>,
+    allowlist: Vec<AllowRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInventory {
+    version: u32,
+    #[serde(default)]
+    hosts: Vec<RawAsset>,
+    #[serde(default)]
+    users: Vec<RawAsset>,
+    #[serde(default)]
+    allowlist: Vec<AllowRule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAsset {
+    name: String,
+    criticality: Criticality,
+}
+
+impl Inventory {
+    /// Reads the inventory file (JSON, `"version": 1`); every problem is reported at once.
+    pub fn from_json(text: &str) -> Result<Inventory, Vec<String>> {
+        let raw: RawInventory =
+            serde_json::from_str(text).map_err(|error| vec![format!("inventory: {error}")])?;
+        let mut errors = Vec::new();
+        if raw.version != 1 {
+            errors.push(format!("version: {} is not supported (1 is)", raw.version));
+        }
+        let mut index = |assets: Vec<RawAsset>, what: &str| {
+            let mut map = HashMap::new();
+            for (i, asset) in assets.into_iter().enumerate() {
+                if asset.name.trim().is_empty() {
+                    errors.push(format!("{what}[{i}].name: empty"));
+                } else if map
+                    .insert(asset.name.to_lowercase(), asset.criticality)
+                    .is_some()
+                {
+                    errors.push(format!("{what}[{i}].name: {} listed twice", asset.name));
+                }
+            }
+            map
+        };
+        let hosts = index(raw.hosts, "hosts");
+        let users = index(raw.users, "users");
+        for (i, rule) in raw.allowlist.iter().enumerate() {
+            if rule.rule_id.is_none() && rule.host.is_none() && rule.user.is_none() {
+                errors.push(format!(
+                    "allowlist[{i}]: needs at least one of rule_id, host, user"
+                ));
+            }
+            if rule.reason.trim().is_empty() {
+                errors.push(format!("allowlist[{i}].reason: empty"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(Inventory {
+                hosts,
+                users,
+                allowlist: raw.allowlist,
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    fn host(&self, host: Option<&str>) -> Option<Criticality> {
+        self.hosts.get(&host?.to_lowercase()).copied()
+    }
+
+    fn user(&self, user: Option<&str>) -> Option<Criticality> {
+        let user = user?.to_lowercase();
+        // `DOMAIN\user` and `user` name the same account.
+        let bare = user.rsplit('\\').next().unwrap_or(&user).to_string();
+        self.users
+            .get(&user)
+            .or_else(|| self.users.get(&bare))
+            .copied()
+    }
+}
+
+/// Triage's settings.
+#[derive(Debug, Clone)]
+pub struct TriageConfig {
+    /// Repeats of an alert within this long of the group's last one are grouped with it.
+    pub group_window: jiff::SignedDuration,
+    pub inventory: Inventory,
+}
+
+impl Default for TriageConfig {
+    fn default() -> Self {
+        TriageConfig {
+            group_window: jiff::SignedDuration::from_mins(10),
+            inventory: Inventory::default(),
+        }
+    }
+}
+
+/// Score from which an alert is investigated, and from which it is enriched.
+const INVESTIGATE_FROM: u32 = 40;
+const ENRICH_FROM: u32 = 15;
+/// A rule that fired this often already is noisy here.
+const NOISY_AFTER: u64 = 100;
+
+#[derive(Debug)]
+struct Group {
+    first: AlertId,
+    last_seen: Option<Timestamp>,
+    verdict: Verdict,
+    score: u32,
+}
+
+pub struct Triage {
+    config: TriageConfig,
+    audit: Arc<dyn AuditLog>,
+    groups: HashMap<String, Group>,
+    fired: HashMap<String, u64>,
+}
+
+impl Triage {
+    pub fn new(config: TriageConfig, audit: Arc<dyn AuditLog>) -> Triage {
+        Triage {
+            config,
+            audit,
+            groups: HashMap::new(),
+            fired: HashMap::new(),
+        }
+    }
+
+    /// Scores an alert, with a reason per factor.
+    fn score(&self, alert: &Alert, fired_before: u64) -> (u32, Vec<String>) {
+        let mut reasons = Vec::new();
+        let base = match alert.rule.level {
+            Level::Informational => 5,
+            Level::Low => 20,
+            Level::Medium => 45,
+            Level::High => 70,
+            Level::Critical => 90,
+        };
+        reasons.push(format!("rule level {} (+{base})", alert.rule.level));
+        let mut score = base;
+        if let Some(criticality) = self.config.inventory.host(alert.host.as_deref()) {
+            score += criticality.bonus();
+            reasons.push(format!(
+                "host criticality {criticality:?} (+{})",
+                criticality.bonus()
+            ));
+        }
+        if let Some(criticality) = self.config.inventory.user(alert.user.as_deref()) {
+            score += criticality.bonus();
+            reasons.push(format!(
+                "identity criticality {criticality:?} (+{})",
+                criticality.bonus()
+            ));
+        }
+        if fired_before == 0 {
+            score += 5;
+            reasons.push("first time this rule fired (+5)".into());
+        } else if fired_before >= NOISY_AFTER {
+            score = score.saturating_sub(10);
+            reasons.push(format!("rule fired {fired_before} times already (-10)"));
+        }
+        (score.min(100), reasons)
+    }
+}
+
+fn group_key(alert: &Alert) -> String {
+    format!(
+        "{}|{}|{}",
+        alert.rule.id,
+        alert.host.as_deref().unwrap_or("").to_lowercase(),
+        alert.user.as_deref().unwrap_or("").to_lowercase()
+    )
+}
+
+fn within(window: jiff::SignedDuration, last: Option<Timestamp>, now: Option<Timestamp>) -> bool {
+    match (last, now) {
+        (Some(last), Some(now)) => now.duration_since(last).abs() <= window,
+        // Without times, repeats of a rule on one host and user are one group.
+        _ => true,
+    }
+}
+
+impl Agent<TeamMessage> for Triage {
+    async fn handle(
+        &mut self,
+        envelope: &garrison_bus::Envelope<TeamMessage>,
+        context: &Context,
+    ) -> Result<Vec<TeamMessage>, AgentError> {
+        let TeamMessage::AlertRaised { alert } = &envelope.payload else {
+            return Err(AgentError::Permanent(
+                "triage reads alert.raised only".into(),
+            ));
+        };
+        let key = group_key(alert);
+        let fired = self.fired.entry(alert.rule.id.clone()).or_default();
+        let fired_before = *fired;
+        *fired += 1;
+        let window = self.config.group_window;
+        let (decision, new_group) = match self.groups.get_mut(&key) {
+            Some(group) if within(window, group.last_seen, alert.timestamp) => {
+                group.last_seen = group.last_seen.max(alert.timestamp);
+                (
+                    TriageDecision {
+                        alert: alert.id.clone(),
+                        group: key.clone(),
+                        duplicate_of: Some(group.first.clone()),
+                        score: group.score,
+                        verdict: group.verdict,
+                        reasons: vec![format!("repeat of {}", group.first)],
+                    },
+                    false,
+                )
+            }
+            _ => {
+                let allowed = self
+                    .config
+                    .inventory
+                    .allowlist
+                    .iter()
+                    .find(|rule| rule.allows(alert));
+                let (score, mut reasons) = self.score(alert, fired_before);
+                let verdict = if let Some(rule) = allowed {
+                    reasons.push(format!("allowlisted: {}", rule.reason));
+                    Verdict::Close
+                } else if score >= INVESTIGATE_FROM {
+                    Verdict::Investigate
+                } else if score >= ENRICH_FROM {
+                    Verdict::Enrich
+                } else {
+                    Verdict::Close
+                };
+                (
+                    TriageDecision {
+                        alert: alert.id.clone(),
+                        group: key.clone(),
+                        duplicate_of: None,
+                        score,
+                        verdict,
+                        reasons,
+                    },
+                    true,
+                )
+            }
+        };
+        if new_group {
+            self.groups.insert(
+                key,
+                Group {
+                    first: alert.id.clone(),
+                    last_seen: alert.timestamp,
+                    verdict: decision.verdict,
+                    score: decision.score,
+                },
+            );
+            if decision.verdict == Verdict::Close {
+                // A dismissal is a decision a human may want to revisit: it is audited.
+                let record = AuditRecord {
+                    actor: context.agent.to_string(),
+                    action: AuditAction::DecisionRecorded,
+                    subject: alert.id.to_string(),
+                    detail: format!(
+                        "closed (score {}): {}",
+                        decision.score,
+                        decision.reasons.join("; ")
+                    ),
+                };
+                self.audit
+                    .append(&record, context.clock.now())
+                    .map_err(|error| AgentError::Temporary(error.to_string()))?;
+            }
+        }
+        if decision.verdict == Verdict::Close {
+            return Ok(Vec::new());
+        }
+        Ok(vec![TeamMessage::AlertTriaged {
+            alert: alert.clone(),
+            decision,
+        }])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inventory_errors_are_reported_together() {
+        let errors = Inventory::from_json(
+            r#"{"version": 2, "hosts": [{"name": "", "criticality": "high"}],
+                "allowlist": [{"reason": ""}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(Inventory::from_json(r#"{"version": 1, "colour": "red"}"#).is_err());
+        let inventory = Inventory::from_json(
+            r#"{"version": 1, "hosts": [{"name": "DC01", "criticality": "critical"}],
+                "users": [{"name": "administrator", "criticality": "high"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(inventory.host(Some("dc01")), Some(Criticality::Critical));
+        assert_eq!(
+            inventory.user(Some("CORP\\Administrator")),
+            Some(Criticality::High)
+        );
+    }
+}

@@ -1,0 +1,274 @@
+//! `garrison investigate`: hunts files (every event kept as evidence in the store), then hands
+//! the alerts to the agent team (triage, investigate, verify, report) over the in-process bus,
+//! and writes the incidents it reports.
+
+use crate::hunt::{DiagnosticLog, default_threads, hunt_files_keeping};
+use crate::rules::{RuleSelection, load_rules};
+use crate::state::{StateArgs, state_dir};
+use crate::{ExitCode, Failure};
+use garrison_agents::messages::TeamMessage;
+use garrison_agents::team::{self, TeamConfig, TeamStores};
+use garrison_agents::triage::Inventory;
+use garrison_agents::{SystemClock, evidence::alert_from_detection};
+use garrison_bus::{InProcessBus, Lineage};
+use garrison_ingest::Progress;
+use garrison_model::{Alert, EvidenceId, Incident};
+use garrison_sigma::CompileOptions;
+use garrison_store::{EvidenceStore, IncidentStore, SqliteStore, StoredEvent};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Json,
+    Md,
+}
+
+/// Arguments of `garrison investigate`.
+#[derive(Debug, clap::Args)]
+pub struct InvestigateArgs {
+    /// Sigma rule file or folder (repeatable); added to the bundled pack.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// Do not load the bundled rule pack.
+    #[arg(long)]
+    pub no_bundled: bool,
+    /// Inventory of hosts and identities with their criticality, and the allowlist (JSON).
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
+    #[arg(long, value_enum, default_value = "json")]
+    pub format: ReportFormat,
+    /// Write incidents here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// No summary on standard error.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// EVTX, JSON lines or JSON files, archives of them, or folders.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+/// The longest the team may take to settle after the last alert.
+const SETTLE_LIMIT: Duration = Duration::from_secs(600);
+
+pub fn run(args: InvestigateArgs) -> Result<ExitCode, Failure> {
+    let threads = args.threads.unwrap_or_else(default_threads).max(1);
+    let discovery = garrison_ingest::discover(&args.paths)
+        .map_err(|error| Failure::Input(error.to_string()))?;
+    if discovery.files.is_empty() {
+        return Err(Failure::Input("no event files found".into()));
+    }
+    let inventory = match &args.inventory {
+        None => Inventory::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                Failure::Input(format!("cannot read inventory {}: {error}", path.display()))
+            })?;
+            Inventory::from_json(&text).map_err(|errors| {
+                Failure::Usage(format!(
+                    "inventory {}: {}",
+                    path.display(),
+                    errors.join("; ")
+                ))
+            })?
+        }
+    };
+    let selection = RuleSelection {
+        bundled: !args.no_bundled,
+        paths: args.rules.clone(),
+    };
+    let loaded = load_rules(&selection, &CompileOptions::default(), threads)
+        .map_err(|error| Failure::Rules(format!("{error:#}")))?;
+    if loaded.rules.stats().rules == 0 {
+        return Err(Failure::Rules("no rule could be loaded".into()));
+    }
+    let dir = state_dir(&args.state)?;
+    let store =
+        Arc::new(SqliteStore::open(&dir).map_err(|error| Failure::Store(error.to_string()))?);
+    let started = Instant::now();
+
+    // 1. Hunt, keeping every event as evidence (written by one thread, in batches).
+    let (sink, batches) = std::sync::mpsc::sync_channel::<Vec<StoredEvent>>(16);
+    let writer_store = store.clone();
+    let writer = std::thread::spawn(move || -> Result<usize, String> {
+        let mut written = 0;
+        for batch in batches {
+            written += batch.len();
+            writer_store
+                .put_events(&batch)
+                .map_err(|error| format!("cannot store evidence: {error}"))?;
+        }
+        Ok(written)
+    });
+    let diagnostics = Mutex::new(DiagnosticLog::new(None));
+    let outcome = hunt_files_keeping(
+        &discovery.files,
+        &loaded.rules,
+        None,
+        threads,
+        &Progress::default(),
+        &diagnostics,
+        Some(sink),
+    );
+    let events = writer
+        .join()
+        .map_err(|_| Failure::Internal("the evidence writer panicked".into()))?
+        .map_err(Failure::Store)?;
+    let quarantined: u64 = diagnostics
+        .lock()
+        .map(|log| log.counts.values().sum())
+        .unwrap_or(0);
+
+    // 2. Alerts from the detections, each on its stored record.
+    let mut alerts: Vec<Alert> = Vec::with_capacity(outcome.detections.len());
+    for detection in &outcome.detections {
+        let id = EvidenceId::of(&detection.evidence);
+        let event = store
+            .event(id)
+            .map_err(|error| Failure::Store(error.to_string()))?
+            .ok_or_else(|| {
+                Failure::Internal(format!("record {id} of a detection was not stored"))
+            })?;
+        alerts.push(alert_from_detection(detection, &event));
+    }
+    alerts.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
+    alerts.dedup_by(|a, b| a.id == b.id);
+    let alert_count = alerts.len();
+
+    // 3. The team.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::Internal(format!("cannot start the runtime: {error}")))?;
+    let stores = TeamStores {
+        audit: store.clone(),
+        evidence: store.clone(),
+        incidents: store.clone(),
+    };
+    let config = TeamConfig {
+        triage: garrison_agents::triage::TriageConfig {
+            inventory,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let (reported, team_stats, dead_letters) = runtime.block_on(async {
+        let bus = InProcessBus::new();
+        let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
+            .await
+            .map_err(|error| Failure::Internal(error.to_string()))?;
+        for alert in alerts {
+            team.detect
+                .publish(TeamMessage::AlertRaised { alert }, Lineage::start())
+                .await
+                .map_err(|error| Failure::Internal(error.to_string()))?;
+        }
+        settle(&bus).await?;
+        let stats = team.runtime.shutdown().await;
+        bus.close();
+        let reported = team
+            .reported
+            .lock()
+            .map(|ids| ids.clone())
+            .unwrap_or_default();
+        Ok::<_, Failure>((reported, stats, bus.dead_letters().len()))
+    })?;
+
+    // 4. The incidents reported, newest versions, in order of first activity.
+    let mut incidents: Vec<Incident> = Vec::new();
+    for id in &reported {
+        if let Some(incident) = store
+            .incident(id)
+            .map_err(|error| Failure::Store(error.to_string()))?
+        {
+            incidents.push(incident);
+        }
+    }
+    incidents.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
+    let escalated = incidents.iter().filter(|i| i.escalated).count();
+    let text = match args.format {
+        ReportFormat::Json => {
+            let document = serde_json::json!({
+                "incidents": incidents,
+                "stats": {
+                    "events": events,
+                    "alerts": alert_count,
+                    "incidents": incidents.len(),
+                    "escalated": escalated,
+                    "quarantined": quarantined,
+                },
+            });
+            let mut text = serde_json::to_string_pretty(&document)
+                .map_err(|error| Failure::Internal(error.to_string()))?;
+            text.push('\n');
+            text
+        }
+        ReportFormat::Md => {
+            let mut text = format!(
+                "# Garrison incidents\n\n{} incident(s) ({} escalated) from {} alert(s) over {} event(s).\n\n",
+                incidents.len(),
+                escalated,
+                alert_count,
+                events
+            );
+            for incident in &incidents {
+                text.push_str(&garrison_agents::report::markdown(incident));
+                text.push('\n');
+            }
+            text
+        }
+    };
+    match &args.output {
+        Some(path) => std::fs::write(path, text).map_err(|error| {
+            Failure::Output(format!("cannot write {}: {error}", path.display()))
+        })?,
+        None => std::io::stdout()
+            .write_all(text.as_bytes())
+            .map_err(|error| Failure::Output(error.to_string()))?,
+    }
+    if !args.quiet {
+        let rejected: u64 = team_stats.agents.values().map(|a| a.rejected).sum();
+        let restarts: u64 = team_stats.agents.values().map(|a| a.restarts).sum();
+        eprintln!(
+            "investigate: {events} events, {alert_count} alerts -> {} incidents ({escalated} escalated) in {:.2} s; {quarantined} records quarantined, {rejected} messages rejected, {restarts} agent restarts, {dead_letters} dead letters; state in {}",
+            incidents.len(),
+            started.elapsed().as_secs_f64(),
+            dir.display()
+        );
+    }
+    if dead_letters > 0 {
+        return Err(Failure::Internal(format!(
+            "{dead_letters} message(s) could not be handled (dead letters); the incidents may be incomplete"
+        )));
+    }
+    Ok(ExitCode::Success)
+}
+
+/// Waits until the team has nothing left to do (checked twice, a moment apart).
+async fn settle(bus: &InProcessBus) -> Result<(), Failure> {
+    let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
+    loop {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if bus.is_idle() {
+            let published = bus.stats().published;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if bus.is_idle() && bus.stats().published == published {
+                return Ok(());
+            }
+        }
+        if tokio::time::Instant::now() > deadline {
+            return Err(Failure::Internal(
+                "the agent team did not settle within 10 minutes".into(),
+            ));
+        }
+    }
+}
