@@ -38,11 +38,45 @@ pub fn event_user(event: &StoredEvent) -> Option<String> {
     if let Some(user) = present(event.field("User")) {
         return Some(user.to_string());
     }
+    // Identity provider records (Okta System Log) name the actor.
+    if let Some(user) = present(event.field("actor.alternateId")) {
+        return Some(user.to_string());
+    }
     if let Some(name) = present(event.field("TargetUserName")) {
         return Some(qualified(name, event.field("TargetDomainName")));
     }
     present(event.field("SubjectUserName"))
         .map(|name| qualified(name, event.field("SubjectDomainName")))
+}
+
+/// The account's name without its domain, lower-cased: `CORP\\Dana`, `dana@corp.example` and
+/// `dana` are one person across Windows and the identity provider.
+pub fn canonical_user(user: &str) -> String {
+    let bare = user.rsplit('\\').next().unwrap_or(user);
+    let bare = bare.split('@').next().unwrap_or(bare);
+    bare.trim().to_lowercase()
+}
+
+/// Whether an address is on the internet (not private, loopback, link-local or unspecified).
+pub fn is_public_ip(text: &str) -> bool {
+    let text = text.trim().trim_start_matches("::ffff:");
+    match text.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            !(ip.is_private()
+                || ip.is_loopback()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast())
+        }
+        Ok(std::net::IpAddr::V6(ip)) => {
+            let first = ip.segments()[0];
+            !(ip.is_loopback()
+                || ip.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+        Err(_) => false,
+    }
 }
 
 /// The image of the process an event is about.
@@ -69,6 +103,7 @@ pub fn event_entities(event: &StoredEvent) -> Vec<Entity> {
         ("SourceIp", EntityKind::Ip),
         ("DestinationIp", EntityKind::Ip),
         ("IpAddress", EntityKind::Ip),
+        ("client.ipAddress", EntityKind::Ip),
         ("QueryName", EntityKind::Domain),
         ("DestinationHostname", EntityKind::Domain),
         ("TargetFilename", EntityKind::File),
@@ -109,11 +144,20 @@ fn truncate(text: &str, max: usize) -> String {
 
 /// One line describing an event: its source and the most telling of its values.
 pub fn event_summary(event: &StoredEvent) -> String {
-    let source = match (&event.channel, event.event_id) {
-        (Some(channel), Some(id)) => format!("{channel} {id}"),
-        (Some(channel), None) => channel.clone(),
-        (None, Some(id)) => format!("event {id}"),
-        (None, None) => "event".to_string(),
+    let source = match (
+        &event.channel,
+        event.event_id,
+        present(event.field("eventType")),
+    ) {
+        (Some(channel), Some(id), _) => format!("{channel} {id}"),
+        (Some(channel), None, _) => channel.clone(),
+        (None, Some(id), _) => format!("event {id}"),
+        (None, None, Some(kind)) => format!(
+            "identity provider {kind} by {} from {}",
+            event.field("actor.alternateId").unwrap_or("?"),
+            event.field("client.ipAddress").unwrap_or("?")
+        ),
+        (None, None, None) => "event".to_string(),
     };
     let detail = [
         "CommandLine",

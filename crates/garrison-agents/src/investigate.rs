@@ -4,7 +4,7 @@
 //! each with the evidence that supports it.
 
 use crate::AgentError;
-use crate::evidence::{event_summary, is_machine_account};
+use crate::evidence::{canonical_user, event_summary, is_machine_account, is_public_ip};
 use crate::messages::{TeamMessage, TriageDecision, Verdict};
 use crate::process_tree::{self, process_key};
 use crate::runtime::{Agent, Context};
@@ -51,6 +51,10 @@ struct Case {
     first: Option<Timestamp>,
     last: Option<Timestamp>,
     alerts: Vec<(Alert, TriageDecision)>,
+    /// The incident this one was merged into.
+    superseded_by: Option<IncidentId>,
+    /// What was last published for it (kept to publish its superseded version).
+    published: Option<Incident>,
 }
 
 pub struct Investigate {
@@ -64,12 +68,23 @@ fn temporary(error: impl std::fmt::Display) -> AgentError {
     AgentError::Temporary(error.to_string())
 }
 
-/// Indicators that tie activity together across hosts.
+/// Indicators that tie activity together across hosts and sources: file hashes, domains, and
+/// internet addresses (private ones are shared by too much to mean anything).
 fn indicators(alert: &Alert) -> impl Iterator<Item = &Entity> {
+    alert.entities.iter().filter(|entity| match entity.kind {
+        EntityKind::FileHash | EntityKind::Domain => true,
+        EntityKind::Ip => is_public_ip(&entity.value),
+        _ => false,
+    })
+}
+
+/// The person behind an alert, in the form shared by Windows and the identity provider.
+fn person(alert: &Alert) -> Option<String> {
     alert
-        .entities
-        .iter()
-        .filter(|entity| matches!(entity.kind, EntityKind::FileHash | EntityKind::Domain))
+        .user
+        .as_deref()
+        .filter(|user| !is_machine_account(user))
+        .map(canonical_user)
 }
 
 impl Investigate {
@@ -86,9 +101,9 @@ impl Investigate {
         }
     }
 
-    /// The open incident `alert` belongs with: close in time, and on the same host, or by the
-    /// same person, or sharing an indicator. The most recently active one when several do.
-    fn case_for(&self, alert: &Alert) -> Option<usize> {
+    /// The open incidents `alert` belongs with: close in time, and on the same host, or by the
+    /// same person, or sharing an indicator. Oldest first.
+    fn cases_for(&self, alert: &Alert) -> Vec<usize> {
         let window = self.config.link_window;
         let close = |case: &Case| match (alert.timestamp, case.first, case.last) {
             (Some(at), Some(first), Some(last)) => {
@@ -98,18 +113,49 @@ impl Investigate {
             _ => true,
         };
         let host = alert.host.as_deref().map(str::to_lowercase);
-        let user = alert.user.as_deref().map(str::to_lowercase);
-        self.cases
+        let person = person(alert);
+        let mut found: Vec<usize> = self
+            .cases
             .iter()
             .enumerate()
-            .filter(|(_, case)| close(case))
+            .filter(|(_, case)| case.superseded_by.is_none() && close(case))
             .filter(|(_, case)| {
                 host.as_ref().is_some_and(|host| case.hosts.contains(host))
-                    || user.as_ref().is_some_and(|user| case.users.contains(user))
+                    || person
+                        .as_ref()
+                        .is_some_and(|person| case.users.contains(person))
                     || indicators(alert).any(|entity| case.indicators.contains(entity))
             })
-            .max_by_key(|(_, case)| case.last)
             .map(|(index, _)| index)
+            .collect();
+        found.sort_by_key(|index| (self.cases[*index].first, *index));
+        found
+    }
+
+    /// Moves every alert of `from` into `into`; `from` now points to `into`.
+    fn merge(&mut self, into: usize, from: usize) {
+        let taken = std::mem::take(&mut self.cases[from].alerts);
+        let (hosts, users, indicators) = {
+            let source = &mut self.cases[from];
+            (
+                std::mem::take(&mut source.hosts),
+                std::mem::take(&mut source.users),
+                std::mem::take(&mut source.indicators),
+            )
+        };
+        let (first, last) = (self.cases[from].first, self.cases[from].last);
+        let target_id = self.cases[into].id.clone();
+        self.cases[from].superseded_by = Some(target_id);
+        let target = &mut self.cases[into];
+        target.alerts.extend(taken);
+        target.hosts.extend(hosts);
+        target.users.extend(users);
+        target.indicators.extend(indicators);
+        target.first = match (target.first, first) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        target.last = target.last.max(last);
     }
 
     fn stored(&self, id: EvidenceId) -> Result<Option<StoredEvent>, AgentError> {
@@ -392,6 +438,7 @@ impl Investigate {
             },
             first_seen: case.first,
             last_seen: case.last,
+            superseded_by: None,
         })
     }
 }
@@ -418,8 +465,24 @@ impl Agent<TeamMessage> for Investigate {
         if decision.verdict == Verdict::Close {
             return Ok(Vec::new());
         }
-        let index = match self.case_for(alert) {
-            Some(index) => index,
+        let matching = self.cases_for(alert);
+        let mut outputs = Vec::new();
+        let index = match matching.first() {
+            Some(&first) => {
+                // The alert ties several incidents together: they become one, and the others
+                // are published once more, pointing to it.
+                for &other in &matching[1..] {
+                    self.merge(first, other);
+                    let case = &mut self.cases[other];
+                    if let Some(mut last) = case.published.take() {
+                        case.version += 1;
+                        last.version = case.version;
+                        last.superseded_by = case.superseded_by.clone();
+                        outputs.push(TeamMessage::IncidentProposed { incident: last });
+                    }
+                }
+                first
+            }
             None => {
                 let id = IncidentId(format!("inc-{:016x}", alert.evidence.0));
                 // A store that already holds this incident (an earlier run over the same
@@ -438,34 +501,36 @@ impl Agent<TeamMessage> for Investigate {
                     first: None,
                     last: None,
                     alerts: Vec::new(),
+                    superseded_by: None,
+                    published: None,
                 });
                 self.cases.len() - 1
             }
         };
         let case = &mut self.cases[index];
-        if case.alerts.iter().any(|(known, _)| known.id == alert.id) {
+        if case.alerts.iter().any(|(known, _)| known.id == alert.id) && outputs.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(host) = &alert.host {
-            case.hosts.insert(host.to_lowercase());
+        if !case.alerts.iter().any(|(known, _)| known.id == alert.id) {
+            if let Some(host) = &alert.host {
+                case.hosts.insert(host.to_lowercase());
+            }
+            if let Some(person) = person(alert) {
+                case.users.insert(person);
+            }
+            case.indicators.extend(indicators(alert).cloned());
+            case.first = match (case.first, alert.timestamp) {
+                (Some(first), Some(at)) => Some(first.min(at)),
+                (first, at) => first.or(at),
+            };
+            case.last = case.last.max(alert.timestamp);
+            case.alerts.push((alert.clone(), decision.clone()));
         }
-        if let Some(user) = alert
-            .user
-            .as_deref()
-            .filter(|user| !is_machine_account(user))
-        {
-            case.users.insert(user.to_lowercase());
-        }
-        case.indicators.extend(indicators(alert).cloned());
-        case.first = match (case.first, alert.timestamp) {
-            (Some(first), Some(at)) => Some(first.min(at)),
-            (first, at) => first.or(at),
-        };
-        case.last = case.last.max(alert.timestamp);
-        case.alerts.push((alert.clone(), decision.clone()));
         case.version += 1;
         let case = &self.cases[index];
         let incident = self.build(case)?;
-        Ok(vec![TeamMessage::IncidentProposed { incident }])
+        self.cases[index].published = Some(incident.clone());
+        outputs.push(TeamMessage::IncidentProposed { incident });
+        Ok(outputs)
     }
 }

@@ -358,6 +358,9 @@ pub struct Incident {
     pub verification: Verification,
     pub first_seen: Option<Timestamp>,
     pub last_seen: Option<Timestamp>,
+    /// Set when later evidence joined this incident to another: that one tells the story now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<IncidentId>,
 }
 
 #[cfg(test)]

@@ -76,6 +76,7 @@ fn incident(version: u64, title: &str) -> Incident {
         },
         first_seen: None,
         last_seen: None,
+        superseded_by: None,
     }
 }
 

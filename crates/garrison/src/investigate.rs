@@ -60,6 +60,11 @@ pub struct InvestigateArgs {
 const SETTLE_LIMIT: Duration = Duration::from_secs(600);
 
 pub fn run(args: InvestigateArgs) -> Result<ExitCode, Failure> {
+    investigate(&args)
+}
+
+/// Runs the team on `args.paths` (also what `garrison demo` does on its generated telemetry).
+pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
     let discovery = garrison_ingest::discover(&args.paths)
         .map_err(|error| Failure::Input(error.to_string()))?;
@@ -189,6 +194,8 @@ pub fn run(args: InvestigateArgs) -> Result<ExitCode, Failure> {
         if let Some(incident) = store
             .incident(id)
             .map_err(|error| Failure::Store(error.to_string()))?
+            // Merged into another incident, which tells the whole story.
+            .filter(|incident| incident.superseded_by.is_none())
         {
             incidents.push(incident);
         }

@@ -2,6 +2,7 @@
 
 mod audit;
 mod bench;
+mod demo;
 mod hunt;
 mod investigate;
 mod output;
@@ -22,6 +23,9 @@ struct Cli {
 enum Command {
     /// Hunt event logs with Sigma rules (the bundled pack plus any given with --rules).
     Hunt(hunt::HuntArgs),
+    /// Generate a small environment's telemetry with one intrusion, run the agent team on it,
+    /// and print the incidents.
+    Demo(demo::DemoArgs),
     /// Run the agent team on event files: incidents from alerts, triaged, investigated,
     /// verified and reported.
     Investigate(investigate::InvestigateArgs),
@@ -90,6 +94,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Hunt(args) => hunt::run(args),
         Command::Investigate(args) => investigate::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Audit(command) => audit::run(command),
     };
