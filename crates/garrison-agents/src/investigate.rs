@@ -193,9 +193,10 @@ impl Investigate {
                 .unwrap_or(first);
             let to = last.checked_add(self.config.context_margin).unwrap_or(last);
             for host in &case.hosts {
+                // Process starts (Sysmon 1, Security 4688) are what the tree is made of.
                 context.extend(
                     self.evidence
-                        .events_on_host(host, from, to, self.config.context_events)
+                        .events_on_host(host, from, to, &[1, 4688], self.config.context_events)
                         .map_err(temporary)?,
                 );
             }

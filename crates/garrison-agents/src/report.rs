@@ -16,6 +16,7 @@ pub struct Report {
     audit: Arc<dyn AuditLog>,
     /// Incidents reported since start, for whoever runs the team.
     reported: Arc<Mutex<BTreeSet<IncidentId>>>,
+    observer: Option<crate::team::ReportObserver>,
 }
 
 impl Report {
@@ -28,7 +29,14 @@ impl Report {
             incidents,
             audit,
             reported,
+            observer: None,
         }
+    }
+
+    /// Tells `observer` of every incident version stored.
+    pub fn observed_by(mut self, observer: Option<crate::team::ReportObserver>) -> Report {
+        self.observer = observer;
+        self
     }
 }
 
@@ -47,6 +55,9 @@ impl Agent<TeamMessage> for Report {
             .incidents
             .put_incident(incident)
             .map_err(|error| AgentError::Temporary(error.to_string()))?;
+        if stored && let Some(observer) = &self.observer {
+            (observer.0)(incident);
+        }
         let first = self
             .reported
             .lock()

@@ -19,6 +19,18 @@ use std::sync::{Arc, Mutex};
 pub struct TeamConfig {
     pub triage: TriageConfig,
     pub investigate: InvestigateConfig,
+    /// Told of every incident version reported (benchmarks measure latency with it).
+    pub observer: Option<ReportObserver>,
+}
+
+/// A callback given each incident version the report agent stores.
+#[derive(Clone)]
+pub struct ReportObserver(pub Arc<dyn Fn(&garrison_model::Incident) + Send + Sync>);
+
+impl std::fmt::Debug for ReportObserver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReportObserver")
+    }
 }
 
 /// What the team needs from the store.
@@ -95,14 +107,18 @@ pub async fn start<B: Bus>(
         move || Verify::new(evidence.clone(), audit.clone()),
     )?;
     let reported = Arc::new(Mutex::new(BTreeSet::new()));
-    let (incidents, audit, sink) = (
+    let (incidents, audit, sink, observer) = (
         stores.incidents.clone(),
         stores.audit.clone(),
         reported.clone(),
+        config.observer.clone(),
     );
     builder.agent(
         AgentSpec::new("report", vec![TeamKind::IncidentVerified], vec![]),
-        move || Report::new(incidents.clone(), audit.clone(), sink.clone()),
+        move || {
+            Report::new(incidents.clone(), audit.clone(), sink.clone())
+                .observed_by(observer.clone())
+        },
     )?;
     let runtime = builder.start().await?;
     Ok(Team {

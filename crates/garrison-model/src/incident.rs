@@ -123,9 +123,144 @@ pub fn tactic_rank(tactic: &str) -> Option<usize> {
     TACTICS_IN_ORDER.iter().position(|known| *known == tactic)
 }
 
+/// The tactics ATT&CK (Enterprise) lists for a technique, by its top-level id; the techniques
+/// Windows detections name most. A rule tagged with a technique but not all of its tactics
+/// still places its alerts in them.
+const TECHNIQUE_TACTICS: &[(&str, &[&str])] = &[
+    ("T1003", &["credential-access"]),
+    ("T1005", &["collection"]),
+    ("T1018", &["discovery"]),
+    ("T1021", &["lateral-movement"]),
+    ("T1027", &["defense-evasion"]),
+    ("T1033", &["discovery"]),
+    ("T1036", &["defense-evasion"]),
+    ("T1046", &["discovery"]),
+    ("T1047", &["execution"]),
+    ("T1048", &["exfiltration"]),
+    (
+        "T1053",
+        &["execution", "persistence", "privilege-escalation"],
+    ),
+    ("T1055", &["defense-evasion", "privilege-escalation"]),
+    ("T1056", &["collection", "credential-access"]),
+    ("T1057", &["discovery"]),
+    ("T1059", &["execution"]),
+    ("T1068", &["privilege-escalation"]),
+    ("T1069", &["discovery"]),
+    ("T1070", &["defense-evasion"]),
+    ("T1071", &["command-and-control"]),
+    ("T1072", &["execution", "lateral-movement"]),
+    (
+        "T1078",
+        &[
+            "initial-access",
+            "persistence",
+            "privilege-escalation",
+            "defense-evasion",
+        ],
+    ),
+    ("T1082", &["discovery"]),
+    ("T1083", &["discovery"]),
+    ("T1087", &["discovery"]),
+    ("T1090", &["command-and-control"]),
+    ("T1095", &["command-and-control"]),
+    ("T1098", &["persistence", "privilege-escalation"]),
+    ("T1105", &["command-and-control"]),
+    ("T1106", &["execution"]),
+    ("T1110", &["credential-access"]),
+    ("T1112", &["defense-evasion"]),
+    ("T1113", &["collection"]),
+    ("T1114", &["collection"]),
+    ("T1115", &["collection"]),
+    ("T1119", &["collection"]),
+    ("T1127", &["defense-evasion"]),
+    ("T1133", &["initial-access", "persistence"]),
+    ("T1134", &["defense-evasion", "privilege-escalation"]),
+    ("T1135", &["discovery"]),
+    ("T1136", &["persistence"]),
+    ("T1137", &["persistence"]),
+    ("T1140", &["defense-evasion"]),
+    ("T1176", &["persistence"]),
+    ("T1187", &["credential-access"]),
+    ("T1189", &["initial-access"]),
+    ("T1190", &["initial-access"]),
+    ("T1195", &["initial-access"]),
+    ("T1197", &["defense-evasion", "persistence"]),
+    ("T1201", &["discovery"]),
+    ("T1202", &["defense-evasion"]),
+    ("T1203", &["execution"]),
+    ("T1204", &["execution"]),
+    ("T1207", &["defense-evasion"]),
+    ("T1210", &["lateral-movement"]),
+    ("T1211", &["defense-evasion"]),
+    ("T1212", &["credential-access"]),
+    ("T1216", &["defense-evasion"]),
+    ("T1217", &["discovery"]),
+    ("T1218", &["defense-evasion"]),
+    ("T1219", &["command-and-control"]),
+    ("T1220", &["defense-evasion"]),
+    ("T1482", &["discovery"]),
+    ("T1484", &["defense-evasion", "privilege-escalation"]),
+    ("T1485", &["impact"]),
+    ("T1486", &["impact"]),
+    ("T1489", &["impact"]),
+    ("T1490", &["impact"]),
+    ("T1496", &["impact"]),
+    ("T1497", &["defense-evasion", "discovery"]),
+    ("T1505", &["persistence"]),
+    ("T1518", &["discovery"]),
+    ("T1529", &["impact"]),
+    ("T1531", &["impact"]),
+    ("T1539", &["credential-access"]),
+    ("T1542", &["defense-evasion", "persistence"]),
+    ("T1543", &["persistence", "privilege-escalation"]),
+    ("T1546", &["privilege-escalation", "persistence"]),
+    ("T1547", &["persistence", "privilege-escalation"]),
+    ("T1548", &["privilege-escalation", "defense-evasion"]),
+    ("T1550", &["defense-evasion", "lateral-movement"]),
+    ("T1552", &["credential-access"]),
+    ("T1553", &["defense-evasion"]),
+    ("T1555", &["credential-access"]),
+    (
+        "T1556",
+        &["credential-access", "defense-evasion", "persistence"],
+    ),
+    ("T1557", &["credential-access", "collection"]),
+    ("T1558", &["credential-access"]),
+    ("T1559", &["execution"]),
+    ("T1560", &["collection"]),
+    ("T1562", &["defense-evasion"]),
+    ("T1563", &["lateral-movement"]),
+    ("T1564", &["defense-evasion"]),
+    ("T1566", &["initial-access"]),
+    ("T1567", &["exfiltration"]),
+    ("T1569", &["execution"]),
+    ("T1570", &["lateral-movement"]),
+    ("T1571", &["command-and-control"]),
+    ("T1572", &["command-and-control"]),
+    ("T1573", &["command-and-control"]),
+    (
+        "T1574",
+        &["persistence", "privilege-escalation", "defense-evasion"],
+    ),
+    ("T1606", &["credential-access"]),
+    ("T1615", &["discovery"]),
+    ("T1620", &["defense-evasion"]),
+    ("T1621", &["credential-access"]),
+];
+
+/// The tactics of a technique id (`T1021.002` uses `T1021`'s).
+pub fn technique_tactics(technique: &str) -> &'static [&'static str] {
+    let parent = technique.split('.').next().unwrap_or(technique);
+    TECHNIQUE_TACTICS
+        .binary_search_by(|(id, _)| id.cmp(&parent))
+        .map_or(&[], |index| TECHNIQUE_TACTICS[index].1)
+}
+
 impl RuleRef {
-    /// ATT&CK tactics among the tags (`attack.credential-access`, or the older
-    /// `attack.credential_access`), in kill-chain order.
+    /// ATT&CK tactics of the rule, in kill-chain order: those among its tags
+    /// (`attack.credential-access`, or the older `attack.credential_access`), and those of the
+    /// techniques it is tagged with.
     pub fn tactics(&self) -> Vec<String> {
         let mut tactics: Vec<String> = self
             .tags
@@ -134,6 +269,9 @@ impl RuleRef {
             .map(|name| name.to_ascii_lowercase().replace('_', "-"))
             .filter(|name| tactic_rank(name).is_some())
             .collect();
+        for technique in self.techniques() {
+            tactics.extend(technique_tactics(&technique).iter().map(|t| t.to_string()));
+        }
         tactics.sort_by_key(|name| tactic_rank(name));
         tactics.dedup();
         tactics
@@ -392,6 +530,28 @@ mod tests {
             ["execution", "credential-access", "lateral-movement"]
         );
         assert_eq!(rule.techniques(), ["T1021.002"]);
+        // A technique brings its tactics along.
+        assert_eq!(
+            self::rule(&["attack.t1053.005"]).tactics(),
+            ["execution", "persistence", "privilege-escalation"]
+        );
+        assert!(technique_tactics("T9999").is_empty());
+    }
+
+    #[test]
+    fn the_technique_table_is_sorted_and_names_known_tactics() {
+        assert!(
+            TECHNIQUE_TACTICS
+                .windows(2)
+                .all(|pair| pair[0].0 < pair[1].0)
+        );
+        for (technique, tactics) in TECHNIQUE_TACTICS {
+            assert!(!tactics.is_empty(), "{technique}");
+            assert!(
+                tactics.iter().all(|t| tactic_rank(t).is_some()),
+                "{technique}"
+            );
+        }
     }
 
     #[test]

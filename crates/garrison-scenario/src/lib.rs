@@ -24,6 +24,9 @@ pub struct Scenario {
     pub events_per_second: f64,
     /// Whether the intrusion happens (it starts 40% into the run).
     pub intrusion: bool,
+    /// For load tests: an intrusion every this long instead (each from its own address, against
+    /// the next workstation's user).
+    pub intrusion_every: Option<SignedDuration>,
 }
 
 impl Default for Scenario {
@@ -35,6 +38,7 @@ impl Default for Scenario {
             duration: SignedDuration::from_mins(30),
             events_per_second: 2.0,
             intrusion: true,
+            intrusion_every: None,
         }
     }
 }
@@ -160,7 +164,26 @@ impl Generator {
             story: None,
         };
         if generator.scenario.intrusion {
-            generator.plan_intrusion();
+            let mut records = Vec::new();
+            match generator.scenario.intrusion_every {
+                None => {
+                    let offset = (generator.scenario.duration.as_secs() * 2 / 5).max(60);
+                    records.extend(generator.plan_intrusion(offset, 0));
+                }
+                Some(every) => {
+                    let every = every.as_secs().max(1);
+                    let mut offset = 0;
+                    let mut victim = 0;
+                    while offset < generator.scenario.duration.as_secs() {
+                        records.extend(generator.plan_intrusion(offset, victim));
+                        offset += every;
+                        victim += 1;
+                    }
+                }
+            }
+            records.sort_by_key(|record| record.at);
+            records.reverse();
+            generator.intrusion = records;
         }
         generator
     }
@@ -263,7 +286,7 @@ impl Generator {
             reason,
         } = event;
         let uuid = self.guid().trim_matches(['{', '}']).to_lowercase();
-        let (country, city) = if ip == ATTACKER_IP {
+        let (country, city) = if ip.starts_with("203.0.113.") {
             ("Narnia", "Cair Paravel")
         } else {
             ("France", "Lyon")
@@ -442,11 +465,16 @@ impl Generator {
     }
 
     /// The intrusion, as records at fixed offsets from its start.
-    fn plan_intrusion(&mut self) {
-        let start = self.scenario.start
-            + SignedDuration::from_secs((self.scenario.duration.as_secs() * 2 / 5).max(60));
-        let victim_host = 0;
-        let victim = self.users[0].clone();
+    fn plan_intrusion(&mut self, offset_seconds: i64, victim: usize) -> Vec<Record> {
+        let start = self.scenario.start + SignedDuration::from_secs(offset_seconds);
+        let victim_host = victim % self.users.len();
+        let victim = self.users[victim_host].clone();
+        // Each intrusion of a load test comes from its own address.
+        let attacker_ip = if offset_seconds == 0 || self.story.is_none() {
+            ATTACKER_IP.to_string()
+        } else {
+            format!("203.0.113.{}", 67 + (offset_seconds / 60) % 180)
+        };
         let server = self.hosts.len() - 2;
         let account = format!("CORP\\{victim}");
         let at = |seconds: i64| start + SignedDuration::from_secs(seconds);
@@ -460,7 +488,7 @@ impl Generator {
                     event_type: "user.session.start",
                     message: "User login to Okta",
                     user,
-                    ip: ATTACKER_IP,
+                    ip: &attacker_ip,
                     result: "FAILURE",
                     reason: Some("INVALID_CREDENTIALS"),
                 },
@@ -473,7 +501,7 @@ impl Generator {
                 event_type: "user.session.start",
                 message: "User login to Okta",
                 user: &victim,
-                ip: ATTACKER_IP,
+                ip: &attacker_ip,
                 result: "SUCCESS",
                 reason: None,
             },
@@ -485,7 +513,7 @@ impl Generator {
                     event_type: "user.mfa.okta_verify.deny_push",
                     message: "User rejected Okta push verify",
                     user: &victim,
-                    ip: ATTACKER_IP,
+                    ip: &attacker_ip,
                     result: "FAILURE",
                     reason: Some("USER_REJECTED"),
                 },
@@ -497,7 +525,7 @@ impl Generator {
                 event_type: "user.authentication.auth_via_mfa",
                 message: "Authentication of user via MFA",
                 user: &victim,
-                ip: ATTACKER_IP,
+                ip: &attacker_ip,
                 result: "SUCCESS",
                 reason: None,
             },
@@ -507,7 +535,7 @@ impl Generator {
         records.push(self.windows(victim_host, at(180), "Security", "Microsoft-Windows-Security-Auditing", 4624, json!({
             "TargetUserName": victim, "TargetDomainName": "CORP", "TargetLogonId": logon_id,
             "LogonType": 10, "LogonProcessName": "User32", "AuthenticationPackageName": "Negotiate",
-            "IpAddress": ATTACKER_IP, "WorkstationName": "KALI",
+            "IpAddress": attacker_ip, "WorkstationName": "KALI",
         })));
         // 4. Execution: encoded PowerShell from Explorer, beaconing out.
         let explorer = self.guid();
@@ -614,26 +642,26 @@ impl Generator {
         records.push(self.windows(server, at(660), "Security", "Microsoft-Windows-Eventlog", 1102, json!({
             "SubjectUserName": victim, "SubjectDomainName": "CORP", "SubjectLogonId": "0x9e2b11",
         })));
-        records.sort_by_key(|record| record.at);
-        self.intrusion = records;
-        self.intrusion.reverse();
-        self.story = Some(Story {
-            victim,
-            workstation: self.hosts[victim_host].name.clone(),
-            server: self.hosts[server].name.clone(),
-            attacker_ip: ATTACKER_IP,
-            steps: vec![
-                "password spray against the identity provider",
-                "MFA push fatigue, then a successful sign-in",
-                "remote desktop logon from the attacker's address",
-                "encoded PowerShell beaconing to a command-and-control server",
-                "discovery of users, groups and domain controllers",
-                "LSASS dumped with comsvcs.dll",
-                "Run key persistence",
-                "lateral movement to the file server through a PsExec service",
-                "shadow copies deleted and the Security log cleared",
-            ],
-        });
+        if self.story.is_none() {
+            self.story = Some(Story {
+                victim,
+                workstation: self.hosts[victim_host].name.clone(),
+                server: self.hosts[server].name.clone(),
+                attacker_ip: ATTACKER_IP,
+                steps: vec![
+                    "password spray against the identity provider",
+                    "MFA push fatigue, then a successful sign-in",
+                    "remote desktop logon from the attacker's address",
+                    "encoded PowerShell beaconing to a command-and-control server",
+                    "discovery of users, groups and domain controllers",
+                    "LSASS dumped with comsvcs.dll",
+                    "Run key persistence",
+                    "lateral movement to the file server through a PsExec service",
+                    "shadow copies deleted and the Security log cleared",
+                ],
+            });
+        }
+        records
     }
 
     /// Fills `pending` with the next second's records, in time order.

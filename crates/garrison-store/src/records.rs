@@ -35,12 +35,14 @@ pub trait EvidenceStore: Send + Sync {
     /// Stores events not stored yet (by id); returns how many were new.
     fn put_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError>;
     fn event(&self, id: EvidenceId) -> Result<Option<StoredEvent>, StoreError>;
-    /// Events of `host` from `from` to `to` inclusive, oldest first, at most `limit`.
+    /// Events of `host` from `from` to `to` inclusive, oldest first, at most `limit`; only
+    /// those with one of `event_ids` unless it is empty.
     fn events_on_host(
         &self,
         host: &str,
         from: Timestamp,
         to: Timestamp,
+        event_ids: &[u32],
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError>;
     fn event_count(&self) -> Result<u64, StoreError>;
@@ -148,19 +150,43 @@ impl EvidenceStore for SqliteStore {
         host: &str,
         from: Timestamp,
         to: Timestamp,
+        event_ids: &[u32],
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let connection = self.connection();
-        let mut statement = connection.prepare_cached(&format!(
-            "SELECT {EVENT_COLUMNS} FROM evidence
-             WHERE host = ?1 COLLATE NOCASE AND at_ns BETWEEN ?2 AND ?3
-             ORDER BY at_ns, id LIMIT ?4"
-        ))?;
-        let rows = statement.query_map(
-            params![host, nanos(Some(from)), nanos(Some(to)), limit as i64],
-            event_row,
-        )?;
-        rows.map(|row| with_fields(row?)).collect()
+        let mut events = Vec::new();
+        let mut query = |event_id: Option<u32>| -> Result<(), StoreError> {
+            let mut statement = connection.prepare_cached(&format!(
+                "SELECT {EVENT_COLUMNS} FROM evidence
+                 WHERE host = ?1 COLLATE NOCASE AND at_ns BETWEEN ?2 AND ?3
+                   AND (?4 IS NULL OR event_id = ?4)
+                 ORDER BY at_ns, id LIMIT ?5"
+            ))?;
+            let rows = statement.query_map(
+                params![
+                    host,
+                    nanos(Some(from)),
+                    nanos(Some(to)),
+                    event_id.map(i64::from),
+                    limit as i64
+                ],
+                event_row,
+            )?;
+            for row in rows {
+                events.push(with_fields(row?)?);
+            }
+            Ok(())
+        };
+        if event_ids.is_empty() {
+            query(None)?;
+        } else {
+            for &event_id in event_ids {
+                query(Some(event_id))?;
+            }
+            events.sort_by_key(|event| (event.timestamp, event.id));
+            events.truncate(limit);
+        }
+        Ok(events)
     }
 
     fn event_count(&self) -> Result<u64, StoreError> {

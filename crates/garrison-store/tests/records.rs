@@ -43,12 +43,25 @@ fn events_are_stored_once_and_found_by_id_and_by_host_and_time() {
     assert_eq!(store.event(EvidenceId(42)).unwrap(), None);
     let from = jiff::Timestamp::from_second(1_700_000_000 + 60).unwrap();
     let to = jiff::Timestamp::from_second(1_700_000_000 + 6 * 60).unwrap();
-    let window = store.events_on_host("ws01", from, to, 100).unwrap();
+    let window = store.events_on_host("ws01", from, to, &[], 100).unwrap();
     let records: Vec<u64> = window.iter().map(|e| e.source.record_id).collect();
     assert_eq!(
         records,
         [2, 4, 6],
         "case-insensitive host, inclusive bounds, oldest first"
+    );
+    assert!(
+        store
+            .events_on_host("ws01", from, to, &[4688], 100)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .events_on_host("ws01", from, to, &[4624, 1], 2)
+            .unwrap()
+            .len(),
+        2
     );
 }
 

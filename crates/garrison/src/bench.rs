@@ -15,6 +15,9 @@ use std::time::Instant;
 pub enum BenchCommand {
     /// Rule loading, parse-only baseline, evtx-crate baseline and hunting throughput.
     Hunt(BenchHuntArgs),
+    /// The whole pipeline and the agent team on live generated telemetry: sustained rate,
+    /// alert-to-incident latency, memory.
+    Team(crate::bench_team::BenchTeamArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -166,8 +169,16 @@ fn rate(events: u64, seconds: f64) -> f64 {
     }
 }
 
+/// Peak resident memory so far, for reports.
+pub fn peak_rss_text() -> String {
+    megabytes(peak_rss())
+}
+
 pub fn run(command: BenchCommand) -> Result<ExitCode, Failure> {
-    let BenchCommand::Hunt(args) = command;
+    let args = match command {
+        BenchCommand::Hunt(args) => args,
+        BenchCommand::Team(args) => return crate::bench_team::run(args),
+    };
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
     let mut discovery = garrison_ingest::discover(&args.paths)
         .map_err(|error| Failure::Input(error.to_string()))?;
