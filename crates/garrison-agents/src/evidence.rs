@@ -200,8 +200,11 @@ pub fn stored_event(event: &Event) -> StoredEvent {
             .iter()
             .map(|field| (field.name.to_string(), field.value.to_string()))
             .collect(),
+        process_key: None,
+        parent_key: None,
     };
     stored.user = event_user(&stored);
+    crate::process_tree::index_process(&mut stored);
     stored
 }
 
@@ -253,6 +256,8 @@ mod tests {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            process_key: None,
+            parent_key: None,
         }
     }
 

@@ -17,25 +17,20 @@ use garrison_model::{
 };
 use garrison_store::{EvidenceStore, IncidentStore, StoredEvent};
 use jiff::SignedDuration;
-use std::collections::{BTreeMap, BTreeSet};
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
 pub struct InvestigateConfig {
     /// An alert joins an incident when it is at most this far from the incident's span.
     pub link_window: SignedDuration,
-    /// Events this long before and after the alerts are read for context.
-    pub context_margin: SignedDuration,
-    /// Most context events read per incident.
-    pub context_events: usize,
 }
 
 impl Default for InvestigateConfig {
     fn default() -> Self {
         InvestigateConfig {
             link_window: SignedDuration::from_hours(1),
-            context_margin: SignedDuration::from_mins(5),
-            context_events: 5000,
         }
     }
 }
@@ -62,7 +57,14 @@ pub struct Investigate {
     evidence: Arc<dyn EvidenceStore>,
     incidents: Arc<dyn IncidentStore>,
     cases: Vec<Case>,
+    /// Stored records already read: evidence never changes once stored, and an incident is
+    /// rebuilt from the same records each time it grows.
+    records: RefCell<HashMap<EvidenceId, StoredEvent>>,
+    starts: RefCell<HashMap<String, StoredEvent>>,
 }
+
+/// Records remembered before the caches start over.
+const CACHED_RECORDS: usize = 50_000;
 
 fn temporary(error: impl std::fmt::Display) -> AgentError {
     AgentError::Temporary(error.to_string())
@@ -98,6 +100,8 @@ impl Investigate {
             evidence,
             incidents,
             cases: Vec::new(),
+            records: RefCell::new(HashMap::new()),
+            starts: RefCell::new(HashMap::new()),
         }
     }
 
@@ -159,7 +163,18 @@ impl Investigate {
     }
 
     fn stored(&self, id: EvidenceId) -> Result<Option<StoredEvent>, AgentError> {
-        self.evidence.event(id).map_err(temporary)
+        if let Some(event) = self.records.borrow().get(&id) {
+            return Ok(Some(event.clone()));
+        }
+        let event = self.evidence.event(id).map_err(temporary)?;
+        if let Some(event) = &event {
+            let mut records = self.records.borrow_mut();
+            if records.len() >= CACHED_RECORDS {
+                records.clear();
+            }
+            records.insert(id, event.clone());
+        }
+        Ok(event)
     }
 
     /// The incident as the evidence shows it now.
@@ -185,23 +200,15 @@ impl Investigate {
             cite(&mut evidence, event);
         }
 
-        // Context: every host's events around the alerts, for the process tree.
-        let mut context: Vec<StoredEvent> = Vec::new();
-        if let (Some(first), Some(last)) = (case.first, case.last) {
-            let from = first
-                .checked_sub(self.config.context_margin)
-                .unwrap_or(first);
-            let to = last.checked_add(self.config.context_margin).unwrap_or(last);
-            for host in &case.hosts {
-                // Process starts (Sysmon 1, Security 4688) are what the tree is made of.
-                context.extend(
-                    self.evidence
-                        .events_on_host(host, from, to, &[1, 4688], self.config.context_events)
-                        .map_err(temporary)?,
-                );
-            }
-        }
+        // Context: the alerts' processes, their ancestors and descendants, by key.
         let focus: BTreeSet<String> = events.values().filter_map(process_key).collect();
+        let context = {
+            let mut starts = self.starts.borrow_mut();
+            if starts.len() >= CACHED_RECORDS {
+                starts.clear();
+            }
+            process_tree::gather(self.evidence.as_ref(), &focus, &mut starts).map_err(temporary)?
+        };
         let (process_tree, spawns) = process_tree::build(&context, &focus);
         let context_by_id: BTreeMap<EvidenceId, &StoredEvent> =
             context.iter().map(|event| (event.id, event)).collect();

@@ -83,6 +83,68 @@ fn start_of(event: &StoredEvent) -> Option<Start> {
     })
 }
 
+/// Fills the event's process keys (what the store indexes to walk trees).
+pub fn index_process(event: &mut StoredEvent) {
+    event.process_key = process_key(event);
+    event.parent_key = start_of(event).and_then(|start| start.parent);
+}
+
+/// The starts of the processes `focus` names, with their ancestors and descendants, read from
+/// the store by key (no scan of the hosts' events).
+///
+/// `known` remembers process starts already read (a start never changes), so rebuilding an
+/// incident only asks the store again for children, which can appear later.
+pub fn gather(
+    store: &dyn garrison_store::EvidenceStore,
+    focus: &BTreeSet<String>,
+    known: &mut HashMap<String, StoredEvent>,
+) -> Result<Vec<StoredEvent>, garrison_store::StoreError> {
+    let mut starts: HashMap<String, StoredEvent> = HashMap::new();
+    for key in focus {
+        // Up: the chain of parents.
+        let mut current = key.clone();
+        for _ in 0..=ANCESTORS {
+            if starts.len() >= MAX_NODES * 2 {
+                break;
+            }
+            let start = match starts.get(&current).or_else(|| known.get(&current)) {
+                Some(start) => start.clone(),
+                None => match store.process_start(&current)? {
+                    Some(start) => {
+                        known.insert(current.clone(), start.clone());
+                        start
+                    }
+                    None => break,
+                },
+            };
+            starts.insert(current.clone(), start.clone());
+            match start.parent_key {
+                Some(parent) => current = parent,
+                None => break,
+            }
+        }
+        // Down: children, grandchildren...
+        let mut frontier = vec![key.clone()];
+        for _ in 0..DESCENDANT_DEPTH {
+            let mut next = Vec::new();
+            for parent in frontier {
+                for child in store.process_children(&parent, MAX_NODES)? {
+                    if let Some(child_key) = child.process_key.clone()
+                        && !starts.contains_key(&child_key)
+                        && starts.len() < MAX_NODES * 2
+                    {
+                        next.push(child_key.clone());
+                        known.insert(child_key.clone(), child.clone());
+                        starts.insert(child_key, child);
+                    }
+                }
+            }
+            frontier = next;
+        }
+    }
+    Ok(starts.into_values().collect())
+}
+
 /// A parent-to-child edge, by the records that started each process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Spawn {
@@ -224,6 +286,8 @@ mod tests {
                 ("Image".into(), image.into()),
                 ("ProcessId".into(), id.to_string()),
             ],
+            process_key: None,
+            parent_key: None,
         }
     }
 

@@ -19,11 +19,39 @@ const CONFIDENCE_KEPT_PER_REMOVAL: f64 = 0.8;
 pub struct Verify {
     evidence: Arc<dyn EvidenceStore>,
     audit: Arc<dyn AuditLog>,
+    /// Records already read (stored evidence never changes; each version of a growing
+    /// incident cites mostly the same records). Records not found are asked for again.
+    records: std::cell::RefCell<std::collections::HashMap<EvidenceId, StoredEvent>>,
 }
+
+/// Records remembered before the cache starts over.
+const CACHED_RECORDS: usize = 50_000;
 
 impl Verify {
     pub fn new(evidence: Arc<dyn EvidenceStore>, audit: Arc<dyn AuditLog>) -> Verify {
-        Verify { evidence, audit }
+        Verify {
+            evidence,
+            audit,
+            records: Default::default(),
+        }
+    }
+
+    fn record(&self, id: EvidenceId) -> Result<Option<StoredEvent>, AgentError> {
+        if let Some(event) = self.records.borrow().get(&id) {
+            return Ok(Some(event.clone()));
+        }
+        let event = self
+            .evidence
+            .event(id)
+            .map_err(|error| AgentError::Temporary(error.to_string()))?;
+        if let Some(event) = &event {
+            let mut records = self.records.borrow_mut();
+            if records.len() >= CACHED_RECORDS {
+                records.clear();
+            }
+            records.insert(id, event.clone());
+        }
+        Ok(event)
     }
 
     /// Checks every claim; returns the incident with unsupported claims removed.
@@ -84,11 +112,7 @@ impl Verify {
         }
         for id in &needed {
             if !events.contains_key(id) {
-                let event = self
-                    .evidence
-                    .event(*id)
-                    .map_err(|error| AgentError::Temporary(error.to_string()))?;
-                events.insert(*id, event);
+                events.insert(*id, self.record(*id)?);
             }
         }
         let event = |id: &EvidenceId| events.get(id).and_then(Option::as_ref);

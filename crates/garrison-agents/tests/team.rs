@@ -41,7 +41,7 @@ fn event(
         record_id: record,
         offset: record * 512,
     };
-    StoredEvent {
+    let mut event = StoredEvent {
         id: EvidenceId::of(&source),
         timestamp: Some(at(minute)),
         host: Some(host.into()),
@@ -53,7 +53,11 @@ fn event(
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
-    }
+        process_key: None,
+        parent_key: None,
+    };
+    garrison_agents::process_tree::index_process(&mut event);
+    event
 }
 
 fn process(

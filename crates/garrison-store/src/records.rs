@@ -18,6 +18,11 @@ pub struct StoredEvent {
     pub event_id: Option<u32>,
     pub source: EvidenceRef,
     pub fields: Vec<(String, String)>,
+    /// The process the event was written by or about (`guid:…`, `pid:host:n`), when known:
+    /// indexed, so investigations walk process trees without scanning.
+    pub process_key: Option<String>,
+    /// For a process start: its parent's key.
+    pub parent_key: Option<String>,
 }
 
 impl StoredEvent {
@@ -46,6 +51,10 @@ pub trait EvidenceStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<StoredEvent>, StoreError>;
     fn event_count(&self) -> Result<u64, StoreError>;
+    /// The record of the start of process `key` (a record with a parent key).
+    fn process_start(&self, key: &str) -> Result<Option<StoredEvent>, StoreError>;
+    /// Records of processes started by process `key`, oldest first, at most `limit`.
+    fn process_children(&self, key: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
 }
 
 /// Where incidents are kept, newest version of each.
@@ -86,6 +95,8 @@ fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredEvent, String)>
                 offset: row.get::<_, i64>(10)? as u64,
             },
             fields: Vec::new(),
+            process_key: row.get(11)?,
+            parent_key: row.get(12)?,
         },
         row.get(6)?,
     ))
@@ -97,8 +108,8 @@ fn with_fields((mut event, fields): (StoredEvent, String)) -> Result<StoredEvent
     Ok(event)
 }
 
-const EVENT_COLUMNS: &str =
-    "id, at_ns, host, user, channel, event_id, fields, path, member, record_id, offset";
+const EVENT_COLUMNS: &str = "id, at_ns, host, user, channel, event_id, fields, path, member, \
+     record_id, offset, process_key, parent_key";
 
 impl EvidenceStore for SqliteStore {
     fn put_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
@@ -108,8 +119,9 @@ impl EvidenceStore for SqliteStore {
         {
             let mut statement = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO evidence
-                 (id, at_ns, host, user, channel, event_id, fields, path, member, record_id, offset)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                 (id, at_ns, host, user, channel, event_id, fields, path, member, record_id, offset,
+                  process_key, parent_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             for event in events {
                 let fields = serde_json::to_string(&event.fields)
@@ -126,6 +138,8 @@ impl EvidenceStore for SqliteStore {
                     event.source.member.as_deref(),
                     event.source.record_id as i64,
                     event.source.offset as i64,
+                    event.process_key,
+                    event.parent_key,
                 ])?;
             }
         }
@@ -194,6 +208,30 @@ impl EvidenceStore for SqliteStore {
             self.connection()
                 .query_row("SELECT COUNT(*) FROM evidence", [], |row| row.get(0))?;
         Ok(count as u64)
+    }
+
+    fn process_start(&self, key: &str) -> Result<Option<StoredEvent>, StoreError> {
+        let connection = self.connection();
+        let row = connection
+            .query_row(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM evidence
+                     WHERE process_key = ?1 AND parent_key IS NOT NULL ORDER BY at_ns LIMIT 1"
+                ),
+                [key],
+                event_row,
+            )
+            .optional()?;
+        row.map(with_fields).transpose()
+    }
+
+    fn process_children(&self, key: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(&format!(
+            "SELECT {EVENT_COLUMNS} FROM evidence WHERE parent_key = ?1 ORDER BY at_ns LIMIT ?2"
+        ))?;
+        let rows = statement.query_map(params![key, limit as i64], event_row)?;
+        rows.map(|row| with_fields(row?)).collect()
     }
 }
 

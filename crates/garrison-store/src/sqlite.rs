@@ -45,9 +45,13 @@ const MIGRATIONS: &[&str] = &[
          path      TEXT NOT NULL,
          member    TEXT,
          record_id INTEGER NOT NULL,
-         offset    INTEGER NOT NULL
+         offset    INTEGER NOT NULL,
+         process_key TEXT,
+         parent_key  TEXT
      );
      CREATE INDEX evidence_by_host_and_time ON evidence (host COLLATE NOCASE, at_ns);
+     CREATE INDEX evidence_by_process ON evidence (process_key) WHERE parent_key IS NOT NULL;
+     CREATE INDEX evidence_by_parent ON evidence (parent_key) WHERE parent_key IS NOT NULL;
      CREATE TABLE incidents (
          id       TEXT PRIMARY KEY,
          version  INTEGER NOT NULL,

@@ -24,6 +24,8 @@ fn event(record_id: u64, host: &str, second: i64) -> StoredEvent {
             ("LogonType".into(), "3".into()),
             ("IpAddress".into(), "10.0.0.5".into()),
         ],
+        process_key: Some(format!("guid:{record_id}")),
+        parent_key: (record_id > 0).then(|| format!("guid:{}", record_id / 2)),
     }
 }
 
@@ -91,6 +93,31 @@ fn incident(version: u64, title: &str) -> Incident {
         last_seen: None,
         superseded_by: None,
     }
+}
+
+#[test]
+fn process_starts_and_children_are_found_by_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let events: Vec<StoredEvent> = (0..8).map(|i| event(i, "WS01", i as i64)).collect();
+    store.put_events(&events).unwrap();
+    assert_eq!(
+        store.process_start("guid:3").unwrap().unwrap().id,
+        events[3].id
+    );
+    assert_eq!(
+        store.process_start("guid:0").unwrap(),
+        None,
+        "record 0 has no parent: not a start"
+    );
+    let children: Vec<u64> = store
+        .process_children("guid:2", 10)
+        .unwrap()
+        .iter()
+        .map(|e| e.source.record_id)
+        .collect();
+    assert_eq!(children, [4, 5]);
+    assert_eq!(store.process_children("guid:2", 1).unwrap().len(), 1);
 }
 
 #[test]
