@@ -14,6 +14,7 @@ pub mod messages;
 pub mod process_tree;
 pub mod report;
 pub mod runtime;
+pub mod supervisor;
 pub mod team;
 pub mod triage;
 pub mod verify;

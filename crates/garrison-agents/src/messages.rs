@@ -19,6 +19,9 @@ pub enum TeamMessage {
     IncidentProposed { incident: Incident },
     /// verify -> report: the incident with every unsupported claim removed.
     IncidentVerified { incident: Incident },
+    /// supervisor -> report: an incident whose verification never came, put in front of a
+    /// human as it stands.
+    IncidentStalled { incident: Incident, reason: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -27,6 +30,7 @@ pub enum TeamKind {
     AlertTriaged,
     IncidentProposed,
     IncidentVerified,
+    IncidentStalled,
 }
 
 impl Message for TeamMessage {
@@ -39,6 +43,7 @@ impl Message for TeamMessage {
             TeamMessage::AlertTriaged { .. } => TeamKind::AlertTriaged,
             TeamMessage::IncidentProposed { .. } => TeamKind::IncidentProposed,
             TeamMessage::IncidentVerified { .. } => TeamKind::IncidentVerified,
+            TeamMessage::IncidentStalled { .. } => TeamKind::IncidentStalled,
         }
     }
 
@@ -48,6 +53,7 @@ impl Message for TeamMessage {
             TeamKind::AlertTriaged => "alert.triaged",
             TeamKind::IncidentProposed => "incident.proposed",
             TeamKind::IncidentVerified => "incident.verified",
+            TeamKind::IncidentStalled => "incident.stalled",
         }
     }
 }

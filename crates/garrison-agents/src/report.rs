@@ -46,10 +46,14 @@ impl Agent<TeamMessage> for Report {
         envelope: &garrison_bus::Envelope<TeamMessage>,
         context: &Context,
     ) -> Result<Vec<TeamMessage>, AgentError> {
-        let TeamMessage::IncidentVerified { incident } = &envelope.payload else {
-            return Err(AgentError::Permanent(
-                "report reads incident.verified only".into(),
-            ));
+        let (incident, stalled) = match &envelope.payload {
+            TeamMessage::IncidentVerified { incident } => (incident, None),
+            TeamMessage::IncidentStalled { incident, reason } => (incident, Some(reason)),
+            _ => {
+                return Err(AgentError::Permanent(
+                    "report reads incident.verified and incident.stalled only".into(),
+                ));
+            }
         };
         let stored = self
             .incidents
@@ -57,6 +61,17 @@ impl Agent<TeamMessage> for Report {
             .map_err(|error| AgentError::Temporary(error.to_string()))?;
         if stored && let Some(observer) = &self.observer {
             (observer.0)(incident);
+        }
+        if stored && let Some(reason) = stalled {
+            let record = AuditRecord {
+                actor: context.agent.to_string(),
+                action: AuditAction::IncidentUpdated,
+                subject: format!("{} v{}", incident.id, incident.version),
+                detail: format!("reported unverified and escalated: {reason}"),
+            };
+            self.audit
+                .append(&record, context.clock.now())
+                .map_err(|error| AgentError::Temporary(error.to_string()))?;
         }
         let first = self
             .reported

@@ -32,6 +32,8 @@ pub struct AgentSpec<K> {
     pub max_deliver: u32,
     /// How long one message may take before it is delivered again.
     pub ack_wait: Option<Duration>,
+    /// How often [`Agent::tick`] is called (never when `None`).
+    pub tick: Option<Duration>,
 }
 
 impl<K> AgentSpec<K> {
@@ -44,6 +46,7 @@ impl<K> AgentSpec<K> {
             queue: 1024,
             max_deliver: 5,
             ack_wait: Some(Duration::from_secs(60)),
+            tick: None,
         }
     }
 }
@@ -65,6 +68,15 @@ pub trait Agent<M: Message>: Send + 'static {
         envelope: &Envelope<M>,
         context: &Context,
     ) -> impl Future<Output = Result<Vec<M>, AgentError>> + Send;
+
+    /// Called every [`AgentSpec::tick`] (agents that watch for time passing: timeouts);
+    /// returns messages to publish, each starting new work.
+    fn tick(
+        &mut self,
+        _context: &Context,
+    ) -> impl Future<Output = Result<Vec<M>, AgentError>> + Send {
+        async { Ok(Vec::new()) }
+    }
 }
 
 /// What one agent role did (all instances together).
@@ -442,18 +454,74 @@ where
     A: Agent<M>,
 {
     let mut shutdown = instance.shared.shutdown.clone();
+    // Without a tick the timer never fires (a day is as good as never between messages).
+    let period = instance.spec.tick.unwrap_or(Duration::from_secs(86_400));
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        if *shutdown.borrow() {
+        let stopping = *shutdown.borrow();
+        if stopping {
             return;
         }
-        let delivery = tokio::select! {
+        enum Next {
+            Delivery(Delivery),
+            Tick,
+            Stop,
+        }
+        let next = tokio::select! {
             delivery = subscription.next() => match delivery {
-                Some(delivery) => delivery,
-                None => return,
+                Some(delivery) => Next::Delivery(delivery),
+                None => Next::Stop,
             },
-            _ = shutdown.wait_for(|stop| *stop) => return,
+            _ = ticks.tick(), if instance.spec.tick.is_some() => Next::Tick,
+            _ = shutdown.wait_for(|stop| *stop) => Next::Stop,
         };
-        handle_delivery(&instance, &mut agent, delivery).await;
+        match next {
+            Next::Delivery(delivery) => handle_delivery(&instance, &mut agent, delivery).await,
+            Next::Tick => handle_tick(&instance, &mut agent).await,
+            Next::Stop => return,
+        }
+    }
+}
+
+/// A tick: whatever the agent says is published as new work under its own identity.
+async fn handle_tick<B, M, A>(instance: &Instance<B, M>, agent: &mut A)
+where
+    B: Bus,
+    M: Message,
+    A: Agent<M>,
+{
+    let context = Context {
+        agent: instance.keys.id().clone(),
+        attempt: 1,
+        clock: instance.shared.clock.clone(),
+    };
+    let outputs = match agent.tick(&context).await {
+        Ok(outputs) => outputs,
+        Err(_) => {
+            instance.counters.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    for output in outputs {
+        if !instance.spec.publishes.contains(&output.kind()) {
+            instance.counters.failed.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let published =
+            match instance
+                .keys
+                .seal(output, Lineage::start(), instance.shared.clock.now())
+            {
+                Ok(sealed) => instance.shared.bus.publish(sealed).await.is_ok(),
+                Err(_) => false,
+            };
+        let counter = if published {
+            &instance.counters.published
+        } else {
+            &instance.counters.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
     }
 }
 

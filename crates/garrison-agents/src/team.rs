@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 pub struct TeamConfig {
     pub triage: TriageConfig,
     pub investigate: InvestigateConfig,
+    pub supervisor: crate::supervisor::SupervisorConfig,
     /// Told of every incident version reported (benchmarks measure latency with it).
     pub observer: Option<ReportObserver>,
 }
@@ -113,8 +114,26 @@ pub async fn start<B: Bus>(
         reported.clone(),
         config.observer.clone(),
     );
+    let (supervisor_config, supervisor_audit) = (config.supervisor.clone(), stores.audit.clone());
     builder.agent(
-        AgentSpec::new("report", vec![TeamKind::IncidentVerified], vec![]),
+        AgentSpec {
+            tick: Some(std::time::Duration::from_secs(1)),
+            ..AgentSpec::new(
+                "supervisor",
+                vec![TeamKind::IncidentProposed, TeamKind::IncidentVerified],
+                vec![TeamKind::IncidentProposed, TeamKind::IncidentStalled],
+            )
+        },
+        move || {
+            crate::supervisor::Supervisor::new(supervisor_config.clone(), supervisor_audit.clone())
+        },
+    )?;
+    builder.agent(
+        AgentSpec::new(
+            "report",
+            vec![TeamKind::IncidentVerified, TeamKind::IncidentStalled],
+            vec![],
+        ),
         move || {
             Report::new(incidents.clone(), audit.clone(), sink.clone())
                 .observed_by(observer.clone())
