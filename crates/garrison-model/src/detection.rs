@@ -29,19 +29,22 @@ pub struct RuleInfo {
 }
 
 impl RuleInfo {
-    /// ATT&CK technique ids among the tags (`attack.t1003.001` -> `T1003.001`).
+    /// ATT&CK technique ids among the tags (`attack.t1003.001` -> `T1003.001`), in tag order.
     pub fn attack_techniques(&self) -> Vec<String> {
-        self.tags
-            .iter()
-            .filter_map(|tag| tag.strip_prefix("attack."))
-            .filter(|rest| {
-                rest.len() >= 5
-                    && rest.as_bytes()[0].eq_ignore_ascii_case(&b't')
-                    && rest.as_bytes()[1].is_ascii_digit()
-            })
-            .map(|rest| rest.to_ascii_uppercase())
-            .collect()
+        attack_techniques(&self.tags).collect()
     }
+}
+
+/// ATT&CK technique ids among Sigma tags (`attack.t1003.001` -> `T1003.001`).
+pub fn attack_techniques(tags: &[String]) -> impl Iterator<Item = String> + '_ {
+    tags.iter()
+        .filter_map(|tag| tag.strip_prefix("attack."))
+        .filter(|rest| {
+            rest.len() >= 5
+                && rest.as_bytes()[0].eq_ignore_ascii_case(&b't')
+                && rest.as_bytes()[1].is_ascii_digit()
+        })
+        .map(|rest| rest.to_ascii_uppercase())
 }
 
 /// For a correlation detection: the group it fired for and the events that made it fire.

@@ -277,19 +277,9 @@ impl RuleRef {
         tactics
     }
 
-    /// ATT&CK technique ids among the tags (`attack.t1003.001` -> `T1003.001`).
+    /// ATT&CK technique ids among the tags (`attack.t1003.001` -> `T1003.001`), sorted.
     pub fn techniques(&self) -> Vec<String> {
-        let mut techniques: Vec<String> = self
-            .tags
-            .iter()
-            .filter_map(|tag| tag.strip_prefix("attack."))
-            .filter(|rest| {
-                rest.len() >= 5
-                    && rest.as_bytes()[0].eq_ignore_ascii_case(&b't')
-                    && rest.as_bytes()[1].is_ascii_digit()
-            })
-            .map(|rest| rest.to_ascii_uppercase())
-            .collect();
+        let mut techniques: Vec<String> = crate::detection::attack_techniques(&self.tags).collect();
         techniques.sort();
         techniques.dedup();
         techniques
