@@ -61,6 +61,9 @@ pub struct Investigate {
     /// rebuilt from the same records each time it grows.
     records: RefCell<HashMap<EvidenceId, StoredEvent>>,
     starts: RefCell<HashMap<String, StoredEvent>>,
+    /// Cases changed since they were last published: while alerts are still queued, an
+    /// incident is rebuilt and published once for the burst instead of once per alert.
+    dirty: BTreeSet<usize>,
 }
 
 /// Records remembered before the caches start over.
@@ -102,7 +105,23 @@ impl Investigate {
             cases: Vec::new(),
             records: RefCell::new(HashMap::new()),
             starts: RefCell::new(HashMap::new()),
+            dirty: BTreeSet::new(),
         }
+    }
+
+    /// Publishes every changed case as a new incident version.
+    fn flush(&mut self) -> Result<Vec<TeamMessage>, AgentError> {
+        let mut outputs = Vec::new();
+        for index in std::mem::take(&mut self.dirty) {
+            if self.cases[index].superseded_by.is_some() {
+                continue;
+            }
+            self.cases[index].version += 1;
+            let incident = self.build(&self.cases[index])?;
+            self.cases[index].published = Some(incident.clone());
+            outputs.push(TeamMessage::IncidentProposed { incident });
+        }
+        Ok(outputs)
     }
 
     /// The open incidents `alert` belongs with: close in time, and on the same host, or by the
@@ -463,16 +482,39 @@ impl Agent<TeamMessage> for Investigate {
     async fn handle(
         &mut self,
         envelope: &garrison_bus::Envelope<TeamMessage>,
-        _context: &Context,
+        context: &Context,
     ) -> Result<Vec<TeamMessage>, AgentError> {
         let TeamMessage::AlertTriaged { alert, decision } = &envelope.payload else {
             return Err(AgentError::Permanent(
                 "investigate reads alert.triaged only".into(),
             ));
         };
-        if decision.verdict == Verdict::Close {
-            return Ok(Vec::new());
+        let mut outputs = if decision.verdict == Verdict::Close {
+            Vec::new()
+        } else {
+            self.absorb(alert, decision)?
+        };
+        // Nothing else queued: the burst is over, publish what it changed.
+        if context.backlog == 0 {
+            outputs.extend(self.flush()?);
         }
+        Ok(outputs)
+    }
+
+    async fn tick(&mut self, _context: &Context) -> Result<Vec<TeamMessage>, AgentError> {
+        // A burst whose last message went elsewhere: whatever is unpublished goes out now.
+        self.flush()
+    }
+}
+
+impl Investigate {
+    /// Adds the alert to its incident (merging incidents it ties together); returns the
+    /// superseded versions of merged incidents. The incident itself is published by `flush`.
+    fn absorb(
+        &mut self,
+        alert: &Alert,
+        decision: &TriageDecision,
+    ) -> Result<Vec<TeamMessage>, AgentError> {
         let matching = self.cases_for(alert);
         let mut outputs = Vec::new();
         let index = match matching.first() {
@@ -534,11 +576,7 @@ impl Agent<TeamMessage> for Investigate {
             case.last = case.last.max(alert.timestamp);
             case.alerts.push((alert.clone(), decision.clone()));
         }
-        case.version += 1;
-        let case = &self.cases[index];
-        let incident = self.build(case)?;
-        self.cases[index].published = Some(incident.clone());
-        outputs.push(TeamMessage::IncidentProposed { incident });
+        self.dirty.insert(index);
         Ok(outputs)
     }
 }

@@ -58,6 +58,8 @@ pub struct Context {
     /// Which delivery of the message this is (1 the first time).
     pub attempt: u32,
     pub clock: Arc<dyn Clock>,
+    /// Messages still queued for this agent: more work is coming right away.
+    pub backlog: usize,
 }
 
 /// An agent: handles one checked message at a time and returns the messages to publish in
@@ -477,7 +479,10 @@ where
             _ = shutdown.wait_for(|stop| *stop) => Next::Stop,
         };
         match next {
-            Next::Delivery(delivery) => handle_delivery(&instance, &mut agent, delivery).await,
+            Next::Delivery(delivery) => {
+                let backlog = subscription.backlog();
+                handle_delivery(&instance, &mut agent, delivery, backlog).await
+            }
             Next::Tick => handle_tick(&instance, &mut agent).await,
             Next::Stop => return,
         }
@@ -495,6 +500,7 @@ where
         agent: instance.keys.id().clone(),
         attempt: 1,
         clock: instance.shared.clock.clone(),
+        backlog: 0,
     };
     let outputs = match agent.tick(&context).await {
         Ok(outputs) => outputs,
@@ -525,8 +531,12 @@ where
     }
 }
 
-async fn handle_delivery<B, M, A>(instance: &Instance<B, M>, agent: &mut A, delivery: Delivery)
-where
+async fn handle_delivery<B, M, A>(
+    instance: &Instance<B, M>,
+    agent: &mut A,
+    delivery: Delivery,
+    backlog: usize,
+) where
     B: Bus,
     M: Message,
     A: Agent<M>,
@@ -574,6 +584,7 @@ where
         agent: instance.keys.id().clone(),
         attempt: delivery.attempt,
         clock: shared.clock.clone(),
+        backlog,
     };
     let outputs = match agent.handle(&envelope, &context).await {
         Ok(outputs) => outputs,

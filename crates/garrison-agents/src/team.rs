@@ -82,11 +82,14 @@ pub async fn start<B: Bus>(
     let investigate_config = config.investigate.clone();
     let (evidence, incidents) = (stores.evidence.clone(), stores.incidents.clone());
     builder.agent(
-        AgentSpec::new(
-            "investigate",
-            vec![TeamKind::AlertTriaged],
-            vec![TeamKind::IncidentProposed],
-        ),
+        AgentSpec {
+            tick: Some(std::time::Duration::from_millis(250)),
+            ..AgentSpec::new(
+                "investigate",
+                vec![TeamKind::AlertTriaged],
+                vec![TeamKind::IncidentProposed],
+            )
+        },
         move || {
             Investigate::new(
                 investigate_config.clone(),

@@ -511,6 +511,7 @@ mod triage {
             agent: AgentId::new("triage", "1"),
             attempt: 1,
             clock: Arc::new(FixedClock),
+            backlog: 0,
         };
         let out = triage.handle(&envelope(alert), &context).await.unwrap();
         out.into_iter().next().map(|message| match message {

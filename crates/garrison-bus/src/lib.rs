@@ -100,6 +100,12 @@ pub trait Bus: Clone + Send + Sync + 'static {
 pub trait Subscription: Send + 'static {
     /// The next delivery; `None` once the bus is closed.
     fn next(&mut self) -> impl Future<Output = Option<Delivery>> + Send;
+
+    /// Messages waiting for this consumer now (an estimate; 0 when unknown). Agents use it to
+    /// coalesce work while a burst is still queued.
+    fn backlog(&self) -> usize {
+        0
+    }
 }
 
 /// Settles a delivery with the bus.

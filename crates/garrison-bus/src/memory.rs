@@ -258,6 +258,10 @@ pub struct InProcessSubscription {
 }
 
 impl Subscription for InProcessSubscription {
+    fn backlog(&self) -> usize {
+        self.consumer.capacity - self.consumer.sender.capacity()
+    }
+
     async fn next(&mut self) -> Option<Delivery> {
         let item = {
             let mut receiver = self.consumer.receiver.lock().await;
