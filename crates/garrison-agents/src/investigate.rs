@@ -283,7 +283,11 @@ impl Investigate {
                     evidence: alert.evidence,
                 },
             });
-            if let Some(event) = events.get(&alert.evidence) {
+            // One field claim per record, however many rules matched it.
+            let claimed = reasoning.iter().any(|claim: &Claim| {
+                matches!(&claim.assertion, Assertion::FieldEquals { evidence, .. } if *evidence == alert.evidence)
+            });
+            if let Some(event) = events.get(&alert.evidence).filter(|_| !claimed) {
                 for field in ["CommandLine", "Image", "TargetUserName"] {
                     if let Some(value) = event.field(field).filter(|v| !v.is_empty() && *v != "-") {
                         reasoning.push(Claim {
@@ -399,9 +403,7 @@ impl Investigate {
             } else {
                 hosts.join(", ")
             },
-            alerts
-                .iter()
-                .find_map(|(alert, _)| alert.user.as_deref())
+            principal(&alerts)
                 .map(|user| format!(" ({user})"))
                 .unwrap_or_default()
         );
@@ -468,6 +470,29 @@ impl Investigate {
             superseded_by: None,
         })
     }
+}
+
+/// The person most of the alerts are about (ties: the earliest).
+fn principal(alerts: &[&(Alert, TriageDecision)]) -> Option<String> {
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for (alert, _) in alerts {
+        if let Some(user) = alert
+            .user
+            .as_deref()
+            .filter(|user| !is_machine_account(user))
+        {
+            let name = canonical_user(user);
+            match counts.iter_mut().find(|(known, _)| *known == name) {
+                Some((_, count)) => *count += 1,
+                None => counts.push((name, 1)),
+            }
+        }
+    }
+    let best = counts.iter().map(|(_, count)| *count).max()?;
+    counts
+        .into_iter()
+        .find(|(_, count)| *count == best)
+        .map(|(name, _)| name)
 }
 
 fn capitalize(text: &str) -> String {
