@@ -364,6 +364,18 @@ struct Instance<B: Bus, M: Message> {
     seen: Arc<Mutex<SeenSet<EnvelopeId>>>,
 }
 
+impl<B: Bus, M: Message> Instance<B, M> {
+    /// Audits a message this instance refused (or an answer it refused to send).
+    fn audit_refusal(&self, subject: String, detail: String) {
+        self.shared.audit(
+            self.keys.id(),
+            AuditAction::MessageRejected,
+            subject,
+            detail,
+        );
+    }
+}
+
 impl<B: Bus, M: Message> Clone for Instance<B, M> {
     fn clone(&self) -> Self {
         Instance {
@@ -548,9 +560,7 @@ async fn handle_delivery<B, M, A>(
         Ok(envelope) => envelope,
         Err(rejection) => {
             counters.rejected.fetch_add(1, Ordering::Relaxed);
-            shared.audit(
-                instance.keys.id(),
-                AuditAction::MessageRejected,
+            instance.audit_refusal(
                 delivery.envelope.id.to_string(),
                 format!("from {}: {rejection}", delivery.envelope.sender),
             );
@@ -562,9 +572,7 @@ async fn handle_delivery<B, M, A>(
     let kind = envelope.payload.kind();
     if !instance.spec.consumes.contains(&kind) {
         counters.rejected.fetch_add(1, Ordering::Relaxed);
-        shared.audit(
-            instance.keys.id(),
-            AuditAction::MessageRejected,
+        instance.audit_refusal(
             envelope.id.to_string(),
             format!(
                 "{} does not consume {}",
@@ -605,9 +613,7 @@ async fn handle_delivery<B, M, A>(
         .find(|output| !instance.spec.publishes.contains(&output.kind()))
     {
         counters.failed.fetch_add(1, Ordering::Relaxed);
-        shared.audit(
-            instance.keys.id(),
-            AuditAction::MessageRejected,
+        instance.audit_refusal(
             envelope.id.to_string(),
             format!(
                 "{} answered with {}, which it may not publish",
