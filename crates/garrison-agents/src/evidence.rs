@@ -202,10 +202,32 @@ pub fn stored_event(event: &Event) -> StoredEvent {
             .collect(),
         process_key: None,
         parent_key: None,
+        session_key: None,
     };
     stored.user = event_user(&stored);
     crate::process_tree::index_process(&mut stored);
+    stored.session_key = session_key(&stored);
     stored
+}
+
+/// The logon session an event belongs to (`host:0x…`): the session a logon (4624) opened, or
+/// the one an event was written in. The system's own sessions (SYSTEM, LOCAL and NETWORK
+/// SERVICE) are left out: they tell nothing about who came in.
+pub fn session_key(event: &StoredEvent) -> Option<String> {
+    let host = event.host.as_deref()?.to_lowercase();
+    let field = if event.event_id == Some(4624) && event.channel.as_deref() == Some("Security") {
+        "TargetLogonId"
+    } else if event.field("SubjectLogonId").is_some() {
+        "SubjectLogonId"
+    } else {
+        "LogonId"
+    };
+    let text = present(event.field(field))?;
+    let id = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
+        Some(hex) => u64::from_str_radix(hex, 16).ok()?,
+        None => text.parse().ok()?,
+    };
+    (!matches!(id, 0 | 0x3e4 | 0x3e5 | 0x3e7)).then(|| format!("{host}:0x{id:x}"))
 }
 
 /// The alert for a rule hit on a stored event.
@@ -258,6 +280,7 @@ mod tests {
                 .collect(),
             process_key: None,
             parent_key: None,
+            session_key: None,
         }
     }
 

@@ -326,6 +326,63 @@ impl Investigate {
                 });
             }
         }
+        // Logon sessions: an alerted action done in a session that came in over the network or
+        // by remote desktop was done from another machine.
+        let mut sessions: BTreeSet<EvidenceId> = BTreeSet::new();
+        for event in events.values() {
+            let Some(key) = event
+                .session_key
+                .as_deref()
+                .filter(|_| event.event_id != Some(4624))
+            else {
+                continue;
+            };
+            let Some(logon) = self.evidence.session_start(key).map_err(temporary)? else {
+                continue;
+            };
+            let kind = match logon.field("LogonType") {
+                Some("3") => "network",
+                Some("10") => "remote desktop",
+                _ => continue,
+            };
+            let Some(address) = logon
+                .field("IpAddress")
+                .filter(|ip| !matches!(*ip, "" | "-" | "::1" | "127.0.0.1"))
+            else {
+                continue;
+            };
+            let account = logon.field("TargetUserName").unwrap_or("?");
+            if is_machine_account(account) || !sessions.insert(logon.id) {
+                continue;
+            }
+            cite(&mut evidence, &logon);
+            entities.insert(Entity::new(EntityKind::Ip, address));
+            if !tactics.iter().any(|tactic| tactic == "lateral-movement") {
+                tactics.push("lateral-movement".into());
+            }
+            reasoning.push(Claim {
+                claim: format!(
+                    "The session of {} began with a {kind} logon of {account} ({})",
+                    event.id, logon.id
+                ),
+                evidence: vec![logon.id],
+                assertion: Assertion::FieldEquals {
+                    evidence: logon.id,
+                    field: "LogonType".into(),
+                    value: logon.field("LogonType").unwrap_or_default().into(),
+                },
+            });
+            reasoning.push(Claim {
+                claim: format!("That logon ({}) came from {address}", logon.id),
+                evidence: vec![logon.id],
+                assertion: Assertion::FieldEquals {
+                    evidence: logon.id,
+                    field: "IpAddress".into(),
+                    value: address.into(),
+                },
+            });
+        }
+        tactics.sort_by_key(|tactic| tactic_rank(tactic));
         let mut by_host: BTreeMap<String, Vec<EvidenceId>> = BTreeMap::new();
         for event in events.values() {
             if let Some(host) = &event.host {

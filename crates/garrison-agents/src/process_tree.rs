@@ -288,6 +288,7 @@ mod tests {
             ],
             process_key: None,
             parent_key: None,
+            session_key: None,
         }
     }
 

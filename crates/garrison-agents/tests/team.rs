@@ -55,6 +55,7 @@ fn event(
             .collect(),
         process_key: None,
         parent_key: None,
+        session_key: None,
     };
     garrison_agents::process_tree::index_process(&mut event);
     event
@@ -119,6 +120,41 @@ struct Scenario {
 /// WS01: Word starts cmd, cmd starts powershell (execution), powershell dumps lsass
 /// (credential access). DC01, a day later: an unrelated discovery alert. WS01 again, minute 20:
 /// a repeat of the powershell alert.
+/// Runs the team on `alerts` until it has reported `incidents` incidents and gone idle.
+async fn run_team(store: &Arc<SqliteStore>, alerts: Vec<garrison_model::Alert>, incidents: usize) {
+    let bus = InProcessBus::new();
+    let stores = TeamStores {
+        audit: store.clone(),
+        evidence: store.clone(),
+        incidents: store.clone(),
+    };
+    let team = team::start(
+        bus.clone(),
+        stores,
+        Arc::new(FixedClock),
+        TeamConfig::default(),
+    )
+    .await
+    .unwrap();
+    for alert in alerts {
+        team.detect
+            .publish(TeamMessage::AlertRaised { alert }, Lineage::start())
+            .await
+            .unwrap();
+    }
+    for _ in 0..500 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        if bus.is_idle() && team.reported.lock().unwrap().len() == incidents {
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            if bus.is_idle() {
+                break;
+            }
+        }
+    }
+    team.runtime.shutdown().await;
+    assert!(bus.dead_letters().is_empty());
+}
+
 async fn run_scenario() -> Scenario {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
@@ -240,37 +276,7 @@ async fn run_scenario() -> Scenario {
             &events[4],
         ),
     ];
-    let bus = InProcessBus::new();
-    let stores = TeamStores {
-        audit: store.clone(),
-        evidence: store.clone(),
-        incidents: store.clone(),
-    };
-    let team = team::start(
-        bus.clone(),
-        stores,
-        Arc::new(FixedClock),
-        TeamConfig::default(),
-    )
-    .await
-    .unwrap();
-    for alert in alerts {
-        team.detect
-            .publish(TeamMessage::AlertRaised { alert }, Lineage::start())
-            .await
-            .unwrap();
-    }
-    for _ in 0..500 {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        if bus.is_idle() && team.reported.lock().unwrap().len() == 2 {
-            tokio::time::sleep(Duration::from_millis(30)).await;
-            if bus.is_idle() {
-                break;
-            }
-        }
-    }
-    team.runtime.shutdown().await;
-    assert!(bus.dead_letters().is_empty());
+    run_team(&store, alerts, 2).await;
     let mut incidents = store.incidents().unwrap();
     incidents.sort_by_key(|incident| incident.first_seen);
     Scenario {
@@ -482,6 +488,69 @@ async fn the_verifier_removes_every_injected_false_claim() {
     assert_eq!(again.reasoning, incident.reasoning);
     assert!(again.verification.removed_claims.is_empty());
     let _ = scenario.store.incidents();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_in_a_session_that_came_in_over_the_network_are_lateral_movement() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let mut logon = event(
+        1,
+        "SRV01",
+        0,
+        4624,
+        &[
+            ("TargetUserName", "bob"),
+            ("TargetDomainName", "CORP"),
+            ("TargetLogonId", "0x5f5e1"),
+            ("LogonType", "3"),
+            ("IpAddress", "10.0.0.9"),
+        ],
+    );
+    logon.channel = Some("Security".into());
+    logon.session_key = garrison_agents::evidence::session_key(&logon);
+    let mut task = process(
+        2,
+        "SRV01",
+        1,
+        "{T}",
+        "{S}",
+        "C:\\Windows\\System32\\schtasks.exe",
+        "schtasks /create /tn x /tr c:\\x.exe",
+    );
+    task.fields.push(("LogonId".into(), "0x5F5E1".into()));
+    task.session_key = garrison_agents::evidence::session_key(&task);
+    assert_eq!(task.session_key, logon.session_key);
+    store.put_events(&[logon.clone(), task.clone()]).unwrap();
+    let alert = alert_from_detection(
+        &detection(
+            "remote-task",
+            Level::High,
+            &["attack.persistence", "attack.t1053.005"],
+            &task,
+        ),
+        &task,
+    );
+    run_team(&store, vec![alert], 1).await;
+    let incident = store.incidents().unwrap().remove(0);
+    assert!(
+        incident.tactics.contains(&"lateral-movement".to_string()),
+        "{:?}",
+        incident.tactics
+    );
+    assert!(
+        incident.evidence.iter().any(|item| item.id == logon.id),
+        "the logon is cited"
+    );
+    let session: Vec<&Claim> = incident
+        .reasoning
+        .iter()
+        .filter(|claim| claim.evidence == vec![logon.id])
+        .collect();
+    assert_eq!(session.len(), 2, "{:#?}", incident.reasoning);
+    assert!(session[0].claim.contains("network logon of bob"));
+    assert!(session[1].claim.contains("10.0.0.9"));
+    assert_eq!(incident.verification.status, VerificationStatus::Verified);
 }
 
 mod triage {

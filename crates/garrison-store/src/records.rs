@@ -23,6 +23,9 @@ pub struct StoredEvent {
     pub process_key: Option<String>,
     /// For a process start: its parent's key.
     pub parent_key: Option<String>,
+    /// The logon session the event belongs to (`host:logon id`), when known: indexed, so an
+    /// investigation finds how a session began.
+    pub session_key: Option<String>,
 }
 
 impl StoredEvent {
@@ -55,6 +58,8 @@ pub trait EvidenceStore: Send + Sync {
     fn process_start(&self, key: &str) -> Result<Option<StoredEvent>, StoreError>;
     /// Records of processes started by process `key`, oldest first, at most `limit`.
     fn process_children(&self, key: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
+    /// The logon (Security 4624) that began session `key`, the latest when ids were reused.
+    fn session_start(&self, key: &str) -> Result<Option<StoredEvent>, StoreError>;
 }
 
 /// Where incidents are kept, newest version of each.
@@ -97,6 +102,7 @@ fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredEvent, String)>
             fields: Vec::new(),
             process_key: row.get(11)?,
             parent_key: row.get(12)?,
+            session_key: row.get(13)?,
         },
         row.get(6)?,
     ))
@@ -109,7 +115,7 @@ fn with_fields((mut event, fields): (StoredEvent, String)) -> Result<StoredEvent
 }
 
 const EVENT_COLUMNS: &str = "id, at_ns, host, user, channel, event_id, fields, path, member, \
-     record_id, offset, process_key, parent_key";
+     record_id, offset, process_key, parent_key, session_key";
 
 impl EvidenceStore for SqliteStore {
     fn put_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
@@ -120,8 +126,8 @@ impl EvidenceStore for SqliteStore {
             let mut statement = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO evidence
                  (id, at_ns, host, user, channel, event_id, fields, path, member, record_id, offset,
-                  process_key, parent_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                  process_key, parent_key, session_key)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?;
             for event in events {
                 let fields = serde_json::to_string(&event.fields)
@@ -140,6 +146,7 @@ impl EvidenceStore for SqliteStore {
                     event.source.offset as i64,
                     event.process_key,
                     event.parent_key,
+                    event.session_key,
                 ])?;
             }
         }
@@ -232,6 +239,21 @@ impl EvidenceStore for SqliteStore {
         ))?;
         let rows = statement.query_map(params![key, limit as i64], event_row)?;
         rows.map(|row| with_fields(row?)).collect()
+    }
+
+    fn session_start(&self, key: &str) -> Result<Option<StoredEvent>, StoreError> {
+        let connection = self.connection();
+        let row = connection
+            .query_row(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM evidence
+                     WHERE session_key = ?1 AND event_id = 4624 ORDER BY at_ns DESC LIMIT 1"
+                ),
+                [key],
+                event_row,
+            )
+            .optional()?;
+        row.map(with_fields).transpose()
     }
 }
 

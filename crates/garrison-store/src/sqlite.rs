@@ -47,11 +47,13 @@ const MIGRATIONS: &[&str] = &[
          record_id INTEGER NOT NULL,
          offset    INTEGER NOT NULL,
          process_key TEXT,
-         parent_key  TEXT
+         parent_key  TEXT,
+         session_key TEXT
      );
      CREATE INDEX evidence_by_host_and_time ON evidence (host COLLATE NOCASE, at_ns);
      CREATE INDEX evidence_by_process ON evidence (process_key) WHERE parent_key IS NOT NULL;
      CREATE INDEX evidence_by_parent ON evidence (parent_key) WHERE parent_key IS NOT NULL;
+     CREATE INDEX evidence_by_logon ON evidence (session_key) WHERE event_id = 4624;
      CREATE TABLE incidents (
          id       TEXT PRIMARY KEY,
          version  INTEGER NOT NULL,

@@ -26,6 +26,11 @@ fn event(record_id: u64, host: &str, second: i64) -> StoredEvent {
         ],
         process_key: Some(format!("guid:{record_id}")),
         parent_key: (record_id > 0).then(|| format!("guid:{}", record_id / 2)),
+        session_key: Some(format!(
+            "{}:0x{:x}",
+            host.to_lowercase(),
+            0x1000 + record_id % 2
+        )),
     }
 }
 
@@ -118,6 +123,10 @@ fn process_starts_and_children_are_found_by_key() {
         .collect();
     assert_eq!(children, [4, 5]);
     assert_eq!(store.process_children("guid:2", 1).unwrap().len(), 1);
+    // The events are 4624 logons: the latest of a session's is its start.
+    let start = store.session_start("ws01:0x1001").unwrap().unwrap();
+    assert_eq!(start.source.record_id, 7);
+    assert_eq!(store.session_start("ws01:0x9999").unwrap(), None);
 }
 
 #[test]
