@@ -112,16 +112,46 @@ impl Investigate {
     /// Publishes every changed case as a new incident version.
     fn flush(&mut self) -> Result<Vec<TeamMessage>, AgentError> {
         let mut outputs = Vec::new();
-        for index in std::mem::take(&mut self.dirty) {
+        let dirty = std::mem::take(&mut self.dirty);
+        for &index in &dirty {
             if self.cases[index].superseded_by.is_some() {
                 continue;
             }
             self.cases[index].version += 1;
-            let incident = self.build(&self.cases[index])?;
+            let incident = match self.build(&self.cases[index]) {
+                Ok(incident) => incident,
+                Err(error) => {
+                    // Nothing is lost: every case of the burst is published on the retry.
+                    self.dirty = dirty;
+                    return Err(error);
+                }
+            };
             self.cases[index].published = Some(incident.clone());
             outputs.push(TeamMessage::IncidentProposed { incident });
         }
+        self.forget_closed();
         Ok(outputs)
+    }
+
+    /// Incidents held in memory, open to new alerts.
+    pub fn open_cases(&self) -> usize {
+        self.cases.len()
+    }
+
+    /// Drops from memory the cases no new alert can join any more (quiet for twice the link
+    /// window before the newest alert seen) and those merged into others: their incidents stay
+    /// in the store, and memory stays bounded however long the team runs.
+    fn forget_closed(&mut self) {
+        debug_assert!(self.dirty.is_empty(), "indices in `dirty` would shift");
+        let Some(newest) = self.cases.iter().filter_map(|case| case.last).max() else {
+            return;
+        };
+        let horizon = newest
+            .checked_sub(self.config.link_window * 2)
+            .unwrap_or(newest);
+        self.cases.retain(|case| {
+            case.superseded_by.is_none() && case.last.is_none_or(|last| last >= horizon)
+        });
     }
 
     /// The open incidents `alert` belongs with: close in time, and on the same host, or by the

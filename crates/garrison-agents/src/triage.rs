@@ -229,6 +229,26 @@ impl Triage {
     }
 }
 
+/// Groups remembered before old ones are dropped.
+const GROUPS_KEPT: usize = 10_000;
+
+impl Triage {
+    /// Keeps memory bounded: once many groups are open, those quiet for a day before `now`
+    /// are dropped (a later repeat of them starts a new group).
+    fn forget_old_groups(&mut self, now: Option<Timestamp>) {
+        if self.groups.len() < GROUPS_KEPT {
+            return;
+        }
+        let Some(horizon) =
+            now.and_then(|now| now.checked_sub(jiff::SignedDuration::from_hours(24)).ok())
+        else {
+            return;
+        };
+        self.groups
+            .retain(|_, group| group.last_seen.is_none_or(|last| last >= horizon));
+    }
+}
+
 fn group_key(alert: &Alert) -> String {
     format!(
         "{}|{}|{}",
@@ -258,6 +278,7 @@ impl Agent<TeamMessage> for Triage {
             ));
         };
         let key = group_key(alert);
+        self.forget_old_groups(alert.timestamp);
         let fired = self.fired.entry(alert.rule.id.clone()).or_default();
         let fired_before = *fired;
         *fired += 1;

@@ -553,6 +553,64 @@ async fn actions_in_a_session_that_came_in_over_the_network_are_lateral_movement
     assert_eq!(incident.verification.status, VerificationStatus::Verified);
 }
 
+#[tokio::test]
+async fn investigation_forgets_incidents_no_alert_can_join_any_more() {
+    use garrison_agents::investigate::{Investigate, InvestigateConfig};
+    use garrison_agents::messages::{TriageDecision, Verdict};
+    use garrison_agents::{Agent, Context};
+    use garrison_bus::{AgentId, CorrelationId, Envelope, EnvelopeId};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let mut investigate =
+        Investigate::new(InvestigateConfig::default(), store.clone(), store.clone());
+    let context = Context {
+        agent: AgentId::new("investigate", "1"),
+        attempt: 1,
+        clock: Arc::new(FixedClock),
+        backlog: 0,
+    };
+    let mut published = 0;
+    for hour in 0..12u64 {
+        // One alert every three hours on the same host: too far apart to be linked.
+        let minute = hour as i64 * 180;
+        let event = process(
+            100 + hour,
+            "WS09",
+            minute,
+            &format!("{{G{hour}}}"),
+            "{P}",
+            "a.exe",
+            "a",
+        );
+        store.put_events(std::slice::from_ref(&event)).unwrap();
+        let alert = alert_from_detection(&detection("r", Level::High, &[], &event), &event);
+        let decision = TriageDecision {
+            alert: alert.id.clone(),
+            group: "g".into(),
+            duplicate_of: None,
+            score: 70,
+            verdict: Verdict::Investigate,
+            reasons: vec![],
+        };
+        let envelope = Envelope {
+            id: EnvelopeId::new(),
+            schema_version: 1,
+            sender: AgentId::new("triage", "1"),
+            causation_id: None,
+            correlation_id: CorrelationId::new(),
+            timestamp: FixedClock.now(),
+            payload: TeamMessage::AlertTriaged { alert, decision },
+        };
+        published += investigate.handle(&envelope, &context).await.unwrap().len();
+        assert!(
+            investigate.open_cases() <= 2,
+            "hour {hour}: {}",
+            investigate.open_cases()
+        );
+    }
+    assert_eq!(published, 12, "each alert still became its own incident");
+}
+
 mod triage {
     use super::*;
     use garrison_agents::messages::Verdict;
