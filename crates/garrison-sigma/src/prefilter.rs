@@ -286,6 +286,33 @@ impl LiteralTable {
         shared_build(&self.keyword_subsets, ids, |ids| self.keyword_scan_of(ids))
     }
 
+    /// Pieces of work [`LiteralTable::prebuild`] can do ahead of hunting: the keyword automata
+    /// and each field's shared automaton.
+    pub fn prebuild_parts(&self) -> usize {
+        1 + self.of_field.len()
+    }
+
+    /// Builds part `part` of the shared automata now instead of on first use (callers spread
+    /// the parts over their threads while loading rules).
+    pub fn prebuild(&self, part: usize) {
+        match part {
+            0 if !self.keyword_literals.is_empty() => {
+                self.keyword_scan();
+            }
+            0 => {}
+            field => {
+                let field = (field - 1) as FieldId;
+                if self
+                    .of_field
+                    .get(field as usize)
+                    .is_some_and(|ids| !ids.is_empty())
+                {
+                    self.field_scan(field);
+                }
+            }
+        }
+    }
+
     /// The automaton over all of `field`'s literals (built by the first thread to ask).
     fn field_scan(&self, field: FieldId) -> &FieldScan {
         self.scans[field as usize]

@@ -431,6 +431,18 @@ impl RuleSet {
         set
     }
 
+    /// Work that can be done ahead of hunting, in independent parts (see [`RuleSet::prebuild`]).
+    pub fn prebuild_parts(&self) -> usize {
+        self.literals.prebuild_parts()
+    }
+
+    /// Builds one part of the prefilter's shared automata now rather than on first use; the
+    /// caller brings the threads. Hunting without it is the same, only its first events are
+    /// slower.
+    pub fn prebuild(&self, part: usize) {
+        self.literals.prebuild(part);
+    }
+
     pub fn stats(&self) -> &RuleSetStats {
         &self.stats
     }

@@ -248,8 +248,9 @@ pub fn run(command: BenchCommand) -> Result<ExitCode, Failure> {
 
     // 3-5. Parse-only baseline, the evtx crate's floor, and hunting, `runs` times each,
     // alternating, best kept: on shared machines single runs are noisy. Each hunt uses a rule set
-    // loaded afresh (loading untimed), so one-time work done while hunting (per-bucket
-    // prefilters, matchers built on first use) is counted every time.
+    // loaded afresh (loading, which builds the shared prefilter automata, is timed above), so
+    // one-time work done while hunting (per-bucket prefilters, matchers built on first use) is
+    // counted every time.
     let mut parse_best: Option<Phase> = None;
     // CPU time of hunting over parsing, per run: the two are measured back to back, so each
     // ratio sees the same machine conditions.

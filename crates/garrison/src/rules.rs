@@ -147,6 +147,22 @@ pub fn load_rules(
     }
     let file_count = files.len();
     let rules = RuleSet::link(files, options);
+    // The shared prefilter automata, built now on all threads (hunting would build them one at
+    // a time on first use).
+    let next = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..threads.max(1) {
+            scope.spawn(|| {
+                loop {
+                    let part = next.fetch_add(1, Ordering::Relaxed);
+                    if part >= rules.prebuild_parts() {
+                        break;
+                    }
+                    rules.prebuild(part);
+                }
+            });
+        }
+    });
     Ok(LoadedRules {
         rules,
         not_rules,
