@@ -185,6 +185,47 @@ pub fn event_summary(event: &StoredEvent) -> String {
     }
 }
 
+/// The evidence store with the records already read kept in memory: a stored record never
+/// changes, and a growing incident is rebuilt and re-verified from mostly the same records.
+/// Records not found are asked for again (they may be stored later). Bounded: the memory starts
+/// over after [`CACHED_RECORDS`] records.
+pub struct CachedEvidence {
+    store: std::sync::Arc<dyn garrison_store::EvidenceStore>,
+    records: std::cell::RefCell<std::collections::HashMap<EvidenceId, StoredEvent>>,
+}
+
+/// Records remembered before a cache starts over.
+pub const CACHED_RECORDS: usize = 50_000;
+
+impl CachedEvidence {
+    pub fn new(store: std::sync::Arc<dyn garrison_store::EvidenceStore>) -> CachedEvidence {
+        CachedEvidence {
+            store,
+            records: Default::default(),
+        }
+    }
+
+    /// The underlying store, for queries the cache does not serve.
+    pub fn store(&self) -> &dyn garrison_store::EvidenceStore {
+        self.store.as_ref()
+    }
+
+    pub fn event(&self, id: EvidenceId) -> Result<Option<StoredEvent>, garrison_store::StoreError> {
+        if let Some(event) = self.records.borrow().get(&id) {
+            return Ok(Some(event.clone()));
+        }
+        let event = self.store.event(id)?;
+        if let Some(event) = &event {
+            let mut records = self.records.borrow_mut();
+            if records.len() >= CACHED_RECORDS {
+                records.clear();
+            }
+            records.insert(id, event.clone());
+        }
+        Ok(event)
+    }
+}
+
 /// An event as the evidence store keeps it.
 pub fn stored_event(event: &Event) -> StoredEvent {
     let mut stored = StoredEvent {
@@ -255,14 +296,15 @@ pub fn alert_from_detection(detection: &Detection, event: &StoredEvent) -> Alert
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use garrison_model::EvidenceRef;
     use std::sync::Arc;
 
-    fn event(fields: &[(&str, &str)]) -> StoredEvent {
+    /// A Sysmon process start on WS01 with `fields` (shared by this crate's unit tests).
+    pub(crate) fn sysmon_event(record: u64, fields: &[(&str, &str)]) -> StoredEvent {
         StoredEvent {
-            id: EvidenceId(1),
+            id: EvidenceId(record),
             timestamp: None,
             host: Some("WS01".into()),
             user: None,
@@ -271,7 +313,7 @@ mod tests {
             source: EvidenceRef {
                 path: Arc::from("x.evtx"),
                 member: None,
-                record_id: 1,
+                record_id: record,
                 offset: 0,
             },
             fields: fields
@@ -282,6 +324,29 @@ mod tests {
             parent_key: None,
             session_key: None,
         }
+    }
+
+    fn event(fields: &[(&str, &str)]) -> StoredEvent {
+        sysmon_event(1, fields)
+    }
+
+    #[test]
+    fn cached_evidence_serves_what_it_read_and_asks_again_for_what_was_missing() {
+        use garrison_store::{EvidenceStore, SqliteStore};
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let cache = CachedEvidence::new(store.clone());
+        let record = sysmon_event(7, &[("Image", "a.exe")]);
+        assert_eq!(cache.event(record.id).unwrap(), None);
+        store.put_events(std::slice::from_ref(&record)).unwrap();
+        assert_eq!(
+            cache.event(record.id).unwrap(),
+            Some(record.clone()),
+            "not remembered as missing"
+        );
+        drop(store);
+        assert_eq!(cache.event(record.id).unwrap(), Some(record));
+        assert_eq!(cache.store().event_count().unwrap(), 1);
     }
 
     #[test]

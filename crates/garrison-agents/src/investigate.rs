@@ -4,7 +4,9 @@
 //! each with the evidence that supports it.
 
 use crate::AgentError;
-use crate::evidence::{canonical_user, event_summary, is_machine_account, is_public_ip};
+use crate::evidence::{
+    CACHED_RECORDS, CachedEvidence, canonical_user, event_summary, is_machine_account, is_public_ip,
+};
 use crate::messages::{TeamMessage, TriageDecision, Verdict};
 use crate::process_tree::{self, process_key};
 use crate::runtime::{Agent, Context};
@@ -54,20 +56,15 @@ struct Case {
 
 pub struct Investigate {
     config: InvestigateConfig,
-    evidence: Arc<dyn EvidenceStore>,
+    evidence: CachedEvidence,
     incidents: Arc<dyn IncidentStore>,
     cases: Vec<Case>,
-    /// Stored records already read: evidence never changes once stored, and an incident is
-    /// rebuilt from the same records each time it grows.
-    records: RefCell<HashMap<EvidenceId, StoredEvent>>,
+    /// Process starts already read (they never change either).
     starts: RefCell<HashMap<String, StoredEvent>>,
     /// Cases changed since they were last published: while alerts are still queued, an
     /// incident is rebuilt and published once for the burst instead of once per alert.
     dirty: BTreeSet<usize>,
 }
-
-/// Records remembered before the caches start over.
-const CACHED_RECORDS: usize = 50_000;
 
 fn temporary(error: impl std::fmt::Display) -> AgentError {
     AgentError::Temporary(error.to_string())
@@ -100,10 +97,9 @@ impl Investigate {
     ) -> Investigate {
         Investigate {
             config,
-            evidence,
+            evidence: CachedEvidence::new(evidence),
             incidents,
             cases: Vec::new(),
-            records: RefCell::new(HashMap::new()),
             starts: RefCell::new(HashMap::new()),
             dirty: BTreeSet::new(),
         }
@@ -212,18 +208,7 @@ impl Investigate {
     }
 
     fn stored(&self, id: EvidenceId) -> Result<Option<StoredEvent>, AgentError> {
-        if let Some(event) = self.records.borrow().get(&id) {
-            return Ok(Some(event.clone()));
-        }
-        let event = self.evidence.event(id).map_err(temporary)?;
-        if let Some(event) = &event {
-            let mut records = self.records.borrow_mut();
-            if records.len() >= CACHED_RECORDS {
-                records.clear();
-            }
-            records.insert(id, event.clone());
-        }
-        Ok(event)
+        self.evidence.event(id).map_err(temporary)
     }
 
     /// The incident as the evidence shows it now.
@@ -256,7 +241,7 @@ impl Investigate {
             if starts.len() >= CACHED_RECORDS {
                 starts.clear();
             }
-            process_tree::gather(self.evidence.as_ref(), &focus, &mut starts).map_err(temporary)?
+            process_tree::gather(self.evidence.store(), &focus, &mut starts).map_err(temporary)?
         };
         let (process_tree, spawns) = process_tree::build(&context, &focus);
         let context_by_id: BTreeMap<EvidenceId, &StoredEvent> =
@@ -367,7 +352,12 @@ impl Investigate {
             else {
                 continue;
             };
-            let Some(logon) = self.evidence.session_start(key).map_err(temporary)? else {
+            let Some(logon) = self
+                .evidence
+                .store()
+                .session_start(key)
+                .map_err(temporary)?
+            else {
                 continue;
             };
             let kind = match logon.field("LogonType") {

@@ -263,33 +263,18 @@ pub fn spawned_by(child: &StoredEvent, parent: &StoredEvent) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use garrison_model::EvidenceRef;
-    use std::sync::Arc;
 
     fn sysmon(id: u64, guid: &str, parent: &str, image: &str) -> StoredEvent {
-        StoredEvent {
-            id: EvidenceId(id),
-            timestamp: None,
-            host: Some("WS01".into()),
-            user: None,
-            channel: Some("Microsoft-Windows-Sysmon/Operational".into()),
-            event_id: Some(1),
-            source: EvidenceRef {
-                path: Arc::from("x"),
-                member: None,
-                record_id: id,
-                offset: 0,
-            },
-            fields: vec![
-                ("ProcessGuid".into(), guid.into()),
-                ("ParentProcessGuid".into(), parent.into()),
-                ("Image".into(), image.into()),
-                ("ProcessId".into(), id.to_string()),
+        let pid = id.to_string();
+        crate::evidence::tests::sysmon_event(
+            id,
+            &[
+                ("ProcessGuid", guid),
+                ("ParentProcessGuid", parent),
+                ("Image", image),
+                ("ProcessId", &pid),
             ],
-            process_key: None,
-            parent_key: None,
-            session_key: None,
-        }
+        )
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! of a human.
 
 use crate::AgentError;
+use crate::evidence::CachedEvidence;
 use crate::messages::TeamMessage;
 use crate::process_tree::spawned_by;
 use crate::runtime::{Agent, Context};
@@ -17,41 +18,22 @@ use std::sync::Arc;
 const CONFIDENCE_KEPT_PER_REMOVAL: f64 = 0.8;
 
 pub struct Verify {
-    evidence: Arc<dyn EvidenceStore>,
+    evidence: CachedEvidence,
     audit: Arc<dyn AuditLog>,
-    /// Records already read (stored evidence never changes; each version of a growing
-    /// incident cites mostly the same records). Records not found are asked for again.
-    records: std::cell::RefCell<std::collections::HashMap<EvidenceId, StoredEvent>>,
 }
-
-/// Records remembered before the cache starts over.
-const CACHED_RECORDS: usize = 50_000;
 
 impl Verify {
     pub fn new(evidence: Arc<dyn EvidenceStore>, audit: Arc<dyn AuditLog>) -> Verify {
         Verify {
-            evidence,
+            evidence: CachedEvidence::new(evidence),
             audit,
-            records: Default::default(),
         }
     }
 
     fn record(&self, id: EvidenceId) -> Result<Option<StoredEvent>, AgentError> {
-        if let Some(event) = self.records.borrow().get(&id) {
-            return Ok(Some(event.clone()));
-        }
-        let event = self
-            .evidence
+        self.evidence
             .event(id)
-            .map_err(|error| AgentError::Temporary(error.to_string()))?;
-        if let Some(event) = &event {
-            let mut records = self.records.borrow_mut();
-            if records.len() >= CACHED_RECORDS {
-                records.clear();
-            }
-            records.insert(id, event.clone());
-        }
-        Ok(event)
+            .map_err(|error| AgentError::Temporary(error.to_string()))
     }
 
     /// Checks every claim; returns the incident with unsupported claims removed.

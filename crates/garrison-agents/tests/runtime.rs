@@ -320,37 +320,8 @@ async fn untrusted_overreaching_and_replayed_messages_are_refused_or_skipped() {
 
 #[tokio::test]
 async fn a_replayed_envelope_is_handled_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    let bus = InProcessBus::new();
-    let mut builder =
-        RuntimeBuilder::<_, Msg>::new(bus.clone(), store.clone(), Arc::new(FixedClock));
-    // The source's keys are known to the test so that it can replay a sealed envelope.
-    let ingest = builder.publisher("ingest", [Kind::AlertRaised]).unwrap();
-    let handled = Arc::new(AtomicUsize::new(0));
-    let counter = handled.clone();
-    builder
-        .agent(
-            AgentSpec::new(
-                "triage",
-                vec![Kind::AlertRaised],
-                vec![Kind::IncidentOpened],
-            ),
-            move || Triage {
-                panics: Arc::new(AtomicUsize::new(0)),
-                handled: counter.clone(),
-            },
-        )
-        .unwrap();
-    let incidents = Arc::new(Mutex::new(Vec::new()));
-    let seen = incidents.clone();
-    builder
-        .agent(
-            AgentSpec::new("report", vec![Kind::IncidentOpened], vec![]),
-            move || Report { seen: seen.clone() },
-        )
-        .unwrap();
-    let runtime = builder.start().await.unwrap();
+    let team = team(0, 5).await;
+    let (bus, ingest, runtime) = (&team.bus, &team.ingest, &team.runtime);
     // Capture what ingest sends by subscribing a tap consumer to alerts.
     let mut tap = bus
         .subscribe(garrison_bus::SubscriptionSpec::new(
@@ -377,8 +348,15 @@ async fn a_replayed_envelope_is_handled_once() {
         .unwrap()
         .ack();
     wait_until(|| runtime.stats().agents["triage"].duplicates == 1).await;
+    wait_until(|| team.incidents.lock().unwrap().len() == 1).await;
+    let Team {
+        runtime,
+        incidents,
+        triage_handled,
+        ..
+    } = team;
     let stats = runtime.shutdown().await;
-    assert_eq!(handled.load(Ordering::SeqCst), 1);
+    assert_eq!(triage_handled.load(Ordering::SeqCst), 1);
     assert_eq!(stats.agents["triage"].handled, 1);
     assert_eq!(incidents.lock().unwrap().len(), 1);
 }
