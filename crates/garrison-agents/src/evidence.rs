@@ -103,6 +103,8 @@ pub fn event_entities(event: &StoredEvent) -> Vec<Entity> {
         ("SourceIp", EntityKind::Ip),
         ("DestinationIp", EntityKind::Ip),
         ("IpAddress", EntityKind::Ip),
+        ("id.orig_h", EntityKind::Ip),
+        ("id.resp_h", EntityKind::Ip),
         ("client.ipAddress", EntityKind::Ip),
         ("QueryName", EntityKind::Domain),
         ("DestinationHostname", EntityKind::Domain),
@@ -244,11 +246,41 @@ pub fn stored_event(event: &Event) -> StoredEvent {
         process_key: None,
         parent_key: None,
         session_key: None,
+        host_address: None,
     };
     stored.user = event_user(&stored);
+    stored.host_address = host_address(&stored);
     crate::process_tree::index_process(&mut stored);
     stored.session_key = session_key(&stored);
     stored
+}
+
+/// The address an event shows its own host using: the source of an outbound connection
+/// (Sysmon 3 with `Initiated`, or a Windows Filtering Platform 5156 in the outbound direction).
+/// Loopback, unspecified and link-local addresses name no one.
+pub fn host_address(event: &StoredEvent) -> Option<String> {
+    event.host.as_ref()?;
+    let address = match (event.channel.as_deref(), event.event_id) {
+        (Some("Microsoft-Windows-Sysmon/Operational"), Some(3))
+            if event
+                .field("Initiated")
+                .is_some_and(|v| v.eq_ignore_ascii_case("true")) =>
+        {
+            event.field("SourceIp")
+        }
+        (Some("Security"), Some(5156)) if event.field("Direction") == Some("%%14593") => {
+            event.field("SourceAddress")
+        }
+        _ => None,
+    }?;
+    let parsed: std::net::IpAddr = address.trim().parse().ok()?;
+    let says_nothing = parsed.is_loopback()
+        || parsed.is_unspecified()
+        || match parsed {
+            std::net::IpAddr::V4(v4) => v4.is_link_local(),
+            std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+        };
+    (!says_nothing).then(|| parsed.to_string())
 }
 
 /// The logon session an event belongs to (`host:0x…`): the session a logon (4624) opened, or
@@ -323,6 +355,7 @@ pub(crate) mod tests {
             process_key: None,
             parent_key: None,
             session_key: None,
+            host_address: None,
         }
     }
 

@@ -27,12 +27,16 @@ use std::sync::Arc;
 pub struct InvestigateConfig {
     /// An alert joins an incident when it is at most this far from the incident's span.
     pub link_window: SignedDuration,
+    /// An address a network sensor reports resolves to the host that used it nearest in time,
+    /// at most this far away (addresses are leased for hours to days).
+    pub address_window: SignedDuration,
 }
 
 impl Default for InvestigateConfig {
     fn default() -> Self {
         InvestigateConfig {
             link_window: SignedDuration::from_hours(1),
+            address_window: SignedDuration::from_hours(24),
         }
     }
 }
@@ -461,7 +465,17 @@ impl Investigate {
         } else {
             Disposition::Inconclusive
         };
-        let hosts: Vec<&str> = by_host.keys().map(String::as_str).collect();
+        // Events from network sensors name no host; their alerts carry the host their address
+        // resolved to.
+        let hosts: Vec<&str> = if by_host.is_empty() {
+            let resolved: BTreeSet<&str> = alerts
+                .iter()
+                .filter_map(|(alert, _)| alert.host.as_deref())
+                .collect();
+            resolved.into_iter().collect()
+        } else {
+            by_host.keys().map(String::as_str).collect()
+        };
         let people: Vec<&str> = case.users.iter().map(String::as_str).collect();
         let stages_text = if tactics.is_empty() {
             "suspicious activity".to_string()
@@ -594,7 +608,8 @@ impl Agent<TeamMessage> for Investigate {
         let mut outputs = if decision.verdict == Verdict::Close {
             Vec::new()
         } else {
-            self.absorb(alert, decision)?
+            let resolved = self.resolve_host(alert)?;
+            self.absorb(resolved.as_ref().unwrap_or(alert), decision)?
         };
         // Nothing else queued: the burst is over, publish what it changed.
         if context.backlog == 0 {
@@ -610,6 +625,33 @@ impl Agent<TeamMessage> for Investigate {
 }
 
 impl Investigate {
+    /// An alert that names addresses but no host (a network sensor's) gets the host that used
+    /// one of its addresses nearest its time, as the store's host-side evidence shows; `None`
+    /// when it has a host already or no address resolves.
+    fn resolve_host(&self, alert: &Alert) -> Result<Option<Alert>, AgentError> {
+        let Some(at) = alert.timestamp.filter(|_| alert.host.is_none()) else {
+            return Ok(None);
+        };
+        for entity in alert.entities.iter().filter(|e| e.kind == EntityKind::Ip) {
+            let host = self
+                .evidence
+                .store()
+                .host_with_address(&entity.value, at, self.config.address_window)
+                .map_err(|error| AgentError::Temporary(error.to_string()))?;
+            if let Some(host) = host {
+                let mut resolved = alert.clone();
+                resolved
+                    .entities
+                    .push(Entity::new(EntityKind::Host, host.clone()));
+                resolved.entities.sort();
+                resolved.entities.dedup();
+                resolved.host = Some(host);
+                return Ok(Some(resolved));
+            }
+        }
+        Ok(None)
+    }
+
     /// Adds the alert to its incident (merging incidents it ties together); returns the
     /// superseded versions of merged incidents. The incident itself is published by `flush`.
     fn absorb(

@@ -56,6 +56,7 @@ fn event(
         process_key: None,
         parent_key: None,
         session_key: None,
+        host_address: None,
     };
     garrison_agents::process_tree::index_process(&mut event);
     event

@@ -5,8 +5,9 @@ use crate::diagnostic::{Diagnostic, DiagnosticKind, keep_raw};
 use crate::json::{Naming, flatten_json};
 use crate::read::{StreamName, Unit, error_chain};
 use crate::shapes::decode_json_record;
+use crate::zeek;
 use evtx::ParserSettings;
-use garrison_model::{Event, EvidenceRef, Fields, RecordFormat};
+use garrison_model::{Event, EvidenceRef, Fields, RecordFormat, ValueKind};
 use std::sync::Arc;
 
 const EVTX_FILE_HEADER: u64 = 4096;
@@ -98,6 +99,20 @@ impl Decoder {
             Unit::Documents { stream, data } => {
                 self.decode_documents(&stream, &data, on_event, report)
             }
+            Unit::Zeek {
+                stream,
+                header,
+                first_line,
+                first_offset,
+                data,
+            } => self.decode_zeek(
+                &stream,
+                &header,
+                (first_line, first_offset),
+                &data,
+                on_event,
+                report,
+            ),
         }
     }
 
@@ -210,6 +225,15 @@ impl Decoder {
     ) {
         match decode_json_record(bytes, &mut self.event.fields, &mut self.scratch) {
             Ok((format, timestamp)) => {
+                if format == RecordFormat::Zeek && self.event.fields.get(zeek::PATH_FIELD).is_none()
+                {
+                    let name = stream.member.as_deref().unwrap_or(&stream.path);
+                    if let Some(path) = zeek::path_from_file_name(name) {
+                        self.event
+                            .fields
+                            .push(zeek::PATH_FIELD, path, ValueKind::Text);
+                    }
+                }
                 self.set_evidence(stream, record_id, offset);
                 self.event.format = format;
                 self.event.timestamp = timestamp;
@@ -225,6 +249,45 @@ impl Decoder {
                     raw: Some(keep_raw(bytes)),
                 },
             ),
+        }
+    }
+
+    /// Zeek TSV lines: `#` lines (such as `#close`) are skipped but counted as lines, so a
+    /// record's id is its line number in the file, header included.
+    fn decode_zeek(
+        &mut self,
+        stream: &StreamName,
+        header: &zeek::ZeekHeader,
+        (first_line, first_offset): (u64, u64),
+        data: &[u8],
+        on_event: &mut dyn FnMut(&Event),
+        report: &mut dyn FnMut(Diagnostic),
+    ) {
+        let mut line_number = first_line;
+        let mut start = 0usize;
+        while start < data.len() {
+            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |at| start + at);
+            let line = data[start..end]
+                .strip_suffix(b"\r")
+                .unwrap_or(&data[start..end]);
+            let offset = first_offset + start as u64;
+            if !line.is_empty() && line[0] != b'#' {
+                match zeek::decode_zeek_line(header, line, &mut self.event.fields) {
+                    Ok(timestamp) => {
+                        self.set_evidence(stream, line_number, offset);
+                        self.event.format = RecordFormat::Zeek;
+                        self.event.timestamp = timestamp;
+                        self.stats.events += 1;
+                        on_event(&self.event);
+                    }
+                    Err(why) => {
+                        let diagnostic = zeek::bad_record(stream, line_number, offset, line, why);
+                        self.quarantine(report, diagnostic);
+                    }
+                }
+            }
+            line_number += 1;
+            start = end + 1;
         }
     }
 

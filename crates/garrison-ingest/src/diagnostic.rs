@@ -19,6 +19,8 @@ pub enum DiagnosticKind {
     Json,
     /// An archive is damaged or truncated; what was read before the damage is kept.
     Archive,
+    /// A Zeek log record does not fit its header.
+    Zeek,
 }
 
 impl DiagnosticKind {
@@ -30,12 +32,16 @@ impl DiagnosticKind {
             DiagnosticKind::EvtxRecord => "evtx-record",
             DiagnosticKind::Json => "json",
             DiagnosticKind::Archive => "archive",
+            DiagnosticKind::Zeek => "zeek",
         }
     }
 
     /// True when a record (rather than a whole file or chunk) was set aside.
     pub fn is_quarantined_record(self) -> bool {
-        matches!(self, DiagnosticKind::EvtxRecord | DiagnosticKind::Json)
+        matches!(
+            self,
+            DiagnosticKind::EvtxRecord | DiagnosticKind::Json | DiagnosticKind::Zeek
+        )
     }
 }
 

@@ -16,6 +16,7 @@ pub mod read;
 pub mod shapes;
 pub mod source;
 pub mod time;
+pub mod zeek;
 
 pub use diagnostic::{Diagnostic, DiagnosticKind, Location};
 pub use pipeline::{IngestSummary, Progress, run};

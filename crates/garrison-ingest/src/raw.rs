@@ -15,6 +15,8 @@ pub enum RawRecord {
     EvtxXml(String),
     /// A JSON line or document, byte for byte.
     Json(Vec<u8>),
+    /// A line of a text log (Zeek TSV), byte for byte, without its line end.
+    Line(Vec<u8>),
 }
 
 /// Why a record could not be read again.
@@ -157,6 +159,7 @@ fn read_from_stream(
     if head.starts_with(b"ElfFile\0") {
         return read_evtx_record(stream, evidence);
     }
+    let text_log = crate::zeek::looks_like_zeek(head);
     // JSON: skip to the offset, then read one value.
     std::io::copy(
         &mut (&mut stream).take(evidence.offset),
@@ -164,6 +167,18 @@ fn read_from_stream(
     )
     .map_err(io)?;
     let mut rest = Vec::new();
+    if text_log {
+        stream.read_until(b'\n', &mut rest).map_err(io)?;
+        let line = rest.strip_suffix(b"\n").unwrap_or(&rest);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            return Err(RawError::NotFound(format!(
+                "no record at offset {}",
+                evidence.offset
+            )));
+        }
+        return Ok(RawRecord::Line(line.to_vec()));
+    }
     stream.read_to_end(&mut rest).map_err(io)?;
     let mut values =
         serde_json::Deserializer::from_slice(&rest).into_iter::<&serde_json::value::RawValue>();

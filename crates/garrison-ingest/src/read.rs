@@ -54,6 +54,14 @@ pub enum Unit {
         stream: Arc<StreamName>,
         data: Vec<u8>,
     },
+    /// Complete lines of a Zeek TSV log, with the header they are read by.
+    Zeek {
+        stream: Arc<StreamName>,
+        header: Arc<crate::zeek::ZeekHeader>,
+        first_line: u64,
+        first_offset: u64,
+        data: Vec<u8>,
+    },
 }
 
 impl Unit {
@@ -61,7 +69,9 @@ impl Unit {
     pub fn len(&self) -> usize {
         match self {
             Unit::EvtxChunk { chunk, .. } => chunk.data.len(),
-            Unit::Lines { data, .. } | Unit::Documents { data, .. } => data.len(),
+            Unit::Lines { data, .. } | Unit::Documents { data, .. } | Unit::Zeek { data, .. } => {
+                data.len()
+            }
         }
     }
 
@@ -117,20 +127,22 @@ pub fn read_file(file: &InputFile, sink: &mut Sink<'_>) {
             Ok(handle) => read_zip(handle, &stream, 0, sink),
             Err(error) => io_error(error, sink),
         },
-        InputKind::Gzip | InputKind::Tar | InputKind::Json => match File::open(&file.path) {
-            Ok(handle) => read_stream(
-                Box::new(BufReader::with_capacity(BLOCK, handle)),
-                Some(file.kind),
-                &stream,
-                0,
-                sink,
-            ),
-            Err(error) => io_error(error, sink),
-        },
+        InputKind::Gzip | InputKind::Tar | InputKind::Json | InputKind::ZeekTsv => {
+            match File::open(&file.path) {
+                Ok(handle) => read_stream(
+                    Box::new(BufReader::with_capacity(BLOCK, handle)),
+                    Some(file.kind),
+                    &stream,
+                    0,
+                    sink,
+                ),
+                Err(error) => io_error(error, sink),
+            }
+        }
     }
 }
 
-fn archive_error(stream: &StreamName, sink: &mut Sink<'_>, message: String) {
+pub(crate) fn archive_error(stream: &StreamName, sink: &mut Sink<'_>, message: String) {
     (sink.diagnostic)(Diagnostic {
         kind: DiagnosticKind::Archive,
         location: stream.location(None, None),
@@ -255,6 +267,7 @@ fn read_stream(
     ));
     match kind {
         Some(InputKind::Json) => read_json(chained, stream, sink),
+        Some(InputKind::ZeekTsv) => crate::zeek::read_zeek(chained, stream, sink),
         Some(InputKind::Gzip) => read_stream(
             Box::new(BufReader::with_capacity(
                 BLOCK,

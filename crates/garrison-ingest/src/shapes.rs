@@ -31,6 +31,8 @@ pub fn decode_json_record(
         && (scratch.get("Channel").is_some() || scratch.get("SourceName").is_some())
     {
         RecordFormat::FlatWindows
+    } else if is_zeek_record(scratch) {
+        RecordFormat::Zeek
     } else {
         RecordFormat::Json
     };
@@ -57,6 +59,10 @@ pub fn decode_json_record(
             }
         }
     }
+    if format == RecordFormat::Zeek {
+        let timestamp = fields.value("ts").and_then(parse_timestamp);
+        return Ok((format, timestamp));
+    }
     let timestamp = [
         "@timestamp",
         "TimeCreated",
@@ -69,6 +75,15 @@ pub fn decode_json_record(
     .iter()
     .find_map(|name| fields.value(name).and_then(parse_timestamp));
     Ok((format, timestamp))
+}
+
+/// Zeek's JSON writer: `ts` with the connection `uid`, or the `_path` it adds when configured.
+fn is_zeek_record(fields: &Fields) -> bool {
+    fields.get("ts").is_some()
+        && (fields.get("_path").is_some()
+            || fields.get("uid").is_some()
+            || fields.get("id.orig_h").is_some()
+            || fields.get("fuid").is_some())
 }
 
 fn first_key_is_event(bytes: &[u8]) -> bool {

@@ -12,6 +12,8 @@ pub enum InputKind {
     Evtx,
     /// JSON lines, or one JSON document.
     Json,
+    /// A Zeek log in its tab-separated form.
+    ZeekTsv,
     Zip,
     Gzip,
     Tar,
@@ -22,6 +24,7 @@ impl InputKind {
         match self {
             InputKind::Evtx => "evtx",
             InputKind::Json => "json",
+            InputKind::ZeekTsv => "zeek-tsv",
             InputKind::Zip => "zip",
             InputKind::Gzip => "gzip",
             InputKind::Tar => "tar",
@@ -42,6 +45,9 @@ pub fn sniff(head: &[u8]) -> Option<InputKind> {
     }
     if head.len() >= 262 && &head[257..262] == b"ustar" {
         return Some(InputKind::Tar);
+    }
+    if crate::zeek::looks_like_zeek(head) {
+        return Some(InputKind::ZeekTsv);
     }
     let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     match text.iter().find(|b| !b.is_ascii_whitespace()) {

@@ -16,12 +16,14 @@ pub enum RecordFormat {
     FlatWindows,
     /// Any other JSON object, flattened with dotted names.
     Json,
+    /// A Zeek log record (TSV or JSON), with Zeek's field names and `_path`, the log's name.
+    Zeek,
 }
 
 impl RecordFormat {
     /// True for the Windows event shapes, whose fields use the canonical names in [`windows`].
     pub fn is_windows(self) -> bool {
-        !matches!(self, RecordFormat::Json)
+        !matches!(self, RecordFormat::Json | RecordFormat::Zeek)
     }
 
     pub fn as_str(self) -> &'static str {
@@ -31,6 +33,7 @@ impl RecordFormat {
             RecordFormat::Winlogbeat => "winlogbeat",
             RecordFormat::FlatWindows => "flat-windows-json",
             RecordFormat::Json => "json",
+            RecordFormat::Zeek => "zeek",
         }
     }
 }

@@ -131,6 +131,37 @@ pub fn compile_file(source: &RuleSource, options: &CompileOptions) -> CompiledFi
     file
 }
 
+/// The field naming a Zeek record's log (`conn`, `dns`, ...).
+const ZEEK_PATH: &str = "_path";
+
+/// A predicate: `field` equals one of `values` (case-insensitive, as Sigma compares).
+fn field_is_one_of<S: AsRef<str>>(
+    fields: &mut FieldTable,
+    field: &str,
+    values: &[S],
+) -> Result<Expr, (RuleErrorKind, String)> {
+    let id = fields.intern(field);
+    let matchers = values
+        .iter()
+        .map(|value| {
+            crate::pattern::StrPattern::new(
+                &crate::value::SigmaString::literal(value.as_ref()),
+                false,
+            )
+            .map(Matcher::Str)
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|reason| (RuleErrorKind::Modifier, reason))?;
+    Ok(Expr::Pred(Box::new(crate::expr::Predicate {
+        target: Target::Field(id),
+        test: Test::Values {
+            matchers: matchers.into_boxed_slice(),
+            all: false,
+            negate: false,
+        },
+    })))
+}
+
 fn compile_rule(
     rule: &SigmaRule,
     options: &CompileOptions,
@@ -149,8 +180,15 @@ fn compile_rule(
     )?;
     let targets = match scope {
         LogSourceScope::Generic => {
-            let expr = specialize(detection, FieldMapping::Identity, fields)
+            let mut expr = specialize(detection, FieldMapping::Identity, fields)
                 .expect("identity mapping has every field");
+            // Zeek logs are told apart by `_path`, the log name Sigma calls the service.
+            if rule.logsource.product.as_deref() == Some("zeek")
+                && let Some(service) = rule.logsource.service.as_deref()
+            {
+                let log = field_is_one_of(fields, ZEEK_PATH, &[service])?;
+                expr = Expr::And(Box::new([log, expr]));
+            }
             let event_id = fields.get(windows::EVENT_ID);
             return Ok(vec![Variant {
                 needs: necessary_literals(&expr, event_id),
@@ -174,29 +212,7 @@ fn compile_rule(
             continue;
         };
         for (field, values) in &target.extra {
-            let id = fields.intern(field);
-            let matchers = values
-                .iter()
-                .map(|value| {
-                    crate::pattern::StrPattern::new(
-                        &crate::value::SigmaString::literal(value),
-                        false,
-                    )
-                    .map(Matcher::Str)
-                })
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|reason| (RuleErrorKind::Modifier, reason))?;
-            expr = Expr::And(Box::new([
-                Expr::Pred(Box::new(crate::expr::Predicate {
-                    target: Target::Field(id),
-                    test: Test::Values {
-                        matchers: matchers.into_boxed_slice(),
-                        all: false,
-                        negate: false,
-                    },
-                })),
-                expr,
-            ]));
+            expr = Expr::And(Box::new([field_is_one_of(fields, field, values)?, expr]));
         }
         let expr = expr.simplify();
         // Event ids: the target's, narrowed by what the detection itself requires.

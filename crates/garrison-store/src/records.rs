@@ -26,6 +26,9 @@ pub struct StoredEvent {
     /// The logon session the event belongs to (`host:logon id`), when known: indexed, so an
     /// investigation finds how a session began.
     pub session_key: Option<String>,
+    /// The network address this event shows its own host using (an outbound connection's
+    /// source), when known: indexed, so an address seen by a network sensor resolves to a host.
+    pub host_address: Option<String>,
 }
 
 impl StoredEvent {
@@ -60,6 +63,13 @@ pub trait EvidenceStore: Send + Sync {
     fn process_children(&self, key: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
     /// The logon (Security 4624) that began session `key`, the latest when ids were reused.
     fn session_start(&self, key: &str) -> Result<Option<StoredEvent>, StoreError>;
+    /// The host that used `address` nearest to `at`, within `window` either side.
+    fn host_with_address(
+        &self,
+        address: &str,
+        at: Timestamp,
+        window: jiff::SignedDuration,
+    ) -> Result<Option<String>, StoreError>;
 }
 
 /// Where incidents are kept, newest version of each.
@@ -103,6 +113,7 @@ fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredEvent, String)>
             process_key: row.get(11)?,
             parent_key: row.get(12)?,
             session_key: row.get(13)?,
+            host_address: row.get(14)?,
         },
         row.get(6)?,
     ))
@@ -115,7 +126,7 @@ fn with_fields((mut event, fields): (StoredEvent, String)) -> Result<StoredEvent
 }
 
 const EVENT_COLUMNS: &str = "id, at_ns, host, user, channel, event_id, fields, path, member, \
-     record_id, offset, process_key, parent_key, session_key";
+     record_id, offset, process_key, parent_key, session_key, host_address";
 
 impl EvidenceStore for SqliteStore {
     fn put_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
@@ -126,8 +137,8 @@ impl EvidenceStore for SqliteStore {
             let mut statement = transaction.prepare_cached(
                 "INSERT OR IGNORE INTO evidence
                  (id, at_ns, host, user, channel, event_id, fields, path, member, record_id, offset,
-                  process_key, parent_key, session_key)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                  process_key, parent_key, session_key, host_address)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
             for event in events {
                 let fields = serde_json::to_string(&event.fields)
@@ -147,6 +158,7 @@ impl EvidenceStore for SqliteStore {
                     event.process_key,
                     event.parent_key,
                     event.session_key,
+                    event.host_address,
                 ])?;
             }
         }
@@ -254,6 +266,33 @@ impl EvidenceStore for SqliteStore {
             )
             .optional()?;
         row.map(with_fields).transpose()
+    }
+
+    fn host_with_address(
+        &self,
+        address: &str,
+        at: Timestamp,
+        window: jiff::SignedDuration,
+    ) -> Result<Option<String>, StoreError> {
+        let at = nanos(Some(at)).unwrap_or_default();
+        let window = window.as_nanos().min(i64::MAX as i128) as i64;
+        let connection = self.connection();
+        let mut statement = connection.prepare_cached(
+            "SELECT host FROM evidence
+             WHERE host_address = ?1 AND at_ns BETWEEN ?2 AND ?3 AND host IS NOT NULL
+             ORDER BY abs(at_ns - ?4) LIMIT 1",
+        )?;
+        Ok(statement
+            .query_row(
+                params![
+                    address,
+                    at.saturating_sub(window),
+                    at.saturating_add(window),
+                    at
+                ],
+                |row| row.get(0),
+            )
+            .optional()?)
     }
 }
 

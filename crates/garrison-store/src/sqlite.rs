@@ -60,6 +60,11 @@ const MIGRATIONS: &[&str] = &[
          first_ns INTEGER,
          body     TEXT NOT NULL
      );",
+    // 3: the host's own network address an event shows, so records that name only an address
+    // (network sensors, firewalls) are tied to the host that held it at the time.
+    "ALTER TABLE evidence ADD COLUMN host_address TEXT;
+     CREATE INDEX evidence_by_host_address ON evidence (host_address, at_ns)
+         WHERE host_address IS NOT NULL;",
 ];
 
 /// The store. Cheap to share behind an `Arc`; writes are serialized (the audit chain needs a

@@ -31,7 +31,36 @@ fn event(record_id: u64, host: &str, second: i64) -> StoredEvent {
             host.to_lowercase(),
             0x1000 + record_id % 2
         )),
+        host_address: None,
     }
+}
+
+#[test]
+fn an_address_resolves_to_the_host_that_used_it_nearest_in_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    // 10.0.0.7 was WS01's at minute 0 and, after a DHCP renewal, DC01's at minute 120.
+    let mut events = vec![
+        event(1, "WS01", 0),
+        event(2, "DC01", 120 * 60),
+        event(3, "WS02", 0),
+    ];
+    events[0].host_address = Some("10.0.0.7".into());
+    events[1].host_address = Some("10.0.0.7".into());
+    events[2].host_address = Some("10.0.0.8".into());
+    store.put_events(&events).unwrap();
+    let hour = jiff::SignedDuration::from_hours(1);
+    let at = |minute: i64| jiff::Timestamp::from_second(1_700_000_000 + minute * 60).unwrap();
+    let resolve = |address: &str, minute: i64| store.host_with_address(address, at(minute), hour);
+    assert_eq!(resolve("10.0.0.7", 10).unwrap().as_deref(), Some("WS01"));
+    assert_eq!(resolve("10.0.0.7", 100).unwrap().as_deref(), Some("DC01"));
+    assert_eq!(
+        resolve("10.0.0.7", 60 * 5).unwrap(),
+        None,
+        "outside the window"
+    );
+    assert_eq!(resolve("10.0.0.9", 0).unwrap(), None, "never seen");
+    assert_eq!(store.event(events[0].id).unwrap().unwrap(), events[0]);
 }
 
 #[test]
