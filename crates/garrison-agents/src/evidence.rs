@@ -364,6 +364,33 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_host_shows_its_address_by_its_own_outbound_connections() {
+        let connection = |initiated: &str, source: &str| {
+            let mut event = event(&[("Initiated", initiated), ("SourceIp", source)]);
+            event.event_id = Some(3);
+            host_address(&event)
+        };
+        assert_eq!(connection("true", "10.1.1.5").as_deref(), Some("10.1.1.5"));
+        assert_eq!(
+            connection("false", "10.1.1.5"),
+            None,
+            "inbound: whose is unclear"
+        );
+        assert_eq!(connection("true", "127.0.0.1"), None);
+        assert_eq!(connection("true", "169.254.3.4"), None);
+        assert_eq!(connection("true", "fe80::1"), None);
+        let mut filtered = event(&[("Direction", "%%14593"), ("SourceAddress", "10.1.1.6")]);
+        filtered.channel = Some("Security".into());
+        filtered.event_id = Some(5156);
+        assert_eq!(host_address(&filtered).as_deref(), Some("10.1.1.6"));
+        filtered.fields[0].1 = "%%14592".into();
+        assert_eq!(host_address(&filtered), None, "inbound");
+        filtered.fields[0].1 = "%%14593".into();
+        filtered.host = None;
+        assert_eq!(host_address(&filtered), None, "no host to tie it to");
+    }
+
+    #[test]
     fn cached_evidence_serves_what_it_read_and_asks_again_for_what_was_missing() {
         use garrison_store::{EvidenceStore, SqliteStore};
         let dir = tempfile::tempdir().unwrap();

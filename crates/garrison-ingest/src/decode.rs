@@ -263,15 +263,15 @@ impl Decoder {
         on_event: &mut dyn FnMut(&Event),
         report: &mut dyn FnMut(Diagnostic),
     ) {
-        let mut line_number = first_line;
-        let mut start = 0usize;
-        while start < data.len() {
-            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |at| start + at);
-            let line = data[start..end]
-                .strip_suffix(b"\r")
-                .unwrap_or(&data[start..end]);
-            let offset = first_offset + start as u64;
-            if !line.is_empty() && line[0] != b'#' {
+        for_each_line(
+            data,
+            first_line,
+            first_offset,
+            |line_number, offset, line| {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if line.is_empty() || line[0] == b'#' {
+                    return;
+                }
                 match zeek::decode_zeek_line(header, line, &mut self.event.fields) {
                     Ok(timestamp) => {
                         self.set_evidence(stream, line_number, offset);
@@ -285,10 +285,8 @@ impl Decoder {
                         self.quarantine(report, diagnostic);
                     }
                 }
-            }
-            line_number += 1;
-            start = end + 1;
-        }
+            },
+        );
     }
 
     fn decode_lines(
@@ -300,28 +298,22 @@ impl Decoder {
         on_event: &mut dyn FnMut(&Event),
         report: &mut dyn FnMut(Diagnostic),
     ) {
-        let mut line_number = first_line;
-        let mut start = 0usize;
-        while start < data.len() {
-            let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |at| start + at);
-            let mut line = &data[start..end];
-            if line_number == 1 {
-                line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
-            }
-            let line = line.trim_ascii();
-            if !line.is_empty() {
-                self.decode_json_value(
-                    stream,
-                    line_number,
-                    first_offset + start as u64,
-                    line,
-                    on_event,
-                    report,
-                );
-            }
-            line_number += 1;
-            start = end + 1;
-        }
+        for_each_line(
+            data,
+            first_line,
+            first_offset,
+            |line_number, offset, line| {
+                let line = if line_number == 1 {
+                    line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line)
+                } else {
+                    line
+                };
+                let line = line.trim_ascii();
+                if !line.is_empty() {
+                    self.decode_json_value(stream, line_number, offset, line, on_event, report);
+                }
+            },
+        );
     }
 
     fn decode_documents(
@@ -392,5 +384,23 @@ impl Decoder {
                 self.decode_json_value(stream, record_id, offset, raw, on_event, report);
             }
         }
+    }
+}
+
+/// Calls `each(line number, byte offset, line)` for every line of a block of whole lines
+/// (without the `\n`), numbering from `first_line` and offsetting from `first_offset`.
+fn for_each_line(
+    data: &[u8],
+    first_line: u64,
+    first_offset: u64,
+    mut each: impl FnMut(u64, u64, &[u8]),
+) {
+    let mut line_number = first_line;
+    let mut start = 0usize;
+    while start < data.len() {
+        let end = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |at| start + at);
+        each(line_number, first_offset + start as u64, &data[start..end]);
+        line_number += 1;
+        start = end + 1;
     }
 }

@@ -12,6 +12,7 @@ use crate::diagnostic::{Diagnostic, DiagnosticKind, keep_raw};
 use crate::read::{Sink, StreamName, Unit, archive_error};
 use crate::time::parse_timestamp;
 use garrison_model::{Fields, Timestamp, ValueKind};
+use std::borrow::Cow;
 use std::io::BufRead;
 use std::sync::Arc;
 
@@ -31,7 +32,38 @@ pub struct ZeekHeader {
     /// The log's name (`#path`), e.g. `conn`.
     pub path: String,
     pub fields: Vec<String>,
-    pub types: Vec<String>,
+    /// Each column's type as `#types` declares it, read once.
+    pub columns: Vec<Column>,
+}
+
+/// How a column's values are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Column {
+    pub kind: ValueKind,
+    /// A `set[..]` or `vector[..]`: one entry per element.
+    pub container: bool,
+    /// A `time`: the record's timestamp when the column is `ts`.
+    pub time: bool,
+}
+
+impl Column {
+    fn of(type_name: &str) -> Column {
+        let (container, element) = match type_name.split_once('[') {
+            Some((_, element)) => (true, element.trim_end_matches(']')),
+            None => (false, type_name),
+        };
+        let kind = match element {
+            "count" | "int" | "port" => ValueKind::Integer,
+            "double" | "interval" | "time" => ValueKind::Float,
+            "bool" => ValueKind::Boolean,
+            _ => ValueKind::Text,
+        };
+        Column {
+            kind,
+            container,
+            time: element == "time",
+        }
+    }
 }
 
 impl Default for ZeekHeader {
@@ -43,7 +75,7 @@ impl Default for ZeekHeader {
             empty: "(empty)".into(),
             path: String::new(),
             fields: Vec::new(),
-            types: Vec::new(),
+            columns: Vec::new(),
         }
     }
 }
@@ -74,7 +106,7 @@ impl ZeekHeader {
             "empty_field" => self.empty = first,
             "path" => self.path = first,
             "fields" => self.fields = values.iter().map(|v| v.to_string()).collect(),
-            "types" => self.types = values.iter().map(|v| v.to_string()).collect(),
+            "types" => self.columns = values.iter().map(|v| Column::of(v)).collect(),
             _ => {}
         }
         true
@@ -113,85 +145,95 @@ pub fn path_from_file_name(name: &str) -> Option<&str> {
 pub(crate) fn read_zeek(mut reader: Box<dyn BufRead + '_>, stream: &StreamName, sink: &mut Sink) {
     let stream = Arc::new(stream.clone());
     let mut header = ZeekHeader::default();
+    // The header records are read by, shared with the units; rebuilt after any directive.
     let mut current: Option<Arc<ZeekHeader>> = None;
     let mut block: Vec<u8> = Vec::new();
-    let mut block_first_line = 1u64;
-    let mut block_offset = 0u64;
+    let (mut block_line, mut block_offset) = (1u64, 0u64);
     let mut line = Vec::new();
-    let mut line_number = 0u64;
-    let mut offset = 0u64;
-    let flush = |block: &mut Vec<u8>,
-                 first_line: u64,
-                 first_offset: u64,
-                 header: &Option<Arc<ZeekHeader>>,
-                 sink: &mut Sink| {
-        if block.is_empty() {
-            return;
-        }
-        let data = std::mem::take(block);
-        match header {
-            Some(header) => (sink.unit)(Unit::Zeek {
-                stream: stream.clone(),
-                header: header.clone(),
-                first_line,
-                first_offset,
-                data,
-            }),
-            None => archive_error(
-                &stream,
-                sink,
-                format!("Zeek records before a #fields header skipped (from line {first_line})"),
-            ),
-        }
-    };
+    let (mut line_number, mut offset) = (0u64, 0u64);
     loop {
         line.clear();
-        let read = match reader.read_until(b'\n', &mut line) {
-            Ok(read) => read,
-            Err(error) => {
-                archive_error(
-                    &stream,
-                    sink,
-                    format!("stream damaged or truncated after {offset} bytes: {error}"),
-                );
-                0
-            }
-        };
+        let read = reader.read_until(b'\n', &mut line).unwrap_or_else(|error| {
+            archive_error(
+                &stream,
+                sink,
+                format!("stream damaged or truncated after {offset} bytes: {error}"),
+            );
+            0
+        });
         if read == 0 {
             break;
         }
         line_number += 1;
         if line.first() == Some(&b'#') {
-            let text = String::from_utf8_lossy(&line);
-            let text = text.trim_end_matches(['\n', '\r']);
-            if text.starts_with("#fields") || text.starts_with("#separator") {
-                // A new header block: records read so far belong to the old one.
-                flush(&mut block, block_first_line, block_offset, &current, sink);
-                current = None;
-            }
-            header.apply(text);
-            if current.is_none() && header.is_ready() && text.starts_with("#types") {
-                current = Some(Arc::new(header.clone()));
-            }
+            // Records read so far belong to the header before this directive.
+            flush(
+                &mut block,
+                (block_line, block_offset),
+                current.as_ref(),
+                &stream,
+                sink,
+            );
+            current = None;
+            header.apply(String::from_utf8_lossy(&line).trim_end_matches(['\n', '\r']));
         } else {
             if current.is_none() && header.is_ready() {
                 current = Some(Arc::new(header.clone()));
             }
             if block.is_empty() {
-                block_first_line = line_number;
-                block_offset = offset;
+                (block_line, block_offset) = (line_number, offset);
             }
             block.extend_from_slice(&line);
             if !block.ends_with(b"\n") {
                 block.push(b'\n');
             }
             if block.len() >= BLOCK {
-                flush(&mut block, block_first_line, block_offset, &current, sink);
+                flush(
+                    &mut block,
+                    (block_line, block_offset),
+                    current.as_ref(),
+                    &stream,
+                    sink,
+                );
             }
         }
         offset += read as u64;
     }
-    flush(&mut block, block_first_line, block_offset, &current, sink);
+    flush(
+        &mut block,
+        (block_line, block_offset),
+        current.as_ref(),
+        &stream,
+        sink,
+    );
+}
+
+/// Sends the block read so far as a unit read by `header`.
+fn flush(
+    block: &mut Vec<u8>,
+    (first_line, first_offset): (u64, u64),
+    header: Option<&Arc<ZeekHeader>>,
+    stream: &Arc<StreamName>,
+    sink: &mut Sink,
+) {
+    if block.is_empty() {
+        return;
+    }
+    let data = std::mem::take(block);
+    match header {
+        Some(header) => (sink.unit)(Unit::Zeek {
+            stream: stream.clone(),
+            header: header.clone(),
+            first_line,
+            first_offset,
+            data,
+        }),
+        None => archive_error(
+            stream,
+            sink,
+            format!("Zeek records before a #fields header skipped (from line {first_line})"),
+        ),
+    }
 }
 
 /// Decodes one record line into `fields` (cleared first); returns its time.
@@ -201,70 +243,53 @@ pub fn decode_zeek_line(
     fields: &mut Fields,
 ) -> Result<Option<Timestamp>, String> {
     fields.clear();
-    let columns: Vec<&[u8]> = line.split(|b| *b == header.separator).collect();
-    if columns.len() != header.fields.len() {
+    let count = memchr::memchr_iter(header.separator, line).count() + 1;
+    if count != header.fields.len() {
         return Err(format!(
-            "{} columns where the #fields header names {}",
-            columns.len(),
+            "{count} columns where the #fields header names {}",
             header.fields.len()
         ));
     }
     if !header.path.is_empty() {
         fields.push(PATH_FIELD, &header.path, ValueKind::Text);
     }
+    let text_column = Column::of("string");
     let mut timestamp = None;
-    for (index, (name, raw)) in header.fields.iter().zip(columns).enumerate() {
-        let text = unescape(raw);
-        if text == header.unset {
+    let raw_columns = line.split(|b| *b == header.separator);
+    for (index, (name, raw)) in header.fields.iter().zip(raw_columns).enumerate() {
+        if raw == header.unset.as_bytes() {
             continue;
         }
-        let kind_name = header
-            .types
-            .get(index)
-            .map(String::as_str)
-            .unwrap_or("string");
-        if text == header.empty {
+        if raw == header.empty.as_bytes() {
             fields.push(name, "", ValueKind::Text);
             continue;
         }
-        let (container, element) = match kind_name.split_once('[') {
-            Some((container, element)) => (Some(container), element.trim_end_matches(']')),
-            None => (None, kind_name),
-        };
-        let kind = match element {
-            "count" | "int" | "port" => ValueKind::Integer,
-            "double" | "interval" | "time" => ValueKind::Float,
-            "bool" => ValueKind::Boolean,
-            _ => ValueKind::Text,
-        };
-        if container.is_some() {
-            for item in text.split(header.set_separator as char) {
-                fields.push(name, item, kind);
+        let column = header.columns.get(index).copied().unwrap_or(text_column);
+        if column.container {
+            // Split before unescaping: an element's own separators are escaped.
+            for item in raw.split(|b| *b == header.set_separator) {
+                fields.push(name, &unescape(item), column.kind);
             }
             continue;
         }
-        match kind {
-            ValueKind::Boolean => {
-                let value = match text.as_str() {
-                    "T" => "true",
-                    "F" => "false",
-                    other => other,
-                };
-                fields.push(name, value, kind);
-            }
-            _ => fields.push(name, &text, kind),
-        }
-        if element == "time" && name == "ts" {
-            timestamp = parse_timestamp(&text);
+        let text = unescape(raw);
+        let value = match (column.kind, text.as_ref()) {
+            (ValueKind::Boolean, "T") => "true",
+            (ValueKind::Boolean, "F") => "false",
+            (_, text) => text,
+        };
+        fields.push(name, value, column.kind);
+        if column.time && name == "ts" {
+            timestamp = parse_timestamp(value);
         }
     }
     Ok(timestamp)
 }
 
-/// Zeek escapes non-printable bytes (and the separator) as `\xNN`.
-fn unescape(raw: &[u8]) -> String {
-    if !raw.windows(2).any(|pair| pair == b"\\x") {
-        return String::from_utf8_lossy(raw).into_owned();
+/// Zeek escapes non-printable bytes (and the separators) as `\xNN`.
+fn unescape(raw: &[u8]) -> Cow<'_, str> {
+    if memchr::memmem::find(raw, b"\\x").is_none() {
+        return String::from_utf8_lossy(raw);
     }
     let mut bytes = Vec::with_capacity(raw.len());
     let mut index = 0;
@@ -283,7 +308,7 @@ fn unescape(raw: &[u8]) -> String {
         bytes.push(raw[index]);
         index += 1;
     }
-    String::from_utf8_lossy(&bytes).into_owned()
+    Cow::Owned(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// The diagnostic for a record that does not fit its header.
@@ -322,7 +347,8 @@ mod tests {
         assert_eq!(header.separator, b'\t');
         assert_eq!(header.path, "conn");
         assert_eq!(header.fields[2], "id.orig_h");
-        assert_eq!(header.types[5], "set[string]");
+        assert!(header.columns[5].container);
+        assert_eq!(header.columns[0], Column::of("time"));
     }
 
     #[test]

@@ -392,3 +392,53 @@ fn evtx_times_are_the_events_creation_times() {
         assert!(event.timestamp.unwrap().as_second() > 0, "no 1601 times");
     }
 }
+
+#[test]
+fn zeek_logs_tsv_through_gzip_and_json_read_back_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let tsv = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n\
+               #path\tdns\n#fields\tts\tuid\tid.orig_h\tquery\tanswers\n\
+               #types\ttime\tstring\taddr\tstring\tvector[string]\n\
+               1795687200.25\tC1\t10.1.1.5\texample.org\t93.184.216.34,a\\x2cb\n\
+               1795687201.25\tC2\t10.1.1.5\n\
+               #close\t2026-11-26-11-00-00\n";
+    std::fs::write(dir.path().join("dns.log.gz"), gzip(tsv.as_bytes())).unwrap();
+    std::fs::write(
+        dir.path().join("conn.log"),
+        "{\"ts\":1795687202.5,\"uid\":\"C3\",\"id.orig_h\":\"10.1.1.5\",\"id.resp_p\":443}\n",
+    )
+    .unwrap();
+    let collected = collect(&[dir.path().to_path_buf()]);
+    assert_eq!(collected.events.len(), 2, "{:?}", collected.diagnostics);
+    assert!(
+        collected
+            .events
+            .iter()
+            .all(|e| e.format == RecordFormat::Zeek)
+    );
+    let conn = &collected.events[0];
+    assert_eq!(conn.field("_path"), Some("conn"), "named after its file");
+    assert_eq!(conn.timestamp.unwrap().as_millisecond(), 1_795_687_202_500);
+    let dns = &collected.events[1];
+    assert_eq!(dns.field("_path"), Some("dns"));
+    assert_eq!(dns.evidence.record_id, 8, "line number, header included");
+    let answers: Vec<&str> = dns.fields.get_all("answers").map(|f| f.value).collect();
+    assert_eq!(
+        answers,
+        ["93.184.216.34", "a,b"],
+        "an escaped separator stays inside"
+    );
+    let RawRecord::Line(line) = read_raw_record(&dns.evidence).unwrap() else {
+        panic!("a Zeek record reads back as its line");
+    };
+    assert!(line.starts_with(b"1795687200.25\tC1\t"), "{line:?}");
+    // The short record is quarantined with its line number.
+    let bad: Vec<&Diagnostic> = collected
+        .diagnostics
+        .iter()
+        .filter(|d| d.kind == DiagnosticKind::Zeek)
+        .collect();
+    assert_eq!(bad.len(), 1, "{:?}", collected.diagnostics);
+    assert_eq!(bad[0].location.record, Some(9));
+    assert_eq!(collected.summary.decode.quarantined, 1);
+}
