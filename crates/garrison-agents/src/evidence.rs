@@ -25,7 +25,9 @@ pub fn is_machine_account(user: &str) -> bool {
 }
 
 fn present(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|v| !v.is_empty() && *v != "-")
+    value
+        .map(str::trim)
+        .filter(|v| !v.is_empty() && *v != "-" && *v != "?")
 }
 
 /// The account an event is about: the target of a logon or account change, else the acting
@@ -35,7 +37,15 @@ pub fn event_user(event: &StoredEvent) -> Option<String> {
         Some(domain) if !name.contains('\\') => format!("{domain}\\{name}"),
         _ => name.to_string(),
     };
+    // Linux: the login user behind an audited command (auditd's interpreted AUID), then the
+    // user a syslog message names.
+    if let Some(user) = present(event.field("AUID")).filter(|user| *user != "unset") {
+        return Some(user.to_string());
+    }
     if let Some(user) = present(event.field("User")) {
+        return Some(user.to_string());
+    }
+    if let Some(user) = present(event.field("user")) {
         return Some(user.to_string());
     }
     // Identity provider records (Okta System Log) name the actor.
@@ -106,6 +116,9 @@ pub fn event_entities(event: &StoredEvent) -> Vec<Entity> {
         ("id.orig_h", EntityKind::Ip),
         ("id.resp_h", EntityKind::Ip),
         ("client.ipAddress", EntityKind::Ip),
+        ("src_ip", EntityKind::Ip),
+        ("addr", EntityKind::Ip),
+        ("target_user", EntityKind::User),
         ("QueryName", EntityKind::Domain),
         ("DestinationHostname", EntityKind::Domain),
         ("TargetFilename", EntityKind::File),
@@ -159,7 +172,14 @@ pub fn event_summary(event: &StoredEvent) -> String {
             event.field("actor.alternateId").unwrap_or("?"),
             event.field("client.ipAddress").unwrap_or("?")
         ),
-        (None, None, None) => "event".to_string(),
+        (None, None, None) => match (
+            present(event.field("program")),
+            present(event.field("type")),
+        ) {
+            (Some(program), _) => format!("{program} message"),
+            (None, Some(kind)) => format!("audit {kind} event"),
+            (None, None) => "event".to_string(),
+        },
     };
     let detail = [
         "CommandLine",
@@ -174,6 +194,7 @@ pub fn event_summary(event: &StoredEvent) -> String {
         "TargetUserName",
         "ShareName",
         "ObjectName",
+        "message",
     ]
     .iter()
     .find_map(|field| {

@@ -3,7 +3,7 @@
 
 use crate::diagnostic::{Diagnostic, DiagnosticKind, keep_raw};
 use crate::json::{Naming, flatten_json};
-use crate::read::{StreamName, Unit, error_chain};
+use crate::read::{LineFormat, StreamName, Unit, error_chain};
 use crate::shapes::decode_json_record;
 use crate::zeek;
 use evtx::ParserSettings;
@@ -92,10 +92,21 @@ impl Decoder {
             }
             Unit::Lines {
                 stream,
+                format,
                 first_line,
                 first_offset,
                 data,
-            } => self.decode_lines(&stream, first_line, first_offset, &data, on_event, report),
+            } => match format {
+                LineFormat::Json => {
+                    self.decode_lines(&stream, first_line, first_offset, &data, on_event, report)
+                }
+                LineFormat::Syslog => {
+                    self.decode_syslog(&stream, first_line, first_offset, &data, on_event, report)
+                }
+                LineFormat::Auditd => {
+                    self.decode_auditd(&stream, first_line, first_offset, &data, on_event, report)
+                }
+            },
             Unit::Documents { stream, data } => {
                 self.decode_documents(&stream, &data, on_event, report)
             }
@@ -316,6 +327,85 @@ impl Decoder {
         );
     }
 
+    fn decode_syslog(
+        &mut self,
+        stream: &StreamName,
+        first_line: u64,
+        first_offset: u64,
+        data: &[u8],
+        on_event: &mut dyn FnMut(&Event),
+        report: &mut dyn FnMut(Diagnostic),
+    ) {
+        let now = garrison_model::Timestamp::now();
+        for_each_line(
+            data,
+            first_line,
+            first_offset,
+            |line_number, offset, line| {
+                let line = line.strip_suffix(b"\r").unwrap_or(line);
+                if line.trim_ascii().is_empty() {
+                    return;
+                }
+                let text = String::from_utf8_lossy(line);
+                match crate::syslog::parse_line(&text, now, &mut self.event.fields) {
+                    Ok(timestamp) => {
+                        self.set_evidence(stream, line_number, offset);
+                        self.event.format = RecordFormat::Syslog;
+                        self.event.timestamp = Some(timestamp);
+                        self.stats.events += 1;
+                        on_event(&self.event);
+                    }
+                    Err(why) => self.quarantine(
+                        report,
+                        Diagnostic {
+                            kind: DiagnosticKind::Syslog,
+                            location: stream.location(Some(line_number), Some(offset)),
+                            message: format!("syslog line {line_number} quarantined: {why}"),
+                            raw: Some(keep_raw(line)),
+                        },
+                    ),
+                }
+            },
+        );
+    }
+
+    fn decode_auditd(
+        &mut self,
+        stream: &StreamName,
+        first_line: u64,
+        first_offset: u64,
+        data: &[u8],
+        on_event: &mut dyn FnMut(&Event),
+        report: &mut dyn FnMut(Diagnostic),
+    ) {
+        let mut bad = Vec::new();
+        crate::auditd::group_events(
+            data,
+            first_line,
+            first_offset,
+            |event| {
+                let timestamp = event.write_fields(&mut self.event.fields);
+                self.set_evidence(stream, event.first_line, event.first_offset);
+                self.event.format = RecordFormat::Auditd;
+                self.event.timestamp = timestamp;
+                self.stats.events += 1;
+                on_event(&self.event);
+            },
+            |line_number, offset, line, why| {
+                bad.push(crate::auditd::bad_line(
+                    stream,
+                    line_number,
+                    offset,
+                    line,
+                    why,
+                ))
+            },
+        );
+        for diagnostic in bad {
+            self.quarantine(report, diagnostic);
+        }
+    }
+
     fn decode_documents(
         &mut self,
         stream: &StreamName,
@@ -389,11 +479,11 @@ impl Decoder {
 
 /// Calls `each(line number, byte offset, line)` for every line of a block of whole lines
 /// (without the `\n`), numbering from `first_line` and offsetting from `first_offset`.
-fn for_each_line(
-    data: &[u8],
+pub(crate) fn for_each_line<'a>(
+    data: &'a [u8],
     first_line: u64,
     first_offset: u64,
-    mut each: impl FnMut(u64, u64, &[u8]),
+    mut each: impl FnMut(u64, u64, &'a [u8]),
 ) {
     let mut line_number = first_line;
     let mut start = 0usize;

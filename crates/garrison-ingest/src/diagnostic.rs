@@ -21,6 +21,10 @@ pub enum DiagnosticKind {
     Archive,
     /// A Zeek log record does not fit its header.
     Zeek,
+    /// A line of an audit log is not an audit record.
+    Auditd,
+    /// A line of a syslog stream is not a syslog message.
+    Syslog,
 }
 
 impl DiagnosticKind {
@@ -33,6 +37,8 @@ impl DiagnosticKind {
             DiagnosticKind::Json => "json",
             DiagnosticKind::Archive => "archive",
             DiagnosticKind::Zeek => "zeek",
+            DiagnosticKind::Auditd => "auditd",
+            DiagnosticKind::Syslog => "syslog",
         }
     }
 
@@ -40,7 +46,11 @@ impl DiagnosticKind {
     pub fn is_quarantined_record(self) -> bool {
         matches!(
             self,
-            DiagnosticKind::EvtxRecord | DiagnosticKind::Json | DiagnosticKind::Zeek
+            DiagnosticKind::EvtxRecord
+                | DiagnosticKind::Json
+                | DiagnosticKind::Zeek
+                | DiagnosticKind::Auditd
+                | DiagnosticKind::Syslog
         )
     }
 }

@@ -6,18 +6,21 @@
 //! whatever shape they were shipped in; [`normalize`] maps events to OCSF. Problems never stop a
 //! run: they become [`Diagnostic`]s, counted, with the raw record kept for quarantine.
 
+pub mod auditd;
 pub mod decode;
 pub mod diagnostic;
 pub mod json;
+pub mod linux_messages;
 pub mod normalize;
 pub mod pipeline;
 pub mod raw;
 pub mod read;
 pub mod shapes;
 pub mod source;
+pub mod syslog;
 pub mod time;
 pub mod zeek;
 
 pub use diagnostic::{Diagnostic, DiagnosticKind, Location};
 pub use pipeline::{IngestSummary, Progress, run};
-pub use source::{Discovery, InputFile, InputKind, discover};
+pub use source::{Discovery, InputFile, InputKind, discover, discover_as};

@@ -64,6 +64,7 @@ where
                         unit: &mut send,
                         diagnostic: &mut report,
                         stats: &mut stats,
+                        from: file.from,
                     },
                 );
                 progress.bytes.fetch_add(file.size, Ordering::Relaxed);

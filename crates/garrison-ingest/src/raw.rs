@@ -15,7 +15,8 @@ pub enum RawRecord {
     EvtxXml(String),
     /// A JSON line or document, byte for byte.
     Json(Vec<u8>),
-    /// A line of a text log (Zeek TSV), byte for byte, without its line end.
+    /// A line of a text log (Zeek TSV, syslog), byte for byte, without its line end; for an
+    /// audit event, the lines of its records, joined by `\n`.
     Line(Vec<u8>),
 }
 
@@ -159,7 +160,12 @@ fn read_from_stream(
     if head.starts_with(b"ElfFile\0") {
         return read_evtx_record(stream, evidence);
     }
-    let text_log = crate::zeek::looks_like_zeek(head);
+    let audit_log = crate::auditd::looks_like_auditd(head);
+    let text_log = audit_log
+        || crate::zeek::looks_like_zeek(head)
+        || (!head.trim_ascii_start().starts_with(b"{")
+            && !head.trim_ascii_start().starts_with(b"[")
+            && crate::syslog::looks_like_syslog(head));
     // JSON: skip to the offset, then read one value.
     std::io::copy(
         &mut (&mut stream).take(evidence.offset),
@@ -167,6 +173,9 @@ fn read_from_stream(
     )
     .map_err(io)?;
     let mut rest = Vec::new();
+    if audit_log {
+        return read_audit_event(stream, evidence);
+    }
     if text_log {
         stream.read_until(b'\n', &mut rest).map_err(io)?;
         let line = rest.strip_suffix(b"\n").unwrap_or(&rest);
@@ -200,6 +209,47 @@ fn read_from_stream(
             evidence.offset
         ))),
     }
+}
+
+/// Records of one audit event may interleave with others': the lines sharing the first
+/// line's serial among the next few hundred.
+fn read_audit_event(
+    stream: Box<dyn BufRead + '_>,
+    evidence: &EvidenceRef,
+) -> Result<RawRecord, RawError> {
+    const WINDOW: usize = 512;
+    let mut lines = stream.split(b'\n');
+    let first = match lines.next() {
+        Some(Ok(line)) => line,
+        Some(Err(source)) => {
+            return Err(RawError::Io {
+                path: evidence.path.to_string(),
+                source,
+            });
+        }
+        None => {
+            return Err(RawError::NotFound(format!(
+                "no record at offset {}",
+                evidence.offset
+            )));
+        }
+    };
+    let key = |line: &[u8]| {
+        let text = std::str::from_utf8(line).ok()?;
+        let header = crate::auditd::parse_header(text)?;
+        Some((header.node.map(str::to_string), header.serial))
+    };
+    let wanted = key(&first).ok_or_else(|| {
+        RawError::NotFound(format!("no audit record at offset {}", evidence.offset))
+    })?;
+    let mut out = first.strip_suffix(b"\r").unwrap_or(&first).to_vec();
+    for line in lines.take(WINDOW).map_while(Result::ok) {
+        if key(&line).as_ref() == Some(&wanted) {
+            out.push(b'\n');
+            out.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(&line));
+        }
+    }
+    Ok(RawRecord::Line(out))
 }
 
 fn read_evtx_record(

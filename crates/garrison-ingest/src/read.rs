@@ -42,9 +42,11 @@ pub enum Unit {
         stream: Arc<StreamName>,
         chunk: Box<EvtxChunkData>,
     },
-    /// Complete lines of a JSON-lines stream.
+    /// Complete lines of a line-oriented stream (JSON lines, syslog, audit records; an audit
+    /// event's records are never split between units).
     Lines {
         stream: Arc<StreamName>,
+        format: LineFormat,
         first_line: u64,
         first_offset: u64,
         data: Vec<u8>,
@@ -80,6 +82,24 @@ impl Unit {
     }
 }
 
+/// What the lines of a [`Unit::Lines`] hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineFormat {
+    Json,
+    Syslog,
+    Auditd,
+}
+
+impl LineFormat {
+    fn diagnostic_kind(self) -> DiagnosticKind {
+        match self {
+            LineFormat::Json => DiagnosticKind::Json,
+            LineFormat::Syslog => DiagnosticKind::Syslog,
+            LineFormat::Auditd => DiagnosticKind::Auditd,
+        }
+    }
+}
+
 /// Counts the producer keeps.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadStats {
@@ -94,6 +114,8 @@ pub struct Sink<'a> {
     pub unit: &'a mut dyn FnMut(Unit),
     pub diagnostic: &'a mut dyn FnMut(Diagnostic),
     pub stats: &'a mut ReadStats,
+    /// The record format archive members are read as (`--from`), instead of sniffing.
+    pub from: Option<InputKind>,
 }
 
 const BLOCK: usize = 1 << 20;
@@ -127,18 +149,21 @@ pub fn read_file(file: &InputFile, sink: &mut Sink<'_>) {
             Ok(handle) => read_zip(handle, &stream, 0, sink),
             Err(error) => io_error(error, sink),
         },
-        InputKind::Gzip | InputKind::Tar | InputKind::Json | InputKind::ZeekTsv => {
-            match File::open(&file.path) {
-                Ok(handle) => read_stream(
-                    Box::new(BufReader::with_capacity(BLOCK, handle)),
-                    Some(file.kind),
-                    &stream,
-                    0,
-                    sink,
-                ),
-                Err(error) => io_error(error, sink),
-            }
-        }
+        InputKind::Gzip
+        | InputKind::Tar
+        | InputKind::Json
+        | InputKind::ZeekTsv
+        | InputKind::Auditd
+        | InputKind::Syslog => match File::open(&file.path) {
+            Ok(handle) => read_stream(
+                Box::new(BufReader::with_capacity(BLOCK, handle)),
+                Some(file.kind),
+                &stream,
+                0,
+                sink,
+            ),
+            Err(error) => io_error(error, sink),
+        },
     }
 }
 
@@ -260,13 +285,15 @@ fn read_stream(
     if let Err(error) = (&mut reader).take(512).read_to_end(&mut head) {
         return archive_error(stream, sink, format!("read failed: {error}"));
     }
-    let kind = kind.or_else(|| sniff(&head));
+    let kind = kind.or_else(|| InputKind::chosen(sniff(&head), sink.from));
     let chained: Box<dyn BufRead + '_> = Box::new(BufReader::with_capacity(
         BLOCK,
         Cursor::new(head).chain(reader),
     ));
     match kind {
-        Some(InputKind::Json) => read_json(chained, stream, sink),
+        Some(InputKind::Json) => read_lines(chained, LineFormat::Json, stream, sink),
+        Some(InputKind::Auditd) => read_lines(chained, LineFormat::Auditd, stream, sink),
+        Some(InputKind::Syslog) => read_lines(chained, LineFormat::Syslog, stream, sink),
         Some(InputKind::ZeekTsv) => crate::zeek::read_zeek(chained, stream, sink),
         Some(InputKind::Gzip) => read_stream(
             Box::new(BufReader::with_capacity(
@@ -336,14 +363,20 @@ fn read_tar(reader: Box<dyn BufRead + '_>, stream: &StreamName, depth: usize, si
     }
 }
 
-/// Reads JSON lines in blocks of whole lines; a stream whose first value spans several lines
-/// (pretty-printed JSON, or an array) is read as documents instead.
-fn read_json(mut reader: Box<dyn BufRead + '_>, stream: &StreamName, sink: &mut Sink<'_>) {
+/// Reads a line-oriented stream in blocks of whole lines. A JSON stream whose first value
+/// spans several lines (pretty-printed JSON, or an array) is read as documents instead; an
+/// audit log's blocks end between events.
+fn read_lines(
+    mut reader: Box<dyn BufRead + '_>,
+    format: LineFormat,
+    stream: &StreamName,
+    sink: &mut Sink<'_>,
+) {
     let stream = Arc::new(stream.clone());
     let mut carry: Vec<u8> = Vec::with_capacity(BLOCK);
     let mut next_line = 1u64;
     let mut next_offset = 0u64;
-    let mut mode_decided = false;
+    let mut mode_decided = format != LineFormat::Json;
     let mut skipping_long_line = false;
     loop {
         let before = carry.len();
@@ -398,7 +431,7 @@ fn read_json(mut reader: Box<dyn BufRead + '_>, stream: &StreamName, sink: &mut 
                 Some(end) => end + 1,
                 None if carry.len() > MAX_LINE => {
                     (sink.diagnostic)(Diagnostic {
-                        kind: DiagnosticKind::Json,
+                        kind: format.diagnostic_kind(),
                         location: stream.location(Some(next_line), Some(next_offset)),
                         message: format!("line longer than {MAX_LINE} bytes quarantined"),
                         raw: Some(keep_raw(&carry)),
@@ -411,6 +444,16 @@ fn read_json(mut reader: Box<dyn BufRead + '_>, stream: &StreamName, sink: &mut 
                 None => continue,
             }
         };
+        let cut = if format == LineFormat::Auditd && !at_end {
+            match crate::auditd::event_boundary(&carry[..cut]) {
+                // One event so far: read on, unless it is absurdly long.
+                0 if carry.len() < 4 * BLOCK => 0,
+                0 => cut,
+                boundary => boundary,
+            }
+        } else {
+            cut
+        };
         if cut > 0 {
             let rest = carry.split_off(cut);
             let data = std::mem::replace(&mut carry, rest);
@@ -418,6 +461,7 @@ fn read_json(mut reader: Box<dyn BufRead + '_>, stream: &StreamName, sink: &mut 
             let length = data.len() as u64;
             (sink.unit)(Unit::Lines {
                 stream: stream.clone(),
+                format,
                 first_line: next_line,
                 first_offset: next_offset,
                 data,

@@ -4,7 +4,7 @@
 use crate::json::{Naming, flatten_json};
 use crate::time::parse_timestamp;
 use garrison_model::event::windows;
-use garrison_model::{Fields, RecordFormat, Timestamp};
+use garrison_model::{Fields, RecordFormat, Timestamp, ValueKind};
 
 /// Decodes one JSON object into `fields` (cleared first); returns its shape and time.
 pub fn decode_json_record(
@@ -33,6 +33,8 @@ pub fn decode_json_record(
         RecordFormat::FlatWindows
     } else if is_zeek_record(scratch) {
         RecordFormat::Zeek
+    } else if is_journald_entry(scratch) {
+        RecordFormat::Journald
     } else {
         RecordFormat::Json
     };
@@ -63,6 +65,14 @@ pub fn decode_json_record(
         let timestamp = fields.value("ts").and_then(parse_timestamp);
         return Ok((format, timestamp));
     }
+    if format == RecordFormat::Journald {
+        add_syslog_names(scratch, fields);
+        let timestamp = fields
+            .value("__REALTIME_TIMESTAMP")
+            .or_else(|| fields.value("_SOURCE_REALTIME_TIMESTAMP"))
+            .and_then(parse_timestamp);
+        return Ok((format, timestamp));
+    }
     let timestamp = [
         "@timestamp",
         "TimeCreated",
@@ -84,6 +94,42 @@ fn is_zeek_record(fields: &Fields) -> bool {
             || fields.get("uid").is_some()
             || fields.get("id.orig_h").is_some()
             || fields.get("fuid").is_some())
+}
+
+/// journald's JSON export: its address fields, or a message with journald's trusted fields.
+fn is_journald_entry(fields: &Fields) -> bool {
+    fields.get("__REALTIME_TIMESTAMP").is_some()
+        || fields.get("__CURSOR").is_some()
+        || (fields.get("MESSAGE").is_some()
+            && (fields.get("_HOSTNAME").is_some() || fields.get("SYSLOG_IDENTIFIER").is_some()))
+}
+
+/// The syslog names of a journald entry's fields (`hostname`, `program`, `pid`, `message`,
+/// `facility`, `severity`), then its message parsed as syslog's is.
+fn add_syslog_names(entry: &Fields, fields: &mut Fields) {
+    for (name, sources) in [
+        ("hostname", &["_HOSTNAME"][..]),
+        ("program", &["SYSLOG_IDENTIFIER", "_COMM"][..]),
+        ("pid", &["SYSLOG_PID", "_PID"][..]),
+        ("message", &["MESSAGE"][..]),
+    ] {
+        if let Some(field) = sources.iter().find_map(|source| entry.get(source)) {
+            fields.push(name, field.value, ValueKind::Text);
+        }
+    }
+    let number = |name: &str| entry.value(name).and_then(|v| v.parse::<usize>().ok());
+    if let Some(facility) = number("SYSLOG_FACILITY").and_then(|n| crate::syslog::FACILITIES.get(n))
+    {
+        fields.push("facility", facility, ValueKind::Text);
+    }
+    if let Some(severity) = number("PRIORITY").and_then(|n| crate::syslog::SEVERITIES.get(n)) {
+        fields.push("severity", severity, ValueKind::Text);
+    }
+    let program = entry
+        .value("SYSLOG_IDENTIFIER")
+        .or_else(|| entry.value("_COMM"))
+        .unwrap_or_default();
+    crate::linux_messages::parse(program, entry.value("MESSAGE").unwrap_or_default(), fields);
 }
 
 fn first_key_is_event(bytes: &[u8]) -> bool {
@@ -201,5 +247,25 @@ mod tests {
         assert_eq!(format, RecordFormat::Json);
         assert!(timestamp.is_some());
         assert_eq!(fields.value("userIdentity.type"), Some("Root"));
+    }
+
+    #[test]
+    fn journald_entries_get_syslog_names() {
+        let (format, timestamp, fields) = decode(
+            r#"{"__CURSOR":"s=1;i=2","__REALTIME_TIMESTAMP":"1709290800123456","_HOSTNAME":"web1","SYSLOG_IDENTIFIER":"sshd","_PID":"811","PRIORITY":"6","SYSLOG_FACILITY":"10","MESSAGE":"Accepted password for alice from 10.0.0.5 port 51234 ssh2","_COMM":"sshd"}"#,
+        );
+        assert_eq!(format, RecordFormat::Journald);
+        assert_eq!(
+            timestamp,
+            Some("2024-03-01T11:00:00.123456Z".parse().unwrap())
+        );
+        assert_eq!(fields.value("hostname"), Some("web1"));
+        assert_eq!(fields.value("program"), Some("sshd"));
+        assert_eq!(fields.value("pid"), Some("811"));
+        assert_eq!(fields.value("facility"), Some("authpriv"));
+        assert_eq!(fields.value("severity"), Some("info"));
+        assert_eq!(fields.value("user"), Some("alice"));
+        assert_eq!(fields.value("outcome"), Some("success"));
+        assert_eq!(fields.value("_COMM"), Some("sshd"));
     }
 }

@@ -14,17 +14,57 @@ pub enum InputKind {
     Json,
     /// A Zeek log in its tab-separated form.
     ZeekTsv,
+    /// A Linux audit log (`audit.log`).
+    Auditd,
+    /// Syslog messages, one per line (RFC 5424, RFC 3164, or a log file of either).
+    Syslog,
     Zip,
     Gzip,
     Tar,
 }
 
 impl InputKind {
+    /// The formats `--from` can name (archives are always opened by their own bytes).
+    pub const RECORD_FORMATS: [InputKind; 5] = [
+        InputKind::Evtx,
+        InputKind::Json,
+        InputKind::ZeekTsv,
+        InputKind::Auditd,
+        InputKind::Syslog,
+    ];
+
+    /// A `--from` name: `evtx`, `json` (also journald, Zeek JSON, Windows JSON shapes),
+    /// `zeek` (TSV), `auditd`, `syslog`.
+    pub fn from_name(name: &str) -> Option<InputKind> {
+        match name {
+            "zeek" => Some(InputKind::ZeekTsv),
+            "jsonl" | "journald" => Some(InputKind::Json),
+            _ => InputKind::RECORD_FORMATS
+                .into_iter()
+                .find(|kind| kind.as_str() == name),
+        }
+    }
+
+    /// How a stream is read: as the archive it is, else as `from` when given, else as sniffed.
+    pub fn chosen(sniffed: Option<InputKind>, from: Option<InputKind>) -> Option<InputKind> {
+        match (sniffed, from) {
+            (Some(archive), _) if archive.is_archive() => Some(archive),
+            (_, Some(from)) => Some(from),
+            (sniffed, None) => sniffed,
+        }
+    }
+
+    pub fn is_archive(self) -> bool {
+        matches!(self, InputKind::Zip | InputKind::Gzip | InputKind::Tar)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             InputKind::Evtx => "evtx",
             InputKind::Json => "json",
             InputKind::ZeekTsv => "zeek-tsv",
+            InputKind::Auditd => "auditd",
+            InputKind::Syslog => "syslog",
             InputKind::Zip => "zip",
             InputKind::Gzip => "gzip",
             InputKind::Tar => "tar",
@@ -52,6 +92,8 @@ pub fn sniff(head: &[u8]) -> Option<InputKind> {
     let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     match text.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') | Some(b'[') => Some(InputKind::Json),
+        _ if crate::auditd::looks_like_auditd(text) => Some(InputKind::Auditd),
+        _ if crate::syslog::looks_like_syslog(text) => Some(InputKind::Syslog),
         _ => None,
     }
 }
@@ -62,6 +104,9 @@ pub struct InputFile {
     pub path: PathBuf,
     pub kind: InputKind,
     pub size: u64,
+    /// The record format named by `--from`: used for this file and, in an archive, for its
+    /// members, instead of sniffing.
+    pub from: Option<InputKind>,
 }
 
 /// Files found, and those passed over with the reason.
@@ -69,6 +114,7 @@ pub struct InputFile {
 pub struct Discovery {
     pub files: Vec<InputFile>,
     pub skipped: Vec<(PathBuf, String)>,
+    from: Option<InputKind>,
 }
 
 impl Discovery {
@@ -89,7 +135,16 @@ pub struct InputError {
 /// Walks `paths` (files or folders), sniffing every file. Files inside folders are sorted by
 /// path so runs are repeatable.
 pub fn discover(paths: &[PathBuf]) -> Result<Discovery, InputError> {
-    let mut discovery = Discovery::default();
+    discover_as(paths, None)
+}
+
+/// [`discover`], with every file that is not an archive read as `from` when given (files
+/// whose first bytes are not recognised included).
+pub fn discover_as(paths: &[PathBuf], from: Option<InputKind>) -> Result<Discovery, InputError> {
+    let mut discovery = Discovery {
+        from,
+        ..Discovery::default()
+    };
     for path in paths {
         let metadata = std::fs::metadata(path).map_err(|source| InputError {
             path: path.clone(),
@@ -147,11 +202,12 @@ fn classify(path: &Path, size: u64, discovery: &mut Discovery) {
         Ok(0) => discovery
             .skipped
             .push((path.to_path_buf(), "empty file".to_string())),
-        Ok(filled) => match sniff(&head[..filled]) {
+        Ok(filled) => match InputKind::chosen(sniff(&head[..filled]), discovery.from) {
             Some(kind) => discovery.files.push(InputFile {
                 path: path.to_path_buf(),
                 kind,
                 size,
+                from: discovery.from,
             }),
             None => discovery
                 .skipped
@@ -172,6 +228,20 @@ mod tests {
         assert_eq!(sniff(b"  \n{\"a\":1}"), Some(InputKind::Json));
         assert_eq!(sniff(b"\xEF\xBB\xBF[1]"), Some(InputKind::Json));
         assert_eq!(sniff(b"title: rule"), None);
+        assert_eq!(
+            sniff(b"type=EOE msg=audit(1700000000.001:5): \n"),
+            Some(InputKind::Auditd)
+        );
+        assert_eq!(
+            sniff(b"<34>1 2024-01-01T00:00:00Z host app - - - hi\n"),
+            Some(InputKind::Syslog)
+        );
+        assert_eq!(
+            sniff(
+                b"Mar  1 10:00:00 host sshd[1]: Accepted password for a from 1.2.3.4 port 5 ssh2\n"
+            ),
+            Some(InputKind::Syslog)
+        );
         let mut tar = vec![0u8; 512];
         tar[257..262].copy_from_slice(b"ustar");
         assert_eq!(sniff(&tar), Some(InputKind::Tar));

@@ -10,7 +10,8 @@
 #[path = "ocsf_schema/schema.rs"]
 mod schema;
 
-use garrison_ingest::normalize::{detection_finding, normalize};
+use garrison_ingest::normalize::{detection_finding, normalize, normalize_or_base};
+use garrison_ingest::{Progress, discover};
 use garrison_model::detection::{CorrelationContext, RuleInfo, RuleKind};
 use garrison_model::ocsf::{OCSF_VERSION, OcsfClass, OcsfEvent};
 use garrison_model::{Detection, Event, EvidenceRef, Fields, Level, RecordFormat, ValueKind};
@@ -187,7 +188,40 @@ fn samples() -> Vec<(String, OcsfEvent)> {
         })
         .collect();
     samples.extend(findings());
+    samples.extend(linux_samples());
+    // A Windows event no mapper knows: a Base Event keeping every field.
+    let unknown = event(
+        "Security",
+        4799,
+        &["TargetUserName=Administrators|CallerProcessName=C:\\x.exe"],
+    );
+    samples.push((
+        "Security 4799 (base)".to_string(),
+        normalize_or_base(&unknown),
+    ));
     samples
+}
+
+/// Every record of the bundled Linux samples (audit, syslog, journald), normalized.
+fn linux_samples() -> Vec<(String, OcsfEvent)> {
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/linux");
+    let discovery = discover(&[folder]).expect("bundled Linux samples");
+    let (states, summary) = garrison_ingest::run(
+        &discovery.files,
+        1,
+        &Progress::default(),
+        Vec::new,
+        |records: &mut Vec<(String, OcsfEvent)>, event| {
+            let label = format!("{} #{}", event.evidence.path, event.evidence.record_id);
+            let normalized = normalize(event).unwrap_or_else(|| panic!("{label} has a class"));
+            records.push((label, normalized));
+        },
+        |_| {},
+    );
+    let records: Vec<_> = states.into_iter().flatten().collect();
+    assert_eq!(records.len() as u64, summary.decode.events);
+    assert!(records.len() >= 30, "Linux records: {}", records.len());
+    records
 }
 
 fn findings() -> Vec<(String, OcsfEvent)> {
@@ -323,9 +357,14 @@ fn every_produced_class_is_defined_with_its_uids_and_activities() {
             class.name(),
             "{class:?}"
         );
-        let (category_uid, caption) = &schema.categories[resolved.category.as_deref().unwrap()];
-        assert_eq!(*category_uid, u64::from(class.category_uid()), "{class:?}");
-        assert_eq!(caption, class.category_name(), "{class:?}");
+        if class == OcsfClass::BaseEvent {
+            assert_eq!(class.category_uid(), 0);
+            assert_eq!(class.category_name(), "Uncategorized");
+        } else {
+            let (category_uid, caption) = &schema.categories[resolved.category.as_deref().unwrap()];
+            assert_eq!(*category_uid, u64::from(class.category_uid()), "{class:?}");
+            assert_eq!(caption, class.category_name(), "{class:?}");
+        }
         let activities = resolved.attributes["activity_id"]["enum"]
             .as_object()
             .unwrap();

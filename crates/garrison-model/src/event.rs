@@ -18,12 +18,35 @@ pub enum RecordFormat {
     Json,
     /// A Zeek log record (TSV or JSON), with Zeek's field names and `_path`, the log's name.
     Zeek,
+    /// One Linux audit event: the records of a raw `audit.log` sharing a serial, joined
+    /// (`type` once per record, each record's fields under their own names).
+    Auditd,
+    /// A syslog message (RFC 5424, RFC 3164 or a file in either's text form), with the
+    /// message of known programs (sshd, sudo, PAM) parsed into fields.
+    Syslog,
+    /// A journald entry exported as JSON (`journalctl -o json`), with the syslog names added.
+    Journald,
 }
 
 impl RecordFormat {
     /// True for the Windows event shapes, whose fields use the canonical names in [`windows`].
     pub fn is_windows(self) -> bool {
-        !matches!(self, RecordFormat::Json | RecordFormat::Zeek)
+        !matches!(
+            self,
+            RecordFormat::Json
+                | RecordFormat::Zeek
+                | RecordFormat::Auditd
+                | RecordFormat::Syslog
+                | RecordFormat::Journald
+        )
+    }
+
+    /// True for the Linux host logs (audit, syslog, journald).
+    pub fn is_linux(self) -> bool {
+        matches!(
+            self,
+            RecordFormat::Auditd | RecordFormat::Syslog | RecordFormat::Journald
+        )
     }
 
     pub fn as_str(self) -> &'static str {
@@ -34,6 +57,9 @@ impl RecordFormat {
             RecordFormat::FlatWindows => "flat-windows-json",
             RecordFormat::Json => "json",
             RecordFormat::Zeek => "zeek",
+            RecordFormat::Auditd => "auditd",
+            RecordFormat::Syslog => "syslog",
+            RecordFormat::Journald => "journald",
         }
     }
 }
@@ -87,9 +113,15 @@ impl Event {
         self.windows_field(windows::EVENT_ID)?.trim().parse().ok()
     }
 
-    /// Windows computer name.
+    /// The host the record was logged on: the Windows computer name, a syslog or journald
+    /// record's host name, an audit event's `node`.
     pub fn computer(&self) -> Option<&str> {
-        self.windows_field(windows::COMPUTER)
+        let name = match self.format {
+            RecordFormat::Syslog | RecordFormat::Journald => "hostname",
+            RecordFormat::Auditd => "node",
+            _ => return self.windows_field(windows::COMPUTER),
+        };
+        self.fields.value(name).filter(|value| !value.is_empty())
     }
 
     /// Windows event provider name.

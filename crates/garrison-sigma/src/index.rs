@@ -3,6 +3,7 @@
 //! use and shared by every thread.
 
 use crate::prefilter::{BucketPrefilter, LiteralTable, Requirement};
+use crate::windows::Sources;
 use garrison_model::Event;
 use rustc_hash::FxHashMap;
 use std::sync::{Arc, OnceLock, RwLock};
@@ -35,7 +36,8 @@ pub(crate) enum BucketKey {
         channel: Option<u32>,
         event_id: Option<u32>,
     },
-    Generic,
+    /// Non-Windows records, by their kind's position in [`Sources`].
+    Generic(u8),
 }
 
 /// The candidates of one key, with their prefilter.
@@ -56,7 +58,7 @@ pub(crate) struct Index {
     channels: Vec<(Box<str>, ChannelIndex)>,
     channel_ids: FxHashMap<Box<str>, u32>,
     any_channel: ChannelIndex,
-    generic: Vec<u32>,
+    generic: [Vec<u32>; Sources::COUNT],
     buckets: RwLock<FxHashMap<BucketKey, Arc<OnceLock<Arc<Bucket>>>>>,
 }
 
@@ -75,8 +77,8 @@ impl Index {
         &mut self.any_channel
     }
 
-    pub(crate) fn generic_mut(&mut self) -> &mut Vec<u32> {
-        &mut self.generic
+    pub(crate) fn generic_mut(&mut self, position: usize) -> &mut Vec<u32> {
+        &mut self.generic[position]
     }
 
     fn channel_id(&self, channel: &str) -> Option<u32> {
@@ -91,7 +93,7 @@ impl Index {
     /// The key of an event's candidate list.
     pub(crate) fn key(&self, event: &Event) -> BucketKey {
         if !event.format.is_windows() {
-            return BucketKey::Generic;
+            return BucketKey::Generic(Sources::position_of(event.format) as u8);
         }
         let channel = event.channel().and_then(|channel| self.channel_id(channel));
         let event_id = event.event_id().filter(|id| {
@@ -104,7 +106,7 @@ impl Index {
     fn candidates(&self, key: BucketKey) -> Vec<u32> {
         let mut lists: Vec<&[u32]> = Vec::new();
         match key {
-            BucketKey::Generic => lists.push(&self.generic),
+            BucketKey::Generic(position) => lists.push(&self.generic[position as usize]),
             BucketKey::Windows { channel, event_id } => {
                 let channel_index = channel.map(|channel| &self.channels[channel as usize].1);
                 for index in channel_index.into_iter().chain([&self.any_channel]) {

@@ -12,7 +12,7 @@ use crate::prefilter::{
     Conjunction, LiteralTable, Mark, Requirement, ScanCache, ScanScratch, necessary_literals,
 };
 use crate::rule::{CorrelationRule, SigmaDocument, SigmaRule};
-use crate::windows::{FieldMapping, LogSourceScope, resolve_logsource};
+use crate::windows::{FieldMapping, LogSourceScope, Sources, resolve_logsource};
 use garrison_model::detection::RuleKind;
 use garrison_model::event::windows;
 use garrison_model::{Detection, Event, Level, RuleInfo};
@@ -43,7 +43,7 @@ enum Scope {
         channels: Vec<&'static str>,
         event_ids: Option<Vec<u32>>,
     },
-    Generic,
+    Generic(Sources),
 }
 
 #[derive(Debug, Clone)]
@@ -131,9 +131,6 @@ pub fn compile_file(source: &RuleSource, options: &CompileOptions) -> CompiledFi
     file
 }
 
-/// The field naming a Zeek record's log (`conn`, `dns`, ...).
-const ZEEK_PATH: &str = "_path";
-
 /// A predicate: `field` equals one of `values` (case-insensitive, as Sigma compares).
 fn field_is_one_of<S: AsRef<str>>(
     fields: &mut FieldTable,
@@ -179,21 +176,18 @@ fn compile_rule(
         },
     )?;
     let targets = match scope {
-        LogSourceScope::Generic => {
+        LogSourceScope::Generic { sources, condition } => {
             let mut expr = specialize(detection, FieldMapping::Identity, fields)
                 .expect("identity mapping has every field");
-            // Zeek logs are told apart by `_path`, the log name Sigma calls the service.
-            if rule.logsource.product.as_deref() == Some("zeek")
-                && let Some(service) = rule.logsource.service.as_deref()
-            {
-                let log = field_is_one_of(fields, ZEEK_PATH, &[service])?;
-                expr = Expr::And(Box::new([log, expr]));
+            if let Some((field, values)) = condition {
+                let condition = field_is_one_of(fields, field, &values)?;
+                expr = Expr::And(Box::new([condition, expr]));
             }
             let event_id = fields.get(windows::EVENT_ID);
             return Ok(vec![Variant {
                 needs: necessary_literals(&expr, event_id),
                 expr,
-                scope: Scope::Generic,
+                scope: Scope::Generic(sources),
             }]);
         }
         LogSourceScope::Windows(targets) => targets,
@@ -407,7 +401,11 @@ impl RuleSet {
             for variant in rule.variants {
                 let variant_id = set.variants.len() as u32;
                 match &variant.scope {
-                    Scope::Generic => set.index.generic_mut().push(variant_id),
+                    Scope::Generic(sources) => {
+                        for position in sources.positions() {
+                            set.index.generic_mut(position).push(variant_id);
+                        }
+                    }
                     Scope::Windows {
                         channels,
                         event_ids,

@@ -242,8 +242,89 @@ fn category_targets(category: &str) -> Option<Vec<WindowsTarget>> {
 pub enum LogSourceScope {
     /// Windows event logs, at these targets.
     Windows(Vec<WindowsTarget>),
-    /// Any other product: matched on generic JSON records by field names.
-    Generic,
+    /// Any other product: the kinds of non-Windows records it applies to, and a condition
+    /// telling its records apart within them (Zeek's `_path`, syslog's `program`).
+    Generic {
+        sources: Sources,
+        condition: Option<(&'static str, Vec<String>)>,
+    },
+}
+
+/// Kinds of non-Windows records, as a set: rules are indexed by the kinds they apply to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Sources(pub u8);
+
+impl Sources {
+    pub const ZEEK: Sources = Sources(1);
+    pub const AUDITD: Sources = Sources(2);
+    /// Syslog and journald.
+    pub const SYSLOG: Sources = Sources(4);
+    /// Everything else: generic JSON (cloud logs, other tools' alerts).
+    pub const OTHER: Sources = Sources(8);
+    pub const COUNT: usize = 4;
+
+    pub fn union(self, other: Sources) -> Sources {
+        Sources(self.0 | other.0)
+    }
+
+    /// Positions of the kinds in the set (0 for Zeek ... 3 for other).
+    pub fn positions(self) -> impl Iterator<Item = usize> {
+        (0..Sources::COUNT).filter(move |bit| self.0 & (1 << bit) != 0)
+    }
+
+    /// The position of a record's kind.
+    pub fn position_of(format: garrison_model::RecordFormat) -> usize {
+        use garrison_model::RecordFormat::*;
+        match format {
+            Zeek => 0,
+            Auditd => 1,
+            Syslog | Journald => 2,
+            _ => 3,
+        }
+    }
+}
+
+/// Where a rule of a product other than Windows applies.
+fn generic_scope(logsource: &LogSource) -> Result<LogSourceScope, String> {
+    let category = logsource.category.as_deref();
+    let service = logsource.service.as_deref();
+    let scope = |sources, condition: Option<(&'static str, &[&str])>| LogSourceScope::Generic {
+        sources,
+        condition: condition
+            .map(|(field, values)| (field, values.iter().map(|v| v.to_string()).collect())),
+    };
+    Ok(match logsource.product.as_deref() {
+        // Zeek logs are told apart by `_path`, the log name Sigma calls the service.
+        Some("zeek") => LogSourceScope::Generic {
+            sources: Sources::ZEEK,
+            condition: service.map(|service| ("_path", vec![service.to_string()])),
+        },
+        Some("linux") => match (category, service) {
+            (_, Some("auditd")) => scope(Sources::AUDITD, None),
+            // Process starts come from audit EXECVE events (Sysmon's names are added to them).
+            (Some("process_creation"), _) => scope(Sources::AUDITD, Some(("type", &["EXECVE"]))),
+            (Some(category), _) => {
+                return Err(format!(
+                    "Linux category {category:?} comes from Sysmon for Linux, which is not read yet"
+                ));
+            }
+            (None, Some("syslog")) => scope(Sources::SYSLOG, None),
+            (None, Some("auth")) => {
+                scope(Sources::SYSLOG, Some(("facility", &["auth", "authpriv"])))
+            }
+            (None, Some(program)) => LogSourceScope::Generic {
+                sources: Sources::SYSLOG,
+                condition: Some(("program", vec![program.to_string()])),
+            },
+            (None, None) => scope(Sources::AUDITD.union(Sources::SYSLOG), None),
+        },
+        // DNS query rules also run on Zeek's dns log.
+        None if category == Some("dns") => LogSourceScope::Generic {
+            sources: Sources::OTHER.union(Sources::ZEEK),
+            condition: None,
+        },
+        _ => scope(Sources::OTHER, None),
+    })
 }
 
 /// Resolves a rule's log source. Windows sources that have no event log equivalent (ETW-only
@@ -261,7 +342,7 @@ pub fn resolve_logsource(logsource: &LogSource) -> Result<LogSourceScope, String
         None => windows_category.is_some() || windows_service.is_some(),
     };
     if !is_windows {
-        return Ok(LogSourceScope::Generic);
+        return generic_scope(logsource);
     }
     let targets = match (category, windows_category, service, windows_service) {
         (Some(category), None, _, _) => {
@@ -339,8 +420,34 @@ mod tests {
             scope,
             LogSourceScope::Windows(vec![WindowsTarget::new(&[], &[])])
         );
+        // Linux process starts come from audit EXECVE events.
         let scope = resolve_logsource(&logsource(Some("linux"), Some("process_creation"), None));
-        assert_eq!(scope.unwrap(), LogSourceScope::Generic);
+        assert_eq!(
+            scope.unwrap(),
+            LogSourceScope::Generic {
+                sources: Sources::AUDITD,
+                condition: Some(("type", vec!["EXECVE".to_string()]))
+            }
+        );
+        let scope = resolve_logsource(&logsource(Some("linux"), None, Some("sshd"))).unwrap();
+        assert_eq!(
+            scope,
+            LogSourceScope::Generic {
+                sources: Sources::SYSLOG,
+                condition: Some(("program", vec!["sshd".to_string()]))
+            }
+        );
+        let scope = resolve_logsource(&logsource(Some("aws"), None, Some("cloudtrail"))).unwrap();
+        assert_eq!(
+            scope,
+            LogSourceScope::Generic {
+                sources: Sources::OTHER,
+                condition: None
+            }
+        );
+        let error =
+            resolve_logsource(&logsource(Some("linux"), Some("file_event"), None)).unwrap_err();
+        assert!(error.contains("Sysmon for Linux"), "{error}");
         let scope = resolve_logsource(&logsource(None, Some("antivirus"), None)).unwrap();
         assert!(
             matches!(scope, LogSourceScope::Windows(ref t) if t[0].mapping == FieldMapping::DefenderAntivirus)

@@ -86,6 +86,6 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
         output: args.output,
         threads: None,
         quiet: args.quiet,
-        paths: vec![telemetry],
+        input: crate::input::InputArgs::new(vec![telemetry]),
     })
 }

@@ -46,9 +46,8 @@ pub struct HuntArgs {
     /// No summary or rule errors on standard error.
     #[arg(long, short)]
     pub quiet: bool,
-    /// EVTX, JSON lines or JSON files, archives of them (zip, gzip, tar), or folders.
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: crate::input::InputArgs,
 }
 
 pub fn parse_level(text: &str) -> Result<Level, String> {
@@ -475,19 +474,7 @@ fn print_summary(
 /// Runs `garrison hunt`.
 pub fn run(args: HuntArgs) -> Result<ExitCode, Failure> {
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
-    let discovery = garrison_ingest::discover(&args.paths)
-        .map_err(|error| Failure::Input(error.to_string()))?;
-    if discovery.files.is_empty() {
-        return Err(Failure::Input(format!(
-            "no event files found in {} ({} files skipped as not event data)",
-            args.paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            discovery.skipped.len()
-        )));
-    }
+    let discovery = args.input.discover()?;
     let placeholders = match &args.placeholders {
         None => Default::default(),
         Some(path) => {

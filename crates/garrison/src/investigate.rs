@@ -51,9 +51,8 @@ pub struct InvestigateArgs {
     /// No summary on standard error.
     #[arg(long, short)]
     pub quiet: bool,
-    /// EVTX, JSON lines or JSON files, archives of them, or folders.
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
+    #[command(flatten)]
+    pub input: crate::input::InputArgs,
 }
 
 /// The longest the team may take to settle after the last alert.
@@ -66,11 +65,7 @@ pub fn run(args: InvestigateArgs) -> Result<ExitCode, Failure> {
 /// Runs the team on `args.paths` (also what `garrison demo` does on its generated telemetry).
 pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
-    let discovery = garrison_ingest::discover(&args.paths)
-        .map_err(|error| Failure::Input(error.to_string()))?;
-    if discovery.files.is_empty() {
-        return Err(Failure::Input("no event files found".into()));
-    }
+    let discovery = args.input.discover()?;
     let inventory = match &args.inventory {
         None => Inventory::default(),
         Some(path) => {

@@ -5,7 +5,9 @@ mod bench;
 mod bench_team;
 mod demo;
 mod hunt;
+mod input;
 mod investigate;
+mod normalize;
 mod output;
 mod rules;
 mod state;
@@ -30,6 +32,9 @@ enum Command {
     /// Run the agent team on event files: incidents from alerts, triaged, investigated,
     /// verified and reported.
     Investigate(investigate::InvestigateArgs),
+    /// Print every record read as OCSF JSON lines, with a summary of records read, events
+    /// written and diagnostics by reason.
+    Normalize(normalize::NormalizeArgs),
     /// Measure Garrison against its targets.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -95,6 +100,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Hunt(args) => hunt::run(args),
         Command::Investigate(args) => investigate::run(args),
+        Command::Normalize(args) => normalize::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Audit(command) => audit::run(command),

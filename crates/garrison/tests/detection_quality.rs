@@ -8,8 +8,16 @@ use std::collections::BTreeSet;
 
 #[test]
 fn the_sample_intrusion_is_detected_and_the_background_is_quiet() {
+    // The Windows story (the Linux samples tell their own, checked in tests/linux.rs).
     let samples = workspace().join("samples");
-    let output = garrison(&["hunt", "--quiet", &samples.to_string_lossy()]);
+    let output = garrison(&[
+        "hunt",
+        "--quiet",
+        &samples.join("windows-intrusion.jsonl").to_string_lossy(),
+        &samples
+            .join("dc01-security.winlogbeat.jsonl")
+            .to_string_lossy(),
+    ]);
     assert!(
         output.status.success(),
         "{}",

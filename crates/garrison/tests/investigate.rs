@@ -6,6 +6,7 @@ mod common;
 use common::{garrison, workspace};
 
 fn investigate(state: &str, format: &str) -> (i32, String, String) {
+    // The Windows samples (the Linux ones are investigated in tests/linux.rs).
     let samples = workspace().join("samples");
     let output = garrison(&[
         "investigate",
@@ -13,7 +14,11 @@ fn investigate(state: &str, format: &str) -> (i32, String, String) {
         state,
         "--format",
         format,
-        samples.to_str().unwrap(),
+        samples.join("windows-intrusion.jsonl").to_str().unwrap(),
+        samples
+            .join("dc01-security.winlogbeat.jsonl")
+            .to_str()
+            .unwrap(),
     ]);
     (
         output.status.code().unwrap(),

@@ -12,6 +12,7 @@ mod authentication;
 mod build;
 mod finding;
 mod jobs;
+mod linux;
 mod security_objects;
 mod source;
 mod sysmon;
@@ -20,6 +21,7 @@ pub(crate) mod test_support;
 mod values;
 
 pub use finding::detection_finding;
+pub use linux::normalize_linux;
 
 use garrison_model::event::windows;
 use garrison_model::ocsf::{
@@ -84,8 +86,11 @@ impl WindowsLog {
     }
 }
 
-/// The OCSF view of a Windows event, or `None` when no class applies to it.
+/// The OCSF view of a Windows or Linux event, or `None` when no class applies to it.
 pub fn normalize(event: &Event) -> Option<OcsfEvent> {
+    if event.format.is_linux() {
+        return normalize_linux(event);
+    }
     if !event.format.is_windows() {
         return None;
     }
@@ -95,6 +100,51 @@ pub fn normalize(event: &Event) -> Option<OcsfEvent> {
     let mut normalized = dispatch(log, event_id, &mut source)?;
     finish(&mut normalized, &mut source, log);
     Some(normalized)
+}
+
+/// The OCSF view of any event: its class when one applies, else a Base Event holding every
+/// field in `unmapped` (so every record read has a normalized form).
+pub fn normalize_or_base(event: &Event) -> OcsfEvent {
+    if let Some(normalized) = normalize(event) {
+        return normalized;
+    }
+    let mut source = Source::new(event);
+    let label = match (event.channel(), event.event_id()) {
+        (Some(channel), Some(id)) => format!("{channel} {id}"),
+        _ => format!("{} record", event.format.as_str()),
+    };
+    let mut base = draft(
+        &source,
+        garrison_model::ocsf::BaseEvent {
+            activity: garrison_model::ocsf::BaseActivityId::Other(label),
+        },
+    );
+    base.metadata.log_format = Some(event.format.as_str().to_string());
+    if let Some(log) = WindowsLog::of(event) {
+        base.metadata.product = log.product();
+    }
+    if event.format.is_windows() {
+        base.metadata.log_name = source.take(windows::CHANNEL).map(String::from);
+        base.metadata.event_code = source.take(windows::EVENT_ID).map(String::from);
+        base.metadata.log_provider = source.take(windows::PROVIDER_NAME).map(String::from);
+        base.metadata.original_event_uid = source.take(windows::EVENT_RECORD_ID).map(String::from);
+        if let Some(computer) = source.take(windows::COMPUTER) {
+            base.device = Some(Device {
+                hostname: Some(computer.to_string()),
+                type_id: 0,
+                type_name: Some("Unknown".to_string()),
+                os: Some(Os::windows()),
+                ..Device::default()
+            });
+            base.add_profile("host");
+        }
+    }
+    if let Some(time) = event.timestamp {
+        base.set_time(time);
+    }
+    declare_host_profile(&mut base);
+    base.unmapped = source.unmapped();
+    base
 }
 
 /// The mapper of each (log, event id).
@@ -232,7 +282,16 @@ fn finish(event: &mut OcsfEvent, source: &mut Source, log: WindowsLog) {
     if event.actor.is_none() && requires_actor(event.class()) {
         event.actor = logging_actor(source, log);
     }
+    declare_host_profile(event);
     event.unmapped = source.unmapped();
+}
+
+/// Declares the `host` profile when the event uses its attributes (`device`, `actor`): some
+/// classes have them only through the profile.
+pub(crate) fn declare_host_profile(event: &mut OcsfEvent) {
+    if event.device.is_some() || event.actor.is_some() {
+        event.add_profile("host");
+    }
 }
 
 /// For classes that need an actor the event does not name: the user the event was logged

@@ -233,6 +233,10 @@ impl Schema {
 
     /// The class with this `class_uid`, and its resolved definition.
     pub fn class_by_uid(&self, class_uid: u64) -> Option<(String, Resolved)> {
+        // The base event has no uid of its own: it is class 0 of no category.
+        if class_uid == 0 && self.classes.contains_key("base_event") {
+            return Some(("base_event".to_string(), self.class("base_event")));
+        }
         let name = self
             .classes
             .iter()
@@ -294,6 +298,14 @@ impl Checker<'_> {
         for (key, item) in instance {
             let item_path = format!("{path}.{key}");
             if let Some(local) = resolved.attributes.get(key) {
+                if let Some(profile) = local.get("profile").and_then(Value::as_str)
+                    && !self.profiles.iter().any(|applied| applied == profile)
+                {
+                    self.error(
+                        &item_path,
+                        format!("attribute of profile {profile:?}, not in metadata.profiles"),
+                    );
+                }
                 let definition = self.schema.attribute(key, local);
                 self.check_value(&item_path, item, &definition);
                 continue;
@@ -411,9 +423,13 @@ impl Checker<'_> {
             return None;
         };
         let path = name.clone();
-        let (category_uid, category_caption) =
-            &self.schema.categories[resolved.category.as_deref().unwrap()];
-        if record["category_uid"] != *category_uid || record["category_name"] != *category_caption {
+        // The base event's category is its own enum's only value, 0 Uncategorized.
+        let (category_uid, category_caption) = if name == "base_event" {
+            (0, "Uncategorized".to_string())
+        } else {
+            self.schema.categories[resolved.category.as_deref().unwrap()].clone()
+        };
+        if record["category_uid"] != category_uid || record["category_name"] != *category_caption {
             self.error(
                 &path,
                 format!("category is {category_uid} {category_caption}"),

@@ -37,6 +37,11 @@ macro_rules! activity_enum {
 }
 
 activity_enum! {
+    /// Base Event (0): only Unknown and Other.
+    BaseActivityId {}
+}
+
+activity_enum! {
     /// Process Activity (1007).
     ProcessActivityId {
         Launch = 1 => "Launch",

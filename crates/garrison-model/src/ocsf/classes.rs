@@ -11,6 +11,14 @@ use super::windows::{RegKey, RegValue, WinService};
 use serde::Serialize;
 
 /// Process Activity (1007): launch, terminate, open, inject.
+/// Base Event (0): a record no other class fits, kept whole: its fields go to `unmapped`
+/// and its text, when it has one, to `message`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BaseEvent {
+    #[serde(skip)]
+    pub activity: BaseActivityId,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProcessActivity {
     #[serde(skip)]

@@ -33,6 +33,7 @@ impl OcsfClass {
     /// `extension_uid * 100000` for extension classes (Windows is extension 2).
     pub fn class_uid(self) -> u32 {
         match self {
+            OcsfClass::BaseEvent => 0,
             OcsfClass::FileSystemActivity => 1001,
             OcsfClass::ModuleActivity => 1005,
             OcsfClass::ScheduledJobActivity => 1006,
@@ -59,6 +60,7 @@ impl OcsfClass {
     /// `class_name`, the schema's caption of the class.
     pub fn name(self) -> &'static str {
         match self {
+            OcsfClass::BaseEvent => "Base Event",
             OcsfClass::FileSystemActivity => "File System Activity",
             OcsfClass::ModuleActivity => "Module Activity",
             OcsfClass::ScheduledJobActivity => "Scheduled Job Activity",
@@ -155,6 +157,7 @@ macro_rules! classes {
 }
 
 classes!(
+    BaseEvent,
     FileSystemActivity,
     ModuleActivity,
     ScheduledJobActivity,
@@ -520,7 +523,12 @@ mod tests {
                 u32::from(class.category_uid()),
                 "{class:?}"
             );
-            assert_ne!(class.category_name(), "Uncategorized", "{class:?}");
+            // Only the base event has no category.
+            assert_eq!(
+                class.category_name() == "Uncategorized",
+                class == OcsfClass::BaseEvent,
+                "{class:?}"
+            );
         }
         assert_eq!(OcsfClass::RegistryValueActivity.category_uid(), 1);
         assert_eq!(OcsfClass::ProcessActivity.type_uid(1), 100701);
