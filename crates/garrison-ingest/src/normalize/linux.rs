@@ -131,15 +131,8 @@ fn audit_exec(source: &mut Source) -> OcsfEvent {
     let mut event = draft(
         source,
         ProcessActivity {
-            activity: ProcessActivityId::Launch,
-            process,
-            module: None,
-            injection_type_id: None,
-            injection_type: None,
-            launch_type_id: None,
-            launch_type: None,
-            actual_permissions: None,
             exit_code,
+            ..ProcessActivity::new(ProcessActivityId::Launch, process)
         },
     );
     event.actor = Some(Actor {
@@ -185,18 +178,11 @@ fn audit_authentication(source: &mut Source, kind: &str) -> OcsfEvent {
     draft(
         source,
         Authentication {
-            activity,
-            user,
             src_endpoint,
-            dst_endpoint: None,
             service,
-            logon_type_id: None,
-            logon_type: None,
-            auth_protocol_id: None,
-            auth_protocol: None,
             session,
             is_remote: address.map(|_| true),
-            is_cleartext: None,
+            ..Authentication::new(activity, user)
         },
     )
 }
@@ -348,18 +334,12 @@ fn message_authentication(source: &mut Source, action: &str) -> OcsfEvent {
     let mut event = draft(
         source,
         Authentication {
-            activity,
-            user: user.map(named_user).unwrap_or_default(),
             src_endpoint,
-            dst_endpoint: None,
             service,
-            logon_type_id: None,
-            logon_type: None,
             auth_protocol_id: method.map(|_| 99),
             auth_protocol: method.map(str::to_string),
-            session: None,
             is_remote: ip.map(|_| true),
-            is_cleartext: None,
+            ..Authentication::new(activity, user.map(named_user).unwrap_or_default())
         },
     );
     event.actor = actor.map(|name| Actor {
@@ -379,21 +359,11 @@ fn sudo(source: &mut Source) -> OcsfEvent {
     let mut event = draft(
         source,
         Authentication {
-            activity: AuthenticationActivityId::AccountSwitch,
-            user: named_user(target),
-            src_endpoint: None,
-            dst_endpoint: None,
             service: Some(Service {
                 name: Some("sudo".into()),
                 uid: None,
             }),
-            logon_type_id: None,
-            logon_type: None,
-            auth_protocol_id: None,
-            auth_protocol: None,
-            session: None,
-            is_remote: None,
-            is_cleartext: None,
+            ..Authentication::new(AuthenticationActivityId::AccountSwitch, named_user(target))
         },
     );
     event.actor = Some(Actor {

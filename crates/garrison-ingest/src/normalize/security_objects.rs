@@ -64,15 +64,9 @@ pub(super) fn process_created(source: &mut Source) -> Option<OcsfEvent> {
     let mut event = draft(
         source,
         ProcessActivity {
-            activity: ProcessActivityId::Launch,
-            process: created,
-            module: None,
-            injection_type_id: None,
-            injection_type: None,
             launch_type_id: Some(1),
             launch_type: Some("Spawn".to_string()),
-            actual_permissions: None,
-            exit_code: None,
+            ..ProcessActivity::new(ProcessActivityId::Launch, created)
         },
     );
     event.actor = (!actor.is_empty()).then_some(actor);
@@ -88,15 +82,8 @@ pub(super) fn process_exited(source: &mut Source) -> Option<OcsfEvent> {
     let mut event = draft(
         source,
         ProcessActivity {
-            activity: ProcessActivityId::Terminate,
-            process: exited,
-            module: None,
-            injection_type_id: None,
-            injection_type: None,
-            launch_type_id: None,
-            launch_type: None,
-            actual_permissions: None,
             exit_code,
+            ..ProcessActivity::new(ProcessActivityId::Terminate, exited)
         },
     );
     event.actor = Some(actor);

@@ -44,6 +44,23 @@ pub struct ProcessActivity {
 }
 
 /// Module Activity (1005): an image loaded into a process.
+impl ProcessActivity {
+    /// An activity on `process` with no optional attribute set.
+    pub fn new(activity: ProcessActivityId, process: Process) -> ProcessActivity {
+        ProcessActivity {
+            activity,
+            process,
+            module: None,
+            injection_type_id: None,
+            injection_type: None,
+            launch_type_id: None,
+            launch_type: None,
+            actual_permissions: None,
+            exit_code: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ModuleActivity {
     #[serde(skip)]
@@ -172,6 +189,26 @@ pub struct Authentication {
 }
 
 /// Authorize Session (3003): privileges given to a new logon.
+impl Authentication {
+    /// An activity of `user` with no optional attribute set.
+    pub fn new(activity: AuthenticationActivityId, user: User) -> Authentication {
+        Authentication {
+            activity,
+            user,
+            src_endpoint: None,
+            dst_endpoint: None,
+            service: None,
+            logon_type_id: None,
+            logon_type: None,
+            auth_protocol_id: None,
+            auth_protocol: None,
+            session: None,
+            is_remote: None,
+            is_cleartext: None,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuthorizeSession {
     #[serde(skip)]

@@ -12,8 +12,8 @@ use super::draft;
 use super::source::Source;
 use super::values::{file_at, integrity_id_of_level};
 use garrison_model::ocsf::{
-    Module, ModuleActivity, ModuleActivityId, OcsfEvent, Process, ProcessActivity,
-    ProcessActivityId, Session,
+    Module, ModuleActivity, ModuleActivityId, OcsfEvent, ProcessActivity, ProcessActivityId,
+    Session,
 };
 
 pub(super) fn map(event_id: u32, source: &mut Source) -> Option<OcsfEvent> {
@@ -29,20 +29,6 @@ pub(super) fn map(event_id: u32, source: &mut Source) -> Option<OcsfEvent> {
         3 => network::connection(source),
         22 => network::dns_query(source),
         _ => None,
-    }
-}
-
-fn process_activity(activity: ProcessActivityId, process: Process) -> ProcessActivity {
-    ProcessActivity {
-        activity,
-        process,
-        module: None,
-        injection_type_id: None,
-        injection_type: None,
-        launch_type_id: None,
-        launch_type: None,
-        actual_permissions: None,
-        exit_code: None,
     }
 }
 
@@ -68,7 +54,7 @@ fn process_created(source: &mut Source) -> Option<OcsfEvent> {
     }
     let parent = process(source, &SYSMON_PARENT);
     child.parent_process = parent.clone().map(Box::new);
-    let mut attributes = process_activity(ProcessActivityId::Launch, child);
+    let mut attributes = ProcessActivity::new(ProcessActivityId::Launch, child);
     attributes.launch_type_id = Some(1);
     attributes.launch_type = Some("Spawn".to_string());
     let mut event = draft(source, attributes);
@@ -82,7 +68,7 @@ fn process_terminated(source: &mut Source) -> Option<OcsfEvent> {
     let actor = process_actor(ended.clone());
     let mut event = draft(
         source,
-        process_activity(ProcessActivityId::Terminate, ended),
+        ProcessActivity::new(ProcessActivityId::Terminate, ended),
     );
     event.actor = Some(actor);
     Some(event)
@@ -92,7 +78,7 @@ fn process_terminated(source: &mut Source) -> Option<OcsfEvent> {
 fn remote_thread_created(source: &mut Source) -> Option<OcsfEvent> {
     let target = process(source, &SYSMON_TARGET)?;
     let actor = process(source, &SYSMON_SOURCE).map(process_actor);
-    let mut attributes = process_activity(ProcessActivityId::Inject, target);
+    let mut attributes = ProcessActivity::new(ProcessActivityId::Inject, target);
     attributes.injection_type_id = Some(1);
     attributes.injection_type = Some("Remote Thread".to_string());
     if source.has("StartFunction") {
@@ -116,7 +102,7 @@ fn process_accessed(source: &mut Source) -> Option<OcsfEvent> {
     if let Some(actor) = actor.as_mut() {
         actor.tid = source.take_integer("SourceThreadId");
     }
-    let mut attributes = process_activity(ProcessActivityId::Open, target);
+    let mut attributes = ProcessActivity::new(ProcessActivityId::Open, target);
     attributes.actual_permissions = source.take_integer("GrantedAccess");
     let mut event = draft(source, attributes);
     event.actor = actor.map(process_actor);
@@ -128,7 +114,7 @@ fn process_tampered(source: &mut Source) -> Option<OcsfEvent> {
     let tampered = process(source, &SYSMON_PROCESS)?;
     let actor = process_actor(tampered.clone());
     let activity = ProcessActivityId::Other("Tampering".to_string());
-    let mut event = draft(source, process_activity(activity, tampered));
+    let mut event = draft(source, ProcessActivity::new(activity, tampered));
     event.actor = Some(actor);
     Some(event)
 }
