@@ -52,11 +52,81 @@ pub fn event_user(event: &StoredEvent) -> Option<String> {
     if let Some(user) = present(event.field("actor.alternateId")) {
         return Some(user.to_string());
     }
+    if let Some(user) = cloud_user(event) {
+        return Some(user);
+    }
     if let Some(name) = present(event.field("TargetUserName")) {
         return Some(qualified(name, event.field("TargetDomainName")));
     }
     present(event.field("SubjectUserName"))
         .map(|name| qualified(name, event.field("SubjectDomainName")))
+}
+
+/// The first of `names` the event has with a value (for the Microsoft cloud logs, whose
+/// exports differ in case, list both spellings).
+fn first_present<'e>(event: &'e StoredEvent, names: &[&str]) -> Option<&'e str> {
+    names.iter().find_map(|name| present(event.field(name)))
+}
+
+/// The person behind a cloud record: the IAM user, root, or the session of an assumed role
+/// (CloudTrail); the signed-in user (Entra ID sign-ins); the initiator of a directory change
+/// (Entra ID audit); the caller (Azure Activity).
+fn cloud_user(event: &StoredEvent) -> Option<String> {
+    if present(event.field("eventSource")).is_some() {
+        let principal = present(event.field("userIdentity.principalId"));
+        return match present(event.field("userIdentity.type")) {
+            Some("Root") => Some("root".to_string()),
+            Some("AssumedRole" | "FederatedUser") => principal
+                .and_then(|id| id.split_once(':'))
+                .map(|(_, session)| session.to_string()),
+            _ => present(event.field("userIdentity.userName")).map(str::to_string),
+        };
+    }
+    first_present(
+        event,
+        &[
+            "UserPrincipalName",
+            "userPrincipalName",
+            "InitiatedBy.user.userPrincipalName",
+            "initiatedBy.user.userPrincipalName",
+            "InitiatingUserOrApp",
+            "Caller",
+            "caller",
+        ],
+    )
+    .map(str::to_string)
+}
+
+/// Where a cloud record was logged (`AWS account 1111…`, `Okta`, `Entra ID`, `Azure`), for
+/// records that name no host.
+pub fn cloud_place(event: &StoredEvent) -> Option<String> {
+    if present(event.field("eventSource")).is_some() {
+        return Some(match present(event.field("recipientAccountId")) {
+            Some(account) => format!("AWS account {account}"),
+            None => "AWS".to_string(),
+        });
+    }
+    if present(event.field("eventType")).is_some() && present(event.field("published")).is_some() {
+        return Some("Okta".to_string());
+    }
+    if first_present(
+        event,
+        &[
+            "UserPrincipalName",
+            "userPrincipalName",
+            "OperationName",
+            "activityDisplayName",
+        ],
+    )
+    .is_some()
+    {
+        let subscription = first_present(event, &["SubscriptionId", "subscriptionId"]);
+        return Some(match subscription {
+            Some(subscription) => format!("Azure subscription {subscription}"),
+            None => "Entra ID".to_string(),
+        });
+    }
+    None
 }
 
 /// The account's name without its domain, lower-cased: `CORP\\Dana`, `dana@corp.example` and
@@ -116,6 +186,12 @@ pub fn event_entities(event: &StoredEvent) -> Vec<Entity> {
         ("id.orig_h", EntityKind::Ip),
         ("id.resp_h", EntityKind::Ip),
         ("client.ipAddress", EntityKind::Ip),
+        ("sourceIPAddress", EntityKind::Ip),
+        ("IPAddress", EntityKind::Ip),
+        ("ipAddress", EntityKind::Ip),
+        ("InitiatedBy.user.ipAddress", EntityKind::Ip),
+        ("CallerIpAddress", EntityKind::Ip),
+        ("requestParameters.userName", EntityKind::User),
         ("src_ip", EntityKind::Ip),
         ("addr", EntityKind::Ip),
         ("target_user", EntityKind::User),
@@ -159,26 +235,19 @@ fn truncate(text: &str, max: usize) -> String {
 
 /// One line describing an event: its source and the most telling of its values.
 pub fn event_summary(event: &StoredEvent) -> String {
-    let source = match (
-        &event.channel,
-        event.event_id,
-        present(event.field("eventType")),
-    ) {
-        (Some(channel), Some(id), _) => format!("{channel} {id}"),
-        (Some(channel), None, _) => channel.clone(),
-        (None, Some(id), _) => format!("event {id}"),
-        (None, None, Some(kind)) => format!(
-            "identity provider {kind} by {} from {}",
-            event.field("actor.alternateId").unwrap_or("?"),
-            event.field("client.ipAddress").unwrap_or("?")
-        ),
-        (None, None, None) => match (
+    let source = match (&event.channel, event.event_id) {
+        (Some(channel), Some(id)) => format!("{channel} {id}"),
+        (Some(channel), None) => channel.clone(),
+        (None, Some(id)) => format!("event {id}"),
+        (None, None) => match (
+            cloud_summary(event),
             present(event.field("program")),
             present(event.field("type")),
         ) {
-            (Some(program), _) => format!("{program} message"),
-            (None, Some(kind)) => format!("audit {kind} event"),
-            (None, None) => "event".to_string(),
+            (Some(summary), _, _) => summary,
+            (None, Some(program), _) => format!("{program} message"),
+            (None, None, Some(kind)) => format!("audit {kind} event"),
+            (None, None, None) => "event".to_string(),
         },
     };
     let detail = [
@@ -206,6 +275,60 @@ pub fn event_summary(event: &StoredEvent) -> String {
         (None, Some(detail)) => format!("{source}: {detail}"),
         (None, None) => source,
     }
+}
+
+/// What a cloud record says happened: the API call, sign-in or directory change, by whom and
+/// from where.
+fn cloud_summary(event: &StoredEvent) -> Option<String> {
+    let who = cloud_user(event).unwrap_or_else(|| "?".to_string());
+    let from = first_present(
+        event,
+        &[
+            "sourceIPAddress",
+            "IPAddress",
+            "ipAddress",
+            "InitiatedBy.user.ipAddress",
+            "CallerIpAddress",
+        ],
+    );
+    let from = from.map(|ip| format!(" from {ip}")).unwrap_or_default();
+    let outcome = |failed: bool| if failed { " (failed)" } else { "" };
+    if let (Some(kind), Some(actor)) = (
+        present(event.field("eventType")),
+        present(event.field("actor.alternateId")),
+    ) {
+        let ip = present(event.field("client.ipAddress")).unwrap_or("?");
+        return Some(format!("identity provider {kind} by {actor} from {ip}"));
+    }
+    if let (Some(service), Some(call)) = (
+        present(event.field("eventSource")),
+        present(event.field("eventName")),
+    ) {
+        let failed = present(event.field("errorCode")).is_some()
+            || event.field("responseElements.ConsoleLogin") == Some("Failure");
+        return Some(format!(
+            "AWS {service} {call} by {who}{from}{}",
+            outcome(failed)
+        ));
+    }
+    if let Some(operation) = first_present(event, &["OperationName", "activityDisplayName"]) {
+        let failed = first_present(event, &["Result", "result"]) == Some("failure");
+        return Some(format!(
+            "Entra ID {} by {who}{from}{}",
+            operation.trim(),
+            outcome(failed)
+        ));
+    }
+    if let Some(code) = first_present(event, &["ResultType", "status.errorCode"]) {
+        let app = first_present(event, &["AppDisplayName", "appDisplayName"]).unwrap_or("?");
+        let result = if code == "0" {
+            String::new()
+        } else {
+            format!(" (failed: {code})")
+        };
+        return Some(format!("Entra ID sign-in to {app} by {who}{from}{result}"));
+    }
+    None
 }
 
 /// The evidence store with the records already read kept in memory: a stored record never

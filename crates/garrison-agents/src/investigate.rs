@@ -5,7 +5,8 @@
 
 use crate::AgentError;
 use crate::evidence::{
-    CACHED_RECORDS, CachedEvidence, canonical_user, event_summary, is_machine_account, is_public_ip,
+    CACHED_RECORDS, CachedEvidence, canonical_user, cloud_place, event_summary, is_machine_account,
+    is_public_ip,
 };
 use crate::messages::{TeamMessage, TriageDecision, Verdict};
 use crate::process_tree::{self, process_key};
@@ -467,14 +468,22 @@ impl Investigate {
         };
         // Events from network sensors name no host; their alerts carry the host their address
         // resolved to.
+        // Cloud records name no host either: where they were logged (an AWS account, Okta,
+        // Entra ID) stands in for it.
+        let places: BTreeSet<String> = events.values().filter_map(cloud_place).collect();
         let hosts: Vec<&str> = if by_host.is_empty() {
             let resolved: BTreeSet<&str> = alerts
                 .iter()
                 .filter_map(|(alert, _)| alert.host.as_deref())
+                .chain(places.iter().map(String::as_str))
                 .collect();
             resolved.into_iter().collect()
         } else {
-            by_host.keys().map(String::as_str).collect()
+            by_host
+                .keys()
+                .map(String::as_str)
+                .chain(places.iter().map(String::as_str))
+                .collect()
         };
         let people: Vec<&str> = case.users.iter().map(String::as_str).collect();
         let stages_text = if tactics.is_empty() {

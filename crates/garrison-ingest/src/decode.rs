@@ -458,8 +458,12 @@ impl Decoder {
             };
             let raw = value.get().as_bytes();
             let offset = start as u64 + (raw.as_ptr() as u64 - text[start..].as_ptr() as u64);
-            if raw.first() == Some(&b'[') {
-                match serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(raw) {
+            let array = match container_key(raw) {
+                Some(key) => container_elements(raw, key),
+                None => raw,
+            };
+            if array.first() == Some(&b'[') {
+                match serde_json::from_slice::<Vec<&serde_json::value::RawValue>>(array) {
                     Ok(elements) => {
                         for element in elements {
                             record_id += 1;
@@ -493,6 +497,45 @@ impl Decoder {
                 self.decode_json_value(stream, record_id, offset, raw, on_event, report);
             }
         }
+    }
+}
+
+/// Keys under which one JSON document carries many records: CloudTrail's `Records`, Azure
+/// Monitor's `records`, Microsoft Graph's `value`.
+const CONTAINER_KEYS: [&str; 3] = ["Records", "records", "value"];
+
+/// The container key of a JSON object whose first key is one (Graph's `@odata.context` may
+/// come first), else `None`.
+pub(crate) fn container_key(object: &[u8]) -> Option<&'static str> {
+    let rest = object
+        .trim_ascii_start()
+        .strip_prefix(b"{")?
+        .trim_ascii_start();
+    if rest.starts_with(b"\"@odata.") {
+        return Some("value");
+    }
+    CONTAINER_KEYS.into_iter().find(|key| {
+        rest.strip_prefix(b"\"")
+            .and_then(|rest| rest.strip_prefix(key.as_bytes()))
+            .is_some_and(|rest| rest.starts_with(b"\""))
+    })
+}
+
+/// The array under `key` in a container object, as its bytes within `object`; the object
+/// itself when it holds no such array (it is then read as one record).
+fn container_elements<'a>(object: &'a [u8], key: &str) -> &'a [u8] {
+    let parsed: Result<std::collections::HashMap<String, &serde_json::value::RawValue>, _> =
+        serde_json::from_slice(object);
+    match parsed {
+        Ok(map) => match map.get(key) {
+            Some(array) if array.get().starts_with('[') => {
+                let bytes = array.get().as_bytes();
+                let start = bytes.as_ptr() as usize - object.as_ptr() as usize;
+                &object[start..start + bytes.len()]
+            }
+            _ => object,
+        },
+        Err(_) => object,
     }
 }
 

@@ -7,6 +7,7 @@
 //! run: they become [`Diagnostic`]s, counted, with the raw record kept for quarantine.
 
 pub mod auditd;
+pub mod cloud;
 pub mod decode;
 pub mod diagnostic;
 pub mod json;

@@ -496,6 +496,10 @@ fn first_line_decision(data: &[u8], at_end: bool) -> Option<bool> {
         None => return None,
     };
     let complete = serde_json::from_slice::<serde::de::IgnoredAny>(line.trim_ascii_end()).is_ok();
+    if complete && crate::decode::container_key(line).is_some() {
+        // One line holding many records (a CloudTrail file): its elements are the records.
+        return Some(false);
+    }
     Some(complete || text[start] != b'{')
 }
 

@@ -1,5 +1,6 @@
-//! Recognises the JSON shapes Windows events are shipped in and renames their fields to the
-//! canonical Windows names, so Sigma rules match them like events read from EVTX.
+//! Recognises the JSON shapes records are shipped in: Windows events (renamed to the canonical
+//! Windows names, so Sigma rules match them like events read from EVTX), Zeek, journald, and
+//! the cloud logs of [`crate::cloud`].
 
 use crate::json::{Naming, flatten_json};
 use crate::time::parse_timestamp;
@@ -35,6 +36,9 @@ pub fn decode_json_record(
         RecordFormat::Zeek
     } else if is_journald_entry(scratch) {
         RecordFormat::Journald
+    } else if let Some(cloud) = crate::cloud::cloud_format(scratch) {
+        let timestamp = crate::cloud::add_cloud_fields(cloud, bytes, scratch, fields);
+        return Ok((cloud, timestamp));
     } else {
         RecordFormat::Json
     };

@@ -158,6 +158,67 @@ fn pretty_printed_documents_and_arrays() {
     assert_eq!(second, GOOD.as_bytes());
 }
 
+#[test]
+fn container_documents_give_one_event_per_element() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = |name: &str| {
+        format!(
+            r#"{{"eventVersion":"1.09","eventTime":"2026-11-20T10:00:00Z","eventSource":"iam.amazonaws.com","eventName":"{name}","awsRegion":"us-east-1","userIdentity":{{"type":"Root"}}}}"#
+        )
+    };
+    // CloudTrail's file (one line, gzipped as S3 delivers it), a Graph export (pretty, with
+    // `@odata.context` first) and an Azure Monitor blob (`records`).
+    let trail = format!(
+        "{{\"Records\":[{},{}]}}\n",
+        record("CreateUser"),
+        record("DeleteUser")
+    );
+    std::fs::write(dir.path().join("trail.json.gz"), gzip(trail.as_bytes())).unwrap();
+    std::fs::write(
+        dir.path().join("signins.json"),
+        "{\n  \"@odata.context\": \"https://graph.microsoft.com/v1.0/$metadata#auditLogs/signIns\",\n  \"value\": [\n    {\"createdDateTime\": \"2026-11-20T10:00:00Z\", \"userPrincipalName\": \"a@corp.example\", \"appDisplayName\": \"Azure Portal\", \"status\": {\"errorCode\": 0}}\n  ]\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("azure.json"),
+        r#"{"records":[{"time":"2026-11-20T10:00:00Z","category":"AuditLogs","operationName":"Add user","properties":{"activityDisplayName":"Add user","result":"success"}}]}"#,
+    )
+    .unwrap();
+    // An object that merely starts with `value` is one record.
+    std::fs::write(dir.path().join("plain.json"), r#"{"value":3,"name":"x"}"#).unwrap();
+    let collected = collect(&[dir.path().to_path_buf()]);
+    assert!(
+        collected.diagnostics.is_empty(),
+        "{:?}",
+        collected.diagnostics
+    );
+    let formats: Vec<(String, u64, RecordFormat)> = collected
+        .events
+        .iter()
+        .map(|e| {
+            let name = e.evidence.path.rsplit('/').next().unwrap().to_string();
+            (name, e.evidence.record_id, e.format)
+        })
+        .collect();
+    assert_eq!(
+        formats,
+        [
+            ("azure.json".to_string(), 1, RecordFormat::EntraAudit),
+            ("plain.json".to_string(), 1, RecordFormat::Json),
+            ("signins.json".to_string(), 1, RecordFormat::EntraSignIn),
+            ("trail.json.gz".to_string(), 1, RecordFormat::CloudTrail),
+            ("trail.json.gz".to_string(), 2, RecordFormat::CloudTrail),
+        ]
+    );
+    // Each element is read back by its offset, through the gzip layer.
+    let second = &collected.events[4];
+    assert_eq!(second.field("eventName"), Some("DeleteUser"));
+    let RawRecord::Json(raw) = read_raw_record(&second.evidence).unwrap() else {
+        panic!()
+    };
+    assert_eq!(raw, record("DeleteUser").as_bytes());
+}
+
 fn write_zip(path: &Path, members: &[(&str, &[u8])]) {
     let file = std::fs::File::create(path).unwrap();
     let mut zip = zip::ZipWriter::new(file);

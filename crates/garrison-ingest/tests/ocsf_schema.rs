@@ -18,6 +18,7 @@ use garrison_model::{Detection, Event, EvidenceRef, Fields, Level, RecordFormat,
 use schema::{Checker, Schema, schema_root};
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
 
 /// An EVTX event with typical System fields and the `Name=value` data fields of `parts`
@@ -188,7 +189,15 @@ fn samples() -> Vec<(String, OcsfEvent)> {
         })
         .collect();
     samples.extend(findings());
-    samples.extend(linux_samples());
+    let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples");
+    samples.extend(normalized_files(&bundled.join("linux"), 30));
+    samples.extend(normalized_files(&bundled.join("cloud"), 60));
+    // Real Entra ID audit events (Log Analytics rows) from the OTRF Golden SAML campaign.
+    let golden_saml =
+        schema_root().join("../otrf/datasets/compound/GoldenSAMLADFSMailAccess/AADAuditEvents.Zip");
+    if golden_saml.is_file() {
+        samples.extend(normalized_files(&golden_saml, 4));
+    }
     // A Windows event no mapper knows: a Base Event keeping every field.
     let unknown = event(
         "Security",
@@ -202,10 +211,10 @@ fn samples() -> Vec<(String, OcsfEvent)> {
     samples
 }
 
-/// Every record of the bundled Linux samples (audit, syslog, journald), normalized.
-fn linux_samples() -> Vec<(String, OcsfEvent)> {
-    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/linux");
-    let discovery = discover(&[folder]).expect("bundled Linux samples");
+/// Every record of a file or folder of samples (at least `minimum` of them), normalized: each
+/// must have a class.
+fn normalized_files(path: &Path, minimum: usize) -> Vec<(String, OcsfEvent)> {
+    let discovery = discover(&[path.to_path_buf()]).expect("sample files");
     let (states, summary) = garrison_ingest::run(
         &discovery.files,
         1,
@@ -220,7 +229,12 @@ fn linux_samples() -> Vec<(String, OcsfEvent)> {
     );
     let records: Vec<_> = states.into_iter().flatten().collect();
     assert_eq!(records.len() as u64, summary.decode.events);
-    assert!(records.len() >= 30, "Linux records: {}", records.len());
+    assert!(
+        records.len() >= minimum,
+        "{}: {} records",
+        path.display(),
+        records.len()
+    );
     records
 }
 

@@ -26,18 +26,52 @@ pub enum RecordFormat {
     Syslog,
     /// A journald entry exported as JSON (`journalctl -o json`), with the syslog names added.
     Journald,
+    /// An AWS CloudTrail record (`eventSource`, `eventName`, `userIdentity.*`), from a records
+    /// file or JSON lines.
+    CloudTrail,
+    /// An Okta System Log event (`eventType`, `actor.*`, `client.*`, `outcome.*`).
+    Okta,
+    /// A Microsoft Entra ID sign-in, in Log Analytics column names (`ResultType`,
+    /// `UserPrincipalName`, ...) whichever export it came from (Graph, Log Analytics, Azure
+    /// Monitor diagnostic settings). Field names are matched without regard to case.
+    EntraSignIn,
+    /// A Microsoft Entra ID (Azure AD) directory audit event, named as [`Self::EntraSignIn`].
+    EntraAudit,
+    /// An Azure Activity Log (control plane) event, named as [`Self::EntraSignIn`].
+    AzureActivity,
 }
 
 impl RecordFormat {
     /// True for the Windows event shapes, whose fields use the canonical names in [`windows`].
     pub fn is_windows(self) -> bool {
-        !matches!(
+        matches!(
             self,
-            RecordFormat::Json
-                | RecordFormat::Zeek
-                | RecordFormat::Auditd
-                | RecordFormat::Syslog
-                | RecordFormat::Journald
+            RecordFormat::Evtx
+                | RecordFormat::EvtxJson
+                | RecordFormat::Winlogbeat
+                | RecordFormat::FlatWindows
+        )
+    }
+
+    /// True for cloud and identity provider logs.
+    pub fn is_cloud(self) -> bool {
+        matches!(
+            self,
+            RecordFormat::CloudTrail
+                | RecordFormat::Okta
+                | RecordFormat::EntraSignIn
+                | RecordFormat::EntraAudit
+                | RecordFormat::AzureActivity
+        )
+    }
+
+    /// True for the Microsoft cloud logs, whose field names differ in case between exports
+    /// (`operationName` in diagnostic settings, `OperationName` in Log Analytics): rules match
+    /// their field names without regard to case.
+    pub fn folds_field_names(self) -> bool {
+        matches!(
+            self,
+            RecordFormat::EntraSignIn | RecordFormat::EntraAudit | RecordFormat::AzureActivity
         )
     }
 
@@ -60,6 +94,11 @@ impl RecordFormat {
             RecordFormat::Auditd => "auditd",
             RecordFormat::Syslog => "syslog",
             RecordFormat::Journald => "journald",
+            RecordFormat::CloudTrail => "cloudtrail",
+            RecordFormat::Okta => "okta",
+            RecordFormat::EntraSignIn => "entra-signin",
+            RecordFormat::EntraAudit => "entra-audit",
+            RecordFormat::AzureActivity => "azure-activity",
         }
     }
 }
@@ -101,6 +140,19 @@ pub struct Event {
 impl Event {
     pub fn field(&self, name: &str) -> Option<&str> {
         self.fields.value(name)
+    }
+
+    /// The value of the field a rule names `name`: the same name, or for the records whose
+    /// names differ in case between exports ([`RecordFormat::folds_field_names`]), the first
+    /// field of that name in any case.
+    pub fn rule_field(&self, name: &str) -> Option<&str> {
+        if !self.format.folds_field_names() {
+            return self.fields.value(name);
+        }
+        self.fields
+            .iter()
+            .find(|field| field.name.eq_ignore_ascii_case(name))
+            .map(|field| field.value)
     }
 
     /// Windows channel (`Security`, `Microsoft-Windows-Sysmon/Operational`, ...).

@@ -113,7 +113,7 @@ pub(crate) fn specialize(
         let mut map = |id: &mut FieldId| {
             let name = fields.name(*id).to_string();
             *id = match mapping.map(&name) {
-                Some(mapped) => fields.intern(mapped),
+                Some(mapped) => fields.intern(&mapped),
                 None => ABSENT_FIELD,
             };
         };

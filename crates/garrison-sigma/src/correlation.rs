@@ -301,7 +301,7 @@ impl RuleSet {
             .into_iter()
             .filter_map(|name| {
                 event
-                    .field(name)
+                    .rule_field(name)
                     .map(|value| (name.to_string(), value.to_string()))
             })
             .collect();

@@ -33,6 +33,8 @@ pub(crate) struct ViewBuffers {
 #[derive(Debug, Default)]
 struct Layout {
     names: String,
+    /// Whether the names were looked up lower-cased.
+    folded: bool,
     ids: Vec<FieldId>,
 }
 
@@ -47,11 +49,14 @@ impl ViewBuffers {
         }
     }
 
-    /// Indexes and folds `fields`; returns the view to evaluate rules on.
+    /// Indexes and folds `fields`; returns the view to evaluate rules on. With `fold_names`,
+    /// fields are found by their lower-cased names (rules for such records name fields in
+    /// lower case).
     pub(crate) fn prepare<'a>(
         &'a mut self,
         fields: &'a Fields,
         field_ids: &FxHashMap<Box<str>, FieldId>,
+        fold_names: bool,
     ) -> EventView<'a> {
         self.generation = self.generation.wrapping_add(1);
         if self.generation == 0 {
@@ -64,7 +69,7 @@ impl ViewBuffers {
         let generation = self.generation;
         self.folded.clear();
         self.folded_ranges.clear();
-        self.resolve_layout(fields, field_ids);
+        self.resolve_layout(fields, field_ids, fold_names);
         for (index, &id) in self.entry_fields.iter().enumerate() {
             if id != NO_FIELD {
                 let slot = &mut self.slots[id as usize];
@@ -106,24 +111,37 @@ impl ViewBuffers {
 
     /// Fills `entry_fields` with the field id of each entry, from a remembered layout when the
     /// event's names are one seen recently.
-    fn resolve_layout(&mut self, fields: &Fields, field_ids: &FxHashMap<Box<str>, FieldId>) {
+    fn resolve_layout(
+        &mut self,
+        fields: &Fields,
+        field_ids: &FxHashMap<Box<str>, FieldId>,
+        fold_names: bool,
+    ) {
         let names = fields.names_signature();
         let count = fields.len();
-        if let Some(layout) = self
-            .layouts
-            .iter()
-            .find(|layout| layout.ids.len() == count && layout.names == names)
-        {
+        if let Some(layout) = self.layouts.iter().find(|layout| {
+            layout.ids.len() == count && layout.folded == fold_names && layout.names == names
+        }) {
             self.entry_fields.clear();
             self.entry_fields.extend_from_slice(&layout.ids);
             return;
         }
         self.entry_fields.clear();
-        self.entry_fields.extend(
-            fields
-                .iter()
-                .map(|field| field_ids.get(field.name).copied().unwrap_or(NO_FIELD)),
-        );
+        if fold_names {
+            let mut lower = String::new();
+            self.entry_fields.extend(fields.iter().map(|field| {
+                lower.clear();
+                lower.push_str(field.name);
+                lower.make_ascii_lowercase();
+                field_ids.get(lower.as_str()).copied().unwrap_or(NO_FIELD)
+            }));
+        } else {
+            self.entry_fields.extend(
+                fields
+                    .iter()
+                    .map(|field| field_ids.get(field.name).copied().unwrap_or(NO_FIELD)),
+            );
+        }
         if self.layouts.len() < LAYOUTS {
             self.layouts.push(Layout::default());
         }
@@ -131,6 +149,7 @@ impl ViewBuffers {
         self.next_layout = (self.next_layout + 1) % LAYOUTS;
         layout.names.clear();
         layout.names.push_str(names);
+        layout.folded = fold_names;
         layout.ids.clear();
         layout.ids.extend_from_slice(&self.entry_fields);
     }

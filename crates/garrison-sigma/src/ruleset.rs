@@ -12,7 +12,7 @@ use crate::prefilter::{
     Conjunction, LiteralTable, Mark, Requirement, ScanCache, ScanScratch, necessary_literals,
 };
 use crate::rule::{CorrelationRule, SigmaDocument, SigmaRule};
-use crate::windows::{FieldMapping, LogSourceScope, Sources, resolve_logsource};
+use crate::windows::{LogSourceScope, Sources, resolve_logsource};
 use garrison_model::detection::RuleKind;
 use garrison_model::event::windows;
 use garrison_model::{Detection, Event, Level, RuleInfo};
@@ -177,8 +177,8 @@ fn compile_rule(
     )?;
     let targets = match scope {
         LogSourceScope::Generic { sources, condition } => {
-            let mut expr = specialize(detection, FieldMapping::Identity, fields)
-                .expect("identity mapping has every field");
+            let mut expr = specialize(detection, sources.mapping(), fields)
+                .expect("generic mappings have every field");
             if let Some((field, values)) = condition {
                 let condition = field_is_one_of(fields, field, &values)?;
                 expr = Expr::And(Box::new([condition, expr]));
@@ -575,7 +575,11 @@ impl RuleSet {
             *generation = 1;
         }
         let generation = *generation;
-        let view = buffers.prepare(&event.fields, self.fields.ids());
+        let view = buffers.prepare(
+            &event.fields,
+            self.fields.ids(),
+            event.format.folds_field_names(),
+        );
         passed.clear();
         let use_prefilter = prefilter && bucket.prefilter.pattern_count() > 0;
         if use_prefilter {

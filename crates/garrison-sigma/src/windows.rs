@@ -6,6 +6,7 @@
 //! and event ids are those Windows and Sysmon write.
 
 use crate::rule::LogSource;
+use std::borrow::Cow;
 
 const SYSMON: &str = "Microsoft-Windows-Sysmon/Operational";
 const SECURITY: &str = "Security";
@@ -25,6 +26,10 @@ pub enum FieldMapping {
     Security4688,
     /// Microsoft Defender detections for `category: antivirus`.
     DefenderAntivirus,
+    /// Microsoft cloud logs (Entra ID, Azure Activity): names compared without regard to case
+    /// (the event's names are folded too), the diagnostic-settings `properties.` envelope
+    /// dropped, and `properties.message` read as the operation's name.
+    Azure,
 }
 
 /// Fields Security 4688 writes natively (rules may use them as they are).
@@ -52,21 +57,29 @@ const SECURITY_4688_NATIVE: &[&str] = &[
 
 impl FieldMapping {
     /// The event field a rule field reads, or `None` when this source has no such field.
-    pub fn map(self, field: &str) -> Option<&str> {
+    pub fn map(self, field: &str) -> Option<Cow<'_, str>> {
         match self {
-            FieldMapping::Identity => Some(field),
+            FieldMapping::Identity => Some(field.into()),
             FieldMapping::Security4688 => match field {
-                "Image" => Some("NewProcessName"),
-                "ParentImage" => Some("ParentProcessName"),
-                "LogonId" => Some("SubjectLogonId"),
-                _ if SECURITY_4688_NATIVE.contains(&field) => Some(field),
+                "Image" => Some("NewProcessName".into()),
+                "ParentImage" => Some("ParentProcessName".into()),
+                "LogonId" => Some("SubjectLogonId".into()),
+                _ if SECURITY_4688_NATIVE.contains(&field) => Some(field.into()),
                 _ => None,
             },
             FieldMapping::DefenderAntivirus => match field {
-                "Signature" => Some("ThreatName"),
-                "Filename" | "FileName" => Some("Path"),
-                _ => Some(field),
+                "Signature" => Some("ThreatName".into()),
+                "Filename" | "FileName" => Some("Path".into()),
+                _ => Some(field.into()),
             },
+            FieldMapping::Azure => {
+                let field = match field.strip_prefix("properties.") {
+                    Some("message") => "OperationName",
+                    Some(inner) => inner,
+                    None => field,
+                };
+                Some(field.to_ascii_lowercase().into())
+            }
         }
     }
 }
@@ -250,37 +263,70 @@ pub enum LogSourceScope {
     },
 }
 
+impl LogSourceScope {
+    fn generic(sources: Sources) -> LogSourceScope {
+        LogSourceScope::Generic {
+            sources,
+            condition: None,
+        }
+    }
+}
+
 /// Kinds of non-Windows records, as a set: rules are indexed by the kinds they apply to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Sources(pub u8);
+pub struct Sources(pub u16);
 
 impl Sources {
     pub const ZEEK: Sources = Sources(1);
-    pub const AUDITD: Sources = Sources(2);
+    pub const AUDITD: Sources = Sources(1 << 1);
     /// Syslog and journald.
-    pub const SYSLOG: Sources = Sources(4);
-    /// Everything else: generic JSON (cloud logs, other tools' alerts).
-    pub const OTHER: Sources = Sources(8);
-    pub const COUNT: usize = 4;
+    pub const SYSLOG: Sources = Sources(1 << 2);
+    /// Everything else: generic JSON (other tools' alerts, logs of unknown shape).
+    pub const OTHER: Sources = Sources(1 << 3);
+    pub const CLOUDTRAIL: Sources = Sources(1 << 4);
+    pub const OKTA: Sources = Sources(1 << 5);
+    pub const ENTRA_SIGN_IN: Sources = Sources(1 << 6);
+    pub const ENTRA_AUDIT: Sources = Sources(1 << 7);
+    pub const AZURE_ACTIVITY: Sources = Sources(1 << 8);
+    pub const COUNT: usize = 9;
+    /// The kinds whose field names rules match without regard to case.
+    const FOLDED: Sources =
+        Sources(Sources::ENTRA_SIGN_IN.0 | Sources::ENTRA_AUDIT.0 | Sources::AZURE_ACTIVITY.0);
 
     pub fn union(self, other: Sources) -> Sources {
         Sources(self.0 | other.0)
     }
 
-    /// Positions of the kinds in the set (0 for Zeek ... 3 for other).
+    /// Positions of the kinds in the set (0 for Zeek, 1 audit, ...).
     pub fn positions(self) -> impl Iterator<Item = usize> {
         (0..Sources::COUNT).filter(move |bit| self.0 & (1 << bit) != 0)
+    }
+
+    /// How rules for these kinds name fields: [`FieldMapping::Azure`] for the Microsoft cloud
+    /// logs, else as they are.
+    pub fn mapping(self) -> FieldMapping {
+        if self.0 != 0 && self.0 & !Sources::FOLDED.0 == 0 {
+            FieldMapping::Azure
+        } else {
+            FieldMapping::Identity
+        }
     }
 
     /// The position of a record's kind.
     pub fn position_of(format: garrison_model::RecordFormat) -> usize {
         use garrison_model::RecordFormat::*;
-        match format {
-            Zeek => 0,
-            Auditd => 1,
-            Syslog | Journald => 2,
-            _ => 3,
-        }
+        let kind = match format {
+            Zeek => Sources::ZEEK,
+            Auditd => Sources::AUDITD,
+            Syslog | Journald => Sources::SYSLOG,
+            CloudTrail => Sources::CLOUDTRAIL,
+            Okta => Sources::OKTA,
+            EntraSignIn => Sources::ENTRA_SIGN_IN,
+            EntraAudit => Sources::ENTRA_AUDIT,
+            AzureActivity => Sources::AZURE_ACTIVITY,
+            Evtx | EvtxJson | Winlogbeat | FlatWindows | Json => Sources::OTHER,
+        };
+        kind.0.trailing_zeros() as usize
     }
 }
 
@@ -317,6 +363,26 @@ fn generic_scope(logsource: &LogSource) -> Result<LogSourceScope, String> {
                 condition: Some(("program", vec![program.to_string()])),
             },
             (None, None) => scope(Sources::AUDITD.union(Sources::SYSLOG), None),
+        },
+        Some("aws") => match service {
+            None | Some("cloudtrail") => LogSourceScope::generic(Sources::CLOUDTRAIL),
+            Some(other) => return Err(format!("AWS service {other:?} is not read yet")),
+        },
+        Some("okta") => LogSourceScope::generic(Sources::OKTA),
+        Some("azure") => match service {
+            Some("signinlogs") => LogSourceScope::generic(Sources::ENTRA_SIGN_IN),
+            Some("auditlogs") => LogSourceScope::generic(Sources::ENTRA_AUDIT),
+            Some("activitylogs") => LogSourceScope::generic(Sources::AZURE_ACTIVITY),
+            Some(other) => {
+                return Err(format!(
+                    "Azure service {other:?} is not read yet (sign-in, audit and activity logs are)"
+                ));
+            }
+            None => LogSourceScope::generic(
+                Sources::ENTRA_SIGN_IN
+                    .union(Sources::ENTRA_AUDIT)
+                    .union(Sources::AZURE_ACTIVITY),
+            ),
         },
         // DNS query rules also run on Zeek's dns log.
         None if category == Some("dns") => LogSourceScope::Generic {
@@ -403,9 +469,15 @@ mod tests {
         assert_eq!(targets[0].channels, [SYSMON]);
         assert_eq!(targets[0].event_ids, [1]);
         assert_eq!(targets[1].event_ids, [4688]);
-        assert_eq!(targets[1].mapping.map("Image"), Some("NewProcessName"));
+        assert_eq!(
+            targets[1].mapping.map("Image").as_deref(),
+            Some("NewProcessName")
+        );
         assert_eq!(targets[1].mapping.map("OriginalFileName"), None);
-        assert_eq!(targets[1].mapping.map("CommandLine"), Some("CommandLine"));
+        assert_eq!(
+            targets[1].mapping.map("CommandLine").as_deref(),
+            Some("CommandLine")
+        );
     }
 
     #[test]
@@ -437,13 +509,39 @@ mod tests {
                 condition: Some(("program", vec!["sshd".to_string()]))
             }
         );
-        let scope = resolve_logsource(&logsource(Some("aws"), None, Some("cloudtrail"))).unwrap();
+        // Cloud logs: one kind of record each; the Microsoft ones match names in any case.
+        for (product, service, sources) in [
+            ("aws", Some("cloudtrail"), Sources::CLOUDTRAIL),
+            ("okta", Some("okta"), Sources::OKTA),
+            ("azure", Some("signinlogs"), Sources::ENTRA_SIGN_IN),
+            ("azure", Some("auditlogs"), Sources::ENTRA_AUDIT),
+            ("azure", Some("activitylogs"), Sources::AZURE_ACTIVITY),
+            ("m365", Some("threat_management"), Sources::OTHER),
+        ] {
+            let scope = resolve_logsource(&logsource(Some(product), None, service)).unwrap();
+            assert_eq!(
+                scope,
+                LogSourceScope::generic(sources),
+                "{product}/{service:?}"
+            );
+            let folds = product == "azure";
+            assert_eq!(sources.mapping() == FieldMapping::Azure, folds, "{product}");
+        }
+        let error =
+            resolve_logsource(&logsource(Some("aws"), None, Some("guardduty"))).unwrap_err();
+        assert!(error.contains("not read yet"), "{error}");
+        let error =
+            resolve_logsource(&logsource(Some("azure"), None, Some("riskdetection"))).unwrap_err();
+        assert!(error.contains("riskdetection"), "{error}");
         assert_eq!(
-            scope,
-            LogSourceScope::Generic {
-                sources: Sources::OTHER,
-                condition: None
-            }
+            FieldMapping::Azure.map("properties.message").as_deref(),
+            Some("operationname")
+        );
+        assert_eq!(
+            FieldMapping::Azure
+                .map("DeviceDetail.isCompliant")
+                .as_deref(),
+            Some("devicedetail.iscompliant")
         );
         let error =
             resolve_logsource(&logsource(Some("linux"), Some("file_event"), None)).unwrap_err();

@@ -15,16 +15,6 @@ fn samples() -> String {
         .into_owned()
 }
 
-fn titles(lines: &[serde_json::Value]) -> BTreeMap<String, usize> {
-    let mut titles = BTreeMap::new();
-    for line in lines {
-        *titles
-            .entry(line["rule"]["title"].as_str().unwrap().to_string())
-            .or_default() += 1;
-    }
-    titles
-}
-
 #[test]
 fn bundled_rules_find_the_intrusion_in_every_linux_source() {
     let output = garrison(&["hunt", &samples()]);

@@ -59,10 +59,9 @@ pub(super) fn account_changed(event_id: u32, source: &mut Source) -> Option<Ocsf
     let mut event = draft(
         source,
         AccountChange {
-            activity,
-            user,
             user_result,
             src_endpoint,
+            ..AccountChange::new(activity, user)
         },
     );
     event.actor = actor;
@@ -124,14 +123,7 @@ pub(super) fn group_changed(event_id: u32, source: &mut Source) -> Option<OcsfEv
         _ => None,
     };
     let actor = subject_actor(source);
-    let mut event = draft(
-        source,
-        GroupManagement {
-            activity,
-            group,
-            user,
-        },
-    );
+    let mut event = draft(source, GroupManagement::new(activity, group, user));
     event.actor = actor;
     Some(event)
 }

@@ -108,7 +108,7 @@ pub(crate) fn process_actor(process: Process) -> Actor {
     Actor {
         user: process.user.clone(),
         process: Some(process),
-        session: None,
+        ..Actor::default()
     }
 }
 
@@ -167,8 +167,8 @@ pub(crate) fn session(source: &mut Source, logon_id: &str) -> Option<Session> {
 pub(crate) fn subject_actor(source: &mut Source) -> Option<Actor> {
     let actor = Actor {
         user: user(source, &SUBJECT),
-        process: None,
         session: SUBJECT.logon_id.and_then(|id| session(source, id)),
+        ..Actor::default()
     };
     (!actor.is_empty()).then_some(actor)
 }

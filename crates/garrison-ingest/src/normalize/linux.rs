@@ -200,15 +200,7 @@ fn audit_account(source: &mut Source, kind: &str) -> OcsfEvent {
         .or_else(|| audit_user(source, "ID", "id"))
         .unwrap_or_default();
     let actor = audit_user(source, "AUID", "auid");
-    let mut event = draft(
-        source,
-        AccountChange {
-            activity,
-            user,
-            user_result: None,
-            src_endpoint: None,
-        },
-    );
+    let mut event = draft(source, AccountChange::new(activity, user));
     event.actor = actor.map(|user| Actor {
         user: Some(user),
         ..Actor::default()
@@ -227,14 +219,7 @@ fn audit_group(source: &mut Source, kind: &str) -> OcsfEvent {
         uid: source.take("id").map(str::to_string),
         ..Group::default()
     };
-    draft(
-        source,
-        GroupManagement {
-            activity,
-            group,
-            user: None,
-        },
-    )
+    draft(source, GroupManagement::new(activity, group, None))
 }
 
 /// A syslog or journald message, by what [`crate::linux_messages`] found in it.
@@ -256,15 +241,7 @@ fn message(source: &mut Source) -> OcsfEvent {
                 uid: source.take("target_uid").map(str::to_string),
                 ..User::default()
             };
-            draft(
-                source,
-                AccountChange {
-                    activity,
-                    user,
-                    user_result: None,
-                    src_endpoint: None,
-                },
-            )
+            draft(source, AccountChange::new(activity, user))
         }
         "group_added" | "group_deleted" => {
             let group = Group {
@@ -277,14 +254,7 @@ fn message(source: &mut Source) -> OcsfEvent {
             } else {
                 GroupManagementActivityId::Delete
             };
-            draft(
-                source,
-                GroupManagement {
-                    activity,
-                    group,
-                    user: None,
-                },
-            )
+            draft(source, GroupManagement::new(activity, group, None))
         }
         _ => {
             let label = match source.peek("program") {

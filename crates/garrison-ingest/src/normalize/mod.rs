@@ -10,7 +10,9 @@
 mod accounts;
 mod authentication;
 mod build;
+mod cloud;
 mod finding;
+mod identity;
 mod jobs;
 mod linux;
 mod security_objects;
@@ -86,10 +88,20 @@ impl WindowsLog {
     }
 }
 
-/// The OCSF view of a Windows or Linux event, or `None` when no class applies to it.
+/// The OCSF view of a Windows, Linux or cloud event, or `None` when no class applies to it.
 pub fn normalize(event: &Event) -> Option<OcsfEvent> {
     if event.format.is_linux() {
         return normalize_linux(event);
+    }
+    if event.format.is_cloud() {
+        let mut source = Source::new(event);
+        let mut normalized = cloud::map(event.format, &mut source)?;
+        normalized.metadata.log_format = Some(event.format.as_str().to_string());
+        if let Some(time) = event.timestamp {
+            normalized.set_time(time);
+        }
+        normalized.unmapped = source.unmapped();
+        return Some(normalized);
     }
     if !event.format.is_windows() {
         return None;

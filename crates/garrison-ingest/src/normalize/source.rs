@@ -31,18 +31,67 @@ impl<'e> Source<'e> {
         }
     }
 
+    /// The first field named `name` (for the Microsoft cloud logs, whatever its case).
     fn position(&self, name: &str) -> Option<usize> {
-        self.event
-            .fields
-            .iter()
-            .position(|field| field.name == name)
+        let fields = &self.event.fields;
+        if self.event.format.folds_field_names() {
+            fields
+                .iter()
+                .position(|field| field.name.eq_ignore_ascii_case(name))
+        } else {
+            fields.iter().position(|field| field.name == name)
+        }
     }
 
     /// The first value of `name`, without marking it represented; `None` when it is absent,
     /// empty or `-`.
     pub fn peek(&self, name: &str) -> Option<&'e str> {
         let event: &'e Event = self.event;
-        event.fields.value(name).and_then(meaningful)
+        let index = self.position(name)?;
+        meaningful(event.fields.at(index).value)
+    }
+
+    /// Every value of `name` in order (array elements flattened under one name), marked as
+    /// represented; empty values included, so that parallel arrays stay aligned.
+    pub fn take_all(&mut self, name: &str) -> Vec<&'e str> {
+        let event: &'e Event = self.event;
+        let fold = event.format.folds_field_names();
+        let mut values = Vec::new();
+        for (index, field) in event.fields.iter().enumerate() {
+            let same = if fold {
+                field.name.eq_ignore_ascii_case(name)
+            } else {
+                field.name == name
+            };
+            if same {
+                self.taken[index] = true;
+                values.push(event.fields.at(index).value);
+            }
+        }
+        values
+    }
+
+    /// The first of `names` that has a meaningful value, taken.
+    pub fn take_first(&mut self, names: &[&str]) -> Option<&'e str> {
+        let name = names.iter().find(|name| self.has(name))?;
+        self.take(name)
+    }
+
+    /// Marks every field whose name starts with `prefix` represented.
+    pub fn consume_prefix(&mut self, prefix: &str) {
+        let fold = self.event.format.folds_field_names();
+        for (index, field) in self.event.fields.iter().enumerate() {
+            let matches = field.name.len() >= prefix.len()
+                && field.name.is_char_boundary(prefix.len())
+                && if fold {
+                    field.name[..prefix.len()].eq_ignore_ascii_case(prefix)
+                } else {
+                    field.name.starts_with(prefix)
+                };
+            if matches {
+                self.taken[index] = true;
+            }
+        }
     }
 
     /// Whether `name` has a meaningful value.

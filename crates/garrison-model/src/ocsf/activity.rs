@@ -206,6 +206,36 @@ activity_enum! {
 }
 
 activity_enum! {
+    /// Entity Management (3004): a directory or identity-provider object (an application, a
+    /// policy, a role) created or changed.
+    EntityManagementActivityId {
+        Create = 1 => "Create",
+        Read = 2 => "Read",
+        Update = 3 => "Update",
+        Delete = 4 => "Delete",
+        Move = 5 => "Move",
+        Enroll = 6 => "Enroll",
+        Unenroll = 7 => "Unenroll",
+        Enable = 8 => "Enable",
+        Disable = 9 => "Disable",
+        Activate = 10 => "Activate",
+        Deactivate = 11 => "Deactivate",
+        Suspend = 12 => "Suspend",
+        Resume = 13 => "Resume",
+    }
+}
+
+activity_enum! {
+    /// API Activity (6003): a call to a cloud or SaaS control-plane API.
+    ApiActivityId {
+        Create = 1 => "Create",
+        Read = 2 => "Read",
+        Update = 3 => "Update",
+        Delete = 4 => "Delete",
+    }
+}
+
+activity_enum! {
     /// Group Management (3006).
     GroupManagementActivityId {
         AssignPrivileges = 1 => "Assign Privileges",

@@ -10,7 +10,6 @@ use super::objects::*;
 use super::windows::{RegKey, RegValue, WinService};
 use serde::Serialize;
 
-/// Process Activity (1007): launch, terminate, open, inject.
 /// Base Event (0): a record no other class fits, kept whole: its fields go to `unmapped`
 /// and its text, when it has one, to `message`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -19,6 +18,7 @@ pub struct BaseEvent {
     pub activity: BaseActivityId,
 }
 
+/// Process Activity (1007): launch, terminate, open, inject.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ProcessActivity {
     #[serde(skip)]
@@ -43,7 +43,6 @@ pub struct ProcessActivity {
     pub exit_code: Option<i64>,
 }
 
-/// Module Activity (1005): an image loaded into a process.
 impl ProcessActivity {
     /// An activity on `process` with no optional attribute set.
     pub fn new(activity: ProcessActivityId, process: Process) -> ProcessActivity {
@@ -61,6 +60,7 @@ impl ProcessActivity {
     }
 }
 
+/// Module Activity (1005): an image loaded into a process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ModuleActivity {
     #[serde(skip)]
@@ -186,9 +186,14 @@ pub struct Authentication {
     pub is_remote: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_cleartext: Option<bool>,
+    /// Whether a second factor was used.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub is_mfa: Option<bool>,
+    /// The client's request (its user agent) for web and cloud sign-ins.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_request: Option<HttpRequest>,
 }
 
-/// Authorize Session (3003): privileges given to a new logon.
 impl Authentication {
     /// An activity of `user` with no optional attribute set.
     pub fn new(activity: AuthenticationActivityId, user: User) -> Authentication {
@@ -205,10 +210,13 @@ impl Authentication {
             session: None,
             is_remote: None,
             is_cleartext: None,
+            is_mfa: None,
+            http_request: None,
         }
     }
 }
 
+/// Authorize Session (3003): privileges given to a new logon.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuthorizeSession {
     #[serde(skip)]
@@ -232,6 +240,21 @@ pub struct AccountChange {
     pub user_result: Option<User>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub src_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_request: Option<HttpRequest>,
+}
+
+impl AccountChange {
+    /// A change of `user` with no optional attribute set.
+    pub fn new(activity: AccountChangeActivityId, user: User) -> AccountChange {
+        AccountChange {
+            activity,
+            user,
+            user_result: None,
+            src_endpoint: None,
+            http_request: None,
+        }
+    }
 }
 
 /// Group Management (3006).
@@ -243,6 +266,60 @@ pub struct GroupManagement {
     /// The member added or removed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<User>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_request: Option<HttpRequest>,
+}
+
+impl GroupManagement {
+    /// A change of `group` (of its member `user`, when given) with no other attribute set.
+    pub fn new(
+        activity: GroupManagementActivityId,
+        group: Group,
+        user: Option<User>,
+    ) -> GroupManagement {
+        GroupManagement {
+            activity,
+            group,
+            user,
+            src_endpoint: None,
+            http_request: None,
+        }
+    }
+}
+
+/// Entity Management (3004): an object of a directory or identity provider (an application,
+/// a policy, a role, a token) created, changed or deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntityManagement {
+    #[serde(skip)]
+    pub activity: EntityManagementActivityId,
+    pub entity: ManagedEntity,
+    /// The entity after the change, when the source says what changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity_result: Option<ManagedEntity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_request: Option<HttpRequest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+/// API Activity (6003): a call to a cloud provider's or SaaS control-plane API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiActivity {
+    #[serde(skip)]
+    pub activity: ApiActivityId,
+    pub api: Api,
+    /// The caller's address (required by the schema; the service's name when the caller was
+    /// another cloud service).
+    pub src_endpoint: NetworkEndpoint,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<ResourceDetails>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_request: Option<HttpRequest>,
 }
 
 /// Scheduled Job Activity (1006).

@@ -42,6 +42,7 @@ impl OcsfClass {
             OcsfClass::AccountChange => 3001,
             OcsfClass::Authentication => 3002,
             OcsfClass::AuthorizeSession => 3003,
+            OcsfClass::EntityManagement => 3004,
             OcsfClass::GroupManagement => 3006,
             OcsfClass::NetworkActivity => 4001,
             OcsfClass::DnsActivity => 4003,
@@ -49,10 +50,12 @@ impl OcsfClass {
             OcsfClass::RegistryKeyActivity => 201001,
             OcsfClass::RegistryValueActivity => 201002,
             OcsfClass::WindowsServiceActivity => 201004,
+            OcsfClass::ApiActivity => 6003,
         }
     }
 
-    /// `category_uid`: 1 System Activity, 2 Findings, 3 Identity & Access Management, 4 Network.
+    /// `category_uid`: 1 System Activity, 2 Findings, 3 Identity & Access Management, 4 Network,
+    /// 6 Application.
     pub fn category_uid(self) -> u8 {
         ((self.class_uid() % 100_000) / 1000) as u8
     }
@@ -69,6 +72,7 @@ impl OcsfClass {
             OcsfClass::AccountChange => "Account Change",
             OcsfClass::Authentication => "Authentication",
             OcsfClass::AuthorizeSession => "Authorize Session",
+            OcsfClass::EntityManagement => "Entity Management",
             OcsfClass::GroupManagement => "Group Management",
             OcsfClass::NetworkActivity => "Network Activity",
             OcsfClass::DnsActivity => "DNS Activity",
@@ -76,6 +80,7 @@ impl OcsfClass {
             OcsfClass::RegistryKeyActivity => "Registry Key Activity",
             OcsfClass::RegistryValueActivity => "Registry Value Activity",
             OcsfClass::WindowsServiceActivity => "Windows Service Activity",
+            OcsfClass::ApiActivity => "API Activity",
         }
     }
 
@@ -86,6 +91,7 @@ impl OcsfClass {
             2 => "Findings",
             3 => "Identity & Access Management",
             4 => "Network Activity",
+            6 => "Application Activity",
             _ => "Uncategorized",
         }
     }
@@ -166,6 +172,7 @@ classes!(
     AccountChange,
     Authentication,
     AuthorizeSession,
+    EntityManagement,
     GroupManagement,
     NetworkActivity,
     DnsActivity,
@@ -173,6 +180,7 @@ classes!(
     RegistryKeyActivity,
     RegistryValueActivity,
     WindowsServiceActivity,
+    ApiActivity,
 );
 
 fn class_of<T: ClassAttributes>(_: &T) -> OcsfClass {
@@ -407,6 +415,9 @@ pub struct OcsfEvent {
     pub device: Option<Device>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub actor: Option<Actor>,
+    /// The cloud provider, account and region (the schema's `cloud` profile).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<Cloud>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub unmapped: Unmapped,
     /// The raw record this event was normalized from (for a finding, the matching record).
@@ -437,6 +448,7 @@ impl OcsfEvent {
             metadata,
             device: None,
             actor: None,
+            cloud: None,
             unmapped: Unmapped::new(),
             evidence,
         }
@@ -459,6 +471,12 @@ impl OcsfEvent {
         self.time = timestamp.as_millisecond();
         self.time_dt = Some(timestamp.to_string());
         self.add_profile("datetime");
+    }
+
+    /// Sets `cloud` and records the `cloud` profile.
+    pub fn set_cloud(&mut self, cloud: Cloud) {
+        self.cloud = Some(cloud);
+        self.add_profile("cloud");
     }
 
     /// Records a schema profile in `metadata.profiles` once.

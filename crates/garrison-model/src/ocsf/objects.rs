@@ -62,11 +62,21 @@ pub struct Actor {
     pub process: Option<Process>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<Session>,
+    /// The application that acted (an Entra service principal, an Okta client).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<String>,
+    /// The cloud service that made the call on the user's behalf (CloudTrail `invokedBy`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoked_by: Option<String>,
 }
 
 impl Actor {
     pub fn is_empty(&self) -> bool {
-        self.user.is_none() && self.process.is_none() && self.session.is_none()
+        self.user.is_none()
+            && self.process.is_none()
+            && self.session.is_none()
+            && self.app_name.is_none()
+            && self.invoked_by.is_none()
     }
 }
 
@@ -165,6 +175,15 @@ pub struct User {
     pub type_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ldap_person: Option<LdapPerson>,
+    /// A second identifier (an AWS ARN).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid_alt: Option<String>,
+    /// The credential used (an AWS access key id).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential_uid: Option<String>,
+    /// The user's identity provider tenant or cloud account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<Account>,
 }
 
 /// `ldap_person`: directory attributes of a user.
@@ -296,4 +315,123 @@ pub struct Service {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+}
+
+/// `http_request`: the client side of a web or API request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HttpRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_method: Option<String>,
+    /// The request's id where the service assigns one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+}
+
+impl HttpRequest {
+    /// A request known only by its user agent; `None` without one.
+    pub fn with_user_agent(user_agent: Option<String>) -> Option<HttpRequest> {
+        user_agent.map(|user_agent| HttpRequest {
+            user_agent: Some(user_agent),
+            ..HttpRequest::default()
+        })
+    }
+}
+
+/// `cloud`: the provider, account and region an event happened in (the `cloud` profile).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Cloud {
+    /// `AWS`, `Azure`, `Okta`, ... (required by the schema).
+    pub provider: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<Account>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org: Option<Organization>,
+}
+
+/// `account`: a cloud account (an AWS account, an Azure subscription).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Account {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// 6 Azure AD Account, 10 AWS Account, 99 Other.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub type_id: Option<u8>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<String>,
+}
+
+/// `org`: an organization (an Entra ID or Okta tenant).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Organization {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+/// `api`: the API operation called.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Api {
+    /// The operation (`CreateAccessKey`, `Microsoft.Compute/virtualMachines/write`).
+    pub operation: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<Service>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request: Option<ApiRequest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub response: Option<ApiResponse>,
+}
+
+/// `request` of an API call.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApiRequest {
+    pub uid: String,
+}
+
+/// `response` of an API call: its error, when it failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ApiResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+/// `resource_details`: a cloud resource an API call touched.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ResourceDetails {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<String>,
+}
+
+/// `entity`: the object an Entity Management event is about. At least one of `name`, `uid`,
+/// `user`, `group` is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ManagedEntity {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// The source's own type name (`Application`, `ServicePrincipal`, `Policy`).
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub type_name: Option<String>,
+    /// 1 Device, 2 User, 3 Group, 4 Organization, 5 Policy, 99 Other.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub type_id: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<User>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<Group>,
 }

@@ -42,3 +42,14 @@ pub fn stdout_lines(output: &Output) -> Vec<serde_json::Value> {
         .map(|line| serde_json::from_str(line).expect("each output line is JSON"))
         .collect()
 }
+
+/// How many detections of each rule title a `hunt` printed.
+pub fn titles(lines: &[serde_json::Value]) -> std::collections::BTreeMap<String, usize> {
+    let mut titles = std::collections::BTreeMap::new();
+    for line in lines {
+        *titles
+            .entry(line["rule"]["title"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    titles
+}
