@@ -191,6 +191,7 @@ pub fn event_entities(event: &StoredEvent) -> Vec<Entity> {
         ("ipAddress", EntityKind::Ip),
         ("InitiatedBy.user.ipAddress", EntityKind::Ip),
         ("CallerIpAddress", EntityKind::Ip),
+        ("dest_ip", EntityKind::Ip),
         ("requestParameters.userName", EntityKind::User),
         ("src_ip", EntityKind::Ip),
         ("addr", EntityKind::Ip),
@@ -211,13 +212,23 @@ pub fn event_entities(event: &StoredEvent) -> Vec<Entity> {
             entities.push(Entity::new(kind, value));
         }
     }
+    // Hashes in lower case, as network sensors write them: Sysmon's upper-case SHA256 of a
+    // program and Zeek's of the download it came from are one indicator.
     if let Some(hashes) = present(event.field("Hashes")) {
         for part in hashes.split(',') {
             if let Some((algorithm, hash)) = part.split_once('=')
                 && matches!(algorithm.trim(), "SHA256" | "MD5" | "SHA1")
             {
-                entities.push(Entity::new(EntityKind::FileHash, hash.trim()));
+                entities.push(Entity::new(
+                    EntityKind::FileHash,
+                    hash.trim().to_ascii_lowercase(),
+                ));
             }
+        }
+    }
+    for field in ["sha256", "fileinfo.sha256"] {
+        if let Some(hash) = present(event.field(field)) {
+            entities.push(Entity::new(EntityKind::FileHash, hash.to_ascii_lowercase()));
         }
     }
     entities.sort();
@@ -280,6 +291,28 @@ pub fn event_summary(event: &StoredEvent) -> String {
 /// What a cloud record says happened: the API call, sign-in or directory change, by whom and
 /// from where.
 fn cloud_summary(event: &StoredEvent) -> Option<String> {
+    if let Some(signature) = present(event.field("alert.signature")) {
+        return Some(format!(
+            "Suricata alert \"{signature}\" {}:{} -> {}:{}",
+            event.field("src_ip").unwrap_or("?"),
+            event.field("src_port").unwrap_or("?"),
+            event.field("dest_ip").unwrap_or("?"),
+            event.field("dest_port").unwrap_or("?"),
+        ));
+    }
+    if let Some(log) = present(event.field("_path")) {
+        let what = first_present(
+            event,
+            &["uri", "query", "server_name", "filename", "mime_type"],
+        )
+        .map(|what| format!(" {what}"))
+        .unwrap_or_default();
+        return Some(format!(
+            "Zeek {log}{what} {} -> {}",
+            event.field("id.orig_h").unwrap_or("?"),
+            event.field("id.resp_h").unwrap_or("?"),
+        ));
+    }
     let who = cloud_user(event).unwrap_or_else(|| "?".to_string());
     let from = first_present(
         event,
@@ -564,7 +597,7 @@ pub(crate) mod tests {
         ]);
         assert_eq!(event_user(&sysmon).as_deref(), Some("CORP\\alice"));
         let entities = event_entities(&sysmon);
-        assert!(entities.contains(&Entity::new(EntityKind::FileHash, "BB")));
+        assert!(entities.contains(&Entity::new(EntityKind::FileHash, "bb")));
         assert!(
             !entities
                 .iter()

@@ -34,6 +34,8 @@ pub fn decode_json_record(
         RecordFormat::FlatWindows
     } else if is_zeek_record(scratch) {
         RecordFormat::Zeek
+    } else if is_suricata_record(scratch) {
+        RecordFormat::Suricata
     } else if is_journald_entry(scratch) {
         RecordFormat::Journald
     } else if let Some(cloud) = crate::cloud::cloud_format(scratch) {
@@ -69,6 +71,10 @@ pub fn decode_json_record(
         let timestamp = fields.value("ts").and_then(parse_timestamp);
         return Ok((format, timestamp));
     }
+    if format == RecordFormat::Suricata {
+        let timestamp = fields.value("timestamp").and_then(parse_timestamp);
+        return Ok((format, timestamp));
+    }
     if format == RecordFormat::Journald {
         add_syslog_names(scratch, fields);
         let timestamp = fields
@@ -98,6 +104,13 @@ fn is_zeek_record(fields: &Fields) -> bool {
             || fields.get("uid").is_some()
             || fields.get("id.orig_h").is_some()
             || fields.get("fuid").is_some())
+}
+
+/// Suricata's EVE output: `event_type` with the flow's addresses or id.
+fn is_suricata_record(fields: &Fields) -> bool {
+    fields.get("event_type").is_some()
+        && fields.get("timestamp").is_some()
+        && (fields.get("flow_id").is_some() || fields.get("src_ip").is_some())
 }
 
 /// journald's JSON export: its address fields, or a message with journald's trusted fields.

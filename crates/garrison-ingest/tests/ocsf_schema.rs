@@ -192,6 +192,15 @@ fn samples() -> Vec<(String, OcsfEvent)> {
     let bundled = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples");
     samples.extend(normalized_files(&bundled.join("linux"), 30));
     samples.extend(normalized_files(&bundled.join("cloud"), 60));
+    samples.extend(normalized_files(&bundled.join("network"), 100));
+    // Real Zeek logs of an OTRF campaign: conn, dns, http, ssl and files have classes, the
+    // other logs (kerberos, x509, pe, weird, ...) are Base Events; all must validate.
+    let zeek = schema_root().join(
+        "../otrf/datasets/compound/LSASS_campaign_01/metasploit_logonpasswords_lsass_memory_dump_zeek_logs.zip",
+    );
+    if zeek.is_file() {
+        samples.extend(base_or_class(&zeek, 200));
+    }
     // Real Entra ID audit events (Log Analytics rows) from the OTRF Golden SAML campaign.
     let golden_saml =
         schema_root().join("../otrf/datasets/compound/GoldenSAMLADFSMailAccess/AADAuditEvents.Zip");
@@ -214,6 +223,21 @@ fn samples() -> Vec<(String, OcsfEvent)> {
 /// Every record of a file or folder of samples (at least `minimum` of them), normalized: each
 /// must have a class.
 fn normalized_files(path: &Path, minimum: usize) -> Vec<(String, OcsfEvent)> {
+    read_normalized(path, minimum, |label, event| {
+        normalize(event).unwrap_or_else(|| panic!("{label} has a class"))
+    })
+}
+
+/// Every record of `path` in its class, or as a Base Event.
+fn base_or_class(path: &Path, minimum: usize) -> Vec<(String, OcsfEvent)> {
+    read_normalized(path, minimum, |_, event| normalize_or_base(event))
+}
+
+fn read_normalized(
+    path: &Path,
+    minimum: usize,
+    view: impl Fn(&str, &Event) -> OcsfEvent + Sync,
+) -> Vec<(String, OcsfEvent)> {
     let discovery = discover(&[path.to_path_buf()]).expect("sample files");
     let (states, summary) = garrison_ingest::run(
         &discovery.files,
@@ -222,7 +246,7 @@ fn normalized_files(path: &Path, minimum: usize) -> Vec<(String, OcsfEvent)> {
         Vec::new,
         |records: &mut Vec<(String, OcsfEvent)>, event| {
             let label = format!("{} #{}", event.evidence.path, event.evidence.record_id);
-            let normalized = normalize(event).unwrap_or_else(|| panic!("{label} has a class"));
+            let normalized = view(&label, event);
             records.push((label, normalized));
         },
         |_| {},

@@ -18,6 +18,8 @@ pub enum RecordFormat {
     Json,
     /// A Zeek log record (TSV or JSON), with Zeek's field names and `_path`, the log's name.
     Zeek,
+    /// A Suricata EVE JSON record (`event_type`: alert, dns, http, tls, flow, fileinfo, ...).
+    Suricata,
     /// One Linux audit event: the records of a raw `audit.log` sharing a serial, joined
     /// (`type` once per record, each record's fields under their own names).
     Auditd,
@@ -91,6 +93,7 @@ impl RecordFormat {
             RecordFormat::FlatWindows => "flat-windows-json",
             RecordFormat::Json => "json",
             RecordFormat::Zeek => "zeek",
+            RecordFormat::Suricata => "suricata",
             RecordFormat::Auditd => "auditd",
             RecordFormat::Syslog => "syslog",
             RecordFormat::Journald => "journald",

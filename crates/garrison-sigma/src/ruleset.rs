@@ -177,18 +177,22 @@ fn compile_rule(
     )?;
     let targets = match scope {
         LogSourceScope::Generic { sources, condition } => {
-            let mut expr = specialize(detection, sources.mapping(), fields)
-                .expect("generic mappings have every field");
-            if let Some((field, values)) = condition {
-                let condition = field_is_one_of(fields, field, &values)?;
-                expr = Expr::And(Box::new([condition, expr]));
+            let mut variants = Vec::new();
+            for (part, mapping) in sources.by_mapping() {
+                let mut expr = specialize(detection.clone(), mapping, fields)
+                    .expect("generic mappings have every field");
+                if let Some((field, values)) = &condition {
+                    let condition = field_is_one_of(fields, field, values)?;
+                    expr = Expr::And(Box::new([condition, expr]));
+                }
+                let event_id = fields.get(windows::EVENT_ID);
+                variants.push(Variant {
+                    needs: necessary_literals(&expr, event_id),
+                    expr,
+                    scope: Scope::Generic(part),
+                });
             }
-            let event_id = fields.get(windows::EVENT_ID);
-            return Ok(vec![Variant {
-                needs: necessary_literals(&expr, event_id),
-                expr,
-                scope: Scope::Generic(sources),
-            }]);
+            return Ok(variants);
         }
         LogSourceScope::Windows(targets) => targets,
     };

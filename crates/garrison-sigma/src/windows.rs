@@ -26,6 +26,9 @@ pub enum FieldMapping {
     Security4688,
     /// Microsoft Defender detections for `category: antivirus`.
     DefenderAntivirus,
+    /// Zeek logs: web-proxy names SigmaHQ's Zeek rules use (`c-uri`, `c-useragent`) and DNS
+    /// names of `category: dns` read as Zeek's (`answer` is `answers`).
+    Zeek,
     /// Microsoft cloud logs (Entra ID, Azure Activity): names compared without regard to case
     /// (the event's names are folded too), the diagnostic-settings `properties.` envelope
     /// dropped, and `properties.message` read as the operation's name.
@@ -72,6 +75,20 @@ impl FieldMapping {
                 "Filename" | "FileName" => Some("Path".into()),
                 _ => Some(field.into()),
             },
+            FieldMapping::Zeek => Some(
+                match field {
+                    "c-uri" | "cs-uri" => "uri",
+                    "c-useragent" | "cs-user-agent" => "user_agent",
+                    "cs-host" | "r-dns" => "host",
+                    "cs-method" => "method",
+                    "cs-referrer" | "cs-referer" => "referrer",
+                    "sc-status" => "status_code",
+                    "answer" => "answers",
+                    "record_type" => "qtype_name",
+                    other => other,
+                }
+                .into(),
+            ),
             FieldMapping::Azure => {
                 let field = match field.strip_prefix("properties.") {
                     Some("message") => "OperationName",
@@ -288,7 +305,9 @@ impl Sources {
     pub const ENTRA_SIGN_IN: Sources = Sources(1 << 6);
     pub const ENTRA_AUDIT: Sources = Sources(1 << 7);
     pub const AZURE_ACTIVITY: Sources = Sources(1 << 8);
-    pub const COUNT: usize = 9;
+    /// Suricata EVE records.
+    pub const SURICATA: Sources = Sources(1 << 9);
+    pub const COUNT: usize = 10;
     /// The kinds whose field names rules match without regard to case.
     const FOLDED: Sources =
         Sources(Sources::ENTRA_SIGN_IN.0 | Sources::ENTRA_AUDIT.0 | Sources::AZURE_ACTIVITY.0);
@@ -312,6 +331,20 @@ impl Sources {
         }
     }
 
+    /// The kinds split by how rules name their fields: Zeek apart ([`FieldMapping::Zeek`]),
+    /// the rest together.
+    pub fn by_mapping(self) -> Vec<(Sources, FieldMapping)> {
+        let rest = Sources(self.0 & !Sources::ZEEK.0);
+        let mut parts = Vec::new();
+        if self.0 & Sources::ZEEK.0 != 0 {
+            parts.push((Sources::ZEEK, FieldMapping::Zeek));
+        }
+        if rest.0 != 0 {
+            parts.push((rest, rest.mapping()));
+        }
+        parts
+    }
+
     /// The position of a record's kind.
     pub fn position_of(format: garrison_model::RecordFormat) -> usize {
         use garrison_model::RecordFormat::*;
@@ -324,6 +357,7 @@ impl Sources {
             EntraSignIn => Sources::ENTRA_SIGN_IN,
             EntraAudit => Sources::ENTRA_AUDIT,
             AzureActivity => Sources::AZURE_ACTIVITY,
+            Suricata => Sources::SURICATA,
             Evtx | EvtxJson | Winlogbeat | FlatWindows | Json => Sources::OTHER,
         };
         kind.0.trailing_zeros() as usize
@@ -369,6 +403,7 @@ fn generic_scope(logsource: &LogSource) -> Result<LogSourceScope, String> {
             Some(other) => return Err(format!("AWS service {other:?} is not read yet")),
         },
         Some("okta") => LogSourceScope::generic(Sources::OKTA),
+        Some("suricata") => LogSourceScope::generic(Sources::SURICATA),
         Some("azure") => match service {
             Some("signinlogs") => LogSourceScope::generic(Sources::ENTRA_SIGN_IN),
             Some("auditlogs") => LogSourceScope::generic(Sources::ENTRA_AUDIT),
@@ -513,6 +548,7 @@ mod tests {
         for (product, service, sources) in [
             ("aws", Some("cloudtrail"), Sources::CLOUDTRAIL),
             ("okta", Some("okta"), Sources::OKTA),
+            ("suricata", None, Sources::SURICATA),
             ("azure", Some("signinlogs"), Sources::ENTRA_SIGN_IN),
             ("azure", Some("auditlogs"), Sources::ENTRA_AUDIT),
             ("azure", Some("activitylogs"), Sources::AZURE_ACTIVITY),

@@ -228,6 +228,7 @@ fn evidence(detection: &Detection, device: Option<Device>) -> Evidence {
             .map(|(channel, id)| format!("{channel} {id}")),
         device,
         data,
+        ..Evidence::default()
     }
 }
 

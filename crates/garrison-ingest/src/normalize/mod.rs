@@ -15,6 +15,7 @@ mod finding;
 mod identity;
 mod jobs;
 mod linux;
+mod network;
 mod security_objects;
 mod source;
 mod sysmon;
@@ -29,7 +30,7 @@ use garrison_model::event::windows;
 use garrison_model::ocsf::{
     Actor, Device, EventDetail, OcsfClass, OcsfEvent, Os, Process, Product, Severity, User,
 };
-use garrison_model::{Event, Timestamp};
+use garrison_model::{Event, RecordFormat, Timestamp};
 use source::Source;
 
 /// The Windows logs Garrison maps, each with its own numbering of event ids.
@@ -88,10 +89,14 @@ impl WindowsLog {
     }
 }
 
-/// The OCSF view of a Windows, Linux or cloud event, or `None` when no class applies to it.
+/// The OCSF view of a Windows, Linux, network sensor or cloud event, or `None` when no class
+/// applies to it.
 pub fn normalize(event: &Event) -> Option<OcsfEvent> {
     if event.format.is_linux() {
         return normalize_linux(event);
+    }
+    if matches!(event.format, RecordFormat::Zeek | RecordFormat::Suricata) {
+        return network::normalize_network(event);
     }
     if event.format.is_cloud() {
         let mut source = Source::new(event);
@@ -132,8 +137,13 @@ pub fn normalize_or_base(event: &Event) -> OcsfEvent {
         },
     );
     base.metadata.log_format = Some(event.format.as_str().to_string());
-    if let Some(log) = WindowsLog::of(event) {
-        base.metadata.product = log.product();
+    base.metadata.product = match WindowsLog::of(event) {
+        Some(log) => log.product(),
+        None => product_of_format(event.format),
+    };
+    if event.format == RecordFormat::Zeek {
+        base.metadata.log_name = source.take(crate::zeek::PATH_FIELD).map(String::from);
+        base.metadata.correlation_uid = source.take("uid").map(String::from);
     }
     if event.format.is_windows() {
         base.metadata.log_name = source.take(windows::CHANNEL).map(String::from);
@@ -157,6 +167,32 @@ pub fn normalize_or_base(event: &Event) -> OcsfEvent {
     declare_host_profile(&mut base);
     base.unmapped = source.unmapped();
     base
+}
+
+/// Who makes the software that writes records of `format` (the schema requires a product
+/// name); `Unknown` for JSON of no known shape.
+fn product_of_format(format: RecordFormat) -> Product {
+    let (name, vendor) = match format {
+        RecordFormat::Evtx
+        | RecordFormat::EvtxJson
+        | RecordFormat::Winlogbeat
+        | RecordFormat::FlatWindows => ("Windows", Some("Microsoft")),
+        RecordFormat::Zeek => ("Zeek", Some("Zeek")),
+        RecordFormat::Suricata => ("Suricata", Some("OISF")),
+        RecordFormat::Auditd => ("auditd", Some("Linux")),
+        RecordFormat::Syslog => ("syslog", None),
+        RecordFormat::Journald => ("journald", Some("systemd")),
+        RecordFormat::CloudTrail => ("CloudTrail", Some("AWS")),
+        RecordFormat::Okta => ("Okta System Log", Some("Okta")),
+        RecordFormat::EntraSignIn | RecordFormat::EntraAudit => ("Entra ID", Some("Microsoft")),
+        RecordFormat::AzureActivity => ("Azure Activity Log", Some("Microsoft")),
+        RecordFormat::Json => ("Unknown", None),
+    };
+    Product {
+        name: Some(name.to_string()),
+        vendor_name: vendor.map(str::to_string),
+        version: None,
+    }
 }
 
 /// The mapper of each (log, event id).

@@ -328,15 +328,15 @@ pub(super) fn connection_filtered(event_id: u32, source: &mut Source) -> Option<
     let mut event = draft(
         source,
         NetworkActivity {
-            activity: if allowed {
-                NetworkActivityId::Open
-            } else {
-                NetworkActivityId::Refuse
-            },
             src_endpoint,
             dst_endpoint,
             connection_info: Some(connection_info),
             initiator_id: inbound.map(|inbound| if inbound { 2 } else { 1 }),
+            ..NetworkActivity::new(if allowed {
+                NetworkActivityId::Open
+            } else {
+                NetworkActivityId::Refuse
+            })
         },
     );
     event.action_id = Some(if allowed { 1 } else { 2 });

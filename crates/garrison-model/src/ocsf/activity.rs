@@ -145,6 +145,29 @@ activity_enum! {
 }
 
 activity_enum! {
+    /// HTTP Activity (4002): by request method.
+    HttpActivityId {
+        Connect = 1 => "Connect",
+        Delete = 2 => "Delete",
+        Get = 3 => "Get",
+        Head = 4 => "Head",
+        Options = 5 => "Options",
+        Post = 6 => "Post",
+        Put = 7 => "Put",
+        Trace = 8 => "Trace",
+        Patch = 9 => "Patch",
+    }
+}
+
+activity_enum! {
+    /// Network File Activity (4010).
+    NetworkFileActivityId {
+        Upload = 1 => "Upload",
+        Download = 2 => "Download",
+    }
+}
+
+activity_enum! {
     /// DNS Activity (4003).
     DnsActivityId {
         Query = 1 => "Query",

@@ -115,6 +115,62 @@ pub struct NetworkActivity {
     /// 1 when `src_endpoint` initiated the connection, 2 when `dst_endpoint` did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initiator_id: Option<u8>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<NetworkTraffic>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
+    /// The application protocol a sensor recognised (`http`, `ssl`, `dns`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub app_name: Option<String>,
+}
+
+impl NetworkActivity {
+    /// A connection activity with no optional attribute set.
+    pub fn new(activity: NetworkActivityId) -> NetworkActivity {
+        NetworkActivity {
+            activity,
+            src_endpoint: None,
+            dst_endpoint: None,
+            connection_info: None,
+            initiator_id: None,
+            traffic: None,
+            tls: None,
+            app_name: None,
+        }
+    }
+}
+
+/// HTTP Activity (4002): one HTTP request and its response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HttpActivity {
+    #[serde(skip)]
+    pub activity: HttpActivityId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_info: Option<ConnectionInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_request: Option<HttpRequest>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_response: Option<HttpResponse>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<NetworkTraffic>,
+}
+
+/// Network File Activity (4010): a file carried over the network, as a sensor saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NetworkFileActivity {
+    #[serde(skip)]
+    pub activity: NetworkFileActivityId,
+    pub file: File,
+    /// The client side (required by the schema).
+    pub src_endpoint: NetworkEndpoint,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_info: Option<ConnectionInfo>,
 }
 
 /// DNS Activity (4003).
@@ -135,6 +191,28 @@ pub struct DnsActivity {
     pub rcode_id: Option<u8>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rcode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_info: Option<ConnectionInfo>,
+    /// The DNS message id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transaction_id: Option<i64>,
+}
+
+impl DnsActivity {
+    /// A DNS activity with no optional attribute set.
+    pub fn new(activity: DnsActivityId) -> DnsActivity {
+        DnsActivity {
+            activity,
+            src_endpoint: None,
+            dst_endpoint: None,
+            query: None,
+            answers: Vec::new(),
+            rcode_id: None,
+            rcode: None,
+            connection_info: None,
+            transaction_id: None,
+        }
+    }
 }
 
 /// SMB Activity (4006): access to a file on a network share.

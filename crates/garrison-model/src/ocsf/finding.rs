@@ -1,6 +1,6 @@
 //! Objects of findings: what was found, by which analytic, with which ATT&CK mapping and evidence.
 
-use super::objects::Device;
+use super::objects::{ConnectionInfo, Device, HttpRequest, NetworkEndpoint};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -94,6 +94,14 @@ pub struct Evidence {
     pub name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub device: Option<Device>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dst_endpoint: Option<NetworkEndpoint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_info: Option<ConnectionInfo>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http_request: Option<HttpRequest>,
     /// Field values of the record, by the record's own field names.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub data: BTreeMap<String, String>,

@@ -45,8 +45,10 @@ impl OcsfClass {
             OcsfClass::EntityManagement => 3004,
             OcsfClass::GroupManagement => 3006,
             OcsfClass::NetworkActivity => 4001,
+            OcsfClass::HttpActivity => 4002,
             OcsfClass::DnsActivity => 4003,
             OcsfClass::SmbActivity => 4006,
+            OcsfClass::NetworkFileActivity => 4010,
             OcsfClass::RegistryKeyActivity => 201001,
             OcsfClass::RegistryValueActivity => 201002,
             OcsfClass::WindowsServiceActivity => 201004,
@@ -75,8 +77,10 @@ impl OcsfClass {
             OcsfClass::EntityManagement => "Entity Management",
             OcsfClass::GroupManagement => "Group Management",
             OcsfClass::NetworkActivity => "Network Activity",
+            OcsfClass::HttpActivity => "HTTP Activity",
             OcsfClass::DnsActivity => "DNS Activity",
             OcsfClass::SmbActivity => "SMB Activity",
+            OcsfClass::NetworkFileActivity => "Network File Activity",
             OcsfClass::RegistryKeyActivity => "Registry Key Activity",
             OcsfClass::RegistryValueActivity => "Registry Value Activity",
             OcsfClass::WindowsServiceActivity => "Windows Service Activity",
@@ -175,8 +179,10 @@ classes!(
     EntityManagement,
     GroupManagement,
     NetworkActivity,
+    HttpActivity,
     DnsActivity,
     SmbActivity,
+    NetworkFileActivity,
     RegistryKeyActivity,
     RegistryValueActivity,
     WindowsServiceActivity,
@@ -400,6 +406,9 @@ pub struct OcsfEvent {
     pub status_detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// How long the activity lasted, milliseconds (a connection's duration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration: Option<i64>,
     /// 1 Allowed, 2 Denied (the schema's `security_control` profile).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_id: Option<u8>,
@@ -441,6 +450,7 @@ impl OcsfEvent {
             status_code: None,
             status_detail: None,
             message: None,
+            duration: None,
             action_id: None,
             action: None,
             disposition_id: None,

@@ -143,6 +143,11 @@ pub struct File {
     pub internal_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub is_deleted: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mime_type: Option<String>,
+    /// Bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub size: Option<i64>,
 }
 
 /// `fingerprint`: one hash of a file.
@@ -262,6 +267,9 @@ pub struct DnsQuery {
     pub hostname: String,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub type_name: Option<String>,
+    /// `IN`, `CH`, ...
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
 }
 
 /// One element of `answers`: a DNS resource record.
@@ -270,6 +278,84 @@ pub struct DnsAnswer {
     pub rdata: String,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub type_name: Option<String>,
+    /// Seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<i64>,
+}
+
+/// `traffic`: bytes and packets of a connection; `in` is towards the source endpoint.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct NetworkTraffic {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_out: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes_in: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets_out: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets_in: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub packets: Option<i64>,
+}
+
+/// `tls`: a TLS session's parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tls {
+    /// `TLSv12`, `TLS 1.3` (required by the schema).
+    pub version: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cipher: Option<String>,
+    /// The server name the client asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sni: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3_hash: Option<Fingerprint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ja3s_hash: Option<Fingerprint>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<Certificate>,
+}
+
+/// `certificate`: an X.509 certificate. `serial_number` is required by the schema.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Certificate {
+    pub serial_number: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
+}
+
+/// `url`: a URL, whole and in parts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Url {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url_string: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_string: Option<String>,
+}
+
+/// `http_response`: the server side of an HTTP exchange; `code` is required by the schema.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HttpResponse {
+    pub code: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Body bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub length: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
 }
 
 /// `job`: a scheduled task.
@@ -324,6 +410,16 @@ pub struct HttpRequest {
     pub user_agent: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub http_method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<Url>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    /// `1.1`, `2`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Body bytes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub length: Option<i64>,
     /// The request's id where the service assigns one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,

@@ -59,11 +59,10 @@ pub(super) fn connection(source: &mut Source) -> Option<OcsfEvent> {
     let mut event = draft(
         source,
         NetworkActivity {
-            activity: NetworkActivityId::Open,
             src_endpoint,
             dst_endpoint,
             connection_info: Some(connection_info),
-            initiator_id: None,
+            ..NetworkActivity::new(NetworkActivityId::Open)
         },
     );
     event.actor = actor;
@@ -109,6 +108,7 @@ fn answers(results: &str) -> Vec<DnsAnswer> {
                 DnsAnswer {
                     rdata: data.trim().to_string(),
                     type_name: Some(type_name),
+                    ttl: None,
                 }
             }
             None => {
@@ -117,6 +117,7 @@ fn answers(results: &str) -> Vec<DnsAnswer> {
                 DnsAnswer {
                     rdata: address.to_string(),
                     type_name: Some(type_name.to_string()),
+                    ttl: None,
                 }
             }
         })
@@ -128,7 +129,7 @@ pub(super) fn dns_query(source: &mut Source) -> Option<OcsfEvent> {
     let actor = process(source, &SYSMON_PROCESS).map(process_actor);
     let query = source.take("QueryName").map(|name| DnsQuery {
         hostname: name.to_string(),
-        type_name: None,
+        ..DnsQuery::default()
     });
     let answers = source.take("QueryResults").map(answers).unwrap_or_default();
     let status = source.take_integer("QueryStatus");
@@ -136,13 +137,12 @@ pub(super) fn dns_query(source: &mut Source) -> Option<OcsfEvent> {
     let mut event = draft(
         source,
         DnsActivity {
-            activity: DnsActivityId::Response,
             src_endpoint: this_host(source),
-            dst_endpoint: None,
             query,
             answers,
             rcode_id,
             rcode: rcode_name.map(String::from),
+            ..DnsActivity::new(DnsActivityId::Response)
         },
     );
     if let Some(status) = status {

@@ -1,5 +1,7 @@
-//! Cloud log sources: each product's rules read only its own records, and the Microsoft cloud
-//! logs match field names whatever their case or envelope, in detections and in correlations.
+//! Log sources beyond Windows and Linux. Cloud: each product's rules read only its own
+//! records, and the Microsoft cloud logs match field names whatever their case or envelope, in
+//! detections and in correlations. Network: Zeek records read the web-proxy and DNS names
+//! SigmaHQ rules use.
 
 mod support;
 
@@ -127,4 +129,39 @@ fn correlations_group_by_names_in_any_case() {
         [("IPAddress".to_string(), "203.0.113.78".to_string())]
     );
     assert_eq!(context.count, 3);
+}
+
+#[test]
+fn zeek_reads_web_proxy_and_dns_names() {
+    let rules = rules(&[
+        "title: uri\nid: uri\nlevel: high\nlogsource:\n    product: zeek\n    service: http\ndetection:\n    sel:\n        c-uri|endswith: '.bin'\n        c-useragent|contains: WindowsPowerShell\n    condition: sel\n",
+        "title: dns\nid: dns\nlevel: high\nlogsource:\n    category: dns\ndetection:\n    sel:\n        query|endswith: '.example.net'\n        answer: 203.0.113.45\n    condition: sel\n",
+    ]);
+    let http = event_with(
+        RecordFormat::Zeek,
+        &[
+            ("_path", "http"),
+            ("uri", "/updsvc.bin"),
+            ("user_agent", "Mozilla/5.0 WindowsPowerShell/5.1"),
+        ],
+    );
+    assert_eq!(matching(&rules, &http), ["uri"]);
+    let dns = event_with(
+        RecordFormat::Zeek,
+        &[
+            ("_path", "dns"),
+            ("query", "cdn-update.example.net"),
+            ("answers", "203.0.113.45"),
+        ],
+    );
+    assert_eq!(matching(&rules, &dns), ["dns"]);
+    // Other DNS records keep the rule's own names.
+    let other = event_with(
+        RecordFormat::Json,
+        &[
+            ("query", "cdn-update.example.net"),
+            ("answer", "203.0.113.45"),
+        ],
+    );
+    assert_eq!(matching(&rules, &other), ["dns"]);
 }

@@ -1,0 +1,177 @@
+//! Network sensors end to end: the bundled Zeek logs and Suricata EVE records of the Windows
+//! intrusion's traffic, normalized to OCSF, hunted, and joined by the investigation to the
+//! workstation that made the connections.
+
+mod common;
+
+use common::*;
+use std::collections::BTreeMap;
+
+fn samples() -> String {
+    workspace()
+        .join("samples/network")
+        .to_string_lossy()
+        .into_owned()
+}
+
+#[test]
+fn normalize_gives_every_sensor_record_its_class() {
+    let output = garrison(&["normalize", &samples()]);
+    assert!(output.status.success(), "{output:?}");
+    let records = stdout_lines(&output);
+    let mut classes: BTreeMap<(String, u64), usize> = BTreeMap::new();
+    for record in &records {
+        let format = record["metadata"]["log_format"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        *classes
+            .entry((format, record["class_uid"].as_u64().unwrap()))
+            .or_default() += 1;
+    }
+    let expected: BTreeMap<(String, u64), usize> = [
+        // Suricata: 6 alerts, 9 DNS queries and their 9 answers, 2 HTTP requests, 15 flows
+        // and 12 TLS sessions, 2 files.
+        (("suricata", 2004), 6),
+        (("suricata", 4001), 27),
+        (("suricata", 4002), 2),
+        (("suricata", 4003), 18),
+        (("suricata", 4010), 2),
+        // Zeek: 25 connections and 12 TLS sessions are Network Activity; dns, http, files.
+        (("zeek", 4001), 37),
+        (("zeek", 4002), 2),
+        (("zeek", 4003), 9),
+        (("zeek", 4010), 2),
+    ]
+    .into_iter()
+    .map(|((format, class), count)| ((format.to_string(), class), count))
+    .collect();
+    assert_eq!(classes, expected);
+    let find = |predicate: &dyn Fn(&serde_json::Value) -> bool| {
+        records
+            .iter()
+            .find(|r| predicate(r))
+            .unwrap_or_else(|| panic!("no such record"))
+            .clone()
+    };
+    // A refused RDP attempt in conn.log.
+    let refused = find(&|r| r["activity_name"] == "Refuse");
+    assert_eq!(refused["dst_endpoint"]["port"], 3389);
+    assert_eq!(refused["connection_info"]["direction"], "Lateral");
+    // The payload download, as Zeek's http.log and files.log tell it: one connection uid.
+    let http = find(&|r| {
+        r["metadata"]["log_format"] == "zeek" && r["http_request"]["url"]["path"] == "/updsvc.bin"
+    });
+    assert_eq!(
+        http["http_request"]["url"]["url_string"],
+        "http://cdn-update.example.net/updsvc.bin"
+    );
+    assert_eq!(http["http_response"]["code"], 200);
+    assert_eq!(
+        http["http_response"]["content_type"],
+        "application/x-dosexec"
+    );
+    let file = find(&|r| {
+        r["metadata"]["log_format"] == "zeek" && r["file"]["mime_type"] == "application/x-dosexec"
+    });
+    assert_eq!(file["activity_name"], "Download");
+    assert_eq!(file["src_endpoint"]["ip"], "10.20.1.21");
+    assert_eq!(file["actor"]["app_name"], "HTTP");
+    assert_eq!(
+        file["metadata"]["correlation_uid"],
+        http["metadata"]["correlation_uid"]
+    );
+    let sha256 = file["file"]["hashes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["algorithm"] == "SHA-256")
+        .unwrap();
+    assert_eq!(
+        sha256["value"],
+        "6f1a9c3e0b7d54a2c8e9f0132b4d6a8c0e2f4b6d8a0c2e4f6b8d0a2c4e6f8b0d"
+    );
+    // Suricata's alert on it: a Detection Finding with the signature, priority 1 as High.
+    let alert = find(&|r| r["finding_info"]["uid"] == "1:9200002:1");
+    assert_eq!(alert["severity"], "High");
+    assert_eq!(alert["action"], "Allowed");
+    assert!(
+        alert["finding_info"]["title"]
+            .as_str()
+            .unwrap()
+            .contains("EXE as .bin")
+    );
+    assert_eq!(alert["evidences"][0]["src_endpoint"]["ip"], "203.0.113.45");
+    // Epoch times are read exactly.
+    assert_eq!(http["time_dt"], "2026-11-20T09:12:47Z");
+}
+
+#[test]
+fn bundled_rules_flag_the_download_and_the_beacon() {
+    let output = garrison(&["hunt", &samples()]);
+    assert!(output.status.success(), "{output:?}");
+    let titles = titles(&stdout_lines(&output));
+    let expected: BTreeMap<String, usize> = [
+        ("Network IDS Alert of the Highest Priority (Suricata)", 5),
+        ("Network IDS Alert of Priority 2 (Suricata)", 1),
+        ("Windows Executable Downloaded over Plain HTTP (Zeek)", 1),
+    ]
+    .into_iter()
+    .map(|(title, count)| (title.to_string(), count))
+    .collect();
+    assert_eq!(titles, expected);
+}
+
+#[test]
+fn sensor_alerts_join_the_workstation_incident() {
+    let state = tempfile::tempdir().unwrap();
+    let windows = workspace().join("samples/windows-intrusion.jsonl");
+    let output = garrison(&[
+        "investigate",
+        "-q",
+        "--state",
+        state.path().to_str().unwrap(),
+        windows.to_str().unwrap(),
+        &samples(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let incidents = report["incidents"].as_array().unwrap();
+    // The sensors name no host: their alerts land in the WS01 incident through the address
+    // WS01 used, and no incident of their own is opened.
+    let ws01: Vec<_> = incidents
+        .iter()
+        .filter(|i| i["title"].as_str().unwrap().contains("WS01"))
+        .collect();
+    assert_eq!(ws01.len(), 1, "{report:#}");
+    assert!(
+        incidents
+            .iter()
+            .all(|i| !i["title"].as_str().unwrap().contains("unknown host")),
+        "{report:#}"
+    );
+    let incident = ws01[0];
+    let sources: Vec<&str> = incident["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        sources.iter().filter(|t| t.contains("(Suricata)")).count() == 6,
+        "{sources:?}"
+    );
+    assert!(sources.iter().any(|t| t.contains("(Zeek)")), "{sources:?}");
+    // The payload's hash: Sysmon's upper-case and Zeek's lower-case SHA256 are one entity.
+    let entities = incident["entities"].to_string();
+    assert_eq!(
+        entities
+            .matches("6f1a9c3e0b7d54a2c8e9f0132b4d6a8c0e2f4b6d8a0c2e4f6b8d0a2c4e6f8b0d")
+            .count(),
+        1,
+        "{entities}"
+    );
+    assert!(!entities.contains("6F1A9C3E"), "{entities}");
+    let tactics = incident["tactics"].to_string();
+    assert!(tactics.contains("command-and-control"), "{tactics}");
+}
