@@ -55,6 +55,10 @@ pub fn event_user(event: &StoredEvent) -> Option<String> {
     if let Some(user) = cloud_user(event) {
         return Some(user);
     }
+    // Wazuh alerts: the account acted on, else the one acting.
+    if let Some(user) = first_present(event, &["data.dstuser", "data.srcuser"]) {
+        return Some(user.to_string());
+    }
     if let Some(name) = present(event.field("TargetUserName")) {
         return Some(qualified(name, event.field("TargetDomainName")));
     }
@@ -192,6 +196,8 @@ pub fn event_entities(event: &StoredEvent) -> Vec<Entity> {
         ("InitiatedBy.user.ipAddress", EntityKind::Ip),
         ("CallerIpAddress", EntityKind::Ip),
         ("dest_ip", EntityKind::Ip),
+        ("data.srcip", EntityKind::Ip),
+        ("alert.ip", EntityKind::Ip),
         ("requestParameters.userName", EntityKind::User),
         ("src_ip", EntityKind::Ip),
         ("addr", EntityKind::Ip),

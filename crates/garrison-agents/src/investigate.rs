@@ -53,6 +53,8 @@ struct Case {
     first: Option<Timestamp>,
     last: Option<Timestamp>,
     alerts: Vec<(Alert, TriageDecision)>,
+    /// Repeats of the case's alerts (by the first alert's id): how many, and the last time.
+    repeats: HashMap<garrison_model::AlertId, (u64, Option<Timestamp>)>,
     /// The incident this one was merged into.
     superseded_by: Option<IncidentId>,
     /// What was last published for it (kept to publish its superseded version).
@@ -189,6 +191,7 @@ impl Investigate {
     /// Moves every alert of `from` into `into`; `from` now points to `into`.
     fn merge(&mut self, into: usize, from: usize) {
         let taken = std::mem::take(&mut self.cases[from].alerts);
+        let repeats = std::mem::take(&mut self.cases[from].repeats);
         let (hosts, users, indicators) = {
             let source = &mut self.cases[from];
             (
@@ -202,6 +205,7 @@ impl Investigate {
         self.cases[from].superseded_by = Some(target_id);
         let target = &mut self.cases[into];
         target.alerts.extend(taken);
+        target.repeats.extend(repeats);
         target.hosts.extend(hosts);
         target.users.extend(users);
         target.indicators.extend(indicators);
@@ -547,14 +551,20 @@ impl Investigate {
             entities: entities.into_iter().collect(),
             alerts: alerts
                 .iter()
-                .map(|(alert, _)| AlertSummary {
-                    id: alert.id.clone(),
-                    rule_id: alert.rule.id.clone(),
-                    title: alert.rule.title.clone(),
-                    level: alert.rule.level,
-                    timestamp: alert.timestamp,
-                    source: alert.source.clone(),
-                    evidence: alert.evidence,
+                .map(|(alert, _)| {
+                    let (repeats, last_repeat) =
+                        case.repeats.get(&alert.id).copied().unwrap_or_default();
+                    AlertSummary {
+                        id: alert.id.clone(),
+                        rule_id: alert.rule.id.clone(),
+                        title: alert.rule.title.clone(),
+                        level: alert.rule.level,
+                        timestamp: alert.timestamp,
+                        source: alert.source.clone(),
+                        evidence: alert.evidence,
+                        repeats,
+                        last_repeat,
+                    }
                 })
                 .collect(),
             evidence: evidence.into_values().collect(),
@@ -668,6 +678,30 @@ impl Investigate {
         alert: &Alert,
         decision: &TriageDecision,
     ) -> Result<Vec<TeamMessage>, AgentError> {
+        // A repeat of an alert a case holds, from the same file or stream, is counted on it: an
+        // incident lists each alert once however often it fired there, and stays the same size
+        // under a flood of repeats. A repeat from elsewhere is listed, so every source stays
+        // cited.
+        let same_stream = |held: &Alert| {
+            held.source.path == alert.source.path && held.source.member == alert.source.member
+        };
+        if let Some(first) = &decision.duplicate_of
+            && let Some(index) = self.cases.iter().position(|case| {
+                case.superseded_by.is_none()
+                    && case
+                        .alerts
+                        .iter()
+                        .any(|(held, _)| &held.id == first && same_stream(held))
+            })
+        {
+            let case = &mut self.cases[index];
+            let entry = case.repeats.entry(first.clone()).or_default();
+            entry.0 += 1;
+            entry.1 = entry.1.max(alert.timestamp);
+            case.last = case.last.max(alert.timestamp);
+            self.dirty.insert(index);
+            return Ok(Vec::new());
+        }
         let matching = self.cases_for(alert);
         let mut outputs = Vec::new();
         let index = match matching.first() {
@@ -704,6 +738,7 @@ impl Investigate {
                     first: None,
                     last: None,
                     alerts: Vec::new(),
+                    repeats: HashMap::new(),
                     superseded_by: None,
                     published: None,
                 });

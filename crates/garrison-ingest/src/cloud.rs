@@ -147,9 +147,6 @@ pub fn add_cloud_fields(
         };
         return fields.value(time).and_then(parse_timestamp);
     }
-    let mut nested = Fields::new();
-    let mut nested_name = String::new();
-    let mut wrapped = String::new();
     for field in record.iter() {
         let name = field.name.strip_prefix("properties.").unwrap_or(field.name);
         let name = graph_name(name);
@@ -160,28 +157,8 @@ pub fn add_cloud_fields(
         if let Some(alias) = log_analytics_alias(format, name) {
             fields.push(alias, value, field.kind);
         }
-        if field.kind == ValueKind::Text && looks_like_json(field.value) {
-            // Wrapped so that arrays flatten too: `v`, `v.key`, ... become `name`, `name.key`.
-            nested.clear();
-            wrapped.clear();
-            wrapped.push_str("{\"v\":");
-            wrapped.push_str(field.value);
-            wrapped.push('}');
-            if flatten_json(wrapped.as_bytes(), Naming::Dotted, &mut nested).is_ok() {
-                for inner in nested.iter() {
-                    let Some(rest) = inner.name.strip_prefix('v') else {
-                        continue;
-                    };
-                    nested_name.clear();
-                    nested_name.push_str(name);
-                    nested_name.push_str(rest);
-                    if rest.is_empty() {
-                        // A scalar array element is the text's own value again.
-                        continue;
-                    }
-                    fields.push(&nested_name, inner.value, inner.kind);
-                }
-            }
+        if field.kind == ValueKind::Text {
+            expand_json_text(name, field.value, fields);
         }
     }
     [
@@ -215,6 +192,31 @@ fn log_analytics_alias(format: RecordFormat, name: &str) -> Option<&'static str>
             Some("ResourceProviderValue")
         }
         _ => None,
+    }
+}
+
+/// When `value` is a JSON object or array written as text (as Log Analytics writes nested
+/// columns), adds its members as `name.member` fields.
+pub(crate) fn expand_json_text(name: &str, value: &str, fields: &mut Fields) {
+    if !looks_like_json(value) {
+        return;
+    }
+    // Wrapped so that arrays flatten too: `v`, `v.key`, ... become `name`, `name.key`.
+    let wrapped = format!("{{\"v\":{value}}}");
+    let mut nested = Fields::new();
+    if flatten_json(wrapped.as_bytes(), Naming::Dotted, &mut nested).is_err() {
+        return;
+    }
+    let mut nested_name = String::new();
+    for inner in nested.iter() {
+        // A scalar array element (`v` alone) is the text's own value again.
+        let Some(rest) = inner.name.strip_prefix('v').filter(|rest| !rest.is_empty()) else {
+            continue;
+        };
+        nested_name.clear();
+        nested_name.push_str(name);
+        nested_name.push_str(rest);
+        fields.push(&nested_name, inner.value, inner.kind);
     }
 }
 

@@ -114,8 +114,24 @@ impl Decoder {
                 first_offset,
                 data,
             } => match format {
-                LineFormat::Json => {
-                    self.decode_lines(&stream, first_line, first_offset, &data, on_event, report)
+                LineFormat::Json => self.decode_lines(
+                    &stream,
+                    (first_line, first_offset),
+                    &data,
+                    None,
+                    on_event,
+                    report,
+                ),
+                LineFormat::MappedJson(position) => {
+                    let mapping = crate::mapping::get(position);
+                    self.decode_lines(
+                        &stream,
+                        (first_line, first_offset),
+                        &data,
+                        mapping.as_deref(),
+                        on_event,
+                        report,
+                    )
                 }
                 LineFormat::Syslog => {
                     self.decode_syslog(&stream, first_line, first_offset, &data, on_event, report)
@@ -127,6 +143,20 @@ impl Decoder {
             Unit::Documents { stream, data } => {
                 self.decode_documents(&stream, &data, on_event, report)
             }
+            Unit::Delimited {
+                stream,
+                header,
+                first_line,
+                first_offset,
+                data,
+            } => self.decode_delimited(
+                &stream,
+                &header,
+                (first_line, first_offset),
+                &data,
+                on_event,
+                report,
+            ),
             Unit::Zeek {
                 stream,
                 header,
@@ -318,9 +348,9 @@ impl Decoder {
     fn decode_lines(
         &mut self,
         stream: &StreamName,
-        first_line: u64,
-        first_offset: u64,
+        (first_line, first_offset): (u64, u64),
         data: &[u8],
+        mapping: Option<&crate::mapping::Mapping>,
         on_event: &mut dyn FnMut(&Event),
         report: &mut dyn FnMut(Diagnostic),
     ) {
@@ -335,11 +365,103 @@ impl Decoder {
                     line
                 };
                 let line = line.trim_ascii();
-                if !line.is_empty() {
-                    self.decode_json_value(stream, line_number, offset, line, on_event, report);
+                if line.is_empty() {
+                    return;
+                }
+                match mapping {
+                    None => {
+                        self.decode_json_value(stream, line_number, offset, line, on_event, report)
+                    }
+                    Some(mapping) => self.decode_mapped_json(
+                        stream,
+                        (line_number, offset),
+                        line,
+                        mapping,
+                        on_event,
+                        report,
+                    ),
                 }
             },
         );
+    }
+
+    /// A JSON record of another tool's alerts: its fields, then the mapping's.
+    fn decode_mapped_json(
+        &mut self,
+        stream: &StreamName,
+        (record_id, offset): (u64, u64),
+        line: &[u8],
+        mapping: &crate::mapping::Mapping,
+        on_event: &mut dyn FnMut(&Event),
+        report: &mut dyn FnMut(Diagnostic),
+    ) {
+        self.event.fields.clear();
+        match flatten_json(line, Naming::Dotted, &mut self.event.fields) {
+            Ok(()) => {
+                mapping.apply(&mut self.event.fields);
+                let timestamp = self
+                    .event
+                    .fields
+                    .value(&mapping.time)
+                    .and_then(crate::time::parse_timestamp);
+                self.emit(
+                    stream,
+                    (record_id, offset),
+                    RecordFormat::MappedAlert,
+                    timestamp,
+                    on_event,
+                );
+            }
+            Err(error) => self.quarantine(
+                report,
+                Diagnostic {
+                    kind: DiagnosticKind::Json,
+                    location: stream.location(Some(record_id), Some(offset)),
+                    message: format!("invalid JSON record: {error}"),
+                    raw: Some(keep_raw(line)),
+                },
+            ),
+        }
+    }
+
+    /// Records of delimited text: one event per record, numbered by the line it starts on.
+    fn decode_delimited(
+        &mut self,
+        stream: &StreamName,
+        header: &crate::delimited::DelimitedHeader,
+        (first_line, first_offset): (u64, u64),
+        data: &[u8],
+        on_event: &mut dyn FnMut(&Event),
+        report: &mut dyn FnMut(Diagnostic),
+    ) {
+        let mut values = Vec::with_capacity(header.names.len());
+        let (mut position, mut line) = (0usize, first_line);
+        while position < data.len() {
+            let (used, breaks) =
+                crate::delimited::split_record(&data[position..], &header.delimiter, &mut values);
+            let record = &data[position..position + used];
+            let offset = first_offset + position as u64;
+            let blank = record.trim_ascii().is_empty();
+            if !blank && values.len() != header.names.len() {
+                let diagnostic = Diagnostic {
+                    kind: DiagnosticKind::Delimited,
+                    location: stream.location(Some(line), Some(offset)),
+                    message: format!(
+                        "record has {} columns, the header {}",
+                        values.len(),
+                        header.names.len()
+                    ),
+                    raw: Some(keep_raw(record)),
+                };
+                self.quarantine(report, diagnostic);
+            } else if !blank {
+                let timestamp =
+                    crate::delimited::record_fields(header, &values, &mut self.event.fields);
+                self.emit(stream, (line, offset), header.format, timestamp, on_event);
+            }
+            position += used.max(1);
+            line += 1 + breaks;
+        }
     }
 
     fn decode_syslog(

@@ -25,6 +25,8 @@ pub enum DiagnosticKind {
     Auditd,
     /// A line of a syslog stream is not a syslog message.
     Syslog,
+    /// A record of delimited text does not fit its header (or there is no header).
+    Delimited,
 }
 
 impl DiagnosticKind {
@@ -39,6 +41,7 @@ impl DiagnosticKind {
             DiagnosticKind::Zeek => "zeek",
             DiagnosticKind::Auditd => "auditd",
             DiagnosticKind::Syslog => "syslog",
+            DiagnosticKind::Delimited => "delimited",
         }
     }
 
@@ -51,6 +54,7 @@ impl DiagnosticKind {
                 | DiagnosticKind::Zeek
                 | DiagnosticKind::Auditd
                 | DiagnosticKind::Syslog
+                | DiagnosticKind::Delimited
         )
     }
 }

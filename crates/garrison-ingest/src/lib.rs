@@ -6,12 +6,15 @@
 //! whatever shape they were shipped in; [`normalize`] maps events to OCSF. Problems never stop a
 //! run: they become [`Diagnostic`]s, counted, with the raw record kept for quarantine.
 
+pub mod alerts;
 pub mod auditd;
 pub mod cloud;
 pub mod decode;
+pub mod delimited;
 pub mod diagnostic;
 pub mod json;
 pub mod linux_messages;
+pub mod mapping;
 pub mod normalize;
 pub mod pipeline;
 pub mod raw;

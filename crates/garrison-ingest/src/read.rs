@@ -56,6 +56,14 @@ pub enum Unit {
         stream: Arc<StreamName>,
         data: Vec<u8>,
     },
+    /// Whole records of delimited text, with the header they are read by.
+    Delimited {
+        stream: Arc<StreamName>,
+        header: Arc<crate::delimited::DelimitedHeader>,
+        first_line: u64,
+        first_offset: u64,
+        data: Vec<u8>,
+    },
     /// Complete lines of a Zeek TSV log, with the header they are read by.
     Zeek {
         stream: Arc<StreamName>,
@@ -71,9 +79,10 @@ impl Unit {
     pub fn len(&self) -> usize {
         match self {
             Unit::EvtxChunk { chunk, .. } => chunk.data.len(),
-            Unit::Lines { data, .. } | Unit::Documents { data, .. } | Unit::Zeek { data, .. } => {
-                data.len()
-            }
+            Unit::Lines { data, .. }
+            | Unit::Documents { data, .. }
+            | Unit::Zeek { data, .. }
+            | Unit::Delimited { data, .. } => data.len(),
         }
     }
 
@@ -86,6 +95,9 @@ impl Unit {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineFormat {
     Json,
+    /// JSON records of another tool's alerts, given the canonical fields of the registered
+    /// mapping at this position.
+    MappedJson(u16),
     Syslog,
     Auditd,
 }
@@ -93,7 +105,7 @@ pub enum LineFormat {
 impl LineFormat {
     fn diagnostic_kind(self) -> DiagnosticKind {
         match self {
-            LineFormat::Json => DiagnosticKind::Json,
+            LineFormat::Json | LineFormat::MappedJson(_) => DiagnosticKind::Json,
             LineFormat::Syslog => DiagnosticKind::Syslog,
             LineFormat::Auditd => DiagnosticKind::Auditd,
         }
@@ -154,7 +166,9 @@ pub fn read_file(file: &InputFile, sink: &mut Sink<'_>) {
         | InputKind::Json
         | InputKind::ZeekTsv
         | InputKind::Auditd
-        | InputKind::Syslog => match File::open(&file.path) {
+        | InputKind::Syslog
+        | InputKind::Delimited
+        | InputKind::Mapped(_) => match File::open(&file.path) {
             Ok(handle) => read_stream(
                 Box::new(BufReader::with_capacity(BLOCK, handle)),
                 Some(file.kind),
@@ -295,6 +309,14 @@ fn read_stream(
         Some(InputKind::Auditd) => read_lines(chained, LineFormat::Auditd, stream, sink),
         Some(InputKind::Syslog) => read_lines(chained, LineFormat::Syslog, stream, sink),
         Some(InputKind::ZeekTsv) => crate::zeek::read_zeek(chained, stream, sink),
+        Some(InputKind::Delimited) => crate::delimited::read_delimited(chained, None, stream, sink),
+        Some(InputKind::Mapped(position)) => match crate::mapping::get(position) {
+            Some(mapping) if mapping.delimiter.is_some() => {
+                crate::delimited::read_delimited(chained, Some(mapping), stream, sink)
+            }
+            Some(_) => read_lines(chained, LineFormat::MappedJson(position), stream, sink),
+            None => archive_error(stream, sink, "no such mapping".into()),
+        },
         Some(InputKind::Gzip) => read_stream(
             Box::new(BufReader::with_capacity(
                 BLOCK,

@@ -36,6 +36,10 @@ pub fn decode_json_record(
         RecordFormat::Zeek
     } else if is_suricata_record(scratch) {
         RecordFormat::Suricata
+    } else if is_wazuh_alert(scratch) {
+        RecordFormat::Wazuh
+    } else if is_sentinel_alert(scratch) {
+        RecordFormat::SentinelAlert
     } else if is_journald_entry(scratch) {
         RecordFormat::Journald
     } else if let Some(cloud) = crate::cloud::cloud_format(scratch) {
@@ -71,8 +75,18 @@ pub fn decode_json_record(
         let timestamp = fields.value("ts").and_then(parse_timestamp);
         return Ok((format, timestamp));
     }
-    if format == RecordFormat::Suricata {
+    if matches!(format, RecordFormat::Suricata | RecordFormat::Wazuh) {
         let timestamp = fields.value("timestamp").and_then(parse_timestamp);
+        return Ok((format, timestamp));
+    }
+    if format == RecordFormat::SentinelAlert {
+        // Log Analytics writes the alert's entities and properties as JSON text.
+        for name in ["Entities", "ExtendedProperties"] {
+            if let Some(text) = scratch.value(name) {
+                crate::cloud::expand_json_text(name, text, fields);
+            }
+        }
+        let timestamp = fields.value("TimeGenerated").and_then(parse_timestamp);
         return Ok((format, timestamp));
     }
     if format == RecordFormat::Journald {
@@ -111,6 +125,24 @@ fn is_suricata_record(fields: &Fields) -> bool {
     fields.get("event_type").is_some()
         && fields.get("timestamp").is_some()
         && (fields.get("flow_id").is_some() || fields.get("src_ip").is_some())
+}
+
+/// Wazuh's `alerts.json`: a rule with its level, on an agent or the manager.
+fn is_wazuh_alert(fields: &Fields) -> bool {
+    fields.get("rule.level").is_some()
+        && fields.get("rule.id").is_some()
+        && fields.get("timestamp").is_some()
+        && (fields.get("agent.id").is_some()
+            || fields.get("agent.name").is_some()
+            || fields.get("manager.name").is_some())
+}
+
+/// A Sentinel / Defender `SecurityAlert` row exported from Log Analytics.
+fn is_sentinel_alert(fields: &Fields) -> bool {
+    fields.value("Type") == Some("SecurityAlert")
+        || (fields.get("AlertName").is_some()
+            && fields.get("AlertSeverity").is_some()
+            && fields.get("SystemAlertId").is_some())
 }
 
 /// journald's JSON export: its address fields, or a message with journald's trusted fields.

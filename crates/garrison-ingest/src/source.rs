@@ -18,6 +18,11 @@ pub enum InputKind {
     Auditd,
     /// Syslog messages, one per line (RFC 5424, RFC 3164, or a log file of either).
     Syslog,
+    /// Delimited text with a header row (CSV, TSV, Sentinel's `❖` exports).
+    Delimited,
+    /// Alerts of another tool, read through the registered field mapping at this position
+    /// ([`crate::mapping`]): delimited text or JSON, as the mapping says.
+    Mapped(u16),
     Zip,
     Gzip,
     Tar,
@@ -25,23 +30,37 @@ pub enum InputKind {
 
 impl InputKind {
     /// The formats `--from` can name (archives are always opened by their own bytes).
-    pub const RECORD_FORMATS: [InputKind; 5] = [
+    pub const RECORD_FORMATS: [InputKind; 6] = [
         InputKind::Evtx,
         InputKind::Json,
         InputKind::ZeekTsv,
         InputKind::Auditd,
         InputKind::Syslog,
+        InputKind::Delimited,
     ];
 
-    /// A `--from` name: `evtx`, `json` (also journald, Zeek JSON, Windows JSON shapes),
-    /// `zeek` (TSV), `auditd`, `syslog`.
-    pub fn from_name(name: &str) -> Option<InputKind> {
-        match name {
+    /// A `--from` name: `evtx`, `json` (also journald, Zeek JSON, cloud and Windows JSON
+    /// shapes), `zeek` (TSV), `auditd`, `syslog`, `csv` (any delimiter), a shipped mapping
+    /// (`ait-ads`) or a mapping file (`FILE.json`).
+    pub fn from_name(name: &str) -> Result<InputKind, String> {
+        let builtin = match name {
             "zeek" => Some(InputKind::ZeekTsv),
             "jsonl" | "journald" => Some(InputKind::Json),
+            "csv" | "tsv" | "delimited" => Some(InputKind::Delimited),
             _ => InputKind::RECORD_FORMATS
                 .into_iter()
                 .find(|kind| kind.as_str() == name),
+        };
+        if let Some(kind) = builtin {
+            return Ok(kind);
+        }
+        match crate::mapping::resolve(name) {
+            Some(Ok(position)) => Ok(InputKind::Mapped(position)),
+            Some(Err(error)) => Err(error.to_string()),
+            None => Err(format!(
+                "unknown format {name:?}; one of: evtx, json, zeek, auditd, syslog, csv, {}, or a mapping file (.json)",
+                crate::mapping::shipped().collect::<Vec<_>>().join(", ")
+            )),
         }
     }
 
@@ -65,6 +84,8 @@ impl InputKind {
             InputKind::ZeekTsv => "zeek-tsv",
             InputKind::Auditd => "auditd",
             InputKind::Syslog => "syslog",
+            InputKind::Delimited => "csv",
+            InputKind::Mapped(_) => "mapped",
             InputKind::Zip => "zip",
             InputKind::Gzip => "gzip",
             InputKind::Tar => "tar",
@@ -94,6 +115,7 @@ pub fn sniff(head: &[u8]) -> Option<InputKind> {
         Some(b'{') | Some(b'[') => Some(InputKind::Json),
         _ if crate::auditd::looks_like_auditd(text) => Some(InputKind::Auditd),
         _ if crate::syslog::looks_like_syslog(text) => Some(InputKind::Syslog),
+        _ if crate::delimited::looks_like_delimited(text) => Some(InputKind::Delimited),
         _ => None,
     }
 }

@@ -10,8 +10,8 @@
 #[path = "ocsf_schema/schema.rs"]
 mod schema;
 
+use garrison_ingest::Progress;
 use garrison_ingest::normalize::{detection_finding, normalize, normalize_or_base};
-use garrison_ingest::{Progress, discover};
 use garrison_model::detection::{CorrelationContext, RuleInfo, RuleKind};
 use garrison_model::ocsf::{OCSF_VERSION, OcsfClass, OcsfEvent};
 use garrison_model::{Detection, Event, EvidenceRef, Fields, Level, RecordFormat, ValueKind};
@@ -193,6 +193,33 @@ fn samples() -> Vec<(String, OcsfEvent)> {
     samples.extend(normalized_files(&bundled.join("linux"), 30));
     samples.extend(normalized_files(&bundled.join("cloud"), 60));
     samples.extend(normalized_files(&bundled.join("network"), 100));
+    samples.extend(normalized_files(&bundled.join("alerts"), 10));
+    // Real Sentinel / Defender alerts (`❖`-separated), and the start of an AIT-ADS scenario
+    // read through the shipped mapping.
+    let excytin = schema_root().join("../excytin/extracted_alerts.csv");
+    if excytin.is_file() {
+        samples.extend(normalized_files(&excytin, 150));
+    }
+    let ait = schema_root().join("../ait-ads/russellmitchell_alerts.csv.gz");
+    if ait.is_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let slice = dir.path().join("russellmitchell-head.csv");
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut flate2::read::GzDecoder::new(std::fs::File::open(&ait).unwrap()),
+            &mut text,
+        )
+        .unwrap();
+        let head: Vec<&str> = text.lines().take(1001).collect();
+        std::fs::write(&slice, head.join("\n") + "\n").unwrap();
+        let from = garrison_ingest::InputKind::from_name("ait-ads").unwrap();
+        samples.extend(read_normalized_as(
+            &slice,
+            Some(from),
+            1000,
+            |label, event| normalize(event).unwrap_or_else(|| panic!("{label} has a class")),
+        ));
+    }
     // Real Zeek logs of an OTRF campaign: conn, dns, http, ssl and files have classes, the
     // other logs (kerberos, x509, pe, weird, ...) are Base Events; all must validate.
     let zeek = schema_root().join(
@@ -238,7 +265,17 @@ fn read_normalized(
     minimum: usize,
     view: impl Fn(&str, &Event) -> OcsfEvent + Sync,
 ) -> Vec<(String, OcsfEvent)> {
-    let discovery = discover(&[path.to_path_buf()]).expect("sample files");
+    read_normalized_as(path, None, minimum, view)
+}
+
+fn read_normalized_as(
+    path: &Path,
+    from: Option<garrison_ingest::InputKind>,
+    minimum: usize,
+    view: impl Fn(&str, &Event) -> OcsfEvent + Sync,
+) -> Vec<(String, OcsfEvent)> {
+    let discovery =
+        garrison_ingest::discover_as(&[path.to_path_buf()], from).expect("sample files");
     let (states, summary) = garrison_ingest::run(
         &discovery.files,
         1,

@@ -41,6 +41,16 @@ pub enum RecordFormat {
     EntraAudit,
     /// An Azure Activity Log (control plane) event, named as [`Self::EntraSignIn`].
     AzureActivity,
+    /// A Wazuh alert (`alerts.json`: `rule.*`, `agent.*`, `data.*`).
+    Wazuh,
+    /// A Microsoft Sentinel / Defender `SecurityAlert` row (`AlertName`, `AlertSeverity`,
+    /// `Tactics`, `Entities`, ...), from a Log Analytics export.
+    SentinelAlert,
+    /// An alert of another tool read through a field mapping: its fields under their own names
+    /// and the mapping's canonical `alert.*` names.
+    MappedAlert,
+    /// A row of a delimited text file (CSV, TSV, ...) named by its header.
+    Csv,
 }
 
 impl RecordFormat {
@@ -102,6 +112,10 @@ impl RecordFormat {
             RecordFormat::EntraSignIn => "entra-signin",
             RecordFormat::EntraAudit => "entra-audit",
             RecordFormat::AzureActivity => "azure-activity",
+            RecordFormat::Wazuh => "wazuh",
+            RecordFormat::SentinelAlert => "sentinel-alert",
+            RecordFormat::MappedAlert => "mapped-alert",
+            RecordFormat::Csv => "csv",
         }
     }
 }
@@ -169,11 +183,15 @@ impl Event {
     }
 
     /// The host the record was logged on: the Windows computer name, a syslog or journald
-    /// record's host name, an audit event's `node`.
+    /// record's host name, an audit event's `node`; for other tools' alerts, the host they are
+    /// about (Wazuh's agent, Sentinel's compromised entity, a mapping's host).
     pub fn computer(&self) -> Option<&str> {
         let name = match self.format {
             RecordFormat::Syslog | RecordFormat::Journald => "hostname",
             RecordFormat::Auditd => "node",
+            RecordFormat::Wazuh => "agent.name",
+            RecordFormat::SentinelAlert => "CompromisedEntity",
+            RecordFormat::MappedAlert => "alert.host",
             _ => return self.windows_field(windows::COMPUTER),
         };
         self.fields.value(name).filter(|value| !value.is_empty())

@@ -403,6 +403,17 @@ pub struct AlertSummary {
     pub timestamp: Option<Timestamp>,
     pub source: EvidenceRef,
     pub evidence: EvidenceId,
+    /// Repeats of this alert triage grouped with it (same rule, host and user within its
+    /// window), counted here rather than listed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub repeats: u64,
+    /// When the last repeat happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_repeat: Option<Timestamp>,
+}
+
+fn is_zero(count: &u64) -> bool {
+    *count == 0
 }
 
 /// One line of the incident's timeline.

@@ -358,7 +358,8 @@ impl Sources {
             EntraAudit => Sources::ENTRA_AUDIT,
             AzureActivity => Sources::AZURE_ACTIVITY,
             Suricata => Sources::SURICATA,
-            Evtx | EvtxJson | Winlogbeat | FlatWindows | Json => Sources::OTHER,
+            Evtx | EvtxJson | Winlogbeat | FlatWindows | Json | Wazuh | SentinelAlert
+            | MappedAlert | Csv => Sources::OTHER,
         };
         kind.0.trailing_zeros() as usize
     }

@@ -126,6 +126,7 @@ struct Worker<'r> {
     sightings: Vec<Sighting>,
     correlating: bool,
     evidence: Option<EvidenceBatch>,
+    external: garrison_ingest::alerts::ExternalAlerts,
 }
 
 /// Events kept as evidence (`garrison investigate`): sent in batches to the store's writer.
@@ -162,6 +163,13 @@ impl Worker<'_> {
         self.matches.clear();
         self.rules
             .evaluate(event, &mut self.scratch, &mut self.matches);
+        // Alerts of other tools (Suricata, Wazuh, Sentinel, mapped sources) are detections
+        // of their own.
+        if let Some(detection) = self.external.detection(event)
+            && self.min_level.is_none_or(|min| detection.rule.level >= min)
+        {
+            self.detections.push(detection);
+        }
         for found in &self.matches {
             let rule = self.rules.rule(found.rule);
             if self.rules.is_reported(found.rule)
@@ -234,6 +242,7 @@ pub fn hunt_files_keeping(
                 batch: Vec::new(),
                 sink,
             }),
+            external: Default::default(),
         },
         Worker::observe,
         |diagnostic| {

@@ -8,8 +8,9 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, clap::Args)]
 pub struct InputArgs {
     /// Read every file (and archive member) as this format instead of recognising it by its
-    /// first bytes: evtx, json (also journald, Zeek JSON, Windows JSON shapes), zeek (TSV),
-    /// auditd, syslog. Archives (zip, gzip, tar) are always opened.
+    /// first bytes: evtx, json (also journald, Zeek JSON, cloud and Windows JSON shapes), zeek
+    /// (TSV), auditd, syslog, csv (any delimiter), a shipped alert mapping (ait-ads) or a
+    /// mapping file (FILE.json). Archives (zip, gzip, tar) are always opened.
     #[arg(long, value_name = "FORMAT", value_parser = parse_from)]
     pub from: Option<InputKind>,
     /// Event log files (EVTX, JSON lines or documents, Zeek, audit, syslog), archives of
@@ -20,7 +21,6 @@ pub struct InputArgs {
 
 fn parse_from(name: &str) -> Result<InputKind, String> {
     InputKind::from_name(name)
-        .ok_or_else(|| format!("unknown format {name:?}; one of: evtx, json, zeek, auditd, syslog"))
 }
 
 impl InputArgs {

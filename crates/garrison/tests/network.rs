@@ -107,19 +107,43 @@ fn normalize_gives_every_sensor_record_its_class() {
 }
 
 #[test]
-fn bundled_rules_flag_the_download_and_the_beacon() {
+fn suricata_alerts_and_bundled_rules_flag_the_download_and_the_beacon() {
     let output = garrison(&["hunt", &samples()]);
     assert!(output.status.success(), "{output:?}");
-    let titles = titles(&stdout_lines(&output));
+    let lines = stdout_lines(&output);
+    // Suricata's alerts are detections of their own, named by their signature; Zeek's
+    // files.log meets a bundled rule.
+    let titles = titles(&lines);
     let expected: BTreeMap<String, usize> = [
-        ("Network IDS Alert of the Highest Priority (Suricata)", 5),
-        ("Network IDS Alert of Priority 2 (Suricata)", 1),
+        (
+            "GARRISON LOCAL PowerShell User-Agent Fetching a Script over Plain HTTP",
+            1,
+        ),
+        (
+            "GARRISON LOCAL Windows Executable Downloaded with a Non-Executable Extension (EXE as .bin)",
+            1,
+        ),
+        (
+            "GARRISON LOCAL Self-Signed Certificate Presented for a Public Name (possible C2)",
+            4,
+        ),
         ("Windows Executable Downloaded over Plain HTTP (Zeek)", 1),
     ]
     .into_iter()
     .map(|(title, count)| (title.to_string(), count))
     .collect();
     assert_eq!(titles, expected);
+    let beacon = lines
+        .iter()
+        .find(|l| l["rule"]["id"] == "suricata:1:9200003")
+        .unwrap();
+    // Priority 1 is high; the rule's ATT&CK metadata gives the tags.
+    assert_eq!(beacon["rule"]["level"], "high");
+    assert_eq!(
+        beacon["rule"]["tags"],
+        serde_json::json!(["attack.command-and-control", "attack.t1071.001"])
+    );
+    assert_eq!(beacon["fields"]["dest_ip"], "203.0.113.45");
 }
 
 #[test]
@@ -157,10 +181,23 @@ fn sensor_alerts_join_the_workstation_incident() {
         .iter()
         .map(|a| a["title"].as_str().unwrap())
         .collect();
-    assert!(
-        sources.iter().filter(|t| t.contains("(Suricata)")).count() == 6,
+    // The three Suricata signatures; the beacon's four alerts are one, with three repeats.
+    assert_eq!(
+        sources
+            .iter()
+            .filter(|t| t.starts_with("GARRISON LOCAL"))
+            .count(),
+        3,
         "{sources:?}"
     );
+    let beacon = incident["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["rule_id"] == "suricata:1:9200003")
+        .unwrap();
+    assert_eq!(beacon["repeats"], 3, "{beacon:#}");
+    assert_eq!(beacon["last_repeat"], "2026-11-20T09:20:33.03Z");
     assert!(sources.iter().any(|t| t.contains("(Zeek)")), "{sources:?}");
     // The payload's hash: Sysmon's upper-case and Zeek's lower-case SHA256 are one entity.
     let entities = incident["entities"].to_string();

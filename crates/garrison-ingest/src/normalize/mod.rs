@@ -11,6 +11,7 @@ mod accounts;
 mod authentication;
 mod build;
 mod cloud;
+mod external;
 mod finding;
 mod identity;
 mod jobs;
@@ -18,6 +19,7 @@ mod linux;
 mod network;
 mod security_objects;
 mod source;
+mod suricata;
 mod sysmon;
 #[cfg(test)]
 pub(crate) mod test_support;
@@ -97,6 +99,12 @@ pub fn normalize(event: &Event) -> Option<OcsfEvent> {
     }
     if matches!(event.format, RecordFormat::Zeek | RecordFormat::Suricata) {
         return network::normalize_network(event);
+    }
+    if matches!(
+        event.format,
+        RecordFormat::Wazuh | RecordFormat::SentinelAlert | RecordFormat::MappedAlert
+    ) {
+        return external::normalize_alert(event);
     }
     if event.format.is_cloud() {
         let mut source = Source::new(event);
@@ -186,7 +194,9 @@ fn product_of_format(format: RecordFormat) -> Product {
         RecordFormat::Okta => ("Okta System Log", Some("Okta")),
         RecordFormat::EntraSignIn | RecordFormat::EntraAudit => ("Entra ID", Some("Microsoft")),
         RecordFormat::AzureActivity => ("Azure Activity Log", Some("Microsoft")),
-        RecordFormat::Json => ("Unknown", None),
+        RecordFormat::Wazuh => ("Wazuh", Some("Wazuh")),
+        RecordFormat::SentinelAlert => ("Microsoft Sentinel", Some("Microsoft")),
+        RecordFormat::Json | RecordFormat::Csv | RecordFormat::MappedAlert => ("Unknown", None),
     };
     Product {
         name: Some(name.to_string()),
