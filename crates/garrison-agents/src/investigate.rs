@@ -8,7 +8,7 @@ use crate::evidence::{
     CACHED_RECORDS, CachedEvidence, canonical_user, cloud_place, event_summary, is_machine_account,
     is_public_ip,
 };
-use crate::messages::{TeamMessage, TriageDecision, Verdict};
+use crate::messages::{TeamMessage, TriageDecision, TriagedAlert, Verdict};
 use crate::process_tree::{self, process_key};
 use crate::runtime::{Agent, Context};
 use garrison_model::incident::{
@@ -619,17 +619,19 @@ impl Agent<TeamMessage> for Investigate {
         envelope: &garrison_bus::Envelope<TeamMessage>,
         context: &Context,
     ) -> Result<Vec<TeamMessage>, AgentError> {
-        let TeamMessage::AlertTriaged { alert, decision } = &envelope.payload else {
+        let TeamMessage::AlertTriaged { triaged } = &envelope.payload else {
             return Err(AgentError::Permanent(
                 "investigate reads alert.triaged only".into(),
             ));
         };
-        let mut outputs = if decision.verdict == Verdict::Close {
-            Vec::new()
-        } else {
+        let mut outputs = Vec::new();
+        for TriagedAlert { alert, decision } in triaged {
+            if decision.verdict == Verdict::Close {
+                continue;
+            }
             let resolved = self.resolve_host(alert)?;
-            self.absorb(resolved.as_ref().unwrap_or(alert), decision)?
-        };
+            outputs.extend(self.absorb(resolved.as_ref().unwrap_or(alert), decision)?);
+        }
         // Nothing else queued: the burst is over, publish what it changed.
         if context.backlog == 0 {
             outputs.extend(self.flush()?);

@@ -8,13 +8,12 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum TeamMessage {
-    /// detect -> triage: a rule matched a stored event.
-    AlertRaised { alert: Alert },
-    /// triage -> investigate: an alert worth a look (closed alerts stop at triage).
-    AlertTriaged {
-        alert: Alert,
-        decision: TriageDecision,
-    },
+    /// detect -> triage: rules matched stored events; a batch of alerts in time order (one
+    /// signed envelope for many alerts: signatures, not alerts, are what a flood costs).
+    AlertRaised { alerts: Vec<Alert> },
+    /// triage -> investigate: the alerts of a batch worth a look (closed alerts stop at
+    /// triage), with triage's decision on each.
+    AlertTriaged { triaged: Vec<TriagedAlert> },
     /// investigate -> verify: a new or changed incident, not yet checked.
     IncidentProposed { incident: Incident },
     /// verify -> report: the incident with every unsupported claim removed.
@@ -23,6 +22,16 @@ pub enum TeamMessage {
     /// human as it stands.
     IncidentStalled { incident: Incident, reason: String },
 }
+
+/// One alert triage passed on, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TriagedAlert {
+    pub alert: Alert,
+    pub decision: TriageDecision,
+}
+
+/// Alerts per `AlertRaised` batch.
+pub const ALERT_BATCH: usize = 256;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TeamKind {
@@ -35,7 +44,7 @@ pub enum TeamKind {
 
 impl Message for TeamMessage {
     type Kind = TeamKind;
-    const SCHEMA_VERSION: u16 = 1;
+    const SCHEMA_VERSION: u16 = 2;
 
     fn kind(&self) -> TeamKind {
         match self {

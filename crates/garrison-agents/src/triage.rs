@@ -3,7 +3,7 @@
 //! inventory), dismisses allowlisted ones, and decides: close, enrich or investigate.
 
 use crate::AgentError;
-use crate::messages::{TeamMessage, TriageDecision, Verdict};
+use crate::messages::{TeamMessage, TriageDecision, TriagedAlert, Verdict};
 use crate::runtime::{Agent, Context};
 use garrison_model::{Alert, AlertId, Level, Timestamp};
 use garrison_store::{AuditAction, AuditLog, AuditRecord};
@@ -272,11 +272,31 @@ impl Agent<TeamMessage> for Triage {
         envelope: &garrison_bus::Envelope<TeamMessage>,
         context: &Context,
     ) -> Result<Vec<TeamMessage>, AgentError> {
-        let TeamMessage::AlertRaised { alert } = &envelope.payload else {
+        let TeamMessage::AlertRaised { alerts } = &envelope.payload else {
             return Err(AgentError::Permanent(
                 "triage reads alert.raised only".into(),
             ));
         };
+        let mut triaged = Vec::new();
+        for alert in alerts {
+            if let Some(passed) = self.triage(alert, context)? {
+                triaged.push(passed);
+            }
+        }
+        if triaged.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(vec![TeamMessage::AlertTriaged { triaged }])
+    }
+}
+
+impl Triage {
+    /// Triage's decision on one alert: `None` when it is closed here.
+    fn triage(
+        &mut self,
+        alert: &Alert,
+        context: &Context,
+    ) -> Result<Option<TriagedAlert>, AgentError> {
         let key = group_key(alert);
         self.forget_old_groups(alert.timestamp);
         let fired = self.fired.entry(alert.rule.id.clone()).or_default();
@@ -357,12 +377,12 @@ impl Agent<TeamMessage> for Triage {
             }
         }
         if decision.verdict == Verdict::Close {
-            return Ok(Vec::new());
+            return Ok(None);
         }
-        Ok(vec![TeamMessage::AlertTriaged {
+        Ok(Some(TriagedAlert {
             alert: alert.clone(),
             decision,
-        }])
+        }))
     }
 }
 

@@ -2,7 +2,7 @@
 //! per story, with a process tree, an ATT&CK chain and claims that all hold; false claims
 //! slipped into an incident are all removed by the verifier.
 
-use garrison_agents::messages::TeamMessage;
+use garrison_agents::messages::{TeamMessage, TriagedAlert};
 use garrison_agents::team::{self, TeamConfig, TeamStores};
 use garrison_agents::verify::Verify;
 use garrison_agents::{Clock, evidence::alert_from_detection};
@@ -139,7 +139,12 @@ async fn run_team(store: &Arc<SqliteStore>, alerts: Vec<garrison_model::Alert>, 
     .unwrap();
     for alert in alerts {
         team.detect
-            .publish(TeamMessage::AlertRaised { alert }, Lineage::start())
+            .publish(
+                TeamMessage::AlertRaised {
+                    alerts: vec![alert],
+                },
+                Lineage::start(),
+            )
             .await
             .unwrap();
     }
@@ -595,12 +600,14 @@ async fn investigation_forgets_incidents_no_alert_can_join_any_more() {
         };
         let envelope = Envelope {
             id: EnvelopeId::new(),
-            schema_version: 1,
+            schema_version: 2,
             sender: AgentId::new("triage", "1"),
             causation_id: None,
             correlation_id: CorrelationId::new(),
             timestamp: FixedClock.now(),
-            payload: TeamMessage::AlertTriaged { alert, decision },
+            payload: TeamMessage::AlertTriaged {
+                triaged: vec![TriagedAlert { alert, decision }],
+            },
         };
         published += investigate.handle(&envelope, &context).await.unwrap().len();
         assert!(
@@ -622,12 +629,14 @@ mod triage {
     fn envelope(alert: garrison_model::Alert) -> Envelope<TeamMessage> {
         Envelope {
             id: EnvelopeId::new(),
-            schema_version: 1,
+            schema_version: 2,
             sender: AgentId::new("detect", "1"),
             causation_id: None,
             correlation_id: CorrelationId::new(),
             timestamp: FixedClock.now(),
-            payload: TeamMessage::AlertRaised { alert },
+            payload: TeamMessage::AlertRaised {
+                alerts: vec![alert],
+            },
         }
     }
 
@@ -643,11 +652,15 @@ mod triage {
         };
         let out = triage.handle(&envelope(alert), &context).await.unwrap();
         out.into_iter().next().map(|message| match message {
-            TeamMessage::AlertTriaged { decision, .. } => (
-                decision.verdict,
-                decision.score,
-                decision.duplicate_of.map(|id| id.0),
-            ),
+            TeamMessage::AlertTriaged { mut triaged } => {
+                assert_eq!(triaged.len(), 1);
+                let decision = triaged.remove(0).decision;
+                (
+                    decision.verdict,
+                    decision.score,
+                    decision.duplicate_of.map(|id| id.0),
+                )
+            }
             other => panic!("unexpected {other:?}"),
         })
     }

@@ -278,7 +278,12 @@ pub fn run(args: BenchTeamArgs) -> Result<ExitCode, Failure> {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(alert.id.clone(), Instant::now());
             team.detect
-                .publish(TeamMessage::AlertRaised { alert }, Lineage::start())
+                .publish(
+                    TeamMessage::AlertRaised {
+                        alerts: vec![alert],
+                    },
+                    Lineage::start(),
+                )
                 .await
                 .map_err(|error| Failure::Internal(error.to_string()))?;
             alerts += 1;

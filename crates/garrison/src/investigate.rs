@@ -6,7 +6,7 @@ use crate::hunt::{DiagnosticLog, default_threads, hunt_files_keeping};
 use crate::rules::{RuleSelection, load_rules};
 use crate::state::{StateArgs, state_dir};
 use crate::{ExitCode, Failure};
-use garrison_agents::messages::TeamMessage;
+use garrison_agents::messages::{ALERT_BATCH, TeamMessage};
 use garrison_agents::team::{self, TeamConfig, TeamStores};
 use garrison_agents::triage::Inventory;
 use garrison_agents::{SystemClock, evidence::alert_from_detection};
@@ -166,9 +166,11 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
         let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
             .await
             .map_err(|error| Failure::Internal(error.to_string()))?;
-        for alert in alerts {
+        let mut alerts = alerts.into_iter().peekable();
+        while alerts.peek().is_some() {
+            let batch: Vec<Alert> = alerts.by_ref().take(ALERT_BATCH).collect();
             team.detect
-                .publish(TeamMessage::AlertRaised { alert }, Lineage::start())
+                .publish(TeamMessage::AlertRaised { alerts: batch }, Lineage::start())
                 .await
                 .map_err(|error| Failure::Internal(error.to_string()))?;
         }
