@@ -198,6 +198,12 @@ pub fn event_entities(event: &StoredEvent) -> Vec<Entity> {
         ("dest_ip", EntityKind::Ip),
         ("data.srcip", EntityKind::Ip),
         ("alert.ip", EntityKind::Ip),
+        // CEF and LEEF.
+        ("src", EntityKind::Ip),
+        ("dst", EntityKind::Ip),
+        ("suser", EntityKind::User),
+        ("duser", EntityKind::User),
+        ("usrName", EntityKind::User),
         ("requestParameters.userName", EntityKind::User),
         ("src_ip", EntityKind::Ip),
         ("addr", EntityKind::Ip),
@@ -501,7 +507,12 @@ pub fn alert_from_detection(detection: &Detection, event: &StoredEvent) -> Alert
         timestamp: detection.timestamp,
         source: detection.evidence.clone(),
         evidence,
-        host: event.host.clone(),
+        // The detection's host: the record's, or for another tool's alert the host it is about.
+        host: match &detection.computer {
+            Some(host) => Some(host.clone()),
+            None if detection.rule.path.starts_with("external:") => None,
+            None => event.host.clone(),
+        },
         user: event_user(event).filter(|user| !is_machine_account(user)),
         channel: detection.channel.clone(),
         event_id: detection.event_id,

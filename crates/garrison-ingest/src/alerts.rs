@@ -34,6 +34,8 @@ pub fn alert_parts(event: &Event) -> Option<AlertParts<'_>> {
         RecordFormat::Wazuh => wazuh(event),
         RecordFormat::SentinelAlert => sentinel(event),
         RecordFormat::MappedAlert => mapped(event),
+        RecordFormat::Cef => cef(event),
+        RecordFormat::Leef => leef(event),
         _ => None,
     }
 }
@@ -61,10 +63,13 @@ impl ExternalAlerts {
             rule,
             timestamp: event.timestamp,
             evidence: event.evidence.clone(),
-            computer: parts
-                .host
-                .map(str::to_string)
-                .or_else(|| event.computer().map(str::to_string)),
+            // The host the alert is about; a network device's own name is not it (its alerts
+            // find their host by address instead).
+            computer: parts.host.map(str::to_string).or_else(|| {
+                (!matches!(event.format, RecordFormat::Cef | RecordFormat::Leef))
+                    .then(|| event.computer().map(str::to_string))
+                    .flatten()
+            }),
             channel: None,
             event_id: None,
             fields: parts
@@ -194,7 +199,16 @@ fn suricata(event: &Event) -> Option<AlertParts<'_>> {
 
 /// Field names as `'static` (the detection keeps them).
 fn field_name(name: &str) -> &'static str {
-    const NAMES: [&str; 14] = [
+    const NAMES: [&str; 23] = [
+        "src",
+        "dst",
+        "suser",
+        "duser",
+        "act",
+        "dhost",
+        "usrName",
+        "cat",
+        "cef.device_product",
         "src_ip",
         "dest_ip",
         "dest_port",
@@ -300,6 +314,62 @@ fn sentinel(event: &Event) -> Option<AlertParts<'_>> {
         description: present(event, "Description"),
         host: present(event, "CompromisedEntity"),
         fields,
+    })
+}
+
+/// CEF severity (0-10, or its words) on Sigma's scale.
+fn cef_level(severity: &str) -> Level {
+    match severity.trim().to_ascii_lowercase().as_str() {
+        "very-high" | "very high" | "9" | "10" => Level::Critical,
+        "high" | "7" | "8" => Level::High,
+        "medium" | "4" | "5" | "6" => Level::Medium,
+        "low" | "1" | "2" | "3" => Level::Low,
+        _ => Level::Informational,
+    }
+}
+
+fn context_fields<'e>(event: &'e Event, names: &[&str]) -> Vec<(&'static str, &'e str)> {
+    names
+        .iter()
+        .filter_map(|name| present(event, name).map(|value| (field_name(name), value)))
+        .collect()
+}
+
+fn cef(event: &Event) -> Option<AlertParts<'_>> {
+    let title = present(event, "cef.name")?;
+    let mut fields = vec![("cef.device_product", present(event, "cef.device_product")?)];
+    fields.extend(context_fields(
+        event,
+        &["src", "dst", "suser", "duser", "act"],
+    ));
+    Some(AlertParts {
+        product: present(event, "cef.device_product")?,
+        rule_id: present(event, "cef.signature_id")
+            .unwrap_or(title)
+            .to_string(),
+        title,
+        level: cef_level(present(event, "cef.severity").unwrap_or_default()),
+        tags: Vec::new(),
+        description: present(event, "msg"),
+        host: present(event, "dhost"),
+        fields,
+    })
+}
+
+fn leef(event: &Event) -> Option<AlertParts<'_>> {
+    let event_id = present(event, "leef.event_id")?;
+    let title = present(event, "msg")
+        .or_else(|| present(event, "cat"))
+        .unwrap_or(event_id);
+    Some(AlertParts {
+        product: present(event, "leef.product")?,
+        rule_id: event_id.to_string(),
+        title,
+        level: cef_level(present(event, "sev").unwrap_or_default()),
+        tags: Vec::new(),
+        description: present(event, "cat"),
+        host: present(event, "dstName"),
+        fields: context_fields(event, &["src", "dst", "usrName", "cat"]),
     })
 }
 

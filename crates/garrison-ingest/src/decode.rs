@@ -486,10 +486,11 @@ impl Decoder {
                 let text = String::from_utf8_lossy(line);
                 match crate::syslog::parse_line(&text, now, &mut self.event.fields) {
                     Ok(timestamp) => {
+                        let format = crate::syslog::format_of(&self.event.fields);
                         self.emit(
                             stream,
                             (line_number, offset),
-                            RecordFormat::Syslog,
+                            format,
                             Some(timestamp),
                             on_event,
                         );

@@ -8,6 +8,7 @@
 
 pub mod alerts;
 pub mod auditd;
+pub mod cef;
 pub mod cloud;
 pub mod decode;
 pub mod delimited;

@@ -57,6 +57,38 @@ pub fn parse_line(line: &str, now: Timestamp, fields: &mut Fields) -> Result<Tim
     fields.clear();
     let line = line.trim_end_matches(['\r', '\n']);
     let (priority, rest) = split_priority(line)?;
+    // A CEF or LEEF event on its own: its time is in its extension.
+    if crate::cef::kind_of(rest).is_some() {
+        push_priority(priority, fields);
+        if !crate::cef::parse(rest, fields) {
+            return Err("CEF or LEEF header incomplete");
+        }
+        return ["rt", "devTime", "end", "start"]
+            .iter()
+            .find_map(|name| fields.value(name).and_then(parse_event_time))
+            .ok_or("CEF or LEEF event without a time (rt, devTime)");
+    }
+    push_priority(priority, fields);
+    let timestamp = match rest.strip_prefix("1 ") {
+        Some(rest) if priority.is_some() => parse_5424(rest, fields)?,
+        _ => parse_3164(rest, now, fields)?,
+    };
+    let message = fields.value("message").unwrap_or_default().to_string();
+    let program = fields.value("program").unwrap_or_default().to_string();
+    // CEF and LEEF over syslog: RFC 3164 readers take `CEF` for the program.
+    if matches!(program.as_str(), "CEF" | "LEEF")
+        && message.starts_with(|c: char| c.is_ascii_digit())
+    {
+        crate::cef::parse(&format!("{program}:{message}"), fields);
+    } else if crate::cef::kind_of(&message).is_some() {
+        crate::cef::parse(&message, fields);
+    } else {
+        crate::linux_messages::parse(&program, &message, fields);
+    }
+    Ok(timestamp)
+}
+
+fn push_priority(priority: Option<u8>, fields: &mut Fields) {
     if let Some(priority) = priority {
         fields.push(
             "facility",
@@ -69,14 +101,37 @@ pub fn parse_line(line: &str, now: Timestamp, fields: &mut Fields) -> Result<Tim
             ValueKind::Text,
         );
     }
-    let timestamp = match rest.strip_prefix("1 ") {
-        Some(rest) if priority.is_some() => parse_5424(rest, fields)?,
-        _ => parse_3164(rest, now, fields)?,
-    };
-    let message = fields.value("message").unwrap_or_default().to_string();
-    let program = fields.value("program").unwrap_or_default().to_string();
-    crate::linux_messages::parse(&program, &message, fields);
-    Ok(timestamp)
+}
+
+/// A CEF/LEEF time: epoch milliseconds, or `MMM dd yyyy HH:mm:ss[.SSS]`, or RFC 3339.
+fn parse_event_time(text: &str) -> Option<Timestamp> {
+    if let Some(timestamp) = parse_timestamp(text) {
+        return Some(timestamp);
+    }
+    let mut parts = text.split_whitespace();
+    let month = parts.next()?;
+    let month = MONTHS.iter().position(|m| *m == month)? + 1;
+    let day: i8 = parts.next()?.parse().ok()?;
+    let year: i16 = parts.next()?.parse().ok()?;
+    let time = parts.next()?;
+    let civil: jiff::civil::DateTime = format!("{year:04}-{month:02}-{day:02}T{time}")
+        .parse()
+        .ok()?;
+    civil
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|zoned| zoned.timestamp())
+}
+
+/// The record format of a parsed line: CEF and LEEF events are theirs, the rest syslog.
+pub fn format_of(fields: &Fields) -> garrison_model::RecordFormat {
+    if fields.get("cef.name").is_some() {
+        garrison_model::RecordFormat::Cef
+    } else if fields.get("leef.event_id").is_some() {
+        garrison_model::RecordFormat::Leef
+    } else {
+        garrison_model::RecordFormat::Syslog
+    }
 }
 
 /// True when the first non-empty line of `head` reads as syslog.

@@ -51,6 +51,11 @@ pub enum RecordFormat {
     MappedAlert,
     /// A row of a delimited text file (CSV, TSV, ...) named by its header.
     Csv,
+    /// An ArcSight CEF event (header as `cef.*`, extension keys as fields), alone on its line
+    /// or in a syslog message (whose header fields it keeps).
+    Cef,
+    /// A QRadar LEEF event (header as `leef.*`, attributes as fields), as [`Self::Cef`].
+    Leef,
 }
 
 impl RecordFormat {
@@ -116,6 +121,8 @@ impl RecordFormat {
             RecordFormat::SentinelAlert => "sentinel-alert",
             RecordFormat::MappedAlert => "mapped-alert",
             RecordFormat::Csv => "csv",
+            RecordFormat::Cef => "cef",
+            RecordFormat::Leef => "leef",
         }
     }
 }
@@ -188,6 +195,12 @@ impl Event {
     pub fn computer(&self) -> Option<&str> {
         let name = match self.format {
             RecordFormat::Syslog | RecordFormat::Journald => "hostname",
+            RecordFormat::Cef => {
+                return ["dvchost", "hostname"]
+                    .iter()
+                    .find_map(|name| self.fields.value(name).filter(|v| !v.is_empty()));
+            }
+            RecordFormat::Leef => "hostname",
             RecordFormat::Auditd => "node",
             RecordFormat::Wazuh => "agent.name",
             RecordFormat::SentinelAlert => "CompromisedEntity",

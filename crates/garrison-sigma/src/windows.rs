@@ -359,7 +359,7 @@ impl Sources {
             AzureActivity => Sources::AZURE_ACTIVITY,
             Suricata => Sources::SURICATA,
             Evtx | EvtxJson | Winlogbeat | FlatWindows | Json | Wazuh | SentinelAlert
-            | MappedAlert | Csv => Sources::OTHER,
+            | MappedAlert | Csv | Cef | Leef => Sources::OTHER,
         };
         kind.0.trailing_zeros() as usize
     }

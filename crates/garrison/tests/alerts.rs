@@ -210,3 +210,53 @@ fn mapping_files_are_formats_and_their_mistakes_are_named() {
         "{output:?}"
     );
 }
+
+#[test]
+fn cef_and_leef_alerts_over_syslog_join_the_workstation_incident() {
+    let devices = workspace().join("samples/alerts/security-devices-cef-leef.log");
+    let output = garrison(&["hunt", devices.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    let lines = stdout_lines(&output);
+    let by_rule: BTreeMap<String, String> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["rule"]["id"].as_str().unwrap().to_string(),
+                l["rule"]["level"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    // CEF severity 8 is high, 10 and Very-High critical; LEEF sev 6 medium.
+    let expected: BTreeMap<String, String> = [
+        ("NGFW:41002", "high"),
+        ("NGFW:30011", "critical"),
+        ("EDR:77", "critical"),
+        ("Proxy:ProxyBlock", "medium"),
+    ]
+    .into_iter()
+    .map(|(id, level)| (id.to_string(), level.to_string()))
+    .collect();
+    assert_eq!(by_rule, expected);
+    let state = tempfile::tempdir().unwrap();
+    let windows = workspace().join("samples/windows-intrusion.jsonl");
+    let output = garrison(&[
+        "investigate",
+        "-q",
+        "--state",
+        state.path().to_str().unwrap(),
+        windows.to_str().unwrap(),
+        devices.to_str().unwrap(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let ws01 = report["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["title"].as_str().unwrap().contains("WS01"))
+        .unwrap();
+    let rules = ws01["alerts"].to_string();
+    for rule in ["NGFW:41002", "NGFW:30011", "EDR:77", "Proxy:ProxyBlock"] {
+        assert!(rules.contains(rule), "{rule}: {rules}");
+    }
+}

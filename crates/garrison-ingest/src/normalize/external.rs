@@ -30,6 +30,23 @@ fn represented(format: RecordFormat) -> &'static [&'static str] {
             "AlertType",
             "TimeGenerated",
         ],
+        RecordFormat::Cef => &[
+            "cef.name",
+            "cef.severity",
+            "cef.signature_id",
+            "cef.device_product",
+            "cef.device_vendor",
+            "dhost",
+            "msg",
+        ],
+        RecordFormat::Leef => &[
+            "leef.event_id",
+            "leef.product",
+            "leef.vendor",
+            "sev",
+            "msg",
+            "cat",
+        ],
         _ => &[
             crate::mapping::fields::TITLE,
             crate::mapping::fields::SEVERITY,
@@ -66,6 +83,17 @@ pub(crate) fn normalize_alert(event: &Event) -> Option<OcsfEvent> {
             vendor_name: Some(event.field("VendorName").unwrap_or("Microsoft").to_string()),
             version: None,
         },
+        RecordFormat::Cef | RecordFormat::Leef => Product {
+            name: product,
+            vendor_name: event
+                .field("cef.device_vendor")
+                .or_else(|| event.field("leef.vendor"))
+                .map(str::to_string),
+            version: event
+                .field("cef.device_version")
+                .or_else(|| event.field("leef.product_version"))
+                .map(str::to_string),
+        },
         _ => Product {
             name: product,
             vendor_name: None,
@@ -73,6 +101,10 @@ pub(crate) fn normalize_alert(event: &Event) -> Option<OcsfEvent> {
         },
     };
     finding.metadata.log_format = Some(event.format.as_str().to_string());
+    if let garrison_model::ocsf::EventDetail::DetectionFinding(attributes) = &mut finding.detail {
+        // Another tool's alert, not one of our rules'.
+        attributes.finding_info.types = vec![format!("{} alert", event.format.as_str())];
+    }
     finding.message = Some(detection.rule.title.clone());
     if finding.device.is_some() {
         finding.add_profile("host");

@@ -102,7 +102,11 @@ pub fn normalize(event: &Event) -> Option<OcsfEvent> {
     }
     if matches!(
         event.format,
-        RecordFormat::Wazuh | RecordFormat::SentinelAlert | RecordFormat::MappedAlert
+        RecordFormat::Wazuh
+            | RecordFormat::SentinelAlert
+            | RecordFormat::MappedAlert
+            | RecordFormat::Cef
+            | RecordFormat::Leef
     ) {
         return external::normalize_alert(event);
     }
@@ -196,7 +200,11 @@ fn product_of_format(format: RecordFormat) -> Product {
         RecordFormat::AzureActivity => ("Azure Activity Log", Some("Microsoft")),
         RecordFormat::Wazuh => ("Wazuh", Some("Wazuh")),
         RecordFormat::SentinelAlert => ("Microsoft Sentinel", Some("Microsoft")),
-        RecordFormat::Json | RecordFormat::Csv | RecordFormat::MappedAlert => ("Unknown", None),
+        RecordFormat::Json
+        | RecordFormat::Csv
+        | RecordFormat::MappedAlert
+        | RecordFormat::Cef
+        | RecordFormat::Leef => ("Unknown", None),
     };
     Product {
         name: Some(name.to_string()),
