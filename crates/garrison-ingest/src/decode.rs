@@ -272,16 +272,32 @@ impl Decoder {
         }
     }
 
+    /// One JSON record: its shape recognised, or with `mapping`, another tool's alert given
+    /// the mapping's canonical fields.
     fn decode_json_value(
         &mut self,
         stream: &StreamName,
-        record_id: u64,
-        offset: u64,
+        (record_id, offset): (u64, u64),
         bytes: &[u8],
+        mapping: Option<&crate::mapping::Mapping>,
         on_event: &mut dyn FnMut(&Event),
         report: &mut dyn FnMut(Diagnostic),
     ) {
-        match decode_json_record(bytes, &mut self.event.fields, &mut self.scratch) {
+        let decoded = match mapping {
+            None => decode_json_record(bytes, &mut self.event.fields, &mut self.scratch),
+            Some(mapping) => {
+                self.event.fields.clear();
+                flatten_json(bytes, Naming::Dotted, &mut self.event.fields).map(|()| {
+                    mapping.apply(&mut self.event.fields);
+                    let time = self.event.fields.value(&mapping.time);
+                    (
+                        RecordFormat::MappedAlert,
+                        time.and_then(crate::time::parse_timestamp),
+                    )
+                })
+            }
+        };
+        match decoded {
             Ok((format, timestamp)) => {
                 if format == RecordFormat::Zeek && self.event.fields.get(zeek::PATH_FIELD).is_none()
                 {
@@ -368,60 +384,16 @@ impl Decoder {
                 if line.is_empty() {
                     return;
                 }
-                match mapping {
-                    None => {
-                        self.decode_json_value(stream, line_number, offset, line, on_event, report)
-                    }
-                    Some(mapping) => self.decode_mapped_json(
-                        stream,
-                        (line_number, offset),
-                        line,
-                        mapping,
-                        on_event,
-                        report,
-                    ),
-                }
+                self.decode_json_value(
+                    stream,
+                    (line_number, offset),
+                    line,
+                    mapping,
+                    on_event,
+                    report,
+                );
             },
         );
-    }
-
-    /// A JSON record of another tool's alerts: its fields, then the mapping's.
-    fn decode_mapped_json(
-        &mut self,
-        stream: &StreamName,
-        (record_id, offset): (u64, u64),
-        line: &[u8],
-        mapping: &crate::mapping::Mapping,
-        on_event: &mut dyn FnMut(&Event),
-        report: &mut dyn FnMut(Diagnostic),
-    ) {
-        self.event.fields.clear();
-        match flatten_json(line, Naming::Dotted, &mut self.event.fields) {
-            Ok(()) => {
-                mapping.apply(&mut self.event.fields);
-                let timestamp = self
-                    .event
-                    .fields
-                    .value(&mapping.time)
-                    .and_then(crate::time::parse_timestamp);
-                self.emit(
-                    stream,
-                    (record_id, offset),
-                    RecordFormat::MappedAlert,
-                    timestamp,
-                    on_event,
-                );
-            }
-            Err(error) => self.quarantine(
-                report,
-                Diagnostic {
-                    kind: DiagnosticKind::Json,
-                    location: stream.location(Some(record_id), Some(offset)),
-                    message: format!("invalid JSON record: {error}"),
-                    raw: Some(keep_raw(line)),
-                },
-            ),
-        }
     }
 
     /// Records of delimited text: one event per record, numbered by the line it starts on.
@@ -594,9 +566,9 @@ impl Decoder {
                                 element.get().as_ptr() as u64 - text.as_ptr() as u64;
                             self.decode_json_value(
                                 stream,
-                                record_id,
-                                element_offset,
+                                (record_id, element_offset),
                                 element.get().as_bytes(),
+                                None,
                                 on_event,
                                 report,
                             );
@@ -617,7 +589,7 @@ impl Decoder {
                 }
             } else {
                 record_id += 1;
-                self.decode_json_value(stream, record_id, offset, raw, on_event, report);
+                self.decode_json_value(stream, (record_id, offset), raw, None, on_event, report);
             }
         }
     }

@@ -67,6 +67,43 @@ fn target_entity(target: &Target, type_id: Option<u8>) -> ManagedEntity {
     }
 }
 
+/// Where a change was asked from: the client's address and request.
+type Origin = (Option<NetworkEndpoint>, Option<HttpRequest>);
+
+/// An Account Change of `user` (the account changed).
+fn account_change(
+    source: &Source,
+    activity: AccountChangeActivityId,
+    user: Option<User>,
+    (endpoint, http_request): Origin,
+) -> OcsfEvent {
+    let mut change = AccountChange::new(activity, user.unwrap_or_default());
+    change.src_endpoint = endpoint;
+    change.http_request = http_request;
+    draft(source, change)
+}
+
+/// A Group Management event on the group a target names, with its member.
+fn group_change(
+    source: &Source,
+    activity: GroupManagementActivityId,
+    group: Option<&Target>,
+    member: Option<User>,
+    (endpoint, http_request): Origin,
+) -> OcsfEvent {
+    let group = group
+        .map(|group| Group {
+            name: group.name.map(str::to_string),
+            uid: group.id.map(str::to_string),
+            ..Group::default()
+        })
+        .unwrap_or_default();
+    let mut change = GroupManagement::new(activity, group, member);
+    change.src_endpoint = endpoint;
+    change.http_request = http_request;
+    draft(source, change)
+}
+
 fn okta_cloud(source: &mut Source) -> Cloud {
     let org = source
         .take("debugContext.debugData.oktaOrg")
@@ -172,28 +209,21 @@ pub(crate) fn okta(source: &mut Source) -> OcsfEvent {
     } else if let Some(activity) = account_activity {
         let user = of_type("User")
             .map(target_user)
-            .or_else(|| actor_user.clone())
-            .unwrap_or_default();
-        let mut change = AccountChange::new(activity, user);
-        change.src_endpoint = endpoint;
-        change.http_request = http_request;
-        draft(source, change)
+            .or_else(|| actor_user.clone());
+        account_change(source, activity, user, (endpoint, http_request))
     } else if let Some(activity) = match event_type.as_str() {
         "group.user_membership.add" => Some(GroupManagementActivityId::AddUser),
         "group.user_membership.remove" => Some(GroupManagementActivityId::RemoveUser),
         _ => None,
     } {
-        let group = of_type("UserGroup")
-            .map(|group| Group {
-                name: group.name.map(str::to_string),
-                uid: group.id.map(str::to_string),
-                ..Group::default()
-            })
-            .unwrap_or_default();
-        let mut change = GroupManagement::new(activity, group, of_type("User").map(target_user));
-        change.src_endpoint = endpoint;
-        change.http_request = http_request;
-        draft(source, change)
+        let member = of_type("User").map(target_user);
+        group_change(
+            source,
+            activity,
+            of_type("UserGroup"),
+            member,
+            (endpoint, http_request),
+        )
     } else {
         let entity = all_targets
             .first()
@@ -425,24 +455,17 @@ pub(crate) fn entra_audit(source: &mut Source) -> OcsfEvent {
     let mut event = if let Some(activity) = account_activity {
         let user = of_type("User")
             .map(target_user)
-            .or_else(|| initiator.clone())
-            .unwrap_or_default();
-        let mut change = AccountChange::new(activity, user);
-        change.src_endpoint = endpoint;
-        change.http_request = http_request;
-        draft(source, change)
+            .or_else(|| initiator.clone());
+        account_change(source, activity, user, (endpoint, http_request))
     } else if let Some(activity) = group_activity {
-        let group = of_type("Group")
-            .map(|group| Group {
-                name: group.name.map(str::to_string),
-                uid: group.id.map(str::to_string),
-                ..Group::default()
-            })
-            .unwrap_or_default();
-        let mut change = GroupManagement::new(activity, group, of_type("User").map(target_user));
-        change.src_endpoint = endpoint;
-        change.http_request = http_request;
-        draft(source, change)
+        let member = of_type("User").map(target_user);
+        group_change(
+            source,
+            activity,
+            of_type("Group"),
+            member,
+            (endpoint, http_request),
+        )
     } else {
         let entity = all_targets
             .first()

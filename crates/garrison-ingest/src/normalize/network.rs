@@ -396,25 +396,38 @@ fn zeek_files(source: &mut Source) -> Option<OcsfEvent> {
         ..File::default()
     };
     let carrier = source.take("source").map(str::to_string);
+    let mut event = file_transfer(source, file, !upload, (src, dst), None, carrier);
+    event.metadata.original_event_uid = source.take("fuid").map(str::to_string);
+    Some(event)
+}
+
+/// A file a sensor saw cross the network: downloaded by the client from the server, or
+/// uploaded. Who moved it is not known to a sensor; the protocol that carried it is the actor.
+pub(super) fn file_transfer(
+    source: &Source,
+    file: File,
+    download: bool,
+    (client, server): (Option<NetworkEndpoint>, Option<NetworkEndpoint>),
+    connection_info: Option<ConnectionInfo>,
+    carrier: Option<String>,
+) -> OcsfEvent {
     let mut event = draft(
         source,
         NetworkFileActivity {
-            activity: if upload {
-                NetworkFileActivityId::Upload
-            } else {
+            activity: if download {
                 NetworkFileActivityId::Download
+            } else {
+                NetworkFileActivityId::Upload
             },
             file,
-            src_endpoint: src.unwrap_or_default(),
-            dst_endpoint: dst,
-            connection_info: None,
+            src_endpoint: client.unwrap_or_default(),
+            dst_endpoint: server,
+            connection_info,
         },
     );
-    // Who moved the file is not known to a sensor; the protocol that carried it is.
     event.actor = Some(Actor {
         app_name: carrier.or_else(|| Some("network".to_string())),
         ..Actor::default()
     });
-    event.metadata.original_event_uid = source.take("fuid").map(str::to_string);
-    Some(event)
+    event
 }

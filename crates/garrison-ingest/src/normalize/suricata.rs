@@ -3,15 +3,16 @@
 
 use super::draft;
 use super::network::{
-    connection, endpoint, hashes, http_activity, number, rcode_id, sensor_product, url,
+    connection, endpoint, file_transfer, hashes, http_activity, number, rcode_id, sensor_product,
+    url,
 };
 use super::source::Source;
 use super::values::basename;
 use garrison_model::ocsf::{
-    Actor, Certificate, ConnectionInfo, DetectionFinding, DnsActivity, DnsActivityId, DnsAnswer,
-    DnsQuery, Evidence, File, FindingActivityId, FindingInfo, Fingerprint, HttpActivity,
-    HttpRequest, HttpResponse, NetworkActivity, NetworkActivityId, NetworkEndpoint,
-    NetworkFileActivity, NetworkFileActivityId, NetworkTraffic, OcsfEvent, Severity, Tls,
+    Certificate, ConnectionInfo, DetectionFinding, DnsActivity, DnsActivityId, DnsAnswer, DnsQuery,
+    Evidence, File, FindingActivityId, FindingInfo, Fingerprint, HttpActivity, HttpRequest,
+    HttpResponse, NetworkActivity, NetworkActivityId, NetworkEndpoint, NetworkTraffic, OcsfEvent,
+    Severity, Tls,
 };
 
 pub(super) fn suricata(source: &mut Source) -> Option<OcsfEvent> {
@@ -333,23 +334,12 @@ fn suricata_file(
     let download = info.direction_id != 2;
     let (client, server) = if download { (dst, src) } else { (src, dst) };
     let carrier = source.take("app_proto").map(str::to_string);
-    let mut event = draft(
+    Some(file_transfer(
         source,
-        NetworkFileActivity {
-            activity: if download {
-                NetworkFileActivityId::Download
-            } else {
-                NetworkFileActivityId::Upload
-            },
-            file,
-            src_endpoint: client.unwrap_or_default(),
-            dst_endpoint: server,
-            connection_info: Some(info),
-        },
-    );
-    event.actor = Some(Actor {
-        app_name: carrier.or_else(|| Some("network".to_string())),
-        ..Actor::default()
-    });
-    Some(event)
+        file,
+        download,
+        (client, server),
+        Some(info),
+        carrier,
+    ))
 }
