@@ -127,6 +127,9 @@ struct Worker<'r> {
     correlating: bool,
     evidence: Option<EvidenceBatch>,
     external: garrison_ingest::alerts::ExternalAlerts,
+    /// With evidence kept (`investigate`), single detections become alerts at once, from the
+    /// record in hand, instead of being read back from the store.
+    alerts: Vec<garrison_model::Alert>,
 }
 
 /// Events kept as evidence (`garrison investigate`): sent in batches to the store's writer.
@@ -139,9 +142,8 @@ struct EvidenceBatch {
 const EVIDENCE_BATCH: usize = 512;
 
 impl EvidenceBatch {
-    fn keep(&mut self, event: &Event) {
-        self.batch
-            .push(garrison_agents::evidence::stored_event(event));
+    fn keep(&mut self, stored: garrison_store::StoredEvent) {
+        self.batch.push(stored);
         if self.batch.len() >= EVIDENCE_BATCH {
             self.flush();
         }
@@ -157,9 +159,10 @@ impl EvidenceBatch {
 
 impl Worker<'_> {
     fn observe(&mut self, event: &Event) {
-        if let Some(evidence) = &mut self.evidence {
-            evidence.keep(event);
-        }
+        let stored = self
+            .evidence
+            .as_ref()
+            .map(|_| garrison_agents::evidence::stored_event(event));
         self.matches.clear();
         self.rules
             .evaluate(event, &mut self.scratch, &mut self.matches);
@@ -168,14 +171,25 @@ impl Worker<'_> {
         if let Some(detection) = self.external.detection(event)
             && self.min_level.is_none_or(|min| detection.rule.level >= min)
         {
-            self.detections.push(detection);
+            report(
+                &mut self.alerts,
+                &mut self.detections,
+                detection,
+                stored.as_ref(),
+            );
         }
         for found in &self.matches {
             let rule = self.rules.rule(found.rule);
             if self.rules.is_reported(found.rule)
                 && self.min_level.is_none_or(|min| rule.level >= min)
             {
-                self.detections.push(self.rules.detection(found, event));
+                let detection = self.rules.detection(found, event);
+                report(
+                    &mut self.alerts,
+                    &mut self.detections,
+                    detection,
+                    stored.as_ref(),
+                );
             }
             if self.correlating
                 && self.rules.feeds_correlation(found.rule)
@@ -184,12 +198,33 @@ impl Worker<'_> {
                 self.sightings.push(sighting);
             }
         }
+        if let (Some(evidence), Some(stored)) = (&mut self.evidence, stored) {
+            evidence.keep(stored);
+        }
+    }
+}
+
+/// A detection, or with evidence kept, its alert.
+fn report(
+    alerts: &mut Vec<garrison_model::Alert>,
+    detections: &mut Vec<Detection>,
+    detection: Detection,
+    stored: Option<&garrison_store::StoredEvent>,
+) {
+    match stored {
+        Some(stored) => alerts.push(garrison_agents::evidence::alert_from_detection(
+            &detection, stored,
+        )),
+        None => detections.push(detection),
     }
 }
 
 /// What hunting a set of files produced.
 pub struct HuntOutcome {
+    /// Detections; with evidence kept, only correlations (single hits are in `alerts`).
     pub detections: Vec<Detection>,
+    /// With evidence kept: the alerts of single hits, in no particular order.
+    pub alerts: Vec<garrison_model::Alert>,
     pub ingest: IngestSummary,
     pub elapsed: Duration,
 }
@@ -243,6 +278,7 @@ pub fn hunt_files_keeping(
                 sink,
             }),
             external: Default::default(),
+            alerts: Vec::new(),
         },
         Worker::observe,
         |diagnostic| {
@@ -254,12 +290,14 @@ pub fn hunt_files_keeping(
     );
     let mut detections = Vec::new();
     let mut sightings = Vec::new();
+    let mut alerts = Vec::new();
     for mut worker in workers {
         if let Some(evidence) = &mut worker.evidence {
             evidence.flush();
         }
         detections.extend(worker.detections);
         sightings.extend(worker.sightings);
+        alerts.extend(worker.alerts);
     }
     if correlating {
         detections.extend(
@@ -287,6 +325,7 @@ pub fn hunt_files_keeping(
     });
     HuntOutcome {
         detections,
+        alerts,
         ingest,
         elapsed: started.elapsed(),
     }

@@ -127,8 +127,9 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
         .map(|log| log.counts.values().sum())
         .unwrap_or(0);
 
-    // 2. Alerts from the detections, each on its stored record.
-    let mut alerts: Vec<Alert> = Vec::with_capacity(outcome.detections.len());
+    // 2. The alerts: single hits were made while hunting; correlations on the stored record
+    // that completed them.
+    let mut alerts: Vec<Alert> = outcome.alerts;
     for detection in &outcome.detections {
         let id = EvidenceId::of(&detection.evidence);
         let event = store
