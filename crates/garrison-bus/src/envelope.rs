@@ -205,21 +205,30 @@ impl<K: Copy + Eq + Hash> Directory<K> {
         if !identity.verifies(&signed_bytes(&signed.body), &signed.signature) {
             return Err(Rejection::BadSignature(signed.sender.clone()));
         }
-        // The version first, so a newer envelope is reported as such rather than as garbage.
-        #[derive(Deserialize)]
-        struct Version {
-            schema_version: u16,
+        // A newer envelope is reported as such rather than as garbage, whether or not its body
+        // still reads as ours (the body is parsed once when it does: bodies carry batches).
+        let unsupported = |found: u16| Rejection::UnsupportedSchema {
+            found,
+            supported: M::SCHEMA_VERSION,
+        };
+        let envelope: Envelope<M> = match serde_json::from_slice(&signed.body) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                #[derive(Deserialize)]
+                struct Version {
+                    schema_version: u16,
+                }
+                return Err(match serde_json::from_slice::<Version>(&signed.body) {
+                    Ok(version) if version.schema_version > M::SCHEMA_VERSION => {
+                        unsupported(version.schema_version)
+                    }
+                    _ => Rejection::Malformed(error.to_string()),
+                });
+            }
+        };
+        if envelope.schema_version > M::SCHEMA_VERSION {
+            return Err(unsupported(envelope.schema_version));
         }
-        let version: Version = serde_json::from_slice(&signed.body)
-            .map_err(|error| Rejection::Malformed(error.to_string()))?;
-        if version.schema_version > M::SCHEMA_VERSION {
-            return Err(Rejection::UnsupportedSchema {
-                found: version.schema_version,
-                supported: M::SCHEMA_VERSION,
-            });
-        }
-        let envelope: Envelope<M> = serde_json::from_slice(&signed.body)
-            .map_err(|error| Rejection::Malformed(error.to_string()))?;
         if envelope.id != signed.id {
             return Err(Rejection::HeaderMismatch { field: "id" });
         }
