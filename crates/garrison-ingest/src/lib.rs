@@ -13,6 +13,7 @@ pub mod cloud;
 pub mod decode;
 pub mod delimited;
 pub mod diagnostic;
+pub mod intel;
 pub mod json;
 pub mod linux_messages;
 pub mod mapping;

@@ -1,7 +1,7 @@
 //! `garrison bench`: measures hunting against its targets in one run, with the baselines it is
 //! judged by (parsing alone, and the `evtx` crate's own JSON rendering) measured alongside.
 
-use crate::hunt::{DiagnosticLog, default_threads, hunt_files};
+use crate::hunt::{Detectors, DiagnosticLog, default_threads, hunt_files};
 use crate::rules::{RuleSelection, load_rules};
 use crate::{ExitCode, Failure};
 use garrison_ingest::{InputFile, InputKind, Progress};
@@ -229,7 +229,7 @@ pub fn run(command: BenchCommand) -> Result<ExitCode, Failure> {
     let diagnostics = Mutex::new(DiagnosticLog::new(None));
     let once = hunt_files(
         &discovery.files,
-        &reloaded.rules,
+        Detectors::rules(&reloaded.rules),
         None,
         threads,
         &Progress::default(),
@@ -287,7 +287,7 @@ pub fn run(command: BenchCommand) -> Result<ExitCode, Failure> {
         let phase = Phase::measure(|| {
             let outcome = hunt_files(
                 &corpus,
-                &fresh.rules,
+                Detectors::rules(&fresh.rules),
                 None,
                 threads,
                 &Progress::default(),

@@ -79,6 +79,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
         rules: Vec::new(),
         no_bundled: false,
         inventory: None,
+        intel: Vec::new(),
         state: StateArgs {
             dir: Some(dir.clone()),
         },

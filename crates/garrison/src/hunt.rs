@@ -3,6 +3,7 @@
 use crate::output::{Format, write_detections};
 use crate::rules::{LoadedRules, RuleSelection, load_rules};
 use crate::{ExitCode, Failure};
+use garrison_ingest::intel::IntelSet;
 use garrison_ingest::{Diagnostic, DiagnosticKind, Discovery, IngestSummary, InputFile, Progress};
 use garrison_model::{Detection, Event, Level};
 use garrison_sigma::{CompileOptions, RuleMatch, RuleSet, Scratch, Sighting};
@@ -40,6 +41,10 @@ pub struct HuntArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// STIX 2.1 bundle or MISP event (JSON) whose indicators (addresses, domains, URLs,
+    /// hashes) are matched against every value read (repeatable).
+    #[arg(long = "intel", value_name = "FILE")]
+    pub intel: Vec<PathBuf>,
     /// Exit with code 10 when anything is detected.
     #[arg(long)]
     pub fail_on_detection: bool,
@@ -48,6 +53,24 @@ pub struct HuntArgs {
     pub quiet: bool,
     #[command(flatten)]
     pub input: crate::input::InputArgs,
+}
+
+/// The indicators of the given intelligence files; `None` when there are none.
+pub fn load_intel(paths: &[PathBuf]) -> Result<Option<IntelSet>, Failure> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let mut intel = IntelSet::default();
+    for path in paths {
+        intel
+            .load(path)
+            .map_err(|error| Failure::Input(error.to_string()))?;
+    }
+    // Indicators that cannot be matched are said, not dropped quietly.
+    for skipped in &intel.skipped {
+        eprintln!("intel: not used: {skipped}");
+    }
+    Ok(Some(intel))
 }
 
 pub fn parse_level(text: &str) -> Result<Level, String> {
@@ -127,6 +150,8 @@ struct Worker<'r> {
     correlating: bool,
     evidence: Option<EvidenceBatch>,
     external: garrison_ingest::alerts::ExternalAlerts,
+    /// Threat intelligence indicators matched against every value.
+    intel: Option<&'r IntelSet>,
     /// With evidence kept (`investigate`), single detections become alerts at once, from the
     /// record in hand, instead of being read back from the store.
     alerts: Vec<garrison_model::Alert>,
@@ -178,6 +203,19 @@ impl Worker<'_> {
                 stored.as_ref(),
             );
         }
+        // Values named by threat intelligence.
+        if let Some(intel) = self.intel {
+            for detection in intel.detections(event) {
+                if self.min_level.is_none_or(|min| detection.rule.level >= min) {
+                    report(
+                        &mut self.alerts,
+                        &mut self.detections,
+                        detection,
+                        stored.as_ref(),
+                    );
+                }
+            }
+        }
         for found in &self.matches {
             let rule = self.rules.rule(found.rule);
             if self.rules.is_reported(found.rule)
@@ -219,6 +257,20 @@ fn report(
     }
 }
 
+/// What looks at every record: the rule set, and threat intelligence when loaded.
+#[derive(Debug, Clone, Copy)]
+pub struct Detectors<'a> {
+    pub rules: &'a RuleSet,
+    pub intel: Option<&'a IntelSet>,
+}
+
+impl<'a> Detectors<'a> {
+    /// The rules alone.
+    pub fn rules(rules: &'a RuleSet) -> Detectors<'a> {
+        Detectors { rules, intel: None }
+    }
+}
+
 /// What hunting a set of files produced.
 pub struct HuntOutcome {
     /// Detections; with evidence kept, only correlations (single hits are in `alerts`).
@@ -232,7 +284,7 @@ pub struct HuntOutcome {
 /// Hunts `files` with `rules`; detections sorted by time, then source.
 pub fn hunt_files(
     files: &[InputFile],
-    rules: &RuleSet,
+    detectors: Detectors<'_>,
     min_level: Option<Level>,
     threads: usize,
     progress: &Progress,
@@ -240,7 +292,7 @@ pub fn hunt_files(
 ) -> HuntOutcome {
     hunt_files_keeping(
         files,
-        rules,
+        detectors,
         min_level,
         threads,
         progress,
@@ -252,7 +304,7 @@ pub fn hunt_files(
 /// As [`hunt_files`], also sending every event, as evidence, to `evidence`.
 pub fn hunt_files_keeping(
     files: &[InputFile],
-    rules: &RuleSet,
+    Detectors { rules, intel }: Detectors<'_>,
     min_level: Option<Level>,
     threads: usize,
     progress: &Progress,
@@ -278,6 +330,7 @@ pub fn hunt_files_keeping(
                 sink,
             }),
             external: Default::default(),
+            intel,
             alerts: Vec::new(),
         },
         Worker::observe,
@@ -334,7 +387,7 @@ pub fn hunt_files_keeping(
 /// Hunts while showing a progress bar on a terminal.
 fn hunt_with_progress(
     discovery: &Discovery,
-    rules: &RuleSet,
+    detectors: Detectors<'_>,
     min_level: Option<Level>,
     threads: usize,
     quiet: bool,
@@ -345,7 +398,7 @@ fn hunt_with_progress(
     if quiet || !std::io::stderr().is_terminal() {
         return hunt_files(
             &discovery.files,
-            rules,
+            detectors,
             min_level,
             threads,
             &progress,
@@ -373,7 +426,7 @@ fn hunt_with_progress(
         });
         let outcome = hunt_files(
             &discovery.files,
-            rules,
+            detectors,
             min_level,
             threads,
             &progress,
@@ -563,9 +616,13 @@ pub fn run(args: HuntArgs) -> Result<ExitCode, Failure> {
         None => None,
     };
     let diagnostics = Mutex::new(DiagnosticLog::new(quarantine));
+    let intel = load_intel(&args.intel)?;
     let outcome = hunt_with_progress(
         &discovery,
-        &loaded.rules,
+        Detectors {
+            rules: &loaded.rules,
+            intel: intel.as_ref(),
+        },
         args.min_level,
         threads,
         args.quiet,

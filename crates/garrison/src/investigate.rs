@@ -38,6 +38,10 @@ pub struct InvestigateArgs {
     /// Inventory of hosts and identities with their criticality, and the allowlist (JSON).
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
+    /// STIX 2.1 bundle or MISP event (JSON) whose indicators are matched against every value
+    /// read (repeatable).
+    #[arg(long = "intel", value_name = "FILE")]
+    pub intel: Vec<PathBuf>,
     #[command(flatten)]
     pub state: StateArgs,
     #[arg(long, value_enum, default_value = "json")]
@@ -109,9 +113,13 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
         Ok(written)
     });
     let diagnostics = Mutex::new(DiagnosticLog::new(None));
+    let intel = crate::hunt::load_intel(&args.intel)?;
     let outcome = hunt_files_keeping(
         &discovery.files,
-        &loaded.rules,
+        crate::hunt::Detectors {
+            rules: &loaded.rules,
+            intel: intel.as_ref(),
+        },
         None,
         threads,
         &Progress::default(),
