@@ -59,9 +59,23 @@ impl AllowRule {
 /// Hosts and identities with their criticality, and the allowlist.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Inventory {
-    hosts: HashMap<String, Criticality>,
-    users: HashMap<String, Criticality>,
+    hosts: HashMap<String, Asset>,
+    users: HashMap<String, Asset>,
     allowlist: Vec<AllowRule>,
+}
+
+/// What the inventory says about one host or identity.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Asset {
+    pub name: String,
+    pub criticality: Criticality,
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -69,18 +83,11 @@ pub struct Inventory {
 struct RawInventory {
     version: u32,
     #[serde(default)]
-    hosts: Vec<RawAsset>,
+    hosts: Vec<Asset>,
     #[serde(default)]
-    users: Vec<RawAsset>,
+    users: Vec<Asset>,
     #[serde(default)]
     allowlist: Vec<AllowRule>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawAsset {
-    name: String,
-    criticality: Criticality,
 }
 
 impl Inventory {
@@ -92,22 +99,8 @@ impl Inventory {
         if raw.version != 1 {
             errors.push(format!("version: {} is not supported (1 is)", raw.version));
         }
-        let mut index = |assets: Vec<RawAsset>, what: &str| {
-            let mut map = HashMap::new();
-            for (i, asset) in assets.into_iter().enumerate() {
-                if asset.name.trim().is_empty() {
-                    errors.push(format!("{what}[{i}].name: empty"));
-                } else if map
-                    .insert(asset.name.to_lowercase(), asset.criticality)
-                    .is_some()
-                {
-                    errors.push(format!("{what}[{i}].name: {} listed twice", asset.name));
-                }
-            }
-            map
-        };
-        let hosts = index(raw.hosts, "hosts");
-        let users = index(raw.users, "users");
+        let hosts = index_assets(raw.hosts, "hosts", &mut errors);
+        let users = index_assets(raw.users, "users", &mut errors);
         for (i, rule) in raw.allowlist.iter().enumerate() {
             if rule.rule_id.is_none() && rule.host.is_none() && rule.user.is_none() {
                 errors.push(format!(
@@ -129,19 +122,124 @@ impl Inventory {
         }
     }
 
+    /// Reads an inventory of hosts and identities as delimited text: a header naming `kind`
+    /// (`host` or `user`), `name` and `criticality`, and optionally `owner`, `role` and `tags`
+    /// (separated by `;`); rows are given already split. Every problem is reported at once,
+    /// by line. (The allowlist lives in the JSON form.)
+    pub fn from_rows(
+        header: &[String],
+        rows: &[(u64, Vec<String>)],
+    ) -> Result<Inventory, Vec<String>> {
+        let column = |name: &str| {
+            header
+                .iter()
+                .position(|h| h.trim().eq_ignore_ascii_case(name))
+        };
+        let mut errors = Vec::new();
+        let (Some(kind), Some(name), Some(criticality)) =
+            (column("kind"), column("name"), column("criticality"))
+        else {
+            return Err(vec![
+                "inventory: the header must name kind, name and criticality".into(),
+            ]);
+        };
+        let known = ["kind", "name", "criticality", "owner", "role", "tags"];
+        for unknown in header
+            .iter()
+            .filter(|h| !known.iter().any(|k| h.trim().eq_ignore_ascii_case(k)))
+        {
+            errors.push(format!("inventory: unknown column {unknown:?}"));
+        }
+        let (owner, role, tags) = (column("owner"), column("role"), column("tags"));
+        let mut hosts = Vec::new();
+        let mut users = Vec::new();
+        for (line, row) in rows {
+            let cell = |index: Option<usize>| {
+                index
+                    .and_then(|i| row.get(i))
+                    .map(|v| v.trim().to_string())
+                    .filter(|v| !v.is_empty())
+            };
+            let level = match serde_json::from_value::<Criticality>(serde_json::Value::String(
+                cell(Some(criticality)).unwrap_or_default().to_lowercase(),
+            )) {
+                Ok(level) => level,
+                Err(_) => {
+                    errors.push(format!(
+                        "line {line}: criticality must be low, medium, high or critical"
+                    ));
+                    continue;
+                }
+            };
+            let asset = Asset {
+                name: cell(Some(name)).unwrap_or_default(),
+                criticality: level,
+                owner: cell(owner),
+                role: cell(role),
+                tags: cell(tags)
+                    .map(|t| t.split(';').map(|t| t.trim().to_string()).collect())
+                    .unwrap_or_default(),
+            };
+            match cell(Some(kind)).unwrap_or_default().to_lowercase().as_str() {
+                "host" => hosts.push(asset),
+                "user" => users.push(asset),
+                other => errors.push(format!("line {line}: kind {other:?} is not host or user")),
+            }
+        }
+        let hosts = index_assets(hosts, "hosts", &mut errors);
+        let users = index_assets(users, "users", &mut errors);
+        if errors.is_empty() {
+            Ok(Inventory {
+                hosts,
+                users,
+                allowlist: Vec::new(),
+            })
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// What the inventory says about a host.
+    pub fn host_details(&self, host: Option<&str>) -> Option<&Asset> {
+        self.hosts.get(&host?.to_lowercase())
+    }
+
+    /// What the inventory says about an identity: by its name as given, or as the same person
+    /// (`CORP\\dana`, `dana@corp.example` and `dana` are one).
+    pub fn user_details(&self, user: Option<&str>) -> Option<&Asset> {
+        let user = user?.to_lowercase();
+        self.users
+            .get(&user)
+            .or_else(|| self.users.get(&crate::evidence::canonical_user(&user)))
+    }
+
     fn host(&self, host: Option<&str>) -> Option<Criticality> {
-        self.hosts.get(&host?.to_lowercase()).copied()
+        self.host_details(host).map(|asset| asset.criticality)
     }
 
     fn user(&self, user: Option<&str>) -> Option<Criticality> {
-        let user = user?.to_lowercase();
-        // `DOMAIN\user` and `user` name the same account.
-        let bare = user.rsplit('\\').next().unwrap_or(&user).to_string();
-        self.users
-            .get(&user)
-            .or_else(|| self.users.get(&bare))
-            .copied()
+        self.user_details(user).map(|asset| asset.criticality)
     }
+}
+
+/// Hosts or identities by lower-cased name; empty and repeated names are errors.
+fn index_assets(
+    assets: Vec<Asset>,
+    what: &str,
+    errors: &mut Vec<String>,
+) -> HashMap<String, Asset> {
+    let mut map = HashMap::new();
+    for (i, asset) in assets.into_iter().enumerate() {
+        if asset.name.trim().is_empty() {
+            errors.push(format!("{what}[{i}].name: empty"));
+            continue;
+        }
+        let name = asset.name.clone();
+        if map.insert(name.to_lowercase(), asset).is_some() {
+            errors.push(format!("{what}[{i}].name: {name} listed twice"));
+        }
+    }
+    map
 }
 
 /// Triage's settings.
@@ -389,6 +487,65 @@ impl Triage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rows(lines: &[&[&str]]) -> Vec<(u64, Vec<String>)> {
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, row)| (i as u64 + 2, row.iter().map(|v| v.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn inventory_rows_name_hosts_and_people_in_every_form() {
+        let header: Vec<String> = ["kind", "name", "criticality", "owner", "role", "tags"]
+            .map(String::from)
+            .to_vec();
+        let inventory = Inventory::from_rows(
+            &header,
+            &rows(&[
+                &[
+                    "host",
+                    "DC01.corp.example",
+                    "critical",
+                    "it.admin",
+                    "domain controller",
+                    "tier0;ad",
+                ],
+                &["user", "carol.diaz", "High", "", "cloud engineer", ""],
+            ]),
+        )
+        .unwrap();
+        let dc = inventory.host_details(Some("dc01.CORP.example")).unwrap();
+        assert_eq!(dc.criticality, Criticality::Critical);
+        assert_eq!(dc.tags, ["tier0", "ad"]);
+        assert_eq!(dc.owner.as_deref(), Some("it.admin"));
+        // One person under her Windows, identity-provider and cloud names.
+        for name in ["carol.diaz", "CORP\\carol.diaz", "carol.diaz@corp.example"] {
+            assert_eq!(
+                inventory.user(Some(name)),
+                Some(Criticality::High),
+                "{name}"
+            );
+        }
+        let errors = Inventory::from_rows(
+            &["kind", "name", "criticality", "colour"].map(String::from),
+            &rows(&[&["printer", "p1", "low", ""], &["host", "h1", "severe", ""]]),
+        )
+        .unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("colour")));
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("line 2:") && e.contains("printer"))
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("line 3:") && e.contains("criticality"))
+        );
+    }
 
     #[test]
     fn inventory_errors_are_reported_together() {

@@ -66,24 +66,54 @@ pub fn run(args: InvestigateArgs) -> Result<ExitCode, Failure> {
     investigate(&args)
 }
 
+/// Reads an inventory: JSON (hosts, users, allowlist), or delimited text with a header row
+/// (`kind,name,criticality[,owner,role,tags]`).
+fn load_inventory(path: &std::path::Path) -> Result<Inventory, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        Failure::Input(format!("cannot read inventory {}: {error}", path.display()))
+    })?;
+    let parsed = if text.trim_start().starts_with('{') {
+        Inventory::from_json(&text)
+    } else {
+        let delimiter = garrison_ingest::delimited::header_delimiter(text.as_bytes())
+            .unwrap_or(",")
+            .as_bytes();
+        let bytes = text.as_bytes();
+        let mut values = Vec::new();
+        let (used, _) = garrison_ingest::delimited::split_record(bytes, delimiter, &mut values);
+        let header: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        let (mut position, mut line) = (used, 2u64);
+        let mut rows = Vec::new();
+        while position < bytes.len() {
+            let (used, breaks) = garrison_ingest::delimited::split_record(
+                &bytes[position..],
+                delimiter,
+                &mut values,
+            );
+            if !bytes[position..position + used].trim_ascii().is_empty() {
+                rows.push((line, values.iter().map(|v| v.to_string()).collect()));
+            }
+            position += used.max(1);
+            line += 1 + breaks;
+        }
+        Inventory::from_rows(&header, &rows)
+    };
+    parsed.map_err(|errors| {
+        Failure::Usage(format!(
+            "inventory {}: {}",
+            path.display(),
+            errors.join("; ")
+        ))
+    })
+}
+
 /// Runs the team on `args.paths` (also what `garrison demo` does on its generated telemetry).
 pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
     let discovery = args.input.discover()?;
     let inventory = match &args.inventory {
         None => Inventory::default(),
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|error| {
-                Failure::Input(format!("cannot read inventory {}: {error}", path.display()))
-            })?;
-            Inventory::from_json(&text).map_err(|errors| {
-                Failure::Usage(format!(
-                    "inventory {}: {}",
-                    path.display(),
-                    errors.join("; ")
-                ))
-            })?
-        }
+        Some(path) => load_inventory(path)?,
     };
     let selection = RuleSelection {
         bundled: !args.no_bundled,

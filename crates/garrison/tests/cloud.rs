@@ -276,3 +276,47 @@ fn normalize_maps_every_cloud_record_to_its_class() {
         "Insufficient privileges to complete the operation."
     );
 }
+
+#[test]
+fn an_inventory_in_csv_is_read_and_its_mistakes_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let inventory = dir.path().join("inventory.csv");
+    std::fs::write(
+        &inventory,
+        "kind,name,criticality,owner,role,tags\nuser,carol.diaz,critical,it.admin,cloud engineer,aws-admin;entra-app-admin\nhost,WS01.corp.example,high,alice.martin,workstation,\n",
+    )
+    .unwrap();
+    let state = dir.path().join("state");
+    let output = garrison(&[
+        "investigate",
+        "-q",
+        "--inventory",
+        inventory.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        &samples(),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["incidents"].as_array().unwrap().len(), 1);
+    std::fs::write(
+        &inventory,
+        "kind,name,criticality\nuser,carol.diaz,urgent\n",
+    )
+    .unwrap();
+    let output = garrison(&[
+        "investigate",
+        "-q",
+        "--inventory",
+        inventory.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        &samples(),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("line 2: criticality must be low, medium, high or critical"),
+        "{stderr}"
+    );
+}
