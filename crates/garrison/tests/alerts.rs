@@ -55,18 +55,8 @@ fn wazuh_alerts_keep_their_rule_level_and_attack_mapping() {
 
 #[test]
 fn wazuh_alerts_join_the_linux_host_incident() {
-    let state = tempfile::tempdir().unwrap();
     let linux = workspace().join("samples/linux");
-    let output = garrison(&[
-        "investigate",
-        "-q",
-        "--state",
-        state.path().to_str().unwrap(),
-        linux.to_str().unwrap(),
-        &wazuh(),
-    ]);
-    assert!(output.status.success(), "{output:?}");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = investigate_report(&[linux.to_str().unwrap(), &wazuh()]);
     let incidents = report["incidents"].as_array().unwrap();
     let web01: Vec<_> = incidents
         .iter()
@@ -237,18 +227,8 @@ fn cef_and_leef_alerts_over_syslog_join_the_workstation_incident() {
     .map(|(id, level)| (id.to_string(), level.to_string()))
     .collect();
     assert_eq!(by_rule, expected);
-    let state = tempfile::tempdir().unwrap();
     let windows = workspace().join("samples/windows-intrusion.jsonl");
-    let output = garrison(&[
-        "investigate",
-        "-q",
-        "--state",
-        state.path().to_str().unwrap(),
-        windows.to_str().unwrap(),
-        devices.to_str().unwrap(),
-    ]);
-    assert!(output.status.success(), "{output:?}");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = investigate_report(&[windows.to_str().unwrap(), devices.to_str().unwrap()]);
     let ws01 = report["incidents"]
         .as_array()
         .unwrap()

@@ -150,16 +150,7 @@ fn sigmahq_azure_rules_fire_on_the_golden_saml_audit_events() {
 
 #[test]
 fn investigate_links_okta_aws_and_entra_into_one_incident() {
-    let state = tempfile::tempdir().unwrap();
-    let output = garrison(&[
-        "investigate",
-        "-q",
-        "--state",
-        state.path().to_str().unwrap(),
-        &samples(),
-    ]);
-    assert!(output.status.success(), "{output:?}");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = investigate_report(&[&samples()]);
     let incidents = report["incidents"].as_array().unwrap();
     assert_eq!(incidents.len(), 1, "{report:#}");
     let incident = &incidents[0];

@@ -148,18 +148,8 @@ fn suricata_alerts_and_bundled_rules_flag_the_download_and_the_beacon() {
 
 #[test]
 fn sensor_alerts_join_the_workstation_incident() {
-    let state = tempfile::tempdir().unwrap();
     let windows = workspace().join("samples/windows-intrusion.jsonl");
-    let output = garrison(&[
-        "investigate",
-        "-q",
-        "--state",
-        state.path().to_str().unwrap(),
-        windows.to_str().unwrap(),
-        &samples(),
-    ]);
-    assert!(output.status.success(), "{output:?}");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let report = investigate_report(&[windows.to_str().unwrap(), &samples()]);
     let incidents = report["incidents"].as_array().unwrap();
     // The sensors name no host: their alerts land in the WS01 incident through the address
     // WS01 used, and no incident of their own is opened.

@@ -53,3 +53,18 @@ pub fn titles(lines: &[serde_json::Value]) -> std::collections::BTreeMap<String,
     }
     titles
 }
+
+/// `garrison investigate -q` on `paths` with a fresh state directory: the JSON report.
+pub fn investigate_report(paths: &[&str]) -> serde_json::Value {
+    let state = tempfile::tempdir().unwrap();
+    let mut args = vec![
+        "investigate",
+        "-q",
+        "--state",
+        state.path().to_str().unwrap(),
+    ];
+    args.extend_from_slice(paths);
+    let output = garrison(&args);
+    assert!(output.status.success(), "{output:?}");
+    serde_json::from_slice(&output.stdout).unwrap()
+}
