@@ -115,23 +115,7 @@ pub fn tactic_tag(name: &str) -> Option<String> {
         previous_lower = c.is_ascii_lowercase();
     }
     let slug = slug.trim_end_matches('-');
-    const TACTICS: [&str; 14] = [
-        "reconnaissance",
-        "resource-development",
-        "initial-access",
-        "execution",
-        "persistence",
-        "privilege-escalation",
-        "defense-evasion",
-        "credential-access",
-        "discovery",
-        "lateral-movement",
-        "collection",
-        "command-and-control",
-        "exfiltration",
-        "impact",
-    ];
-    TACTICS.contains(&slug).then(|| format!("attack.{slug}"))
+    garrison_model::incident::tactic_rank(slug).map(|_| format!("attack.{slug}"))
 }
 
 /// A Sigma-style technique tag (`T1059.001` -> `attack.t1059.001`) of a valid id.
@@ -429,6 +413,8 @@ mod tests {
             Some("attack.discovery")
         );
         assert_eq!(tactic_tag("PreAttack"), None);
+        // ATT&CK v18's tactics too.
+        assert_eq!(tactic_tag("Stealth").as_deref(), Some("attack.stealth"));
         assert_eq!(
             technique_tag("T1059.001").as_deref(),
             Some("attack.t1059.001")

@@ -193,15 +193,7 @@ fn normalize_maps_every_cloud_record_to_its_class() {
     assert!(output.status.success(), "{output:?}");
     let records = stdout_lines(&output);
     assert_eq!(records.len(), 71);
-    let mut classes: BTreeMap<(String, u64), usize> = BTreeMap::new();
     for record in &records {
-        let format = record["metadata"]["log_format"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        *classes
-            .entry((format, record["class_uid"].as_u64().unwrap()))
-            .or_default() += 1;
         assert!(record["cloud"]["provider"].is_string(), "{record}");
         assert!(
             record["metadata"]["profiles"]
@@ -210,7 +202,7 @@ fn normalize_maps_every_cloud_record_to_its_class() {
                 .contains(&serde_json::json!("cloud"))
         );
     }
-    let expected: BTreeMap<(String, u64), usize> = [
+    let expected = counted(&[
         // 4 console sign-ins (one failed); 22 API calls.
         (("cloudtrail", 3002), 4),
         (("cloudtrail", 6003), 22),
@@ -222,11 +214,8 @@ fn normalize_maps_every_cloud_record_to_its_class() {
         (("okta", 3002), 24),
         (("okta", 3001), 2),
         (("okta", 3004), 1),
-    ]
-    .into_iter()
-    .map(|((format, class), count)| ((format.to_string(), class), count))
-    .collect();
-    assert_eq!(classes, expected);
+    ]);
+    assert_eq!(classes_by_format(&records), expected);
     // A record of a CloudTrail file is cited by its position in `Records` and its offset.
     let create_user = records
         .iter()

@@ -19,17 +19,7 @@ fn normalize_gives_every_sensor_record_its_class() {
     let output = garrison(&["normalize", &samples()]);
     assert!(output.status.success(), "{output:?}");
     let records = stdout_lines(&output);
-    let mut classes: BTreeMap<(String, u64), usize> = BTreeMap::new();
-    for record in &records {
-        let format = record["metadata"]["log_format"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        *classes
-            .entry((format, record["class_uid"].as_u64().unwrap()))
-            .or_default() += 1;
-    }
-    let expected: BTreeMap<(String, u64), usize> = [
+    let expected = counted(&[
         // Suricata: 6 alerts, 9 DNS queries and their 9 answers, 2 HTTP requests, 15 flows
         // and 12 TLS sessions, 2 files.
         (("suricata", 2004), 6),
@@ -42,11 +32,8 @@ fn normalize_gives_every_sensor_record_its_class() {
         (("zeek", 4002), 2),
         (("zeek", 4003), 9),
         (("zeek", 4010), 2),
-    ]
-    .into_iter()
-    .map(|((format, class), count)| ((format.to_string(), class), count))
-    .collect();
-    assert_eq!(classes, expected);
+    ]);
+    assert_eq!(classes_by_format(&records), expected);
     let find = |predicate: &dyn Fn(&serde_json::Value) -> bool| {
         records
             .iter()

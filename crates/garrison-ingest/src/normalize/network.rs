@@ -138,7 +138,7 @@ pub(super) fn url(
 }
 
 /// OCSF's `rcode_id` of a DNS response code name (`NOERROR`, `NXDOMAIN`, ...).
-pub(super) fn rcode_id(name: &str) -> u8 {
+fn rcode_id(name: &str) -> u8 {
     match name.to_ascii_uppercase().as_str() {
         "NOERROR" => 0,
         "FORMERR" => 1,
@@ -270,25 +270,18 @@ fn zeek_dns(source: &mut Source) -> OcsfEvent {
         })
         .collect();
     let rcode = source.take("rcode_name").map(str::to_string);
-    let responded = rcode.is_some() || !answers.is_empty();
+    let activity = if rcode.is_some() || !answers.is_empty() {
+        DnsActivityId::Traffic
+    } else {
+        DnsActivityId::Query
+    };
     let transaction_id = number(source, "trans_id");
-    let mut event = draft(
+    let mut event = dns(
         source,
-        DnsActivity {
-            src_endpoint: src,
-            dst_endpoint: dst,
-            query,
-            answers,
-            rcode_id: rcode.as_deref().map(rcode_id),
-            rcode,
-            connection_info: Some(info),
-            transaction_id,
-            ..DnsActivity::new(if responded {
-                DnsActivityId::Traffic
-            } else {
-                DnsActivityId::Query
-            })
-        },
+        activity,
+        (src, dst, info),
+        (query, answers, rcode),
+        transaction_id,
     );
     event.status_code = source.take("rcode").map(str::to_string);
     event
@@ -399,6 +392,34 @@ fn zeek_files(source: &mut Source) -> Option<OcsfEvent> {
     let mut event = file_transfer(source, file, !upload, (src, dst), None, carrier);
     event.metadata.original_event_uid = source.take("fuid").map(str::to_string);
     Some(event)
+}
+
+/// A DNS Activity: who asked whom, the question, the answers and the response code.
+pub(super) fn dns(
+    source: &Source,
+    activity: DnsActivityId,
+    (src, dst, info): (
+        Option<NetworkEndpoint>,
+        Option<NetworkEndpoint>,
+        ConnectionInfo,
+    ),
+    (query, answers, rcode): (Option<DnsQuery>, Vec<DnsAnswer>, Option<String>),
+    transaction_id: Option<i64>,
+) -> OcsfEvent {
+    draft(
+        source,
+        DnsActivity {
+            src_endpoint: src,
+            dst_endpoint: dst,
+            query,
+            answers,
+            rcode_id: rcode.as_deref().map(rcode_id),
+            rcode,
+            connection_info: Some(info),
+            transaction_id,
+            ..DnsActivity::new(activity)
+        },
+    )
 }
 
 /// A file a sensor saw cross the network: downloaded by the client from the server, or

@@ -3,16 +3,14 @@
 
 use super::draft;
 use super::network::{
-    connection, endpoint, file_transfer, hashes, http_activity, number, rcode_id, sensor_product,
-    url,
+    connection, dns, endpoint, file_transfer, hashes, http_activity, number, sensor_product, url,
 };
 use super::source::Source;
 use super::values::basename;
 use garrison_model::ocsf::{
-    Certificate, ConnectionInfo, DetectionFinding, DnsActivity, DnsActivityId, DnsAnswer, DnsQuery,
-    Evidence, File, FindingActivityId, FindingInfo, Fingerprint, HttpActivity, HttpRequest,
-    HttpResponse, NetworkActivity, NetworkActivityId, NetworkEndpoint, NetworkTraffic, OcsfEvent,
-    Severity, Tls,
+    Certificate, ConnectionInfo, DetectionFinding, DnsActivityId, DnsAnswer, DnsQuery, Evidence,
+    File, FindingActivityId, FindingInfo, Fingerprint, HttpActivity, HttpRequest, HttpResponse,
+    NetworkActivity, NetworkActivityId, NetworkEndpoint, NetworkTraffic, OcsfEvent, Severity, Tls,
 };
 
 pub(super) fn suricata(source: &mut Source) -> Option<OcsfEvent> {
@@ -202,23 +200,17 @@ fn suricata_dns(
         .collect();
     let rcode = source.take("dns.rcode").map(str::to_string);
     let transaction_id = number(source, "dns.id");
-    draft(
+    let activity = match kind {
+        "query" | "request" => DnsActivityId::Query,
+        "answer" | "response" => DnsActivityId::Response,
+        _ => DnsActivityId::Traffic,
+    };
+    dns(
         source,
-        DnsActivity {
-            src_endpoint: src,
-            dst_endpoint: dst,
-            query,
-            answers,
-            rcode_id: rcode.as_deref().map(rcode_id),
-            rcode,
-            connection_info: Some(info),
-            transaction_id,
-            ..DnsActivity::new(match kind {
-                "query" | "request" => DnsActivityId::Query,
-                "answer" | "response" => DnsActivityId::Response,
-                _ => DnsActivityId::Traffic,
-            })
-        },
+        activity,
+        (src, dst, info),
+        (query, answers, rcode),
+        transaction_id,
     )
 }
 

@@ -68,3 +68,28 @@ pub fn investigate_report(paths: &[&str]) -> serde_json::Value {
     assert!(output.status.success(), "{output:?}");
     serde_json::from_slice(&output.stdout).unwrap()
 }
+
+/// How many normalized records of each (`metadata.log_format`, `class_uid`).
+pub fn classes_by_format(
+    records: &[serde_json::Value],
+) -> std::collections::BTreeMap<(String, u64), usize> {
+    let mut classes = std::collections::BTreeMap::new();
+    for record in records {
+        let format = record["metadata"]["log_format"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        *classes
+            .entry((format, record["class_uid"].as_u64().unwrap()))
+            .or_default() += 1;
+    }
+    classes
+}
+
+/// A count table written as literals.
+pub fn counted(items: &[((&str, u64), usize)]) -> std::collections::BTreeMap<(String, u64), usize> {
+    items
+        .iter()
+        .map(|((format, class), count)| ((format.to_string(), *class), *count))
+        .collect()
+}
