@@ -74,7 +74,7 @@ fn first_present<'e>(event: &'e StoredEvent, names: &[&str]) -> Option<&'e str> 
 
 /// The person behind a cloud record: the IAM user, root, or the session of an assumed role
 /// (CloudTrail); the signed-in user (Entra ID sign-ins); the initiator of a directory change
-/// (Entra ID audit); the caller (Azure Activity).
+/// (Entra ID audit); the caller (Azure Activity); the user or app acting (Microsoft 365).
 fn cloud_user(event: &StoredEvent) -> Option<String> {
     if present(event.field("eventSource")).is_some() {
         let principal = present(event.field("userIdentity.principalId"));
@@ -96,6 +96,8 @@ fn cloud_user(event: &StoredEvent) -> Option<String> {
             "InitiatingUserOrApp",
             "Caller",
             "caller",
+            // Microsoft 365 audit records.
+            "UserId",
         ],
     )
     .map(str::to_string)
@@ -112,6 +114,9 @@ pub fn cloud_place(event: &StoredEvent) -> Option<String> {
     }
     if present(event.field("eventType")).is_some() && present(event.field("published")).is_some() {
         return Some("Okta".to_string());
+    }
+    if present(event.field("Workload")).is_some() && present(event.field("Operation")).is_some() {
+        return Some("Microsoft 365".to_string());
     }
     if first_present(
         event,
@@ -195,6 +200,7 @@ pub fn event_entities(event: &StoredEvent) -> Vec<Entity> {
         ("ipAddress", EntityKind::Ip),
         ("InitiatedBy.user.ipAddress", EntityKind::Ip),
         ("CallerIpAddress", EntityKind::Ip),
+        ("ClientIP", EntityKind::Ip),
         ("dest_ip", EntityKind::Ip),
         ("data.srcip", EntityKind::Ip),
         ("alert.ip", EntityKind::Ip),

@@ -304,6 +304,73 @@ fn add_process_fields(event: &AuditEvent<'_>, fields: &mut Fields) {
     }
 }
 
+/// Reads one event of the Azure Monitor agent's audit collector (AUOMS), as Log Analytics
+/// keeps it in the `Syslog` table: `type=AUOMS_EXECVE audit(SECONDS.MILLIS:SERIAL): key=value
+/// ...`, one line per event with the records already merged. Fields are named as for auditd
+/// events, with the Sysmon-style process names (`Image`, `CommandLine`, ...) for process
+/// starts. AUOMS writes `cmdline` quoted without escaping the quotes inside it; it is read up
+/// to the field that follows it. Returns the event's time, or `None` when `message` is not an
+/// AUOMS event.
+pub fn read_auoms(message: &str, fields: &mut Fields) -> Option<Timestamp> {
+    let after = message.trim_start().strip_prefix("type=")?;
+    let (kind, after) = after.split_once(' ')?;
+    let after = after.trim_start().strip_prefix("audit(")?;
+    let (stamp, body) = after.split_once("):")?;
+    let (time, serial) = stamp.split_once(':')?;
+    let (seconds, millis) = time.split_once('.').unwrap_or((time, "0"));
+    let seconds: i64 = seconds.parse().ok()?;
+    let millis: u32 = format!("{millis:0<3}").get(..3)?.parse().ok()?;
+    fields.push("type", kind, ValueKind::Text);
+    fields.push("serial", serial, ValueKind::Integer);
+    let (body, command_line) = split_auoms_cmdline(body);
+    push_body(kind, &body, fields);
+    if let Some(command_line) = command_line {
+        fields.push("cmdline", command_line, ValueKind::Text);
+    }
+    if kind.ends_with("EXECVE") {
+        if let Some(command_line) = command_line {
+            fields.push("CommandLine", command_line, ValueKind::Text);
+        }
+        let mut process = Vec::new();
+        for (name, source) in [
+            ("Image", "exe"),
+            ("CurrentDirectory", "cwd"),
+            ("ProcessId", "pid"),
+            ("ParentProcessId", "ppid"),
+            ("User", "user"),
+        ] {
+            if let Some(field) = fields.get(source) {
+                process.push((name, field.value.to_string(), field.kind));
+            }
+        }
+        for (name, value, kind) in process {
+            fields.push(name, &value, kind);
+        }
+    }
+    Timestamp::new(seconds, millis as i32 * 1_000_000).ok()
+}
+
+/// The body of an AUOMS event without its `cmdline`, and the command line.
+fn split_auoms_cmdline(body: &str) -> (std::borrow::Cow<'_, str>, Option<&str>) {
+    let Some(start) = body.find(" cmdline=\"") else {
+        return (body.into(), None);
+    };
+    let value_start = start + " cmdline=\"".len();
+    let rest = &body[value_start..];
+    // The value ends at the quote before the next field AUOMS writes after it.
+    let end = [" redactors=", " containerid="]
+        .iter()
+        .filter_map(|next| rest.find(next))
+        .min()
+        .and_then(|next| rest[..next].rfind('"'))
+        .or_else(|| rest.rfind('"'));
+    let Some(end) = end else {
+        return (body.into(), None);
+    };
+    let remainder = format!("{}{}", &body[..start], &rest[end + 1..]);
+    (remainder.into(), Some(&rest[..end]))
+}
+
 /// Groups a block of whole lines into events by serial (records of concurrent events may
 /// interleave), calling `each` per event in order of first record, and `bad` per line that
 /// is not an audit record.
@@ -491,5 +558,27 @@ type=USER_AUTH msg=audit(1604996390.001:93778): pid=811 uid=0 auid=4294967295 se
         assert_eq!(&SAMPLE[cut..cut + 15], "type=USER_AUTH ");
         let only_one: String = SAMPLE.lines().take(3).map(|l| format!("{l}\n")).collect();
         assert_eq!(event_boundary(only_one.as_bytes()), 0);
+    }
+
+    #[test]
+    fn auoms_events_read_with_their_unescaped_command_line() {
+        let message = r#"type=AUOMS_EXECVE audit(1652292621.990:84143): SchemaVersion="1" node=UBUNTU5 syscall=execve success=yes ppid=1340 pid=17790 user=tomcat uid=1001 comm="bash" exe="/bin/bash" cwd="/" path_name=["/bin/bash"] argc=3 cmdline="bash -c "{echo,aWQK}|{base64,-d}|{bash,-i}"" redactors= containerid="#;
+        let mut fields = Fields::new();
+        let time = read_auoms(message, &mut fields).unwrap();
+        assert_eq!(time, "2022-05-11T18:10:21.990Z".parse().unwrap());
+        assert_eq!(fields.value("type"), Some("AUOMS_EXECVE"));
+        assert_eq!(fields.value("serial"), Some("84143"));
+        assert_eq!(fields.value("node"), Some("UBUNTU5"));
+        assert_eq!(
+            fields.value("CommandLine"),
+            Some(r#"bash -c "{echo,aWQK}|{base64,-d}|{bash,-i}""#)
+        );
+        assert_eq!(fields.value("Image"), Some("/bin/bash"));
+        assert_eq!(fields.value("ParentProcessId"), Some("1340"));
+        assert_eq!(fields.value("User"), Some("tomcat"));
+        assert_eq!(fields.value("CurrentDirectory"), Some("/"));
+        // What follows the command line is read too.
+        assert_eq!(fields.value("redactors"), Some(""));
+        assert!(read_auoms("type=SYSCALL msg=audit(1.0:1): x=1", &mut Fields::new()).is_none());
     }
 }

@@ -227,16 +227,8 @@ fn looks_like_json(text: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use crate::shapes::decode_json_record;
-    use garrison_model::{Fields, RecordFormat, Timestamp};
-
-    fn decode(text: &str) -> (RecordFormat, Option<Timestamp>, Fields) {
-        let mut fields = Fields::new();
-        let mut scratch = Fields::new();
-        let (format, time) =
-            decode_json_record(text.as_bytes(), &mut fields, &mut scratch).unwrap();
-        (format, time, fields)
-    }
+    use crate::shapes::tests::decode;
+    use garrison_model::RecordFormat;
 
     #[test]
     fn cloudtrail_keeps_dotted_names_and_request_text() {

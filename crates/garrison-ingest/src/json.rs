@@ -162,7 +162,7 @@ const SYSTEM_NAMES: &[&str] = &[
 
 /// An EventData or UserData field named like a System field (event 104 names the cleared log
 /// `Channel`) is prefixed with its section, so `Channel` always means the event's own channel.
-fn keep_system_names_apart(section: &str, name: &mut String) {
+pub(crate) fn keep_system_names_apart(section: &str, name: &mut String) {
     if SYSTEM_NAMES.contains(&name.as_str()) {
         name.insert(0, '_');
         name.insert_str(0, section);

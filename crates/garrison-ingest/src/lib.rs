@@ -16,6 +16,7 @@ pub mod diagnostic;
 pub mod intel;
 pub mod json;
 pub mod linux_messages;
+pub mod log_analytics;
 pub mod mapping;
 pub mod normalize;
 pub mod pipeline;
@@ -25,6 +26,7 @@ pub mod shapes;
 pub mod source;
 pub mod syslog;
 pub mod time;
+pub mod windows_xml;
 pub mod zeek;
 
 pub use diagnostic::{Diagnostic, DiagnosticKind, Location};

@@ -1,6 +1,6 @@
 //! Recognises the JSON shapes records are shipped in: Windows events (renamed to the canonical
-//! Windows names, so Sigma rules match them like events read from EVTX), Zeek, journald, and
-//! the cloud logs of [`crate::cloud`].
+//! Windows names, so Sigma rules match them like events read from EVTX), Zeek, journald, the
+//! Log Analytics tables of [`crate::log_analytics`] and the cloud logs of [`crate::cloud`].
 
 use crate::json::{Naming, flatten_json};
 use crate::time::parse_timestamp;
@@ -23,6 +23,9 @@ pub fn decode_json_record(
     }
     scratch.clear();
     flatten_json(bytes, Naming::Dotted, scratch)?;
+    if let Some((format, timestamp)) = crate::log_analytics::decode_table(scratch, fields) {
+        return Ok((format, timestamp));
+    }
     let format = if scratch
         .iter()
         .any(|field| field.name.starts_with("winlog."))
@@ -235,10 +238,12 @@ fn flat_windows_name(name: &str) -> Option<&str> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn decode(text: &str) -> (RecordFormat, Option<Timestamp>, Fields) {
+    /// One JSON record decoded: its shape, time and fields (shared by the tests of the
+    /// shape modules).
+    pub(crate) fn decode(text: &str) -> (RecordFormat, Option<Timestamp>, Fields) {
         let mut fields = Fields::new();
         let mut scratch = Fields::new();
         let (format, timestamp) =

@@ -6,7 +6,8 @@
 //! Fields: `facility` and `severity` (names, when a priority is present), `hostname`,
 //! `program`, `pid`, `msgid`, structured data as `sd.ID.PARAM`, and `message`; then the
 //! message of a known program parsed by [`crate::linux_messages`] (sshd logins, sudo
-//! commands, PAM sessions, account changes). RFC 3164 has no year: the year is the one that
+//! commands, PAM sessions, account changes). Sysmon for Linux events (the program writes its
+//! event XML as the message) get their event's fields and time, in Windows names. RFC 3164 has no year: the year is the one that
 //! puts the time nearest before the reference time (the reading machine's clock), so a
 //! December line read in January is last year's.
 
@@ -48,6 +49,9 @@ const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
 ];
 
+/// The channel Sysmon for Linux names in its events.
+pub const SYSMON_LINUX_CHANNEL: &str = "Linux-Sysmon/Operational";
+
 /// Why a line is not a syslog message.
 pub type Rejection = &'static str;
 
@@ -82,6 +86,20 @@ pub fn parse_line(line: &str, now: Timestamp, fields: &mut Fields) -> Result<Tim
         crate::cef::parse(&format!("{program}:{message}"), fields);
     } else if crate::cef::kind_of(&message).is_some() {
         crate::cef::parse(&message, fields);
+    } else if message.trim_start().starts_with("<Event") {
+        // Sysmon for Linux writes each event as its XML.
+        let mut event = Fields::new();
+        if crate::windows_xml::read_event(message.trim_start(), &mut event).is_ok() {
+            for field in event.iter() {
+                fields.push(field.name, field.value, field.kind);
+            }
+            if let Some(created) = event
+                .value(garrison_model::event::windows::TIME_CREATED)
+                .and_then(parse_timestamp)
+            {
+                return Ok(created);
+            }
+        }
     } else {
         crate::linux_messages::parse(&program, &message, fields);
     }
@@ -123,9 +141,12 @@ fn parse_event_time(text: &str) -> Option<Timestamp> {
         .map(|zoned| zoned.timestamp())
 }
 
-/// The record format of a parsed line: CEF and LEEF events are theirs, the rest syslog.
+/// The record format of a parsed line: CEF, LEEF and Sysmon for Linux events are theirs, the
+/// rest syslog.
 pub fn format_of(fields: &Fields) -> garrison_model::RecordFormat {
-    if fields.get("cef.name").is_some() {
+    if fields.value(garrison_model::event::windows::CHANNEL) == Some(SYSMON_LINUX_CHANNEL) {
+        garrison_model::RecordFormat::SysmonLinux
+    } else if fields.get("cef.name").is_some() {
         garrison_model::RecordFormat::Cef
     } else if fields.get("leef.event_id").is_some() {
         garrison_model::RecordFormat::Leef
@@ -394,5 +415,28 @@ mod tests {
         }
         assert!(looks_like_syslog(b"Feb  5 17:32:18 host prog: hi\n"));
         assert!(!looks_like_syslog(b"type=SYSCALL msg=audit(1.0:1): a=b"));
+    }
+
+    #[test]
+    fn sysmon_for_linux_messages_are_its_events() {
+        let line = r#"May 11 18:10:21 UBUNTU5 sysmon: <Event><System><Provider Name="Linux-Sysmon"/><EventID>1</EventID><TimeCreated SystemTime="2022-05-11T18:10:21.989312000Z"/><Channel>Linux-Sysmon/Operational</Channel><Computer>UBUNTU5</Computer></System><EventData><Data Name="Image">/bin/bash</Data><Data Name="ParentImage">/usr/bin/java</Data></EventData></Event>"#;
+        let mut fields = Fields::new();
+        let time = parse_line(line, now(), &mut fields).unwrap();
+        assert_eq!(time, "2022-05-11T18:10:21.989312Z".parse().unwrap());
+        assert_eq!(
+            format_of(&fields),
+            garrison_model::RecordFormat::SysmonLinux
+        );
+        assert_eq!(fields.value("program"), Some("sysmon"));
+        assert_eq!(fields.value("ParentImage"), Some("/usr/bin/java"));
+        // Broken XML stays a syslog message.
+        let mut fields = Fields::new();
+        parse_line(
+            "May 11 18:10:21 h sysmon: <Event><System>",
+            now(),
+            &mut fields,
+        )
+        .unwrap();
+        assert_eq!(format_of(&fields), garrison_model::RecordFormat::Syslog);
     }
 }

@@ -228,11 +228,17 @@ fn samples() -> Vec<(String, OcsfEvent)> {
     if zeek.is_file() {
         samples.extend(base_or_class(&zeek, 200));
     }
-    // Real Entra ID audit events (Log Analytics rows) from the OTRF Golden SAML campaign.
-    let golden_saml =
-        schema_root().join("../otrf/datasets/compound/GoldenSAMLADFSMailAccess/AADAuditEvents.Zip");
-    if golden_saml.is_file() {
-        samples.extend(normalized_files(&golden_saml, 4));
+    // Real Log Analytics exports of two OTRF campaigns: Entra ID audit events, SecurityEvent,
+    // Event and WindowsEvent (Sysmon) rows, Syslog rows with Sysmon for Linux XML and AUOMS
+    // audit events, OfficeActivity, VMConnection and Defender XDR rows; every one validates,
+    // in its class or as a Base Event.
+    let compound = schema_root().join("../otrf/datasets/compound");
+    if compound.is_dir() {
+        samples.extend(base_or_class(
+            &compound.join("GoldenSAMLADFSMailAccess"),
+            52,
+        ));
+        samples.extend(base_or_class(&compound.join("Log4Shell"), 674));
     }
     // A Windows event no mapper knows: a Base Event keeping every field.
     let unknown = event(

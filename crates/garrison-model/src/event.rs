@@ -56,6 +56,17 @@ pub enum RecordFormat {
     Cef,
     /// A QRadar LEEF event (header as `leef.*`, attributes as fields), as [`Self::Cef`].
     Leef,
+    /// A Sysmon for Linux event (its XML, as the syslog message Sysmon writes), under the
+    /// names of Windows events ([`windows`]) with channel `Linux-Sysmon/Operational`.
+    SysmonLinux,
+    /// A Microsoft 365 unified audit log record (Office 365 Management Activity API, or the
+    /// Log Analytics `OfficeActivity` table renamed to the API's names: `Workload`, `ClientIP`).
+    M365Audit,
+    /// A Microsoft Defender XDR advanced hunting row (`Timestamp`, `ActionType`, `DeviceName`,
+    /// `InitiatingProcess*`, ...), from any of its tables.
+    DefenderXdr,
+    /// An Azure Monitor VM Insights connection (`VMConnection`: process, addresses, bytes).
+    VmConnection,
 }
 
 impl RecordFormat {
@@ -70,6 +81,12 @@ impl RecordFormat {
         )
     }
 
+    /// True for the shapes whose fields use the canonical Windows names in [`windows`]
+    /// (`EventID`, `Channel`, `Computer`): the Windows ones and Sysmon for Linux.
+    pub fn uses_windows_names(self) -> bool {
+        self.is_windows() || self == RecordFormat::SysmonLinux
+    }
+
     /// True for cloud and identity provider logs.
     pub fn is_cloud(self) -> bool {
         matches!(
@@ -79,6 +96,7 @@ impl RecordFormat {
                 | RecordFormat::EntraSignIn
                 | RecordFormat::EntraAudit
                 | RecordFormat::AzureActivity
+                | RecordFormat::M365Audit
         )
     }
 
@@ -123,6 +141,10 @@ impl RecordFormat {
             RecordFormat::Csv => "csv",
             RecordFormat::Cef => "cef",
             RecordFormat::Leef => "leef",
+            RecordFormat::SysmonLinux => "sysmon-linux",
+            RecordFormat::M365Audit => "m365-audit",
+            RecordFormat::DefenderXdr => "defender-xdr",
+            RecordFormat::VmConnection => "vm-connection",
         }
     }
 }
@@ -205,6 +227,8 @@ impl Event {
             RecordFormat::Wazuh => "agent.name",
             RecordFormat::SentinelAlert => "CompromisedEntity",
             RecordFormat::MappedAlert => "alert.host",
+            RecordFormat::DefenderXdr => "DeviceName",
+            RecordFormat::VmConnection => "Computer",
             _ => return self.windows_field(windows::COMPUTER),
         };
         self.fields.value(name).filter(|value| !value.is_empty())
@@ -216,7 +240,7 @@ impl Event {
     }
 
     fn windows_field(&self, name: &str) -> Option<&str> {
-        if self.format.is_windows() {
+        if self.format.uses_windows_names() {
             self.fields.value(name).filter(|value| !value.is_empty())
         } else {
             None

@@ -12,7 +12,7 @@ use crate::prefilter::{
     Conjunction, LiteralTable, Mark, Requirement, ScanCache, ScanScratch, necessary_literals,
 };
 use crate::rule::{CorrelationRule, SigmaDocument, SigmaRule};
-use crate::windows::{LogSourceScope, Sources, resolve_logsource};
+use crate::windows::{GenericPart, LogSourceScope, Sources, resolve_logsource};
 use garrison_model::detection::RuleKind;
 use garrison_model::event::windows;
 use garrison_model::{Detection, Event, Level, RuleInfo};
@@ -176,21 +176,23 @@ fn compile_rule(
         },
     )?;
     let targets = match scope {
-        LogSourceScope::Generic { sources, condition } => {
+        LogSourceScope::Generic(parts) => {
             let mut variants = Vec::new();
-            for (part, mapping) in sources.by_mapping() {
-                let mut expr = specialize(detection.clone(), mapping, fields)
-                    .expect("generic mappings have every field");
-                if let Some((field, values)) = &condition {
-                    let condition = field_is_one_of(fields, field, values)?;
-                    expr = Expr::And(Box::new([condition, expr]));
+            for GenericPart { sources, condition } in &parts {
+                for (part, mapping) in sources.by_mapping() {
+                    let mut expr = specialize(detection.clone(), mapping, fields)
+                        .expect("generic mappings have every field");
+                    if let Some((field, values)) = condition {
+                        let condition = field_is_one_of(fields, field, values)?;
+                        expr = Expr::And(Box::new([condition, expr]));
+                    }
+                    let event_id = fields.get(windows::EVENT_ID);
+                    variants.push(Variant {
+                        needs: necessary_literals(&expr, event_id),
+                        expr,
+                        scope: Scope::Generic(part),
+                    });
                 }
-                let event_id = fields.get(windows::EVENT_ID);
-                variants.push(Variant {
-                    needs: necessary_literals(&expr, event_id),
-                    expr,
-                    scope: Scope::Generic(part),
-                });
             }
             return Ok(variants);
         }

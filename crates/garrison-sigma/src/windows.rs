@@ -272,19 +272,35 @@ fn category_targets(category: &str) -> Option<Vec<WindowsTarget>> {
 pub enum LogSourceScope {
     /// Windows event logs, at these targets.
     Windows(Vec<WindowsTarget>),
-    /// Any other product: the kinds of non-Windows records it applies to, and a condition
-    /// telling its records apart within them (Zeek's `_path`, syslog's `program`).
-    Generic {
-        sources: Sources,
-        condition: Option<(&'static str, Vec<String>)>,
-    },
+    /// Any other product: the kinds of non-Windows records it applies to, each with a
+    /// condition telling its records apart within them (Zeek's `_path`, syslog's `program`,
+    /// the event id of Sysmon for Linux).
+    Generic(Vec<GenericPart>),
+}
+
+/// Kinds of non-Windows records a rule applies to, and what their records must also say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GenericPart {
+    pub sources: Sources,
+    pub condition: Option<(&'static str, Vec<String>)>,
 }
 
 impl LogSourceScope {
     fn generic(sources: Sources) -> LogSourceScope {
-        LogSourceScope::Generic {
+        Self::generic_if(sources, None)
+    }
+
+    fn generic_if(sources: Sources, condition: Option<(&'static str, &[&str])>) -> LogSourceScope {
+        LogSourceScope::Generic(vec![GenericPart::new(sources, condition)])
+    }
+}
+
+impl GenericPart {
+    fn new(sources: Sources, condition: Option<(&'static str, &[&str])>) -> GenericPart {
+        GenericPart {
             sources,
-            condition: None,
+            condition: condition
+                .map(|(field, values)| (field, values.iter().map(|v| v.to_string()).collect())),
         }
     }
 }
@@ -307,7 +323,15 @@ impl Sources {
     pub const AZURE_ACTIVITY: Sources = Sources(1 << 8);
     /// Suricata EVE records.
     pub const SURICATA: Sources = Sources(1 << 9);
-    pub const COUNT: usize = 10;
+    /// Sysmon for Linux events (in syslog, as its XML), with Sysmon's names.
+    pub const SYSMON_LINUX: Sources = Sources(1 << 10);
+    /// Microsoft 365 unified audit log (Office 365 Management Activity API, Log Analytics
+    /// `OfficeActivity`).
+    pub const M365_AUDIT: Sources = Sources(1 << 11);
+    /// Typed records no Sigma log source names (Defender XDR advanced hunting rows, VM
+    /// Insights connections): only rules that name no product reach them.
+    pub const UNNAMED: Sources = Sources(1 << 12);
+    pub const COUNT: usize = 13;
     /// The kinds whose field names rules match without regard to case.
     const FOLDED: Sources =
         Sources(Sources::ENTRA_SIGN_IN.0 | Sources::ENTRA_AUDIT.0 | Sources::AZURE_ACTIVITY.0);
@@ -358,6 +382,9 @@ impl Sources {
             EntraAudit => Sources::ENTRA_AUDIT,
             AzureActivity => Sources::AZURE_ACTIVITY,
             Suricata => Sources::SURICATA,
+            SysmonLinux => Sources::SYSMON_LINUX,
+            M365Audit => Sources::M365_AUDIT,
+            DefenderXdr | VmConnection => Sources::UNNAMED,
             Evtx | EvtxJson | Winlogbeat | FlatWindows | Json | Wazuh | SentinelAlert
             | MappedAlert | Csv | Cef | Leef => Sources::OTHER,
         };
@@ -365,38 +392,62 @@ impl Sources {
     }
 }
 
+/// Sysmon for Linux event ids of the Linux categories Sigma gives it.
+fn sysmon_linux_event(category: &str) -> Option<&'static [&'static str]> {
+    Some(match category {
+        "process_creation" => &["1"],
+        "network_connection" => &["3"],
+        "process_termination" => &["5"],
+        "raw_access_thread" => &["9"],
+        "file_event" => &["11"],
+        "file_delete" => &["23", "26"],
+        _ => return None,
+    })
+}
+
 /// Where a rule of a product other than Windows applies.
 fn generic_scope(logsource: &LogSource) -> Result<LogSourceScope, String> {
     let category = logsource.category.as_deref();
     let service = logsource.service.as_deref();
-    let scope = |sources, condition: Option<(&'static str, &[&str])>| LogSourceScope::Generic {
-        sources,
-        condition: condition
-            .map(|(field, values)| (field, values.iter().map(|v| v.to_string()).collect())),
-    };
+    let scope = LogSourceScope::generic_if;
     Ok(match logsource.product.as_deref() {
         // Zeek logs are told apart by `_path`, the log name Sigma calls the service.
-        Some("zeek") => LogSourceScope::Generic {
-            sources: Sources::ZEEK,
-            condition: service.map(|service| ("_path", vec![service.to_string()])),
+        Some("zeek") => match service {
+            Some(service) => LogSourceScope::Generic(vec![GenericPart {
+                sources: Sources::ZEEK,
+                condition: Some(("_path", vec![service.to_string()])),
+            }]),
+            None => LogSourceScope::generic(Sources::ZEEK),
         },
         Some("linux") => match (category, service) {
             (_, Some("auditd")) => scope(Sources::AUDITD, None),
-            // Process starts come from audit EXECVE events (Sysmon's names are added to them).
-            (Some("process_creation"), _) => scope(Sources::AUDITD, Some(("type", &["EXECVE"]))),
             (Some(category), _) => {
-                return Err(format!(
-                    "Linux category {category:?} comes from Sysmon for Linux, which is not read yet"
-                ));
+                let Some(event_ids) = sysmon_linux_event(category) else {
+                    return Err(format!(
+                        "Linux category {category:?} has no source this engine reads"
+                    ));
+                };
+                let sysmon = GenericPart::new(Sources::SYSMON_LINUX, Some(("EventID", event_ids)));
+                if category == "process_creation" {
+                    // Process starts also come from audit EXECVE events (auditd's own, or the
+                    // Azure Monitor agent's AUOMS), which carry Sysmon's names too.
+                    let audit = GenericPart::new(
+                        Sources::AUDITD,
+                        Some(("type", &["EXECVE", "AUOMS_EXECVE"])),
+                    );
+                    LogSourceScope::Generic(vec![audit, sysmon])
+                } else {
+                    LogSourceScope::Generic(vec![sysmon])
+                }
             }
             (None, Some("syslog")) => scope(Sources::SYSLOG, None),
             (None, Some("auth")) => {
                 scope(Sources::SYSLOG, Some(("facility", &["auth", "authpriv"])))
             }
-            (None, Some(program)) => LogSourceScope::Generic {
+            (None, Some(program)) => LogSourceScope::Generic(vec![GenericPart {
                 sources: Sources::SYSLOG,
                 condition: Some(("program", vec![program.to_string()])),
-            },
+            }]),
             (None, None) => scope(Sources::AUDITD.union(Sources::SYSLOG), None),
         },
         Some("aws") => match service {
@@ -405,6 +456,15 @@ fn generic_scope(logsource: &LogSource) -> Result<LogSourceScope, String> {
         },
         Some("okta") => LogSourceScope::generic(Sources::OKTA),
         Some("suricata") => LogSourceScope::generic(Sources::SURICATA),
+        Some("m365") => match service {
+            Some("audit") => LogSourceScope::generic(Sources::M365_AUDIT),
+            Some(other) => {
+                return Err(format!(
+                    "Microsoft 365 service {other:?} is not read yet (the unified audit log is)"
+                ));
+            }
+            None => LogSourceScope::generic(Sources::M365_AUDIT),
+        },
         Some("azure") => match service {
             Some("signinlogs") => LogSourceScope::generic(Sources::ENTRA_SIGN_IN),
             Some("auditlogs") => LogSourceScope::generic(Sources::ENTRA_AUDIT),
@@ -421,10 +481,11 @@ fn generic_scope(logsource: &LogSource) -> Result<LogSourceScope, String> {
             ),
         },
         // DNS query rules also run on Zeek's dns log.
-        None if category == Some("dns") => LogSourceScope::Generic {
-            sources: Sources::OTHER.union(Sources::ZEEK),
-            condition: None,
-        },
+        None if category == Some("dns") => {
+            LogSourceScope::generic(Sources::OTHER.union(Sources::ZEEK))
+        }
+        // Rules naming no product: any record of no named source.
+        None => LogSourceScope::generic(Sources::OTHER.union(Sources::UNNAMED)),
         _ => scope(Sources::OTHER, None),
     })
 }
@@ -528,22 +589,25 @@ mod tests {
             scope,
             LogSourceScope::Windows(vec![WindowsTarget::new(&[], &[])])
         );
-        // Linux process starts come from audit EXECVE events.
+        // Linux process starts come from audit EXECVE events (auditd's or AUOMS's) and from
+        // Sysmon for Linux; its other categories from Sysmon for Linux alone.
         let scope = resolve_logsource(&logsource(Some("linux"), Some("process_creation"), None));
         assert_eq!(
             scope.unwrap(),
-            LogSourceScope::Generic {
-                sources: Sources::AUDITD,
-                condition: Some(("type", vec!["EXECVE".to_string()]))
-            }
+            LogSourceScope::Generic(vec![
+                GenericPart::new(Sources::AUDITD, Some(("type", &["EXECVE", "AUOMS_EXECVE"]))),
+                GenericPart::new(Sources::SYSMON_LINUX, Some(("EventID", &["1"]))),
+            ])
+        );
+        let scope = resolve_logsource(&logsource(Some("linux"), Some("file_event"), None));
+        assert_eq!(
+            scope.unwrap(),
+            LogSourceScope::generic_if(Sources::SYSMON_LINUX, Some(("EventID", &["11"])))
         );
         let scope = resolve_logsource(&logsource(Some("linux"), None, Some("sshd"))).unwrap();
         assert_eq!(
             scope,
-            LogSourceScope::Generic {
-                sources: Sources::SYSLOG,
-                condition: Some(("program", vec!["sshd".to_string()]))
-            }
+            LogSourceScope::generic_if(Sources::SYSLOG, Some(("program", &["sshd"])))
         );
         // Cloud logs: one kind of record each; the Microsoft ones match names in any case.
         for (product, service, sources) in [
@@ -553,7 +617,8 @@ mod tests {
             ("azure", Some("signinlogs"), Sources::ENTRA_SIGN_IN),
             ("azure", Some("auditlogs"), Sources::ENTRA_AUDIT),
             ("azure", Some("activitylogs"), Sources::AZURE_ACTIVITY),
-            ("m365", Some("threat_management"), Sources::OTHER),
+            ("m365", Some("audit"), Sources::M365_AUDIT),
+            ("cisco", Some("aaa"), Sources::OTHER),
         ] {
             let scope = resolve_logsource(&logsource(Some(product), None, service)).unwrap();
             assert_eq!(
@@ -581,8 +646,16 @@ mod tests {
             Some("devicedetail.iscompliant")
         );
         let error =
-            resolve_logsource(&logsource(Some("linux"), Some("file_event"), None)).unwrap_err();
-        assert!(error.contains("Sysmon for Linux"), "{error}");
+            resolve_logsource(&logsource(Some("linux"), Some("image_load"), None)).unwrap_err();
+        assert!(error.contains("image_load"), "{error}");
+        let error = resolve_logsource(&logsource(Some("m365"), None, Some("threat_management")))
+            .unwrap_err();
+        assert!(error.contains("threat_management"), "{error}");
+        // Rules naming no product also reach typed records no product names.
+        assert_eq!(
+            resolve_logsource(&logsource(None, Some("webserver"), None)).unwrap(),
+            LogSourceScope::generic(Sources::OTHER.union(Sources::UNNAMED))
+        );
         let scope = resolve_logsource(&logsource(None, Some("antivirus"), None)).unwrap();
         assert!(
             matches!(scope, LogSourceScope::Windows(ref t) if t[0].mapping == FieldMapping::DefenderAntivirus)

@@ -1,5 +1,6 @@
 //! Cloud control-plane records to OCSF: AWS CloudTrail (console sign-ins as Authentication,
-//! every other call as API Activity) and the Azure Activity Log (API Activity). Identity
+//! every other call as API Activity), the Azure Activity Log and the Microsoft 365 unified
+//! audit log (API Activity). Identity
 //! providers are in [`super::identity`]. Every class gets `cloud` (provider, account, region)
 //! and the `cloud` profile; fields not represented stay in `unmapped`.
 
@@ -8,8 +9,8 @@ use super::{draft, set_outcome};
 use garrison_model::RecordFormat;
 use garrison_model::ocsf::{
     Account, Actor, Api, ApiActivity, ApiActivityId, ApiRequest, ApiResponse, Authentication,
-    AuthenticationActivityId, Cloud, HttpRequest, NetworkEndpoint, OcsfEvent, Product,
-    ResourceDetails, Service, User,
+    AuthenticationActivityId, Cloud, HttpRequest, NetworkEndpoint, OcsfEvent, Organization,
+    Product, ResourceDetails, Service, User,
 };
 
 /// The verb an API operation starts with, as an API Activity.
@@ -357,8 +358,112 @@ pub(crate) fn map(format: RecordFormat, source: &mut Source) -> Option<OcsfEvent
         RecordFormat::Okta => super::identity::okta(source),
         RecordFormat::EntraSignIn => super::identity::entra_sign_in(source),
         RecordFormat::EntraAudit => super::identity::entra_audit(source),
+        RecordFormat::M365Audit => m365_audit(source),
         _ => return None,
     })
+}
+
+/// The activity of a Microsoft 365 audit operation: Exchange cmdlets by their verb
+/// (`New-InboxRule`, `Set-Mailbox`), reads by their past participle (`MailItemsAccessed`,
+/// `FileDownloaded`), the rest by the verb they start with.
+fn m365_activity(operation: &str) -> ApiActivityId {
+    if let Some((verb, _)) = operation.split_once('-') {
+        match verb {
+            "New" | "Add" | "Enable" => return ApiActivityId::Create,
+            "Get" | "Search" | "Test" => return ApiActivityId::Read,
+            "Set" | "Update" | "Disable" => return ApiActivityId::Update,
+            "Remove" => return ApiActivityId::Delete,
+            _ => {}
+        }
+    }
+    if ["Accessed", "Viewed", "Downloaded", "Previewed", "Searched"]
+        .iter()
+        .any(|read| operation.ends_with(read))
+    {
+        return ApiActivityId::Read;
+    }
+    api_activity_of_verb(operation)
+}
+
+/// A Microsoft 365 unified audit log record (names of the Management Activity API).
+pub(crate) fn m365_audit(source: &mut Source) -> OcsfEvent {
+    let operation = source.take("Operation").unwrap_or("unknown").to_string();
+    let workload = source.take("Workload").map(str::to_string);
+    // `ClientIP` may carry a port (`1.2.3.4:443`, `[2001:db8::1]:443`).
+    let address = source
+        .take_first(&["ClientIP", "ClientIPAddress"])
+        .map(|address| {
+            let address = address.trim();
+            match address
+                .strip_prefix('[')
+                .and_then(|rest| rest.split_once(']'))
+            {
+                Some((ip, _)) => ip,
+                None if address.matches(':').count() == 1 => {
+                    address.split(':').next().unwrap_or(address)
+                }
+                None => address,
+            }
+        });
+    let endpoint = caller_endpoint(address, "Microsoft 365");
+    let user = source.take("UserId").map(|user| User {
+        name: Some(user.to_string()),
+        email_addr: user.contains('@').then(|| user.to_string()),
+        uid: source.peek("UserKey").map(str::to_string),
+        ..User::default()
+    });
+    source.consume("UserKey");
+    let status = source.take("ResultStatus").map(str::to_string);
+    let resource = source
+        .take_first(&["ObjectId", "MailboxOwnerUPN"])
+        .map(|uid| ResourceDetails {
+            uid: Some(uid.to_string()),
+            name: None,
+            type_name: None,
+        });
+    let mut event = draft(
+        source,
+        ApiActivity {
+            activity: m365_activity(&operation),
+            api: Api {
+                operation: operation.clone(),
+                service: workload.clone().map(|name| Service {
+                    name: Some(name),
+                    uid: None,
+                }),
+                ..Api::default()
+            },
+            src_endpoint: endpoint,
+            resources: resource.into_iter().collect(),
+            http_request: None,
+        },
+    );
+    if let Some(status) = &status {
+        match status.to_ascii_lowercase().as_str() {
+            "succeeded" | "success" | "true" => set_outcome(&mut event, true),
+            "failed" | "failure" | "false" => set_outcome(&mut event, false),
+            _ => event.status_detail = Some(status.clone()),
+        }
+    }
+    event.actor = user.map(|user| Actor {
+        user: Some(user),
+        ..Actor::default()
+    });
+    event.metadata.product = microsoft_product("Microsoft 365");
+    event.metadata.event_code = Some(operation);
+    event.metadata.log_name = workload;
+    event.metadata.original_event_uid = source.take_first(&["Id", "OfficeId"]).map(str::to_string);
+    let org = Organization {
+        uid: source.take("OrganizationId").map(str::to_string),
+        name: source.take("OrganizationName").map(str::to_string),
+    };
+    event.set_cloud(Cloud {
+        provider: "Azure".to_string(),
+        org: (org.uid.is_some() || org.name.is_some()).then_some(org),
+        ..Cloud::default()
+    });
+    source.consume("Type");
+    event
 }
 
 #[cfg(test)]
@@ -382,6 +487,20 @@ mod tests {
             ("ConsoleLogin", ApiActivityId::Other("ConsoleLogin".into())),
         ] {
             assert_eq!(api_activity_of_verb(operation), activity, "{operation}");
+        }
+    }
+
+    #[test]
+    fn microsoft_365_operations_give_the_activity() {
+        for (operation, activity) in [
+            ("New-InboxRule", ApiActivityId::Create),
+            ("Set-Mailbox", ApiActivityId::Update),
+            ("Remove-MailboxPermission", ApiActivityId::Delete),
+            ("MailItemsAccessed", ApiActivityId::Read),
+            ("FileDownloaded", ApiActivityId::Read),
+            ("UserLoggedIn", ApiActivityId::Other("UserLoggedIn".into())),
+        ] {
+            assert_eq!(m365_activity(operation), activity, "{operation}");
         }
     }
 

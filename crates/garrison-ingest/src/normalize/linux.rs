@@ -28,14 +28,6 @@ pub fn normalize_linux(event: &Event) -> Option<OcsfEvent> {
     Some(normalized)
 }
 
-fn linux() -> Os {
-    Os {
-        name: "Linux".into(),
-        type_id: 200,
-        type_name: Some("Linux".into()),
-    }
-}
-
 fn base(source: &Source, label: &str) -> OcsfEvent {
     draft(
         source,
@@ -73,7 +65,8 @@ fn audit(source: &mut Source) -> OcsfEvent {
         .get_all("type")
         .map(|field| field.value)
         .collect();
-    if kinds.contains(&"EXECVE") {
+    // AUOMS (the Azure Monitor agent's collector) merges a start's records into one.
+    if kinds.contains(&"EXECVE") || kinds.contains(&"AUOMS_EXECVE") {
         return audit_exec(source);
     }
     let first = kinds.first().copied().unwrap_or("UNKNOWN");
@@ -96,6 +89,10 @@ fn audit(source: &mut Source) -> OcsfEvent {
 }
 
 fn audit_exec(source: &mut Source) -> OcsfEvent {
+    let parent = source.take_integer("ParentProcessId").map(|pid| Process {
+        pid: Some(pid),
+        ..Process::default()
+    });
     let image = source.take("Image").or_else(|| source.peek("exe"));
     source.consume("exe");
     let mut process = Process {
@@ -103,13 +100,12 @@ fn audit_exec(source: &mut Source) -> OcsfEvent {
         cmd_line: source.take("CommandLine").map(str::to_string),
         name: image.map(|path| basename(path).to_string()),
         file: image.map(|path| file_at(path, 1)),
-        user: audit_user(source, "UID", "uid"),
-        parent_process: source.take_integer("ParentProcessId").map(|pid| {
-            Box::new(Process {
-                pid: Some(pid),
-                ..Process::default()
-            })
-        }),
+        // auditd interprets `uid` as `UID`; AUOMS as `user`.
+        user: match source.peek("UID") {
+            Some(_) => audit_user(source, "UID", "uid"),
+            None => audit_user(source, "user", "uid"),
+        },
+        parent_process: parent.clone().map(Box::new),
         session: source
             .take("ses")
             .filter(|s| *s != "4294967295")
@@ -135,8 +131,12 @@ fn audit_exec(source: &mut Source) -> OcsfEvent {
             ..ProcessActivity::new(ProcessActivityId::Launch, process)
         },
     );
-    event.actor = Some(Actor {
+    // The actor: the login user behind the start, else (no login session, as for a service)
+    // the process that started it.
+    let parent = parent.filter(|_| login_user.is_none());
+    event.actor = (login_user.is_some() || parent.is_some()).then(|| Actor {
         user: login_user,
+        process: parent,
         ..Actor::default()
     });
     if let Some(success) = source.take("success") {
@@ -402,7 +402,7 @@ fn finish(event: &mut OcsfEvent, source: &mut Source) {
             hostname: Some(host.to_string()),
             type_id: 0,
             type_name: Some("Unknown".to_string()),
-            os: Some(linux()),
+            os: Some(Os::linux()),
             ..Device::default()
         });
     }

@@ -39,6 +39,8 @@ use source::Source;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum WindowsLog {
     Sysmon,
+    /// Sysmon for Linux: Sysmon's events and names, on Linux.
+    SysmonLinux,
     Security,
     System,
     TaskScheduler,
@@ -50,6 +52,7 @@ impl WindowsLog {
         let by_channel = event.channel().and_then(|channel| {
             [
                 ("Microsoft-Windows-Sysmon/Operational", WindowsLog::Sysmon),
+                ("Linux-Sysmon/Operational", WindowsLog::SysmonLinux),
                 ("Security", WindowsLog::Security),
                 ("System", WindowsLog::System),
                 (
@@ -64,6 +67,7 @@ impl WindowsLog {
         by_channel.or_else(|| {
             [
                 ("Microsoft-Windows-Sysmon", WindowsLog::Sysmon),
+                ("Linux-Sysmon", WindowsLog::SysmonLinux),
                 ("Microsoft-Windows-Security-Auditing", WindowsLog::Security),
                 ("Service Control Manager", WindowsLog::System),
                 ("Microsoft-Windows-TaskScheduler", WindowsLog::TaskScheduler),
@@ -81,12 +85,20 @@ impl WindowsLog {
     fn product(self) -> Product {
         let name = match self {
             WindowsLog::Sysmon => "Sysmon",
+            WindowsLog::SysmonLinux => "Sysmon for Linux",
             WindowsLog::Security | WindowsLog::System | WindowsLog::TaskScheduler => "Windows",
         };
         Product {
             name: Some(name.to_string()),
             vendor_name: Some("Microsoft".to_string()),
             version: None,
+        }
+    }
+
+    fn os(self) -> Os {
+        match self {
+            WindowsLog::SysmonLinux => Os::linux(),
+            _ => Os::windows(),
         }
     }
 }
@@ -120,7 +132,10 @@ pub fn normalize(event: &Event) -> Option<OcsfEvent> {
         normalized.unmapped = source.unmapped();
         return Some(normalized);
     }
-    if !event.format.is_windows() {
+    if event.format == RecordFormat::VmConnection {
+        return network::normalize_network(event);
+    }
+    if !event.format.uses_windows_names() {
         return None;
     }
     let log = WindowsLog::of(event)?;
@@ -157,7 +172,8 @@ pub fn normalize_or_base(event: &Event) -> OcsfEvent {
         base.metadata.log_name = source.take(crate::zeek::PATH_FIELD).map(String::from);
         base.metadata.correlation_uid = source.take("uid").map(String::from);
     }
-    if event.format.is_windows() {
+    if event.format.uses_windows_names() {
+        let os = WindowsLog::of(event).map_or_else(Os::windows, WindowsLog::os);
         base.metadata.log_name = source.take(windows::CHANNEL).map(String::from);
         base.metadata.event_code = source.take(windows::EVENT_ID).map(String::from);
         base.metadata.log_provider = source.take(windows::PROVIDER_NAME).map(String::from);
@@ -167,7 +183,7 @@ pub fn normalize_or_base(event: &Event) -> OcsfEvent {
                 hostname: Some(computer.to_string()),
                 type_id: 0,
                 type_name: Some("Unknown".to_string()),
-                os: Some(Os::windows()),
+                os: Some(os),
                 ..Device::default()
             });
             base.add_profile("host");
@@ -200,6 +216,10 @@ fn product_of_format(format: RecordFormat) -> Product {
         RecordFormat::AzureActivity => ("Azure Activity Log", Some("Microsoft")),
         RecordFormat::Wazuh => ("Wazuh", Some("Wazuh")),
         RecordFormat::SentinelAlert => ("Microsoft Sentinel", Some("Microsoft")),
+        RecordFormat::SysmonLinux => ("Sysmon for Linux", Some("Microsoft")),
+        RecordFormat::M365Audit => ("Microsoft 365", Some("Microsoft")),
+        RecordFormat::DefenderXdr => ("Microsoft Defender XDR", Some("Microsoft")),
+        RecordFormat::VmConnection => ("Azure Monitor VM Insights", Some("Microsoft")),
         RecordFormat::Json
         | RecordFormat::Csv
         | RecordFormat::MappedAlert
@@ -217,7 +237,7 @@ fn product_of_format(format: RecordFormat) -> Product {
 fn dispatch(log: WindowsLog, event_id: u32, source: &mut Source) -> Option<OcsfEvent> {
     use WindowsLog::*;
     match (log, event_id) {
-        (Sysmon, _) => sysmon::map(event_id, source),
+        (Sysmon | SysmonLinux, _) => sysmon::map(event_id, source),
         (Security, 4688) => security_objects::process_created(source),
         (Security, 4689) => security_objects::process_exited(source),
         (Security, 4663) => security_objects::object_accessed(source),
@@ -333,7 +353,7 @@ fn finish(event: &mut OcsfEvent, source: &mut Source, log: WindowsLog) {
             hostname: Some(computer.to_string()),
             type_id: 0,
             type_name: Some("Unknown".to_string()),
-            os: Some(Os::windows()),
+            os: Some(log.os()),
             ..Device::default()
         });
     }

@@ -6,16 +6,17 @@
 //! network Network File Activity, and Suricata's alerts Detection Findings. Both sensors' flow
 //! ids (Zeek's `uid`, Suricata's `flow_id`) become `metadata.correlation_uid`, so the records of
 //! one connection can be found together. Other Zeek logs and EVE types have no class here and
-//! become Base Events.
+//! become Base Events. Azure Monitor VM Insights connections (`VMConnection`) are Network
+//! Activity of the process that made them.
 
 use super::source::Source;
 use super::values::{basename, clean_ip, parse_port, protocol};
 use super::{draft, set_outcome};
 use garrison_model::ocsf::{
-    Actor, Certificate, ConnectionInfo, DnsActivity, DnsActivityId, DnsAnswer, DnsQuery, File,
-    Fingerprint, HttpActivity, HttpActivityId, HttpRequest, HttpResponse, NetworkActivity,
+    Actor, Certificate, ConnectionInfo, Device, DnsActivity, DnsActivityId, DnsAnswer, DnsQuery,
+    File, Fingerprint, HttpActivity, HttpActivityId, HttpRequest, HttpResponse, NetworkActivity,
     NetworkActivityId, NetworkEndpoint, NetworkFileActivity, NetworkFileActivityId, NetworkTraffic,
-    OcsfEvent, Product, Tls, Url,
+    OcsfEvent, Process, Product, Tls, Url,
 };
 use garrison_model::{Event, RecordFormat};
 
@@ -25,6 +26,7 @@ pub(crate) fn normalize_network(event: &Event) -> Option<OcsfEvent> {
     let mut normalized = match event.format {
         RecordFormat::Zeek => zeek(&mut source)?,
         RecordFormat::Suricata => super::suricata::suricata(&mut source)?,
+        RecordFormat::VmConnection => vm_connection(&mut source),
         _ => return None,
     };
     normalized.metadata.log_format = Some(event.format.as_str().to_string());
@@ -450,5 +452,63 @@ pub(super) fn file_transfer(
         app_name: carrier.or_else(|| Some("network".to_string())),
         ..Actor::default()
     });
+    event
+}
+
+/// A VM Insights connection summary: who connected where, the bytes, and whether the
+/// connection was opened or closed in the interval.
+fn vm_connection(source: &mut Source) -> OcsfEvent {
+    let src = endpoint(source, "SourceIp", "SourcePort");
+    let dst = endpoint(source, "DestinationIp", "DestinationPort");
+    let mut info = connection(source, "Protocol");
+    let (direction_id, direction) = match source.take("Direction") {
+        Some("outbound") => (2, "Outbound"),
+        Some("inbound") => (1, "Inbound"),
+        _ => (0, "Unknown"),
+    };
+    info.direction_id = direction_id;
+    info.direction = Some(direction.to_string());
+    let opened = number(source, "LinksEstablished").unwrap_or(0);
+    let closed = number(source, "LinksTerminated").unwrap_or(0);
+    let activity = match (opened > 0, closed > 0) {
+        (true, _) => NetworkActivityId::Open,
+        (false, true) => NetworkActivityId::Close,
+        (false, false) => NetworkActivityId::Traffic,
+    };
+    let traffic = NetworkTraffic {
+        bytes_out: number(source, "BytesSent"),
+        bytes_in: number(source, "BytesReceived"),
+        ..NetworkTraffic::default()
+    };
+    // `Process` is VM Insights' own id of the process (`p-` and a hash).
+    let process = source.take("Process").map(|uid| Process {
+        uid: Some(uid.to_string()),
+        name: source.take("ProcessName").map(str::to_string),
+        ..Process::default()
+    });
+    let mut event = draft(
+        source,
+        NetworkActivity {
+            src_endpoint: src,
+            dst_endpoint: dst,
+            connection_info: Some(info),
+            traffic: (traffic != NetworkTraffic::default()).then_some(traffic),
+            ..NetworkActivity::new(activity)
+        },
+    );
+    event.metadata.product = sensor_product("Azure Monitor VM Insights", "Microsoft");
+    event.metadata.log_name = Some("VMConnection".to_string());
+    event.metadata.correlation_uid = source.take("ConnectionId").map(str::to_string);
+    event.actor = process.map(|process| Actor {
+        process: Some(process),
+        ..Actor::default()
+    });
+    event.device = source.take("Computer").map(|host| Device {
+        hostname: Some(host.to_string()),
+        type_id: 0,
+        type_name: Some("Unknown".to_string()),
+        ..Device::default()
+    });
+    super::declare_host_profile(&mut event);
     event
 }

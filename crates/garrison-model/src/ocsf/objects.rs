@@ -20,7 +20,7 @@ pub struct Product {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Os {
     pub name: String,
-    /// 100 is Windows.
+    /// 100 is Windows, 200 Linux.
     pub type_id: u16,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
     pub type_name: Option<String>,
@@ -32,6 +32,14 @@ impl Os {
             name: "Windows".into(),
             type_id: 100,
             type_name: Some("Windows".into()),
+        }
+    }
+
+    pub fn linux() -> Os {
+        Os {
+            name: "Linux".into(),
+            type_id: 200,
+            type_name: Some("Linux".into()),
         }
     }
 }
