@@ -4,9 +4,11 @@ use garrison_bus::Message;
 use garrison_model::{Alert, AlertId, Incident};
 use serde::{Deserialize, Serialize};
 
-/// Everything agents say to each other.
+/// Everything agents say to each other. On the wire: `{"kind": ..., "body": {...}}`, the kind
+/// first, so a receiver reads a body straight into its variant (an internally tagged enum
+/// would buffer every batch of alerts in an intermediate tree first).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "kind", content = "body", rename_all = "snake_case")]
 pub enum TeamMessage {
     /// detect -> triage: rules matched stored events; a batch of alerts in time order (one
     /// signed envelope for many alerts: signatures, not alerts, are what a flood costs).
@@ -44,7 +46,7 @@ pub enum TeamKind {
 
 impl Message for TeamMessage {
     type Kind = TeamKind;
-    const SCHEMA_VERSION: u16 = 2;
+    const SCHEMA_VERSION: u16 = 3;
 
     fn kind(&self) -> TeamKind {
         match self {

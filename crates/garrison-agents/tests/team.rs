@@ -600,7 +600,7 @@ async fn investigation_forgets_incidents_no_alert_can_join_any_more() {
         };
         let envelope = Envelope {
             id: EnvelopeId::new(),
-            schema_version: 2,
+            schema_version: <TeamMessage as garrison_bus::Message>::SCHEMA_VERSION,
             sender: AgentId::new("triage", "1"),
             causation_id: None,
             correlation_id: CorrelationId::new(),
@@ -629,7 +629,7 @@ mod triage {
     fn envelope(alert: garrison_model::Alert) -> Envelope<TeamMessage> {
         Envelope {
             id: EnvelopeId::new(),
-            schema_version: 2,
+            schema_version: <TeamMessage as garrison_bus::Message>::SCHEMA_VERSION,
             sender: AgentId::new("detect", "1"),
             causation_id: None,
             correlation_id: CorrelationId::new(),
