@@ -442,9 +442,11 @@ pub fn stored_event(event: &Event) -> StoredEvent {
         parent_key: None,
         session_key: None,
         host_address: None,
+        lease: None,
     };
     stored.user = event_user(&stored);
     stored.host_address = host_address(&stored);
+    stored.lease = dhcp_lease(&stored);
     crate::process_tree::index_process(&mut stored);
     stored.session_key = session_key(&stored);
     stored
@@ -476,6 +478,57 @@ pub fn host_address(event: &StoredEvent) -> Option<String> {
             std::net::IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
         };
     (!says_nothing).then(|| parsed.to_string())
+}
+
+/// What a DHCP server's record says of an address: Zeek's `dhcp` log (an ACK leases
+/// `assigned_addr` to the client's name for `lease_time` seconds; a RELEASE gives
+/// `client_addr` back) and ISC dhcpd's syslog messages (`DHCPACK on A to MAC (name)`: no lease
+/// time, so the lease holds until the next one or a release).
+pub fn dhcp_lease(event: &StoredEvent) -> Option<garrison_store::Lease> {
+    let (acked, released, address, host, seconds) = if event.field("_path") == Some("dhcp") {
+        let types: Vec<&str> = event
+            .fields
+            .iter()
+            .filter(|(name, _)| name == "msg_types" || name.starts_with("msg_types."))
+            .map(|(_, value)| value.as_str())
+            .collect();
+        let released = types.contains(&"RELEASE");
+        let address = if released {
+            event.field("client_addr")
+        } else {
+            event.field("assigned_addr")
+        };
+        let host = present(event.field("client_fqdn")).or(present(event.field("host_name")));
+        let seconds = event
+            .field("lease_time")
+            .and_then(|s| s.trim().parse::<f64>().ok());
+        (types.contains(&"ACK"), released, address, host, seconds)
+    } else {
+        let action = event.field("dhcp_action")?;
+        (
+            action == "DHCPACK",
+            matches!(action, "DHCPRELEASE" | "DHCPEXPIRE"),
+            event.field("dhcp_address"),
+            present(event.field("dhcp_hostname")),
+            None,
+        )
+    };
+    let address: std::net::IpAddr = present(address)?.parse().ok()?;
+    if !(acked || released) {
+        return None;
+    }
+    let until = match (event.timestamp, seconds) {
+        (Some(start), Some(seconds)) if seconds > 0.0 => start
+            .checked_add(jiff::SignedDuration::from_secs_f64(seconds))
+            .ok(),
+        _ => None,
+    };
+    Some(garrison_store::Lease {
+        address: address.to_string(),
+        host: host.map(str::to_string),
+        until,
+        released: released && !acked,
+    })
 }
 
 /// The logon session an event belongs to (`host:0x…`): the session a logon (4624) opened, or
@@ -556,11 +609,57 @@ pub(crate) mod tests {
             parent_key: None,
             session_key: None,
             host_address: None,
+            lease: None,
         }
     }
 
     fn event(fields: &[(&str, &str)]) -> StoredEvent {
         sysmon_event(1, fields)
+    }
+
+    #[test]
+    fn dhcp_records_give_leases_and_releases() {
+        let mut ack = event(&[
+            ("_path", "dhcp"),
+            ("msg_types", "REQUEST"),
+            ("msg_types", "ACK"),
+            ("assigned_addr", "10.0.0.7"),
+            ("host_name", "laptop7"),
+            ("client_fqdn", "laptop7.corp.example"),
+            ("lease_time", "3600.0"),
+        ]);
+        ack.timestamp = Some("2026-11-20T07:00:00Z".parse().unwrap());
+        let lease = dhcp_lease(&ack).unwrap();
+        assert_eq!(lease.address, "10.0.0.7");
+        assert_eq!(lease.host.as_deref(), Some("laptop7.corp.example"));
+        assert_eq!(lease.until, Some("2026-11-20T08:00:00Z".parse().unwrap()));
+        assert!(!lease.released);
+        let release = event(&[
+            ("_path", "dhcp"),
+            ("msg_types", "RELEASE"),
+            ("client_addr", "10.0.0.7"),
+        ]);
+        let lease = dhcp_lease(&release).unwrap();
+        assert!(lease.released && lease.host.is_none());
+        // An offer promises nothing.
+        let offer = event(&[
+            ("_path", "dhcp"),
+            ("msg_types", "OFFER"),
+            ("assigned_addr", "10.0.0.7"),
+        ]);
+        assert_eq!(dhcp_lease(&offer), None);
+        // ISC dhcpd in syslog: no lease time, so open-ended.
+        let dhcpd = event(&[
+            ("dhcp_action", "DHCPACK"),
+            ("dhcp_address", "10.0.0.8"),
+            ("dhcp_hostname", "kiosk3"),
+        ]);
+        let lease = dhcp_lease(&dhcpd).unwrap();
+        assert_eq!((lease.host.as_deref(), lease.until), (Some("kiosk3"), None));
+        assert_eq!(
+            dhcp_lease(&event(&[("dhcp_action", "DHCPACK"), ("dhcp_address", "x")])),
+            None
+        );
     }
 
     #[test]

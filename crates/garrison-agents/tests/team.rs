@@ -57,6 +57,7 @@ fn event(
         parent_key: None,
         session_key: None,
         host_address: None,
+        lease: None,
     };
     garrison_agents::process_tree::index_process(&mut event);
     event

@@ -21,7 +21,43 @@ pub fn parse(program: &str, message: &str, fields: &mut Fields) {
         "su" => parse_su(message, fields),
         "useradd" | "adduser" | "groupadd" | "userdel" | "groupdel" | "usermod" | "passwd"
         | "chpasswd" => parse_accounts(message, fields),
+        "dhcpd" => parse_dhcpd(message, fields),
         _ => {}
+    }
+}
+
+/// ISC dhcpd's lease messages: `DHCPACK on 10.0.0.5 to 00:11:22:33:44:55 (laptop7) via eth0`,
+/// `DHCPRELEASE of 10.0.0.5 from 00:11:22:33:44:55 (laptop7) via eth0 (found)`: `dhcp_action`,
+/// `dhcp_address`, `dhcp_mac` and `dhcp_hostname` (when the client sent one).
+fn parse_dhcpd(message: &str, fields: &mut Fields) {
+    let mut words = message.split_whitespace();
+    let Some(action @ ("DHCPACK" | "DHCPRELEASE" | "DHCPOFFER" | "DHCPDECLINE" | "DHCPEXPIRE")) =
+        words.next()
+    else {
+        return;
+    };
+    let Some("on" | "of") = words.next() else {
+        return;
+    };
+    let Some(address) = words
+        .next()
+        .filter(|a| a.parse::<std::net::IpAddr>().is_ok())
+    else {
+        return;
+    };
+    text(fields, "dhcp_action", action);
+    text(fields, "dhcp_address", address);
+    if let Some("to" | "from") = words.next()
+        && let Some(mac) = words.next()
+    {
+        text(fields, "dhcp_mac", mac);
+        if let Some(name) = words
+            .next()
+            .and_then(|word| word.strip_prefix('('))
+            .and_then(|word| word.strip_suffix(')'))
+        {
+            text(fields, "dhcp_hostname", name);
+        }
     }
 }
 
@@ -233,6 +269,35 @@ mod tests {
         let mut fields = Fields::new();
         parse(program, message, &mut fields);
         fields
+    }
+
+    #[test]
+    fn dhcpd_leases() {
+        let mut fields = Fields::new();
+        parse(
+            "dhcpd",
+            "DHCPACK on 10.0.0.5 to 00:11:22:33:44:55 (laptop7) via eth0",
+            &mut fields,
+        );
+        assert_eq!(fields.value("dhcp_action"), Some("DHCPACK"));
+        assert_eq!(fields.value("dhcp_address"), Some("10.0.0.5"));
+        assert_eq!(fields.value("dhcp_mac"), Some("00:11:22:33:44:55"));
+        assert_eq!(fields.value("dhcp_hostname"), Some("laptop7"));
+        let mut fields = Fields::new();
+        parse(
+            "dhcpd",
+            "DHCPRELEASE of 10.0.0.5 from 00:11:22:33:44:55 via eth0 (found)",
+            &mut fields,
+        );
+        assert_eq!(fields.value("dhcp_action"), Some("DHCPRELEASE"));
+        assert_eq!(fields.get("dhcp_hostname"), None);
+        let mut fields = Fields::new();
+        parse(
+            "dhcpd",
+            "DHCPDISCOVER from 00:11:22:33:44:55 via eth0",
+            &mut fields,
+        );
+        assert!(fields.is_empty());
     }
 
     #[test]

@@ -7,7 +7,7 @@ pub mod records;
 pub mod sqlite;
 
 pub use audit::{AuditAction, AuditEntry, AuditRecord, ChainHead, ChainViolation};
-pub use records::{EvidenceStore, IncidentStore, StoredEvent};
+pub use records::{EvidenceStore, IncidentStore, Lease, StoredEvent};
 pub use sqlite::{AuditReport, SqliteStore};
 
 use std::path::PathBuf;

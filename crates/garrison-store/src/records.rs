@@ -29,6 +29,20 @@ pub struct StoredEvent {
     /// The network address this event shows its own host using (an outbound connection's
     /// source), when known: indexed, so an address seen by a network sensor resolves to a host.
     pub host_address: Option<String>,
+    /// What a DHCP server's record says about an address (kept in the lease index when the
+    /// event is stored; not read back with the event).
+    pub lease: Option<Lease>,
+}
+
+/// A DHCP server's word on who holds an address: leased to `host` from the event's time until
+/// `until` (open-ended when the log does not say), or, when `released`, given back at the
+/// event's time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub address: String,
+    pub host: Option<String>,
+    pub until: Option<Timestamp>,
+    pub released: bool,
 }
 
 impl StoredEvent {
@@ -63,7 +77,9 @@ pub trait EvidenceStore: Send + Sync {
     fn process_children(&self, key: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError>;
     /// The logon (Security 4624) that began session `key`, the latest when ids were reused.
     fn session_start(&self, key: &str) -> Result<Option<StoredEvent>, StoreError>;
-    /// The host that used `address` nearest to `at`, within `window` either side.
+    /// The host that held `address` at `at`: the one a DHCP lease covering `at` names (a lease
+    /// that started within `window` before it), else the host seen using the address nearest
+    /// to `at`, within `window` either side.
     fn host_with_address(
         &self,
         address: &str,
@@ -114,6 +130,7 @@ fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredEvent, String)>
             parent_key: row.get(12)?,
             session_key: row.get(13)?,
             host_address: row.get(14)?,
+            lease: None,
         },
         row.get(6)?,
     ))
@@ -160,6 +177,30 @@ impl EvidenceStore for SqliteStore {
                     event.session_key,
                     event.host_address,
                 ])?;
+            }
+            let mut lease = transaction.prepare_cached(
+                "INSERT OR IGNORE INTO leases (evidence, address, host, start_ns, end_ns)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let mut release = transaction.prepare_cached(
+                "UPDATE leases SET end_ns = ?2
+                 WHERE address = ?1 AND start_ns <= ?2 AND (end_ns IS NULL OR end_ns > ?2)",
+            )?;
+            for event in events {
+                let (Some(given), Some(at)) = (&event.lease, nanos(event.timestamp)) else {
+                    continue;
+                };
+                if given.released {
+                    release.execute(params![given.address, at])?;
+                } else if let Some(host) = &given.host {
+                    lease.execute(params![
+                        event.id.0 as i64,
+                        given.address,
+                        host,
+                        at,
+                        nanos(given.until)
+                    ])?;
+                }
             }
         }
         transaction.commit()?;
@@ -277,6 +318,20 @@ impl EvidenceStore for SqliteStore {
         let at = nanos(Some(at)).unwrap_or_default();
         let window = window.as_nanos().min(i64::MAX as i128) as i64;
         let connection = self.connection();
+        let leased: Option<String> = connection
+            .prepare_cached(
+                "SELECT host FROM leases
+                 WHERE address = ?1 AND start_ns BETWEEN ?2 AND ?3
+                   AND (end_ns IS NULL OR end_ns >= ?3)
+                 ORDER BY start_ns DESC LIMIT 1",
+            )?
+            .query_row(params![address, at.saturating_sub(window), at], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        if leased.is_some() {
+            return Ok(leased);
+        }
         let mut statement = connection.prepare_cached(
             "SELECT host FROM evidence
              WHERE host_address = ?1 AND at_ns BETWEEN ?2 AND ?3 AND host IS NOT NULL

@@ -65,6 +65,16 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE evidence ADD COLUMN host_address TEXT;
      CREATE INDEX evidence_by_host_address ON evidence (host_address, at_ns)
          WHERE host_address IS NOT NULL;",
+    // 4: DHCP leases, so an address resolves to the host that held it at the time even when
+    // addresses change hands within a day.
+    "CREATE TABLE leases (
+         evidence INTEGER PRIMARY KEY,
+         address  TEXT NOT NULL,
+         host     TEXT NOT NULL,
+         start_ns INTEGER NOT NULL,
+         end_ns   INTEGER
+     );
+     CREATE INDEX leases_by_address ON leases (address, start_ns);",
 ];
 
 /// The store. Cheap to share behind an `Arc`; writes are serialized (the audit chain needs a

@@ -32,6 +32,7 @@ fn event(record_id: u64, host: &str, second: i64) -> StoredEvent {
             0x1000 + record_id % 2
         )),
         host_address: None,
+        lease: None,
     }
 }
 
@@ -61,6 +62,55 @@ fn an_address_resolves_to_the_host_that_used_it_nearest_in_time() {
     );
     assert_eq!(resolve("10.0.0.9", 0).unwrap(), None, "never seen");
     assert_eq!(store.event(events[0].id).unwrap().unwrap(), events[0]);
+}
+
+#[test]
+fn dhcp_leases_name_the_holder_of_an_address_until_they_end() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let at = |minute: i64| jiff::Timestamp::from_second(1_700_000_000 + minute * 60).unwrap();
+    let lease = |record: u64, minute: i64, host: Option<&str>, minutes: Option<i64>| {
+        let mut event = event(record, "dhcp-sensor", minute * 60);
+        event.lease = Some(garrison_store::Lease {
+            address: "10.0.0.7".into(),
+            host: host.map(str::to_string),
+            until: minutes.map(|length| at(minute + length)),
+            released: host.is_none(),
+        });
+        event
+    };
+    // LAPTOP1 leases 10.0.0.7 for an hour at minute 0; WS01 is seen using it at minute 50
+    // (a sensor's view of a stale address: the lease is the authority while it runs). A new
+    // lease goes to LAPTOP2 at minute 70 (open-ended, as dhcpd logs it), released at minute
+    // 100.
+    let mut seen = event(10, "WS01", 50 * 60);
+    seen.host_address = Some("10.0.0.7".into());
+    let events = vec![
+        lease(1, 0, Some("LAPTOP1"), Some(60)),
+        seen,
+        lease(2, 70, Some("LAPTOP2"), None),
+        lease(3, 100, None, None),
+    ];
+    store.put_events(&events).unwrap();
+    // Stored again (a redelivery): the lease index does not grow or change.
+    store.put_events(&events).unwrap();
+    let day = jiff::SignedDuration::from_hours(24);
+    let resolve = |minute: i64| {
+        store
+            .host_with_address("10.0.0.7", at(minute), day)
+            .unwrap()
+    };
+    assert_eq!(resolve(10).as_deref(), Some("LAPTOP1"));
+    assert_eq!(
+        resolve(50).as_deref(),
+        Some("LAPTOP1"),
+        "the lease, not the sighting"
+    );
+    // Between the first lease's end and the second lease: the nearest sighting.
+    assert_eq!(resolve(65).as_deref(), Some("WS01"));
+    assert_eq!(resolve(80).as_deref(), Some("LAPTOP2"));
+    // After the release, no lease holds: back to sightings within the window.
+    assert_eq!(resolve(120).as_deref(), Some("WS01"));
 }
 
 #[test]

@@ -189,3 +189,53 @@ fn sensor_alerts_join_the_workstation_incident() {
     let tactics = incident["tactics"].to_string();
     assert!(tactics.contains("command-and-control"), "{tactics}");
 }
+
+/// A Zeek `dhcp.log` whose leases give 10.20.1.21 to `first` for a minute, and then, after a
+/// release, to `second` for a day.
+fn dhcp_log(first: &str, second: &str) -> String {
+    let header = "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n\
+        #path\tdhcp\n#fields\tts\tuids\tclient_addr\tserver_addr\tmac\thost_name\tclient_fqdn\t\
+        domain\trequested_addr\tassigned_addr\tlease_time\tmsg_types\n#types\ttime\tset[string]\t\
+        addr\taddr\tstring\tstring\tstring\tstring\taddr\taddr\tinterval\tvector[string]\n";
+    // 2026-11-20 07:00, 07:05 and 08:00 UTC.
+    let rows = [
+        format!(
+            "1795158000.0\tC1\t-\t10.20.1.1\t00:50:56:aa:00:07\t{first}\t-\tcorp.example\t\
+             10.20.1.21\t10.20.1.21\t60.0\tREQUEST,ACK"
+        ),
+        "1795158300.0\tC2\t10.20.1.21\t10.20.1.1\t00:50:56:aa:00:07\t-\t-\t-\t-\t-\t-\tRELEASE"
+            .to_string(),
+        format!(
+            "1795161600.0\tC3\t-\t10.20.1.1\t00:50:56:aa:00:21\t-\t{second}\tcorp.example\t\
+             10.20.1.21\t10.20.1.21\t86400.0\tDISCOVER,OFFER,REQUEST,ACK"
+        ),
+    ];
+    format!("{header}{}\n", rows.join("\n"))
+}
+
+#[test]
+fn dhcp_leases_tie_sensor_alerts_to_the_host_that_held_the_address() {
+    // The sensor data alone (no Windows events): the alerts' address resolves through the
+    // DHCP server's leases, and the lease in force at the alerts' time wins over the earlier
+    // one.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("dhcp.log");
+    std::fs::write(&log, dhcp_log("KIOSK3", "WS01.corp.example")).unwrap();
+    let eve = workspace().join("samples/network/eve.json");
+    let report = investigate_report(&[log.to_str().unwrap(), eve.to_str().unwrap()]);
+    let incidents = report["incidents"].as_array().unwrap();
+    let titles: Vec<&str> = incidents
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles.iter().any(|t| t.contains("WS01.corp.example")),
+        "{titles:?}"
+    );
+    assert!(
+        titles
+            .iter()
+            .all(|t| !t.contains("KIOSK3") && !t.contains("unknown host")),
+        "{titles:?}"
+    );
+}
