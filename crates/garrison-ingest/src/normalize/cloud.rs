@@ -308,13 +308,7 @@ pub(crate) fn azure_activity(source: &mut Source) -> OcsfEvent {
             http_request: None,
         },
     );
-    if let Some(status) = &status {
-        match status.to_ascii_lowercase().as_str() {
-            "success" | "succeeded" => set_outcome(&mut event, true),
-            "failure" | "failed" => set_outcome(&mut event, false),
-            _ => event.status_detail = Some(status.clone()),
-        }
-    }
+    set_status_word(&mut event, status);
     event.actor = caller.map(|caller| Actor {
         user: Some(User {
             name: Some(caller.to_string()),
@@ -361,6 +355,17 @@ pub(crate) fn map(format: RecordFormat, source: &mut Source) -> Option<OcsfEvent
         RecordFormat::M365Audit => m365_audit(source),
         _ => return None,
     })
+}
+
+/// The outcome a Microsoft log states as a word (`Success`, `Succeeded`, `Failed`, `True`);
+/// any other word is kept as the status detail.
+fn set_status_word(event: &mut OcsfEvent, status: Option<String>) {
+    let Some(status) = status else { return };
+    match status.to_ascii_lowercase().as_str() {
+        "success" | "succeeded" | "true" => set_outcome(event, true),
+        "failure" | "failed" | "false" => set_outcome(event, false),
+        _ => event.status_detail = Some(status),
+    }
 }
 
 /// The activity of a Microsoft 365 audit operation: Exchange cmdlets by their verb
@@ -438,13 +443,7 @@ pub(crate) fn m365_audit(source: &mut Source) -> OcsfEvent {
             http_request: None,
         },
     );
-    if let Some(status) = &status {
-        match status.to_ascii_lowercase().as_str() {
-            "succeeded" | "success" | "true" => set_outcome(&mut event, true),
-            "failed" | "failure" | "false" => set_outcome(&mut event, false),
-            _ => event.status_detail = Some(status.clone()),
-        }
-    }
+    set_status_word(&mut event, status);
     event.actor = user.map(|user| Actor {
         user: Some(user),
         ..Actor::default()
