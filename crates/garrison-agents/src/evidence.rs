@@ -482,8 +482,9 @@ pub fn host_address(event: &StoredEvent) -> Option<String> {
 
 /// What a DHCP server's record says of an address: Zeek's `dhcp` log (an ACK leases
 /// `assigned_addr` to the client's name for `lease_time` seconds; a RELEASE gives
-/// `client_addr` back) and ISC dhcpd's syslog messages (`DHCPACK on A to MAC (name)`: no lease
-/// time, so the lease holds until the next one or a release).
+/// `client_addr` back), the Windows DHCP Server audit log (`DhcpSrvLog-*.log`) and ISC dhcpd's
+/// syslog messages (`DHCPACK on A to MAC (name)`); the last two give no lease time, so their
+/// leases hold until the next one or a release.
 pub fn dhcp_lease(event: &StoredEvent) -> Option<garrison_store::Lease> {
     let (acked, released, address, host, seconds) = if event.field("_path") == Some("dhcp") {
         let types: Vec<&str> = event
@@ -503,6 +504,17 @@ pub fn dhcp_lease(event: &StoredEvent) -> Option<garrison_store::Lease> {
             .field("lease_time")
             .and_then(|s| s.trim().parse::<f64>().ok());
         (types.contains(&"ACK"), released, address, host, seconds)
+    } else if let (Some(id), Some(address)) = (event.field("ID"), event.field("IP Address")) {
+        // A Windows DHCP Server audit log: 10 leased, 11 renewed; 12 released, 16 deleted,
+        // 17 and 18 expired. Its lease time is not in the log.
+        let id = id.trim();
+        (
+            matches!(id, "10" | "11"),
+            matches!(id, "12" | "16" | "17" | "18"),
+            Some(address),
+            present(event.field("Host Name")),
+            None,
+        )
     } else {
         let action = event.field("dhcp_action")?;
         (
@@ -648,6 +660,19 @@ pub(crate) mod tests {
             ("assigned_addr", "10.0.0.7"),
         ]);
         assert_eq!(dhcp_lease(&offer), None);
+        // The Windows DHCP Server's log: 10 leases, 12 releases, 13 (address in use) is neither.
+        let windows = |id: &str| {
+            dhcp_lease(&event(&[
+                ("ID", id),
+                ("IP Address", "10.0.0.9"),
+                ("Host Name", "WS09.corp.example"),
+            ]))
+        };
+        let lease = windows("10").unwrap();
+        assert_eq!(lease.host.as_deref(), Some("WS09.corp.example"));
+        assert!(!lease.released);
+        assert!(windows("12").unwrap().released);
+        assert_eq!(windows("13"), None);
         // ISC dhcpd in syslog: no lease time, so open-ended.
         let dhcpd = event(&[
             ("dhcp_action", "DHCPACK"),

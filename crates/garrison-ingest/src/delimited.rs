@@ -53,9 +53,47 @@ fn column_name(text: &str) -> bool {
     let text = text.trim().trim_matches('"');
     !text.is_empty()
         && text.len() <= 64
-        && text
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | ' ' | '@' | '/'))
+        && text.chars().all(|c| {
+            c.is_alphanumeric() || matches!(c, '_' | '.' | '-' | ' ' | '@' | '/' | '(' | ')')
+        })
+}
+
+/// The title line the Windows DHCP Server writes above its audit log's column header
+/// (`DhcpSrvLog-*.log`, `DhcpV6SrvLog-*.log`), after a table of event ids.
+const DHCP_SERVER_TITLE: &str = "DHCP Service Activity Log";
+
+/// The start of the column header of a Windows DHCP Server audit log.
+const DHCP_SERVER_HEADER: &[u8] = b"ID,Date,Time,";
+
+/// Whether `head` is the start of a Windows DHCP Server audit log.
+pub fn is_dhcp_server_log(head: &[u8]) -> bool {
+    let first = head
+        .split(|b| *b == b'\n')
+        .find(|line| !line.trim_ascii().is_empty());
+    first.is_some_and(|line| String::from_utf8_lossy(line).contains(DHCP_SERVER_TITLE))
+}
+
+/// The time of a Windows DHCP Server audit record: `Date` as `MM/DD/YY` and `Time`, in the
+/// server's local time, which the log does not name; read as UTC.
+fn dhcp_server_time(fields: &Fields) -> Option<Timestamp> {
+    let (date, time) = (fields.value("Date")?, fields.value("Time")?);
+    let mut parts = date.trim().split('/');
+    let (month, day, year) = (parts.next()?, parts.next()?, parts.next()?);
+    let year: i16 = match year.len() {
+        2 => 2000 + year.parse::<i16>().ok()?,
+        _ => year.parse().ok()?,
+    };
+    let text = format!(
+        "{year:04}-{:02}-{:02}T{}",
+        month.parse::<u8>().ok()?,
+        day.parse::<u8>().ok()?,
+        time.trim()
+    );
+    let civil: jiff::civil::DateTime = text.parse().ok()?;
+    civil
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|zoned| zoned.timestamp())
 }
 
 /// The delimiter of a header row, when `head` starts with one. A header longer than `head`
@@ -80,9 +118,10 @@ pub fn header_delimiter(head: &[u8]) -> Option<&'static str> {
     })
 }
 
-/// Whether `head` looks like delimited text with a header row.
+/// Whether `head` looks like delimited text with a header row (or a Windows DHCP Server
+/// audit log, whose header follows a preamble).
 pub fn looks_like_delimited(head: &[u8]) -> bool {
-    header_delimiter(head).is_some()
+    header_delimiter(head).is_some() || is_dhcp_server_log(head)
 }
 
 /// Splits the record at the start of `data` into `out` (values unquoted); returns the bytes the
@@ -157,6 +196,26 @@ pub(crate) fn read_delimited(
     if let Err(error) = reader.read_until(b'\n', &mut header_line) {
         return archive_error(&stream, sink, format!("stream unreadable: {error}"));
     }
+    // A Windows DHCP Server log explains its event ids before its column header.
+    let (mut line_number, mut offset) = (1u64, header_line.len() as u64);
+    if is_dhcp_server_log(&header_line) {
+        loop {
+            header_line.clear();
+            match reader.read_until(b'\n', &mut header_line) {
+                Ok(0) => return,
+                Ok(read) => {
+                    line_number += 1;
+                    offset += read as u64;
+                }
+                Err(error) => {
+                    return archive_error(&stream, sink, format!("stream unreadable: {error}"));
+                }
+            }
+            if header_line.starts_with(DHCP_SERVER_HEADER) {
+                break;
+            }
+        }
+    }
     let text = String::from_utf8_lossy(&header_line);
     let text = text
         .trim_end_matches(['\n', '\r'])
@@ -184,8 +243,7 @@ pub(crate) fn read_delimited(
     let names: Vec<String> = names.iter().map(|n| n.trim().to_string()).collect();
     let header = Arc::new(DelimitedHeader::new(names, delimiter.into_bytes(), mapping));
     let mut block: Vec<u8> = Vec::new();
-    let (mut line_number, mut offset) = (1u64, header_line.len() as u64);
-    let (mut block_line, mut block_offset) = (2u64, offset);
+    let (mut block_line, mut block_offset) = (line_number + 1, offset);
     let mut in_quotes = false;
     let mut line = Vec::new();
     loop {
@@ -288,7 +346,8 @@ pub fn record_fields(
         }
         None => TIME_COLUMNS
             .iter()
-            .find_map(|name| fields.value(name).and_then(parse_timestamp)),
+            .find_map(|name| fields.value(name).and_then(parse_timestamp))
+            .or_else(|| dhcp_server_time(fields)),
     }
 }
 
@@ -313,6 +372,35 @@ mod tests {
         assert_eq!(values, ["x", "two\nlines", ""]);
         assert_eq!(breaks, 1);
         assert_eq!(&"x\u{2756}\"two\nlines\"\u{2756}\nrest"[used..], "rest");
+    }
+
+    #[test]
+    fn windows_dhcp_server_logs_are_recognised_and_timed() {
+        let head = b"\t\tMicrosoft DHCP Service Activity Log\r\n\r\nEvent ID  Meaning\r\n00\tThe log was started.\r\n";
+        assert!(is_dhcp_server_log(head));
+        assert!(looks_like_delimited(head));
+        assert!(!is_dhcp_server_log(b"ID,Date,Time\n"));
+        let header = DelimitedHeader::new(
+            [
+                "ID",
+                "Date",
+                "Time",
+                "Description",
+                "IP Address",
+                "Host Name",
+            ]
+            .map(String::from)
+            .to_vec(),
+            b",".to_vec(),
+            None,
+        );
+        let values: Vec<Cow<str>> = ["10", "11/20/26", "07:00:05", "Assign", "10.20.1.21", "WS01"]
+            .map(Cow::from)
+            .to_vec();
+        let mut fields = Fields::new();
+        let time = record_fields(&header, &values, &mut fields);
+        assert_eq!(time, Some("2026-11-20T07:00:05Z".parse().unwrap()));
+        assert_eq!(fields.value("IP Address"), Some("10.20.1.21"));
     }
 
     #[test]

@@ -239,3 +239,40 @@ fn dhcp_leases_tie_sensor_alerts_to_the_host_that_held_the_address() {
         "{titles:?}"
     );
 }
+
+#[test]
+fn windows_dhcp_server_logs_tie_sensor_alerts_to_hosts() {
+    // The Windows DHCP Server's audit log: a preamble explaining event ids, then CSV. Its
+    // times are the server's local time (read as UTC, as this sample's server keeps it).
+    let log = "\t\tMicrosoft DHCP Service Activity Log\r\n\r\n\r\nEvent ID  Meaning\r\n\
+        00\tThe log was started.\r\n10\tA new IP address was leased to a client.\r\n\
+        12\tA lease was released by a client.\r\n\r\n\
+        ID,Date,Time,Description,IP Address,Host Name,MAC Address,User Name, TransactionID, \
+        QResult,Probationtime, CorrelationID,Dhcid,VendorClass(Hex),VendorClass(ASCII),\
+        UserClass(Hex),UserClass(ASCII),RelayAgentInformation,DnsRegError.\r\n\
+        00,11/20/26,06:59:58,Started,,,,,0,6,,,,,,,,,0\r\n\
+        10,11/20/26,07:00:00,Assign,10.20.1.21,KIOSK3.corp.example,005056AA0007,,1,0,,,,,,,,,0\r\n\
+        12,11/20/26,07:05:00,Release,10.20.1.21,KIOSK3.corp.example,005056AA0007,,2,0,,,,,,,,,0\r\n\
+        10,11/20/26,08:00:00,Assign,10.20.1.21,WS01.corp.example,005056AA0021,,3,0,,,,,,,,,0\r\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("DhcpSrvLog-Fri.log");
+    std::fs::write(&path, log).unwrap();
+    let eve = workspace().join("samples/network/eve.json");
+    let report = investigate_report(&[path.to_str().unwrap(), eve.to_str().unwrap()]);
+    assert_eq!(report["stats"]["quarantined"], 0, "{report:#}");
+    let titles: Vec<&str> = report["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["title"].as_str().unwrap())
+        .collect();
+    assert!(
+        titles.iter().any(|t| t.contains("WS01.corp.example")),
+        "{titles:?}"
+    );
+    assert!(titles.iter().all(|t| !t.contains("KIOSK3")), "{titles:?}");
+    // Every line after the header is a record (the four rows, the preamble skipped).
+    let output = garrison(&["normalize", "-q", path.to_str().unwrap()]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(String::from_utf8_lossy(&output.stdout).lines().count(), 4);
+}
