@@ -7,7 +7,8 @@
 //! `ipv6-addr:value`, `domain-name:value`, `url:value` or `file:hashes.*` for equality (each
 //! comparison of an `OR` is an indicator; other patterns are counted as not usable); MISP
 //! attributes of types `ip-src`, `ip-dst`, `domain`, `hostname`, `url`, `md5`, `sha1`, `sha256`
-//! and their `|port` / `filename|` forms.
+//! and their `|port` / `filename|` forms. A MISP feed is read as its folder: `manifest.json`
+//! and the event files it names.
 
 use garrison_model::detection::{RuleInfo, RuleKind};
 use garrison_model::{Detection, Event, Level};
@@ -41,8 +42,69 @@ impl IntelSet {
         self.indicators.is_empty()
     }
 
-    /// Adds the indicators of a STIX 2.1 bundle or a MISP event (or MISP search response).
+    /// Adds the indicators of a STIX 2.1 bundle or a MISP event (or MISP search response), or
+    /// of a folder: a MISP feed (`manifest.json` naming its events, each in `<uuid>.json`), or
+    /// else every `.json` file in it.
     pub fn load(&mut self, path: &Path) -> Result<(), IntelError> {
+        if path.is_dir() {
+            return self.load_folder(path);
+        }
+        self.load_file(path)
+    }
+
+    fn load_folder(&mut self, folder: &Path) -> Result<(), IntelError> {
+        let error = |reason: String| IntelError {
+            path: folder.display().to_string(),
+            reason,
+        };
+        let manifest = folder.join("manifest.json");
+        if manifest.is_file() {
+            let text = std::fs::read_to_string(&manifest).map_err(|e| error(e.to_string()))?;
+            let document: Value =
+                serde_json::from_str(&text).map_err(|e| error(format!("manifest.json: {e}")))?;
+            let events = document
+                .as_object()
+                .ok_or_else(|| error("manifest.json is not an object of events by uuid".into()))?;
+            for uuid in events.keys() {
+                // The manifest is the feed's word, not ours: a name that is not a uuid could
+                // point outside the folder.
+                if uuid.is_empty() || !uuid.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+                    self.skipped.push(format!(
+                        "MISP feed {}: {uuid:?} is not an event uuid",
+                        folder.display()
+                    ));
+                    continue;
+                }
+                let file = folder.join(format!("{uuid}.json"));
+                if !file.is_file() {
+                    self.skipped.push(format!(
+                        "MISP feed {}: event {uuid} is in the manifest but not in the folder",
+                        folder.display()
+                    ));
+                    continue;
+                }
+                self.load_file(&file)?;
+            }
+            return Ok(());
+        }
+        let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(folder)
+            .map_err(|e| error(e.to_string()))?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.is_file() && path.extension().is_some_and(|e| e == "json"))
+            .collect();
+        if files.is_empty() {
+            return Err(error(
+                "no manifest.json and no .json intelligence files".into(),
+            ));
+        }
+        files.sort();
+        for file in files {
+            self.load_file(&file)?;
+        }
+        Ok(())
+    }
+
+    fn load_file(&mut self, path: &Path) -> Result<(), IntelError> {
         let error = |reason: String| IntelError {
             path: path.display().to_string(),
             reason,
@@ -327,5 +389,64 @@ mod tests {
         );
         assert_eq!(misp_value("filename|sha256", "a.exe|ff"), Some("ff"));
         assert_eq!(misp_value("yara", "rule x {}"), None);
+    }
+
+    #[test]
+    fn misp_feeds_are_read_as_their_manifest_says() {
+        let feed = tempfile::tempdir().unwrap();
+        let event = |uuid: &str, value: &str| {
+            format!(
+                r#"{{"Event":{{"uuid":"{uuid}","info":"feed event","threat_level_id":"1","Attribute":[{{"uuid":"a-{uuid}","type":"domain","value":"{value}","to_ids":true}}]}}}}"#
+            )
+        };
+        let (one, two) = (
+            "5f2b8c1e-0000-4000-8000-000000000001",
+            "5f2b8c1e-0000-4000-8000-000000000002",
+        );
+        std::fs::write(
+            feed.path().join(format!("{one}.json")),
+            event(one, "bad.example"),
+        )
+        .unwrap();
+        std::fs::write(
+            feed.path().join(format!("{two}.json")),
+            event(two, "worse.example"),
+        )
+        .unwrap();
+        // Not in the manifest: not read.
+        std::fs::write(feed.path().join("other.json"), event("x", "other.example")).unwrap();
+        std::fs::write(
+            feed.path().join("manifest.json"),
+            format!(
+                r#"{{"{one}":{{"info":"feed event"}},"{two}":{{}},"5f2b8c1e-0000-4000-8000-00000000ffff":{{}},"../../etc/passwd":{{}}}}"#
+            ),
+        )
+        .unwrap();
+        let mut intel = IntelSet::default();
+        intel.load(feed.path()).unwrap();
+        assert_eq!(intel.len(), 2);
+        assert!(intel.indicators.contains_key("bad.example"));
+        assert!(intel.indicators.contains_key("worse.example"));
+        assert_eq!(intel.skipped.len(), 2, "{:?}", intel.skipped);
+        assert!(
+            intel
+                .skipped
+                .iter()
+                .any(|s| s.contains("not in the folder"))
+        );
+        assert!(
+            intel
+                .skipped
+                .iter()
+                .any(|s| s.contains("not an event uuid"))
+        );
+        // A folder without a manifest: every JSON file in it.
+        std::fs::remove_file(feed.path().join("manifest.json")).unwrap();
+        let mut intel = IntelSet::default();
+        intel.load(feed.path()).unwrap();
+        assert_eq!(intel.len(), 3);
+        let empty = tempfile::tempdir().unwrap();
+        let error = IntelSet::default().load(empty.path()).unwrap_err();
+        assert!(error.reason.contains("no manifest.json"), "{error}");
     }
 }

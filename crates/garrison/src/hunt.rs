@@ -41,9 +41,9 @@ pub struct HuntArgs {
     /// Worker threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// STIX 2.1 bundle or MISP event (JSON) whose indicators (addresses, domains, URLs,
-    /// hashes) are matched against every value read (repeatable).
-    #[arg(long = "intel", value_name = "FILE")]
+    /// STIX 2.1 bundle or MISP event (JSON), or a MISP feed folder, whose indicators
+    /// (addresses, domains, URLs, hashes) are matched against every value read (repeatable).
+    #[arg(long = "intel", value_name = "PATH")]
     pub intel: Vec<PathBuf>,
     /// Exit with code 10 when anything is detected.
     #[arg(long)]

@@ -38,9 +38,9 @@ pub struct InvestigateArgs {
     /// Inventory of hosts and identities with their criticality, and the allowlist (JSON).
     #[arg(long, value_name = "FILE")]
     pub inventory: Option<PathBuf>,
-    /// STIX 2.1 bundle or MISP event (JSON) whose indicators are matched against every value
-    /// read (repeatable).
-    #[arg(long = "intel", value_name = "FILE")]
+    /// STIX 2.1 bundle or MISP event (JSON), or a MISP feed folder, whose indicators are
+    /// matched against every value read (repeatable).
+    #[arg(long = "intel", value_name = "PATH")]
     pub intel: Vec<PathBuf>,
     #[command(flatten)]
     pub state: StateArgs,
