@@ -264,6 +264,8 @@ const INVESTIGATE_FROM: u32 = 40;
 const ENRICH_FROM: u32 = 15;
 /// A rule that fired this often already is noisy here.
 const NOISY_AFTER: u64 = 100;
+/// Decisions of failed batches kept for their redelivery, at most.
+const IN_FLIGHT_KEPT: usize = 16 * crate::messages::ALERT_BATCH;
 
 #[derive(Debug)]
 struct Group {
@@ -278,6 +280,10 @@ pub struct Triage {
     audit: Arc<dyn AuditLog>,
     groups: HashMap<String, Group>,
     fired: HashMap<String, u64>,
+    /// Decisions taken in a batch whose handling has not finished: when it fails part way
+    /// (the audit log could not be written) and the batch comes back, the alerts already
+    /// decided keep their decision instead of being counted, grouped and audited twice.
+    in_flight: HashMap<AlertId, Option<TriagedAlert>>,
 }
 
 impl Triage {
@@ -287,6 +293,7 @@ impl Triage {
             audit,
             groups: HashMap::new(),
             fired: HashMap::new(),
+            in_flight: HashMap::new(),
         }
     }
 
@@ -377,9 +384,23 @@ impl Agent<TeamMessage> for Triage {
         };
         let mut triaged = Vec::new();
         for alert in alerts {
-            if let Some(passed) = self.triage(alert, context)? {
-                triaged.push(passed);
-            }
+            let decided = match self.in_flight.get(&alert.id) {
+                Some(decided) => decided.clone(),
+                None => {
+                    let decided = self.triage(alert, context)?;
+                    self.in_flight.insert(alert.id.clone(), decided.clone());
+                    decided
+                }
+            };
+            triaged.extend(decided);
+        }
+        // Handled: its decisions are final (other failed batches keep theirs until they come
+        // back; a batch that never does is dropped once many are kept).
+        for alert in alerts {
+            self.in_flight.remove(&alert.id);
+        }
+        if self.in_flight.len() > IN_FLIGHT_KEPT {
+            self.in_flight.clear();
         }
         if triaged.is_empty() {
             return Ok(Vec::new());
@@ -397,9 +418,9 @@ impl Triage {
     ) -> Result<Option<TriagedAlert>, AgentError> {
         let key = group_key(alert);
         self.forget_old_groups(alert.timestamp);
-        let fired = self.fired.entry(alert.rule.id.clone()).or_default();
-        let fired_before = *fired;
-        *fired += 1;
+        // State changes only once the alert's decision stands (its audit record, when it has
+        // one, is written): an alert whose triage fails is triaged afresh when it comes back.
+        let fired_before = self.fired.get(&alert.rule.id).copied().unwrap_or(0);
         let window = self.config.group_window;
         let (decision, new_group) = match self.groups.get_mut(&key) {
             Some(group) if within(window, group.last_seen, alert.timestamp) => {
@@ -448,15 +469,6 @@ impl Triage {
             }
         };
         if new_group {
-            self.groups.insert(
-                key,
-                Group {
-                    first: alert.id.clone(),
-                    last_seen: alert.timestamp,
-                    verdict: decision.verdict,
-                    score: decision.score,
-                },
-            );
             if decision.verdict == Verdict::Close {
                 // A dismissal is a decision a human may want to revisit: it is audited.
                 let record = AuditRecord {
@@ -473,7 +485,17 @@ impl Triage {
                     .append(&record, context.clock.now())
                     .map_err(|error| AgentError::Temporary(error.to_string()))?;
             }
+            self.groups.insert(
+                key,
+                Group {
+                    first: alert.id.clone(),
+                    last_seen: alert.timestamp,
+                    verdict: decision.verdict,
+                    score: decision.score,
+                },
+            );
         }
+        *self.fired.entry(alert.rule.id.clone()).or_default() += 1;
         if decision.verdict == Verdict::Close {
             return Ok(None);
         }

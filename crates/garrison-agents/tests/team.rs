@@ -726,4 +726,62 @@ mod triage {
         assert_eq!(audit.len(), 2, "both dismissals are audited");
         assert!(audit[0].detail.contains("allowlisted: nightly backup"));
     }
+
+    /// An audit log that refuses its first write.
+    struct FailsOnce {
+        inner: Arc<SqliteStore>,
+        failed: std::sync::atomic::AtomicBool,
+    }
+
+    impl garrison_store::AuditLog for FailsOnce {
+        fn append(
+            &self,
+            record: &garrison_store::AuditRecord,
+            at: jiff::Timestamp,
+        ) -> Result<garrison_store::AuditEntry, garrison_store::StoreError> {
+            if !self.failed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return Err(garrison_store::StoreError::Corrupt {
+                    what: "disk full".into(),
+                });
+            }
+            self.inner.append(record, at)
+        }
+    }
+
+    #[tokio::test]
+    async fn a_batch_retried_after_a_failure_keeps_the_decisions_already_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+        let audit = Arc::new(FailsOnce {
+            inner: store.clone(),
+            failed: Default::default(),
+        });
+        let mut triage = Triage::new(TriageConfig::default(), audit);
+        let ws = process(1, "WS01", 0, "{A}", "{B}", "a.exe", "a");
+        let alert = |rule: &str, level, event: &StoredEvent| {
+            alert_from_detection(&detection(rule, level, &[], event), event)
+        };
+        // The first alert is decided; closing the second fails to be audited.
+        let mut batch = envelope(alert("susp", Level::Medium, &ws));
+        let TeamMessage::AlertRaised { alerts } = &mut batch.payload else {
+            unreachable!()
+        };
+        alerts.push(alert("chatty", Level::Informational, &ws));
+        let context = Context {
+            agent: AgentId::new("triage", "1"),
+            attempt: 1,
+            clock: Arc::new(FixedClock),
+            backlog: 0,
+        };
+        assert!(triage.handle(&batch, &context).await.is_err());
+        // Redelivered: the first alert is not a repeat of itself, the dismissal is audited once.
+        let out = triage.handle(&batch, &context).await.unwrap();
+        let [TeamMessage::AlertTriaged { triaged }] = out.as_slice() else {
+            panic!("{out:?}")
+        };
+        assert_eq!(triaged.len(), 1);
+        assert_eq!(triaged[0].decision.duplicate_of, None, "{triaged:?}");
+        assert_eq!(triaged[0].decision.verdict, Verdict::Investigate);
+        assert_eq!(store.audit_entries(1, 10).unwrap().len(), 1);
+    }
 }
