@@ -382,26 +382,33 @@ impl Agent<TeamMessage> for Triage {
                 "triage reads alert.raised only".into(),
             ));
         };
-        let mut triaged = Vec::new();
+        // Each alert's decision, in order; nothing is copied unless the batch fails.
+        let mut decided: Vec<Option<TriagedAlert>> = Vec::with_capacity(alerts.len());
         for alert in alerts {
-            let decided = match self.in_flight.get(&alert.id) {
-                Some(decided) => decided.clone(),
-                None => {
-                    let decided = self.triage(alert, context)?;
-                    self.in_flight.insert(alert.id.clone(), decided.clone());
-                    decided
-                }
+            let earlier = match self.in_flight.is_empty() {
+                true => None,
+                false => self.in_flight.remove(&alert.id),
             };
-            triaged.extend(decided);
+            let decision = match earlier {
+                Some(earlier) => earlier,
+                None => match self.triage(alert, context) {
+                    Ok(decision) => decision,
+                    Err(error) => {
+                        // Kept for the batch's redelivery (a batch that never comes back is
+                        // dropped once many are kept).
+                        if self.in_flight.len() > IN_FLIGHT_KEPT {
+                            self.in_flight.clear();
+                        }
+                        for (alert, decision) in alerts.iter().zip(decided) {
+                            self.in_flight.insert(alert.id.clone(), decision);
+                        }
+                        return Err(error);
+                    }
+                },
+            };
+            decided.push(decision);
         }
-        // Handled: its decisions are final (other failed batches keep theirs until they come
-        // back; a batch that never does is dropped once many are kept).
-        for alert in alerts {
-            self.in_flight.remove(&alert.id);
-        }
-        if self.in_flight.len() > IN_FLIGHT_KEPT {
-            self.in_flight.clear();
-        }
+        let triaged: Vec<TriagedAlert> = decided.into_iter().flatten().collect();
         if triaged.is_empty() {
             return Ok(Vec::new());
         }
