@@ -309,8 +309,8 @@ fn add_process_fields(event: &AuditEvent<'_>, fields: &mut Fields) {
 /// ...`, one line per event with the records already merged. Fields are named as for auditd
 /// events, with the Sysmon-style process names (`Image`, `CommandLine`, ...) for process
 /// starts. AUOMS writes `cmdline` quoted without escaping the quotes inside it; it is read up
-/// to the field that follows it. Returns the event's time, or `None` when `message` is not an
-/// AUOMS event.
+/// to the field that follows it. Returns the event's time, or `None` (and writes nothing) when
+/// `message` is not an AUOMS event.
 pub fn read_auoms(message: &str, fields: &mut Fields) -> Option<Timestamp> {
     let after = message.trim_start().strip_prefix("type=")?;
     let (kind, after) = after.split_once(' ')?;
@@ -320,8 +320,11 @@ pub fn read_auoms(message: &str, fields: &mut Fields) -> Option<Timestamp> {
     let (seconds, millis) = time.split_once('.').unwrap_or((time, "0"));
     let seconds: i64 = seconds.parse().ok()?;
     let millis: u32 = format!("{millis:0<3}").get(..3)?.parse().ok()?;
+    // Nothing is written unless the event reads.
+    let time = Timestamp::new(seconds, millis as i32 * 1_000_000).ok()?;
+    let serial: u64 = serial.parse().ok()?;
     fields.push("type", kind, ValueKind::Text);
-    fields.push("serial", serial, ValueKind::Integer);
+    fields.push("serial", &serial.to_string(), ValueKind::Integer);
     let (body, command_line) = split_auoms_cmdline(body);
     push_body(kind, &body, fields);
     if let Some(command_line) = command_line {
@@ -347,7 +350,7 @@ pub fn read_auoms(message: &str, fields: &mut Fields) -> Option<Timestamp> {
             fields.push(name, &value, kind);
         }
     }
-    Timestamp::new(seconds, millis as i32 * 1_000_000).ok()
+    Some(time)
 }
 
 /// The body of an AUOMS event without its `cmdline`, and the command line.
@@ -579,6 +582,9 @@ type=USER_AUTH msg=audit(1604996390.001:93778): pid=811 uid=0 auid=4294967295 se
         assert_eq!(fields.value("CurrentDirectory"), Some("/"));
         // What follows the command line is read too.
         assert_eq!(fields.value("redactors"), Some(""));
-        assert!(read_auoms("type=SYSCALL msg=audit(1.0:1): x=1", &mut Fields::new()).is_none());
+        let mut untouched = Fields::new();
+        assert!(read_auoms("type=SYSCALL msg=audit(1.0:1): x=1", &mut untouched).is_none());
+        assert!(read_auoms("type=AUOMS_EXECVE audit(1.0:x): pid=1", &mut untouched).is_none());
+        assert!(untouched.is_empty());
     }
 }

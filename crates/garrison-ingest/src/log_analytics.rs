@@ -159,26 +159,14 @@ fn syslog_row(record: &Fields, fields: &mut Fields) -> (RecordFormat, Option<Tim
         .iter()
         .find_map(|name| record.value(name).and_then(parse_timestamp));
     let trimmed = message.trim_start();
-    if trimmed.starts_with("<Event") {
-        let mut event = Fields::new();
-        if crate::windows_xml::read_event(trimmed, &mut event).is_ok() {
-            for field in event.iter() {
-                fields.push(field.name, field.value, field.kind);
-            }
-            push_columns(record, fields, &["HostIP", "_ResourceId"]);
-            let time = fields
-                .value(windows::TIME_CREATED)
-                .and_then(parse_timestamp)
-                .or(time);
-            return (RecordFormat::SysmonLinux, time);
-        }
+    if trimmed.starts_with("<Event")
+        && let Ok(created) = crate::windows_xml::add_event(trimmed, fields)
+    {
+        push_columns(record, fields, &["HostIP", "_ResourceId"]);
+        return (RecordFormat::SysmonLinux, created.or(time));
     }
     if trimmed.starts_with("type=") {
-        let mut event = Fields::new();
-        if let Some(audit_time) = crate::auditd::read_auoms(trimmed, &mut event) {
-            for field in event.iter() {
-                fields.push(field.name, field.value, field.kind);
-            }
+        if let Some(audit_time) = crate::auditd::read_auoms(trimmed, fields) {
             if fields.get("node").is_none()
                 && let Some(host) = record.value("Computer")
             {

@@ -88,17 +88,8 @@ pub fn parse_line(line: &str, now: Timestamp, fields: &mut Fields) -> Result<Tim
         crate::cef::parse(&message, fields);
     } else if message.trim_start().starts_with("<Event") {
         // Sysmon for Linux writes each event as its XML.
-        let mut event = Fields::new();
-        if crate::windows_xml::read_event(message.trim_start(), &mut event).is_ok() {
-            for field in event.iter() {
-                fields.push(field.name, field.value, field.kind);
-            }
-            if let Some(created) = event
-                .value(garrison_model::event::windows::TIME_CREATED)
-                .and_then(parse_timestamp)
-            {
-                return Ok(created);
-            }
+        if let Ok(Some(created)) = crate::windows_xml::add_event(&message, fields) {
+            return Ok(created);
         }
     } else {
         crate::linux_messages::parse(&program, &message, fields);

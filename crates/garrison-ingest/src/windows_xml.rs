@@ -5,7 +5,7 @@
 //! attributes as `Element_Attribute` (`Provider_Name`, `TimeCreated_SystemTime`), and each
 //! `Data` by its `Name`.
 
-use garrison_model::{Fields, ValueKind};
+use garrison_model::{Fields, Timestamp, ValueKind};
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::reader::Reader;
@@ -31,6 +31,20 @@ pub fn read_event(xml: &str, fields: &mut Fields) -> Result<Read, String> {
         }
         Err(error) => Err(error),
     }
+}
+
+/// Adds the fields of an event document found in a message (Sysmon for Linux writes its events
+/// to syslog this way) to `fields`, which are left as they were when the message does not
+/// read as one; returns the event's `TimeCreated`, if it has one.
+pub fn add_event(message: &str, fields: &mut Fields) -> Result<Option<Timestamp>, String> {
+    let mut event = Fields::new();
+    read_event(message.trim_start(), &mut event)?;
+    for field in event.iter() {
+        fields.push(field.name, field.value, field.kind);
+    }
+    Ok(event
+        .value(garrison_model::event::windows::TIME_CREATED)
+        .and_then(crate::time::parse_timestamp))
 }
 
 /// Whether a document that failed to read ends before its root element closes.
