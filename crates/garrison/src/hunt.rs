@@ -140,7 +140,7 @@ impl DiagnosticLog {
     }
 }
 
-struct Worker<'r> {
+pub(crate) struct Worker<'r> {
     rules: &'r RuleSet,
     min_level: Option<Level>,
     scratch: Scratch,
@@ -160,7 +160,8 @@ struct Worker<'r> {
 /// Events kept as evidence (`garrison investigate`): sent in batches to the store's writer.
 struct EvidenceBatch {
     batch: Vec<garrison_store::StoredEvent>,
-    sink: std::sync::mpsc::SyncSender<Vec<garrison_store::StoredEvent>>,
+    /// Where full batches go; without one, the batch grows until taken (`serve`).
+    sink: Option<std::sync::mpsc::SyncSender<Vec<garrison_store::StoredEvent>>>,
 }
 
 /// Events per batch sent to the evidence writer.
@@ -169,21 +170,64 @@ const EVIDENCE_BATCH: usize = 512;
 impl EvidenceBatch {
     fn keep(&mut self, stored: garrison_store::StoredEvent) {
         self.batch.push(stored);
-        if self.batch.len() >= EVIDENCE_BATCH {
+        if self.sink.is_some() && self.batch.len() >= EVIDENCE_BATCH {
             self.flush();
         }
     }
 
     fn flush(&mut self) {
-        if !self.batch.is_empty() {
+        if let Some(sink) = &self.sink
+            && !self.batch.is_empty()
+        {
             // The writer only stops early when the store failed; it reports that itself.
-            let _ = self.sink.send(std::mem::take(&mut self.batch));
+            let _ = sink.send(std::mem::take(&mut self.batch));
         }
     }
 }
 
-impl Worker<'_> {
-    fn observe(&mut self, event: &Event) {
+impl<'r> Worker<'r> {
+    /// A worker for `serve`: every event kept as evidence, single hits made alerts at once,
+    /// correlation rules fed; what it made is taken with [`Worker::take`].
+    pub(crate) fn live(Detectors { rules, intel }: Detectors<'r>) -> Worker<'r> {
+        Worker {
+            rules,
+            min_level: None,
+            scratch: rules.scratch(),
+            matches: Vec::new(),
+            detections: Vec::new(),
+            sightings: Vec::new(),
+            correlating: rules.stats().correlations > 0,
+            evidence: Some(EvidenceBatch {
+                batch: Vec::new(),
+                sink: None,
+            }),
+            external: Default::default(),
+            intel,
+            alerts: Vec::new(),
+        }
+    }
+
+    /// The events kept, the alerts made and the correlation sightings since the last take.
+    pub(crate) fn take(
+        &mut self,
+    ) -> (
+        Vec<garrison_store::StoredEvent>,
+        Vec<garrison_model::Alert>,
+        Vec<Sighting>,
+    ) {
+        let events = self
+            .evidence
+            .as_mut()
+            .map(|evidence| std::mem::take(&mut evidence.batch))
+            .unwrap_or_default();
+        (
+            events,
+            std::mem::take(&mut self.alerts),
+            std::mem::take(&mut self.sightings),
+        )
+    }
+
+    pub(crate) fn observe(&mut self, event: &Event) {
         let stored = self
             .evidence
             .as_ref()
@@ -327,7 +371,7 @@ pub fn hunt_files_keeping(
             correlating,
             evidence: evidence.clone().map(|sink| EvidenceBatch {
                 batch: Vec::new(),
-                sink,
+                sink: Some(sink),
             }),
             external: Default::default(),
             intel,

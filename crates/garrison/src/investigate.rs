@@ -68,7 +68,7 @@ pub fn run(args: InvestigateArgs) -> Result<ExitCode, Failure> {
 
 /// Reads an inventory: JSON (hosts, users, allowlist), or delimited text with a header row
 /// (`kind,name,criticality[,owner,role,tags]`).
-fn load_inventory(path: &std::path::Path) -> Result<Inventory, Failure> {
+pub(crate) fn load_inventory(path: &std::path::Path) -> Result<Inventory, Failure> {
     let text = std::fs::read_to_string(path).map_err(|error| {
         Failure::Input(format!("cannot read inventory {}: {error}", path.display()))
     })?;
@@ -297,7 +297,7 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
 }
 
 /// Waits until the team has nothing left to do (checked twice, a moment apart).
-async fn settle(bus: &InProcessBus) -> Result<(), Failure> {
+pub(crate) async fn settle(bus: &InProcessBus) -> Result<(), Failure> {
     let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
     loop {
         tokio::time::sleep(Duration::from_millis(10)).await;

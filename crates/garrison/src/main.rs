@@ -7,9 +7,11 @@ mod demo;
 mod hunt;
 mod input;
 mod investigate;
+mod live;
 mod normalize;
 mod output;
 mod rules;
+mod serve;
 mod state;
 
 use clap::{Parser, Subcommand};
@@ -35,6 +37,9 @@ enum Command {
     /// Print every record read as OCSF JSON lines, with a summary of records read, events
     /// written and diagnostics by reason.
     Normalize(normalize::NormalizeArgs),
+    /// Take telemetry live (syslog, Splunk HEC, Elasticsearch bulk, followed files, NATS) as
+    /// the configuration file says, and run the agent team on it until stopped.
+    Serve(serve::ServeArgs),
     /// Measure Garrison against its targets.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
@@ -102,6 +107,7 @@ fn main() -> std::process::ExitCode {
         Command::Investigate(args) => investigate::run(args),
         Command::Normalize(args) => normalize::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Audit(command) => audit::run(command),
     };

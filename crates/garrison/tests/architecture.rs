@@ -131,3 +131,23 @@ fn only_the_store_knows_sql() {
         }
     }
 }
+
+#[test]
+fn only_the_server_knows_http_and_tls_listeners() {
+    let crates = workspace_dependencies();
+    for (name, dependencies) in &crates {
+        if name != "garrison-server" {
+            for listener in ["axum", "hyper-util", "tokio-rustls"] {
+                assert!(
+                    !dependencies.contains(listener),
+                    "{name} must leave listening to garrison-server ({listener})"
+                );
+            }
+        }
+    }
+    // The pure crates stay free of sockets.
+    for name in ["garrison-model", "garrison-sigma"] {
+        assert!(!crates[name].contains("garrison-server"), "{name}");
+        assert!(!crates[name].contains("tokio"), "{name}");
+    }
+}

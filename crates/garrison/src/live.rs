@@ -1,0 +1,195 @@
+//! `garrison serve`'s processing side: each spool is read from its saved cursor, its records
+//! decoded, detected on and kept as evidence, their alerts raised to the agent team, and only
+//! then the cursor saved. A crash repeats at most the records after the last cursor; they
+//! carry the same evidence and alert ids, so the store keeps each event once.
+
+use crate::hunt::{Detectors, DiagnosticLog, Worker};
+use garrison_agents::messages::{ALERT_BATCH, TeamMessage};
+use garrison_agents::runtime::Publisher;
+use garrison_bus::{InProcessBus, Lineage};
+use garrison_ingest::decode::Decoder;
+use garrison_ingest::read::{LineFormat, StreamName, Unit};
+use garrison_model::{Alert, AlertId, EvidenceId};
+use garrison_server::spool::{Cursor, Durability, read_chunk};
+use garrison_server::{RecordFormat, SpoolInfo};
+use garrison_sigma::Sighting;
+use garrison_store::{EvidenceStore, SqliteStore, StoredEvent};
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Bytes of records read from a spool at once.
+const CHUNK_BYTES: usize = 1 << 20;
+/// Correlation sightings kept: those of the last day, at most this many.
+const SIGHTINGS_KEPT: usize = 200_000;
+const SIGHTINGS_SPAN: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
+/// What the processors did (all spools).
+#[derive(Debug, Default)]
+pub struct Processed {
+    pub records: AtomicU64,
+    pub events: AtomicU64,
+    pub alerts: AtomicU64,
+}
+
+/// What every processor shares.
+pub struct Shared<'a> {
+    pub detectors: Detectors<'a>,
+    pub store: &'a SqliteStore,
+    pub publisher: &'a Publisher<InProcessBus, TeamMessage>,
+    pub runtime: &'a tokio::runtime::Handle,
+    pub diagnostics: &'a Mutex<DiagnosticLog>,
+    pub processed: &'a Processed,
+    pub durability: Durability,
+    /// Set once the inputs have stopped: processors finish what is spooled and return.
+    pub stop: &'a AtomicBool,
+}
+
+fn line_format(format: RecordFormat) -> LineFormat {
+    match format {
+        RecordFormat::Json => LineFormat::Json,
+        RecordFormat::Syslog => LineFormat::Syslog,
+        RecordFormat::Auditd => LineFormat::Auditd,
+    }
+}
+
+/// Correlation sightings of the recent past, and the correlation alerts already raised.
+#[derive(Default)]
+struct Correlations {
+    sightings: Vec<Sighting>,
+    raised: HashSet<AlertId>,
+}
+
+impl Correlations {
+    /// Adds `fresh` and returns the correlation detections not raised before.
+    fn add(
+        &mut self,
+        fresh: Vec<Sighting>,
+        shared: &Shared<'_>,
+        kept: &[StoredEvent],
+    ) -> Result<Vec<Alert>, String> {
+        if fresh.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.sightings.extend(fresh);
+        if let Some(newest) = self.sightings.iter().map(|s| s.timestamp).max() {
+            let horizon = newest - SIGHTINGS_SPAN;
+            self.sightings.retain(|s| s.timestamp >= horizon);
+        }
+        if self.sightings.len() > SIGHTINGS_KEPT {
+            self.sightings.sort_by_key(|s| s.timestamp);
+            let excess = self.sightings.len() - SIGHTINGS_KEPT;
+            self.sightings.drain(..excess);
+        }
+        let mut alerts = Vec::new();
+        for detection in shared.detectors.rules.correlate(self.sightings.clone()) {
+            let id = EvidenceId::of(&detection.evidence);
+            let event = match kept.iter().find(|event| event.id == id) {
+                Some(event) => event.clone(),
+                None => match shared.store.event(id).map_err(|e| e.to_string())? {
+                    Some(event) => event,
+                    None => continue,
+                },
+            };
+            let alert = garrison_agents::evidence::alert_from_detection(&detection, &event);
+            if self.raised.insert(alert.id.clone()) {
+                alerts.push(alert);
+            }
+        }
+        Ok(alerts)
+    }
+}
+
+/// Processes `spool` until `shared.stop` is set and everything spooled is read.
+pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
+    let cursor_path = info.dir.join("cursor");
+    let mut cursor = Cursor::load(&cursor_path)
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    let mut end = info.spool.end();
+    let mut worker = Worker::live(shared.detectors);
+    let mut decoder = Decoder::new();
+    let mut correlations = Correlations::default();
+    let format = line_format(info.format);
+    loop {
+        // Read before looking at `stop`, so the last records are not left behind.
+        let stopping = shared.stop.load(Ordering::Acquire);
+        let committed = *end.borrow_and_update();
+        let Some(chunk) =
+            read_chunk(&info.dir, &cursor, &committed, CHUNK_BYTES).map_err(|e| e.to_string())?
+        else {
+            if stopping {
+                return Ok(());
+            }
+            let _ = shared.runtime.block_on(async {
+                tokio::time::timeout(Duration::from_millis(200), end.changed()).await
+            });
+            continue;
+        };
+        let unit = Unit::Lines {
+            stream: Arc::new(StreamName {
+                path: Arc::from(chunk.path.to_string_lossy().as_ref()),
+                member: None,
+            }),
+            format,
+            first_line: chunk.first_line,
+            first_offset: chunk.first_offset,
+            data: chunk.data,
+        };
+        decoder.decode(
+            unit,
+            &mut |event| worker.observe(event),
+            &mut |diagnostic| {
+                if let Ok(mut log) = shared.diagnostics.lock() {
+                    log.record(diagnostic);
+                }
+            },
+        );
+        let (events, mut alerts, sightings) = worker.take();
+        alerts.extend(correlations.add(sightings, shared, &events)?);
+        store_events(shared.store, &events)?;
+        for batch in alerts.chunks(ALERT_BATCH) {
+            shared
+                .runtime
+                .block_on(shared.publisher.publish(
+                    TeamMessage::AlertRaised {
+                        alerts: batch.to_vec(),
+                    },
+                    Lineage::start(),
+                ))
+                .map_err(|error| format!("cannot raise alerts: {error}"))?;
+        }
+        cursor = chunk.next;
+        cursor
+            .save(&cursor_path, shared.durability)
+            .map_err(|e| e.to_string())?;
+        shared
+            .processed
+            .records
+            .fetch_add(chunk.records, Ordering::Relaxed);
+        shared
+            .processed
+            .events
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        shared
+            .processed
+            .alerts
+            .fetch_add(alerts.len() as u64, Ordering::Relaxed);
+    }
+}
+
+/// Stores events, trying again for a while when the store is busy.
+fn store_events(store: &SqliteStore, events: &[StoredEvent]) -> Result<(), String> {
+    let mut delay = Duration::from_millis(10);
+    loop {
+        match store.put_events(events) {
+            Ok(_) => return Ok(()),
+            Err(error) if error.is_retryable() && delay < Duration::from_secs(5) => {
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(error) => return Err(format!("cannot store evidence: {error}")),
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! `garrison serve`: the live inputs of the configuration file, each record spooled before it
+//! is acknowledged, then decoded, detected on, kept as evidence and handed to the agent team.
+//! Runs until SIGINT or SIGTERM, then stops accepting, processes what was accepted and exits.
+
+use crate::hunt::{Detectors, DiagnosticLog, default_threads};
+use crate::live::{Processed, Shared, process};
+use crate::rules::{RuleSelection, load_rules};
+use crate::state::{StateArgs, state_dir};
+use crate::{ExitCode, Failure};
+use garrison_agents::SystemClock;
+use garrison_agents::team::{self, ReportObserver, TeamConfig, TeamStores};
+use garrison_bus::InProcessBus;
+use garrison_server::{Config, Server};
+use garrison_sigma::CompileOptions;
+use garrison_store::SqliteStore;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Arguments of `garrison serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// The configuration file (TOML): the inputs and the spool's durability.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Sigma rule file or folder (repeatable); added to the bundled pack.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// Do not load the bundled rule pack.
+    #[arg(long)]
+    pub no_bundled: bool,
+    /// Inventory of hosts and identities with their criticality, and the allowlist.
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// STIX 2.1 bundle, MISP event or MISP feed folder (repeatable).
+    #[arg(long = "intel", value_name = "PATH")]
+    pub intel: Vec<PathBuf>,
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Worker threads of the agent team (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
+    let config = Config::load(&args.config).map_err(|errors| {
+        Failure::Usage(format!(
+            "configuration {}:\n  {}",
+            args.config.display(),
+            errors.join("\n  ")
+        ))
+    })?;
+    let threads = args.threads.unwrap_or_else(default_threads).max(1);
+    let inventory = match &args.inventory {
+        None => Default::default(),
+        Some(path) => crate::investigate::load_inventory(path)?,
+    };
+    let selection = RuleSelection {
+        bundled: !args.no_bundled,
+        paths: args.rules.clone(),
+    };
+    let loaded = load_rules(&selection, &CompileOptions::default(), threads)
+        .map_err(|error| Failure::Rules(format!("{error:#}")))?;
+    if loaded.rules.stats().rules == 0 {
+        return Err(Failure::Rules("no rule could be loaded".into()));
+    }
+    let intel = crate::hunt::load_intel(&args.intel)?;
+    let dir = state_dir(&args.state)?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|error| Failure::Store(format!("cannot create {}: {error}", dir.display())))?;
+    // Evidence cites spool files by path: an absolute one reads back from anywhere.
+    let dir = dir
+        .canonicalize()
+        .map_err(|error| Failure::Store(format!("{}: {error}", dir.display())))?;
+    let store =
+        Arc::new(SqliteStore::open(&dir).map_err(|error| Failure::Store(error.to_string()))?);
+    let quarantine = std::fs::create_dir_all(dir.join("quarantine"))
+        .and_then(|()| {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(dir.join("quarantine").join("decode.jsonl"))
+        })
+        .map_err(|error| Failure::Store(format!("cannot open the quarantine: {error}")))?;
+    let diagnostics = Mutex::new(DiagnosticLog::new(Some(quarantine)));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::Internal(format!("cannot start the runtime: {error}")))?;
+    let processed = Processed::default();
+    let stop = AtomicBool::new(false);
+    let handle = runtime.handle().clone();
+    let detectors = Detectors {
+        rules: &loaded.rules,
+        intel: intel.as_ref(),
+    };
+    let bus = InProcessBus::new();
+    let observer = ReportObserver(Arc::new(|incident: &garrison_model::Incident| {
+        eprintln!(
+            "garrison serve: incident {} v{}: {} (severity {}, confidence {:.2}{})",
+            incident.id,
+            incident.version,
+            incident.title,
+            incident.severity,
+            incident.confidence,
+            if incident.escalated {
+                ", escalated"
+            } else {
+                ""
+            }
+        );
+    }));
+    let stores = TeamStores {
+        audit: store.clone(),
+        evidence: store.clone(),
+        incidents: store.clone(),
+    };
+    let team_config = TeamConfig {
+        triage: garrison_agents::triage::TriageConfig {
+            inventory,
+            ..Default::default()
+        },
+        observer: Some(observer),
+        ..Default::default()
+    };
+    let team = runtime
+        .block_on(team::start(
+            bus.clone(),
+            stores,
+            Arc::new(SystemClock),
+            team_config,
+        ))
+        .map_err(|error| Failure::Internal(error.to_string()))?;
+    let server = runtime
+        .block_on(Server::start(&config, &dir))
+        .map_err(|error| Failure::Input(error.to_string()))?;
+    for listening in &server.listening {
+        eprintln!(
+            "garrison serve: input {} ({}) on {}",
+            listening.input, listening.kind, listening.at
+        );
+    }
+    let listening = server.listening.clone();
+    let spools = server.spools.clone();
+    let shared = Shared {
+        detectors,
+        store: &store,
+        publisher: &team.detect,
+        runtime: &handle,
+        diagnostics: &diagnostics,
+        processed: &processed,
+        durability: config.durability,
+        stop: &stop,
+    };
+    let results = std::thread::scope(|scope| {
+        let shared = &shared;
+        let processors: Vec<_> = spools
+            .iter()
+            .map(|info| {
+                scope.spawn(move || {
+                    process(info, shared)
+                        .map_err(|error| format!("{}: {error}", info.dir.display()))
+                })
+            })
+            .collect();
+        eprintln!("garrison serve: ready; state in {}", dir.display());
+        runtime.block_on(async {
+            wait_for_signal().await;
+            eprintln!("garrison serve: stopping; processing what was accepted");
+            server.shutdown().await;
+        });
+        stop.store(true, Ordering::Release);
+        processors
+            .into_iter()
+            .map(|processor| processor.join())
+            .collect::<Vec<_>>()
+    });
+    let stats = runtime.block_on(async {
+        crate::investigate::settle(&bus).await?;
+        let stats = team.runtime.shutdown().await;
+        bus.close();
+        Ok::<_, Failure>(stats)
+    })?;
+    for listening in &listening {
+        let s = listening.stats.snapshot();
+        eprintln!(
+            "garrison serve: input {}: {} accepted, {} quarantined, {} unauthorized, {} busy, {} connections",
+            listening.input, s.accepted, s.quarantined, s.unauthorized, s.busy, s.connections
+        );
+    }
+    let quarantined: u64 = diagnostics
+        .lock()
+        .map(|log| log.counts.values().sum())
+        .unwrap_or(0);
+    let reported = team.reported.lock().map(|ids| ids.len()).unwrap_or(0);
+    let restarts: u64 = stats.agents.values().map(|a| a.restarts).sum();
+    eprintln!(
+        "garrison serve: {} records -> {} events, {} alerts -> {reported} incidents; {quarantined} records quarantined, {restarts} agent restarts, {} dead letters",
+        processed.records.load(Ordering::Relaxed),
+        processed.events.load(Ordering::Relaxed),
+        processed.alerts.load(Ordering::Relaxed),
+        bus.dead_letters().len(),
+    );
+    if let Ok(mut log) = diagnostics.lock()
+        && let Err(error) = log.finish()
+    {
+        eprintln!("garrison serve: cannot write the quarantine: {error}");
+    }
+    for result in results {
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(Failure::Store(error)),
+            Err(_) => return Err(Failure::Internal("a spool processor panicked".into())),
+        }
+    }
+    Ok(ExitCode::Success)
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_signal() {
+    let mut terminate =
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+                return;
+            }
+        };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}
