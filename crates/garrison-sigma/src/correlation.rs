@@ -316,6 +316,20 @@ impl RuleSet {
         })
     }
 
+    /// How far back a correlation can reach from its last sighting: the sum of every
+    /// correlation's timespan (a chain of correlations spans at most all of them); `None`
+    /// without correlations. Sightings older than this before the newest can no longer
+    /// complete anything.
+    pub fn correlation_horizon(&self) -> Option<jiff::SignedDuration> {
+        let correlations = &self.correlations;
+        if correlations.is_empty() {
+            return None;
+        }
+        let nanos: i128 = correlations.iter().map(|c| c.timespan_nanos).sum();
+        let seconds = i64::try_from(nanos / 1_000_000_000).unwrap_or(i64::MAX);
+        Some(jiff::SignedDuration::from_secs(seconds))
+    }
+
     /// Runs every correlation over the sightings and returns the reported detections, oldest
     /// first.
     pub fn correlate(&self, mut sightings: Vec<Sighting>) -> Vec<Detection> {

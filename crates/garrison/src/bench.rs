@@ -18,6 +18,9 @@ pub enum BenchCommand {
     /// The whole pipeline and the agent team on live generated telemetry: sustained rate,
     /// alert-to-incident latency, memory.
     Team(crate::bench_team::BenchTeamArgs),
+    /// `garrison serve` as its own process under syslog (TCP, UDP) and HEC load, then killed
+    /// with SIGKILL mid-load: rates, memory, and acknowledged events lost.
+    Live(crate::bench_live::BenchLiveArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -178,6 +181,7 @@ pub fn run(command: BenchCommand) -> Result<ExitCode, Failure> {
     let args = match command {
         BenchCommand::Hunt(args) => args,
         BenchCommand::Team(args) => return crate::bench_team::run(args),
+        BenchCommand::Live(args) => return crate::bench_live::run(args),
     };
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
     let mut discovery = garrison_ingest::discover(&args.paths)

@@ -59,6 +59,9 @@ pub struct InvestigateArgs {
     pub input: crate::input::InputArgs,
 }
 
+/// Events stored in one transaction at most.
+const WRITE_BATCH: usize = 16_384;
+
 /// The longest the team may take to settle after the last alert.
 const SETTLE_LIMIT: Duration = Duration::from_secs(600);
 
@@ -134,7 +137,14 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
     let writer_store = store.clone();
     let writer = std::thread::spawn(move || -> Result<usize, String> {
         let mut written = 0;
-        for batch in batches {
+        while let Ok(mut batch) = batches.recv() {
+            // Batches already waiting join this one: one commit rewrites each index page
+            // once, however many rows it adds there.
+            while batch.len() < WRITE_BATCH
+                && let Ok(more) = batches.try_recv()
+            {
+                batch.extend(more);
+            }
             written += batch.len();
             writer_store
                 .put_events(&batch)

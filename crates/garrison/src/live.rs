@@ -1,7 +1,8 @@
 //! `garrison serve`'s processing side: each spool is read from its saved cursor, its records
 //! decoded, detected on and kept as evidence, their alerts raised to the agent team, and only
-//! then the cursor saved. A crash repeats at most the records after the last cursor; they
-//! carry the same evidence and alert ids, so the store keeps each event once.
+//! once the team has handled them (the bus is idle) the cursor saved. A crash repeats at most
+//! the records after the last cursor; they carry the same evidence and alert ids, so the store
+//! keeps each event once and the team sees every alert.
 
 use crate::hunt::{Detectors, DiagnosticLog, Worker};
 use garrison_agents::messages::{ALERT_BATCH, TeamMessage};
@@ -14,16 +15,19 @@ use garrison_server::spool::{Cursor, Durability, read_chunk};
 use garrison_server::{RecordFormat, SpoolInfo};
 use garrison_sigma::Sighting;
 use garrison_store::{EvidenceStore, SqliteStore, StoredEvent};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Bytes of records read from a spool at once.
 const CHUNK_BYTES: usize = 1 << 20;
-/// Correlation sightings kept: those of the last day, at most this many.
-const SIGHTINGS_KEPT: usize = 200_000;
+/// Correlation sightings kept: those the rules' timespans can still reach (a day at most), at
+/// most this many (the newest), so a flood costs bounded memory and time.
+const SIGHTINGS_KEPT: usize = 50_000;
 const SIGHTINGS_SPAN: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+/// The longest a stopping processor waits for the team to handle its last alerts.
+const SETTLE_LIMIT: Duration = Duration::from_secs(600);
 
 /// What the processors did (all spools).
 #[derive(Debug, Default)]
@@ -38,12 +42,17 @@ pub struct Shared<'a> {
     pub detectors: Detectors<'a>,
     pub store: &'a SqliteStore,
     pub publisher: &'a Publisher<InProcessBus, TeamMessage>,
+    /// The bus, to tell when the team has handled the alerts raised.
+    pub bus: &'a InProcessBus,
     pub runtime: &'a tokio::runtime::Handle,
     pub diagnostics: &'a Mutex<DiagnosticLog>,
     pub processed: &'a Processed,
     pub durability: Durability,
     /// Set once the inputs have stopped: processors finish what is spooled and return.
     pub stop: &'a AtomicBool,
+    /// Set when stopping has waited long enough: processors return after the chunk in hand,
+    /// leaving the rest in the spool for the next start.
+    pub abandon: &'a AtomicBool,
 }
 
 fn line_format(format: RecordFormat) -> LineFormat {
@@ -58,7 +67,8 @@ fn line_format(format: RecordFormat) -> LineFormat {
 #[derive(Default)]
 struct Correlations {
     sightings: Vec<Sighting>,
-    raised: HashSet<AlertId>,
+    /// With the time of the detection, to be forgotten once out of reach.
+    raised: HashMap<AlertId, Option<jiff::Timestamp>>,
 }
 
 impl Correlations {
@@ -73,9 +83,17 @@ impl Correlations {
             return Ok(Vec::new());
         }
         self.sightings.extend(fresh);
+        let span = shared
+            .detectors
+            .rules
+            .correlation_horizon()
+            .unwrap_or(SIGHTINGS_SPAN)
+            .min(SIGHTINGS_SPAN);
         if let Some(newest) = self.sightings.iter().map(|s| s.timestamp).max() {
-            let horizon = newest - SIGHTINGS_SPAN;
+            let horizon = newest - span;
             self.sightings.retain(|s| s.timestamp >= horizon);
+            self.raised
+                .retain(|_, at| at.is_none_or(|at| at >= horizon));
         }
         if self.sightings.len() > SIGHTINGS_KEPT {
             self.sightings.sort_by_key(|s| s.timestamp);
@@ -85,6 +103,12 @@ impl Correlations {
         let mut alerts = Vec::new();
         for detection in shared.detectors.rules.correlate(self.sightings.clone()) {
             let id = EvidenceId::of(&detection.evidence);
+            if self
+                .raised
+                .contains_key(&AlertId::of(&detection.rule.id, id))
+            {
+                continue;
+            }
             let event = match kept.iter().find(|event| event.id == id) {
                 Some(event) => event.clone(),
                 None => match shared.store.event(id).map_err(|e| e.to_string())? {
@@ -93,9 +117,8 @@ impl Correlations {
                 },
             };
             let alert = garrison_agents::evidence::alert_from_detection(&detection, &event);
-            if self.raised.insert(alert.id.clone()) {
-                alerts.push(alert);
-            }
+            self.raised.insert(alert.id.clone(), alert.timestamp);
+            alerts.push(alert);
         }
         Ok(alerts)
     }
@@ -112,14 +135,38 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
     let mut decoder = Decoder::new();
     let mut correlations = Correlations::default();
     let format = line_format(info.format);
+    // A cursor past records whose alerts the team may still be handling: saved once the bus
+    // is idle, so a crash before then raises those alerts again.
+    let mut unsaved: Option<Cursor> = None;
+    let save = |cursor: &Cursor| {
+        cursor
+            .save(&cursor_path, shared.durability)
+            .map_err(|e| e.to_string())
+    };
     loop {
+        if let Some(pending) = unsaved
+            && shared.bus.is_idle()
+        {
+            save(&pending)?;
+            unsaved = None;
+        }
         // Read before looking at `stop`, so the last records are not left behind.
         let stopping = shared.stop.load(Ordering::Acquire);
         let committed = *end.borrow_and_update();
-        let Some(chunk) =
-            read_chunk(&info.dir, &cursor, &committed, CHUNK_BYTES).map_err(|e| e.to_string())?
-        else {
+        let chunk = match shared.abandon.load(Ordering::Acquire) {
+            true => None,
+            false => read_chunk(&info.dir, &cursor, &committed, CHUNK_BYTES)
+                .map_err(|e| e.to_string())?,
+        };
+        let Some(chunk) = chunk else {
             if stopping {
+                if let Some(pending) = unsaved {
+                    let deadline = std::time::Instant::now() + SETTLE_LIMIT;
+                    while !shared.bus.is_idle() && std::time::Instant::now() < deadline {
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    save(&pending)?;
+                }
                 return Ok(());
             }
             let _ = shared.runtime.block_on(async {
@@ -161,9 +208,10 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
                 .map_err(|error| format!("cannot raise alerts: {error}"))?;
         }
         cursor = chunk.next;
-        cursor
-            .save(&cursor_path, shared.durability)
-            .map_err(|e| e.to_string())?;
+        match alerts.is_empty() && unsaved.is_none() {
+            true => save(&cursor)?,
+            false => unsaved = Some(cursor),
+        }
         shared
             .processed
             .records

@@ -2,6 +2,7 @@
 
 mod audit;
 mod bench;
+mod bench_live;
 mod bench_team;
 mod demo;
 mod hunt;

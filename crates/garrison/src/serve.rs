@@ -40,6 +40,10 @@ pub struct ServeArgs {
     /// Worker threads of the agent team (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// On SIGINT or SIGTERM, seconds to go on processing what was accepted; what is left stays
+    /// in the spools for the next start.
+    #[arg(long, default_value_t = 30)]
+    pub drain_seconds: u64,
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
@@ -90,6 +94,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
         .map_err(|error| Failure::Internal(format!("cannot start the runtime: {error}")))?;
     let processed = Processed::default();
     let stop = AtomicBool::new(false);
+    let abandon = AtomicBool::new(false);
     let handle = runtime.handle().clone();
     let detectors = Detectors {
         rules: &loaded.rules,
@@ -147,11 +152,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
         detectors,
         store: &store,
         publisher: &team.detect,
+        bus: &bus,
         runtime: &handle,
         diagnostics: &diagnostics,
         processed: &processed,
         durability: config.durability,
         stop: &stop,
+        abandon: &abandon,
     };
     let results = std::thread::scope(|scope| {
         let shared = &shared;
@@ -171,6 +178,18 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
             server.shutdown().await;
         });
         stop.store(true, Ordering::Release);
+        let deadline =
+            std::time::Instant::now() + std::time::Duration::from_secs(args.drain_seconds);
+        while processors.iter().any(|p| !p.is_finished()) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if processors.iter().any(|p| !p.is_finished()) {
+            eprintln!(
+                "garrison serve: stopped processing after {} s; the rest waits in the spools for the next start",
+                args.drain_seconds
+            );
+            abandon.store(true, Ordering::Release);
+        }
         processors
             .into_iter()
             .map(|processor| processor.join())
@@ -188,6 +207,23 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
             "garrison serve: input {}: {} accepted, {} quarantined, {} unauthorized, {} busy, {} connections",
             listening.input, s.accepted, s.quarantined, s.unauthorized, s.busy, s.connections
         );
+    }
+    let left: u64 = spools
+        .iter()
+        .map(|info| {
+            let cursor = garrison_server::spool::Cursor::load(&info.dir.join("cursor"))
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            info.spool
+                .end()
+                .borrow()
+                .records
+                .saturating_sub(cursor.record())
+        })
+        .sum();
+    if left > 0 {
+        eprintln!("garrison serve: {left} records wait in the spools for the next start");
     }
     let quarantined: u64 = diagnostics
         .lock()
