@@ -33,6 +33,17 @@ struct RawTls {
     client_ca: Option<PathBuf>,
 }
 
+/// An HTTP input as written (HEC and Elasticsearch take the same settings).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    name: Option<String>,
+    address: String,
+    token_file: PathBuf,
+    tls: Option<RawTls>,
+    max_body: Option<usize>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 enum RawInput {
@@ -47,20 +58,8 @@ enum RawInput {
         tls: Option<RawTls>,
         max_message: Option<usize>,
     },
-    Hec {
-        name: Option<String>,
-        address: String,
-        token_file: PathBuf,
-        tls: Option<RawTls>,
-        max_body: Option<usize>,
-    },
-    Elasticsearch {
-        name: Option<String>,
-        address: String,
-        token_file: PathBuf,
-        tls: Option<RawTls>,
-        max_body: Option<usize>,
-    },
+    Hec(RawHttp),
+    Elasticsearch(RawHttp),
     File {
         name: Option<String>,
         path: PathBuf,
@@ -318,6 +317,15 @@ fn compile_input(raw: RawInput, base: &Path, at: &str, errors: &mut Vec<String>)
             }
         }
     };
+    let http_parts = |raw: RawHttp, default: &str, errors: &mut Vec<String>| {
+        (
+            raw.name.unwrap_or_else(|| default.into()),
+            address(&raw.address, errors),
+            tokens(&raw.token_file, errors),
+            tls(raw.tls, errors),
+            raw.max_body.unwrap_or(DEFAULT_MAX_BODY),
+        )
+    };
     let (name, kind) = match raw {
         RawInput::SyslogUdp {
             name,
@@ -349,36 +357,30 @@ fn compile_input(raw: RawInput, base: &Path, at: &str, errors: &mut Vec<String>)
                 },
             )
         }
-        RawInput::Hec {
-            name,
-            address: text,
-            token_file,
-            tls: raw_tls,
-            max_body,
-        } => (
-            name.unwrap_or_else(|| "hec".into()),
-            InputKind::Hec {
-                address: address(&text, errors),
-                tokens: tokens(&token_file, errors),
-                tls: tls(raw_tls, errors),
-                max_body: max_body.unwrap_or(DEFAULT_MAX_BODY),
-            },
-        ),
-        RawInput::Elasticsearch {
-            name,
-            address: text,
-            token_file,
-            tls: raw_tls,
-            max_body,
-        } => (
-            name.unwrap_or_else(|| "elasticsearch".into()),
-            InputKind::Elasticsearch {
-                address: address(&text, errors),
-                tokens: tokens(&token_file, errors),
-                tls: tls(raw_tls, errors),
-                max_body: max_body.unwrap_or(DEFAULT_MAX_BODY),
-            },
-        ),
+        RawInput::Hec(raw) => {
+            let (name, address, tokens, tls, max_body) = http_parts(raw, "hec", errors);
+            (
+                name,
+                InputKind::Hec {
+                    address,
+                    tokens,
+                    tls,
+                    max_body,
+                },
+            )
+        }
+        RawInput::Elasticsearch(raw) => {
+            let (name, address, tokens, tls, max_body) = http_parts(raw, "elasticsearch", errors);
+            (
+                name,
+                InputKind::Elasticsearch {
+                    address,
+                    tokens,
+                    tls,
+                    max_body,
+                },
+            )
+        }
         RawInput::File { name, path, format } => {
             let format = match format.as_deref() {
                 None => RecordFormat::Syslog,

@@ -68,6 +68,8 @@ pub fn router(api: Api, input: HttpInput) -> Router {
             .route("/services/collector/event/1.0", post(hec_event))
             .route("/services/collector/raw", post(hec_raw))
             .route("/services/collector/raw/1.0", post(hec_raw))
+            // As Splunk's, the health check needs no token (load balancers probe it) and
+            // says nothing but whether the spools take data.
             .route("/services/collector/health", get(hec_health))
             .route("/services/collector/health/1.0", get(hec_health))
             .fallback(|| async {
@@ -232,17 +234,22 @@ pub fn hec_events(body: &[u8]) -> Result<Split, BadEvent> {
     Ok((json_records, text_records))
 }
 
+/// A HEC request's body, once its token is checked and it is inflated; or the answer.
+fn hec_body(input: &Inner, headers: &HeaderMap, body: &Bytes) -> Result<Vec<u8>, Box<Response>> {
+    if let Some(refused) = hec_auth(input, headers) {
+        return Err(Box::new(refused));
+    }
+    body_bytes(headers, body, input.max_body).map_err(|reason| {
+        input.intake.refuse(None, &reason, body);
+        Box::new(hec_invalid("Invalid data format", 6, 0))
+    })
+}
+
 async fn hec_event(State(input): State<HttpInput>, headers: HeaderMap, body: Bytes) -> Response {
     let input = &input.0;
-    if let Some(refused) = hec_auth(input, &headers) {
-        return refused;
-    }
-    let body = match body_bytes(&headers, &body, input.max_body) {
+    let body = match hec_body(input, &headers, &body) {
         Ok(body) => body,
-        Err(reason) => {
-            input.intake.refuse(None, &reason, &body);
-            return hec_invalid("Invalid data format", 6, 0);
-        }
+        Err(refused) => return *refused,
     };
     let (json_records, text_records) = match hec_events(&body) {
         Ok(records) => records,
@@ -259,15 +266,9 @@ async fn hec_event(State(input): State<HttpInput>, headers: HeaderMap, body: Byt
 
 async fn hec_raw(State(input): State<HttpInput>, headers: HeaderMap, body: Bytes) -> Response {
     let input = &input.0;
-    if let Some(refused) = hec_auth(input, &headers) {
-        return refused;
-    }
-    let body = match body_bytes(&headers, &body, input.max_body) {
+    let body = match hec_body(input, &headers, &body) {
         Ok(body) => body,
-        Err(reason) => {
-            input.intake.refuse(None, &reason, &body);
-            return hec_invalid("Invalid data format", 6, 0);
-        }
+        Err(refused) => return *refused,
     };
     let lines: Vec<Vec<u8>> = body
         .split(|&b| b == b'\n')

@@ -316,7 +316,7 @@ async fn serve_http(
     router: axum::Router,
     mut intake: Intake,
 ) {
-    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::rt::{TokioExecutor, TokioTimer};
     let permits = Arc::new(tokio::sync::Semaphore::new(syslog::MAX_CONNECTIONS));
     let mut connections = tokio::task::JoinSet::new();
     loop {
@@ -351,17 +351,7 @@ async fn serve_http(
                 .timer(TokioTimer::new())
                 .header_read_timeout(HEADER_LIMIT);
             match tls {
-                None => {
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    tokio::pin!(connection);
-                    tokio::select! {
-                        _ = connection.as_mut() => {}
-                        _ = stop.stopping() => {
-                            connection.as_mut().graceful_shutdown();
-                            let _ = connection.await;
-                        }
-                    }
-                }
+                None => serve_connection(&builder, stream, service, &mut stop).await,
                 Some(acceptor) => {
                     let Ok(Ok(stream)) = tokio::time::timeout(
                         std::time::Duration::from_secs(10),
@@ -374,19 +364,31 @@ async fn serve_http(
                             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         return;
                     };
-                    let connection = builder.serve_connection(TokioIo::new(stream), service);
-                    tokio::pin!(connection);
-                    tokio::select! {
-                        _ = connection.as_mut() => {}
-                        _ = stop.stopping() => {
-                            connection.as_mut().graceful_shutdown();
-                            let _ = connection.await;
-                        }
-                    }
+                    serve_connection(&builder, stream, service, &mut stop).await
                 }
             }
         });
         while connections.try_join_next().is_some() {}
     }
     while connections.join_next().await.is_some() {}
+}
+
+/// Serves one connection's requests until it closes, or shutdown asks it to finish.
+async fn serve_connection<S>(
+    builder: &hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    stream: S,
+    service: hyper_util::service::TowerToHyperService<axum::Router>,
+    stop: &mut Intake,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let connection = builder.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => {}
+        _ = stop.stopping() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = connection.await;
+        }
+    }
 }

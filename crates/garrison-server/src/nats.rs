@@ -17,9 +17,7 @@ pub async fn subscribe(
     queue_group: Option<&str>,
     credentials: Option<&Path>,
 ) -> Result<async_nats::Subscriber, String> {
-    let mut options = async_nats::ConnectOptions::new()
-        .name("garrison serve")
-        .retry_on_initial_connect();
+    let mut options = async_nats::ConnectOptions::new().name("garrison serve");
     if let Some(path) = credentials {
         options = options
             .credentials_file(path)
@@ -38,7 +36,14 @@ pub async fn subscribe(
         }
         None => client.subscribe(subject.to_string()).await,
     };
-    subscribed.map_err(|error| format!("cannot subscribe to {subject}: {error}"))
+    let subscriber =
+        subscribed.map_err(|error| format!("cannot subscribe to {subject}: {error}"))?;
+    // The subscription is in force at the server before serve says it is ready.
+    client
+        .flush()
+        .await
+        .map_err(|error| format!("cannot subscribe to {subject}: {error}"))?;
+    Ok(subscriber)
 }
 
 /// Splits a message into JSON and text records.

@@ -250,11 +250,6 @@ impl Spool {
     pub fn is_full(&self) -> bool {
         self.requests.capacity() == 0
     }
-
-    /// Requests waiting for the writer.
-    pub fn queued(&self) -> usize {
-        QUEUE - self.requests.capacity()
-    }
 }
 
 struct Writer {

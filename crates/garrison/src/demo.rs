@@ -76,10 +76,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
         }
     }
     investigate(&InvestigateArgs {
-        rules: Vec::new(),
-        no_bundled: false,
-        inventory: None,
-        intel: Vec::new(),
+        team: Default::default(),
         state: StateArgs {
             dir: Some(dir.clone()),
         },

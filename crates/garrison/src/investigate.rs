@@ -26,9 +26,10 @@ pub enum ReportFormat {
     Md,
 }
 
-/// Arguments of `garrison investigate`.
-#[derive(Debug, clap::Args)]
-pub struct InvestigateArgs {
+/// What the team detects with and knows: rules, inventory, threat intelligence (shared by
+/// `investigate` and `serve`).
+#[derive(Debug, Default, clap::Args)]
+pub struct TeamInputs {
     /// Sigma rule file or folder (repeatable); added to the bundled pack.
     #[arg(long = "rules", value_name = "PATH")]
     pub rules: Vec<PathBuf>,
@@ -42,6 +43,45 @@ pub struct InvestigateArgs {
     /// matched against every value read (repeatable).
     #[arg(long = "intel", value_name = "PATH")]
     pub intel: Vec<PathBuf>,
+}
+
+/// [`TeamInputs`] loaded.
+pub struct Loaded {
+    pub rules: crate::rules::LoadedRules,
+    pub inventory: Inventory,
+    pub intel: Option<garrison_ingest::intel::IntelSet>,
+}
+
+impl TeamInputs {
+    /// Loads the inventory, the rules (compiled on `threads`) and the intelligence.
+    pub fn load(&self, threads: usize) -> Result<Loaded, Failure> {
+        let inventory = match &self.inventory {
+            None => Inventory::default(),
+            Some(path) => load_inventory(path)?,
+        };
+        let selection = RuleSelection {
+            bundled: !self.no_bundled,
+            paths: self.rules.clone(),
+        };
+        let rules = load_rules(&selection, &CompileOptions::default(), threads)
+            .map_err(|error| Failure::Rules(format!("{error:#}")))?;
+        if rules.rules.stats().rules == 0 {
+            return Err(Failure::Rules("no rule could be loaded".into()));
+        }
+        let intel = crate::hunt::load_intel(&self.intel)?;
+        Ok(Loaded {
+            rules,
+            inventory,
+            intel,
+        })
+    }
+}
+
+/// Arguments of `garrison investigate`.
+#[derive(Debug, clap::Args)]
+pub struct InvestigateArgs {
+    #[command(flatten)]
+    pub team: TeamInputs,
     #[command(flatten)]
     pub state: StateArgs,
     #[arg(long, value_enum, default_value = "json")]
@@ -71,7 +111,7 @@ pub fn run(args: InvestigateArgs) -> Result<ExitCode, Failure> {
 
 /// Reads an inventory: JSON (hosts, users, allowlist), or delimited text with a header row
 /// (`kind,name,criticality[,owner,role,tags]`).
-pub(crate) fn load_inventory(path: &std::path::Path) -> Result<Inventory, Failure> {
+fn load_inventory(path: &std::path::Path) -> Result<Inventory, Failure> {
     let text = std::fs::read_to_string(path).map_err(|error| {
         Failure::Input(format!("cannot read inventory {}: {error}", path.display()))
     })?;
@@ -114,19 +154,11 @@ pub(crate) fn load_inventory(path: &std::path::Path) -> Result<Inventory, Failur
 pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
     let discovery = args.input.discover()?;
-    let inventory = match &args.inventory {
-        None => Inventory::default(),
-        Some(path) => load_inventory(path)?,
-    };
-    let selection = RuleSelection {
-        bundled: !args.no_bundled,
-        paths: args.rules.clone(),
-    };
-    let loaded = load_rules(&selection, &CompileOptions::default(), threads)
-        .map_err(|error| Failure::Rules(format!("{error:#}")))?;
-    if loaded.rules.stats().rules == 0 {
-        return Err(Failure::Rules("no rule could be loaded".into()));
-    }
+    let Loaded {
+        rules: loaded,
+        inventory,
+        intel,
+    } = args.team.load(threads)?;
     let dir = state_dir(&args.state)?;
     let store =
         Arc::new(SqliteStore::open(&dir).map_err(|error| Failure::Store(error.to_string()))?);
@@ -153,7 +185,6 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
         Ok(written)
     });
     let diagnostics = Mutex::new(DiagnosticLog::new(None));
-    let intel = crate::hunt::load_intel(&args.intel)?;
     let outcome = hunt_files_keeping(
         &discovery.files,
         crate::hunt::Detectors {

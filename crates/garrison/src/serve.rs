@@ -4,14 +4,12 @@
 
 use crate::hunt::{Detectors, DiagnosticLog, default_threads};
 use crate::live::{Processed, Shared, process};
-use crate::rules::{RuleSelection, load_rules};
 use crate::state::{StateArgs, state_dir};
 use crate::{ExitCode, Failure};
 use garrison_agents::SystemClock;
 use garrison_agents::team::{self, ReportObserver, TeamConfig, TeamStores};
 use garrison_bus::InProcessBus;
 use garrison_server::{Config, Server};
-use garrison_sigma::CompileOptions;
 use garrison_store::SqliteStore;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -23,18 +21,8 @@ pub struct ServeArgs {
     /// The configuration file (TOML): the inputs and the spool's durability.
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
-    /// Sigma rule file or folder (repeatable); added to the bundled pack.
-    #[arg(long = "rules", value_name = "PATH")]
-    pub rules: Vec<PathBuf>,
-    /// Do not load the bundled rule pack.
-    #[arg(long)]
-    pub no_bundled: bool,
-    /// Inventory of hosts and identities with their criticality, and the allowlist.
-    #[arg(long, value_name = "FILE")]
-    pub inventory: Option<PathBuf>,
-    /// STIX 2.1 bundle, MISP event or MISP feed folder (repeatable).
-    #[arg(long = "intel", value_name = "PATH")]
-    pub intel: Vec<PathBuf>,
+    #[command(flatten)]
+    pub team: crate::investigate::TeamInputs,
     #[command(flatten)]
     pub state: StateArgs,
     /// Worker threads of the agent team (default: all cores).
@@ -55,20 +43,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
         ))
     })?;
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
-    let inventory = match &args.inventory {
-        None => Default::default(),
-        Some(path) => crate::investigate::load_inventory(path)?,
-    };
-    let selection = RuleSelection {
-        bundled: !args.no_bundled,
-        paths: args.rules.clone(),
-    };
-    let loaded = load_rules(&selection, &CompileOptions::default(), threads)
-        .map_err(|error| Failure::Rules(format!("{error:#}")))?;
-    if loaded.rules.stats().rules == 0 {
-        return Err(Failure::Rules("no rule could be loaded".into()));
-    }
-    let intel = crate::hunt::load_intel(&args.intel)?;
+    let crate::investigate::Loaded {
+        rules: loaded,
+        inventory,
+        intel,
+    } = args.team.load(threads)?;
     let dir = state_dir(&args.state)?;
     std::fs::create_dir_all(&dir)
         .map_err(|error| Failure::Store(format!("cannot create {}: {error}", dir.display())))?;

@@ -251,6 +251,23 @@ path = "app.log"
             r#"{"text":"Event field is required","code":12,"invalid-event-number":1}"#
         )
     );
+    // Raw lines (HEC's /raw endpoint) go to the text spool; /health answers with its code.
+    let (status, reply) = http(
+        &hec,
+        "POST",
+        "/services/collector/raw",
+        Some(&format!("Splunk {TOKEN}")),
+        b"<13>Dec  2 10:00:00 web01 app: raw one\r\n<13>Dec  2 10:00:01 web01 app: raw two\n",
+    );
+    assert_eq!(
+        (status, reply.as_str()),
+        (200, r#"{"text":"Success","code":0}"#)
+    );
+    let (status, reply) = http(&hec, "GET", "/services/collector/health", None, b"");
+    assert_eq!(
+        (status, reply.as_str()),
+        (200, r#"{"text":"HEC is healthy","code":17}"#)
+    );
     // Winlogbeat's domain controller events over the bulk API.
     let dc = sample_lines("samples/dc01-security.winlogbeat.jsonl");
     let es = served.address("elasticsearch");
@@ -306,7 +323,7 @@ path = "app.log"
     let state = served.state.clone();
     let log = served.stop();
 
-    let expected = windows.len() + dc.len() + auth.len() + 2 * rfc5424.len();
+    let expected = windows.len() + 2 + dc.len() + auth.len() + 2 * rfc5424.len();
     let accepted = |name: &str| -> u64 {
         let prefix = format!("garrison serve: input {name}: ");
         let line = log.lines().find(|l| l.starts_with(&prefix)).unwrap();
@@ -317,7 +334,13 @@ path = "app.log"
             .parse()
             .unwrap()
     };
-    assert_eq!(accepted("hec"), windows.len() as u64, "{log}");
+    assert_eq!(accepted("hec"), windows.len() as u64 + 2, "{log}");
+    let raw =
+        std::fs::read_to_string(state.join("spool/hec/text/00000000000000000000.log")).unwrap();
+    assert_eq!(
+        raw,
+        "<13>Dec  2 10:00:00 web01 app: raw one\n<13>Dec  2 10:00:01 web01 app: raw two\n"
+    );
     assert_eq!(accepted("elasticsearch"), dc.len() as u64);
     assert_eq!(accepted("syslog-tcp"), auth.len() as u64);
     assert_eq!(accepted("syslog-udp"), rfc5424.len() as u64);
