@@ -61,10 +61,20 @@ pub enum ServerError {
     Spool(#[from] spool::SpoolError),
     #[error("input {input}: {reason}")]
     Nats { input: String, reason: String },
+    #[error("{path}: another garrison serve is using this state folder")]
+    Locked { path: String },
+    #[error("{path}: {source}")]
+    State {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// The running inputs.
 pub struct Server {
+    /// Held while serving: one server per state folder (two would write the same spools).
+    _lock: std::fs::File,
     pub spools: Vec<SpoolInfo>,
     pub listening: Vec<Listening>,
     pub quarantine: Arc<Quarantine>,
@@ -81,11 +91,36 @@ pub fn spool_dir(state: &Path, name: &str) -> PathBuf {
 impl Server {
     /// Opens every input's spools and starts listening. Must run inside a Tokio runtime.
     pub async fn start(config: &Config, state: &Path) -> Result<Server, ServerError> {
+        let lock_path = state.join("serve.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| ServerError::State {
+                path: lock_path.display().to_string(),
+                source,
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(ServerError::Locked {
+                    path: state.display().to_string(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(source)) => {
+                return Err(ServerError::State {
+                    path: lock_path.display().to_string(),
+                    source,
+                });
+            }
+        }
         let (shutdown, stop) = watch::channel(false);
         let quarantine = Arc::new(Quarantine::new(
             &state.join("quarantine").join("live.jsonl"),
         ));
         let mut server = Server {
+            _lock: lock,
             spools: Vec::new(),
             listening: Vec::new(),
             quarantine: quarantine.clone(),

@@ -671,3 +671,24 @@ fn a_nats_subject_is_an_input() {
         "<13>Dec  2 10:00:00 web01 app: one\n<13>Dec  2 10:00:01 web01 app: two\n"
     );
 }
+
+#[test]
+fn a_second_server_on_the_same_state_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = "version = 1\n[[input]]\nkind = \"syslog_udp\"\naddress = \"127.0.0.1:0\"\n";
+    let served = Served::start(dir.path(), config);
+    let second = Command::new(env!("CARGO_BIN_EXE_garrison"))
+        .args(["serve", "--config"])
+        .arg(dir.path().join("serve.toml"))
+        .arg("--state")
+        .arg(&served.state)
+        .output()
+        .unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("another garrison serve is using this state folder"),
+        "{stderr}"
+    );
+    served.stop();
+}
