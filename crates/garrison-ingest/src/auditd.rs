@@ -121,7 +121,7 @@ fn is_argument(key: &str) -> bool {
 /// `proctitle`) become spaces. `None` when `value` is not hex-encoded.
 fn decode_hex(value: &str) -> Option<String> {
     if value.len() < 2
-        || value.len() % 2 != 0
+        || !value.len().is_multiple_of(2)
         || !value
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b))

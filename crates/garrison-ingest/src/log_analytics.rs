@@ -165,16 +165,16 @@ fn syslog_row(record: &Fields, fields: &mut Fields) -> (RecordFormat, Option<Tim
         push_columns(record, fields, &["HostIP", "_ResourceId"]);
         return (RecordFormat::SysmonLinux, created.or(time));
     }
-    if trimmed.starts_with("type=") {
-        if let Some(audit_time) = crate::auditd::read_auoms(trimmed, fields) {
-            if fields.get("node").is_none()
-                && let Some(host) = record.value("Computer")
-            {
-                fields.push("node", host, ValueKind::Text);
-            }
-            push_columns(record, fields, &["HostIP", "_ResourceId"]);
-            return (RecordFormat::Auditd, Some(audit_time));
+    if trimmed.starts_with("type=")
+        && let Some(audit_time) = crate::auditd::read_auoms(trimmed, fields)
+    {
+        if fields.get("node").is_none()
+            && let Some(host) = record.value("Computer")
+        {
+            fields.push("node", host, ValueKind::Text);
         }
+        push_columns(record, fields, &["HostIP", "_ResourceId"]);
+        return (RecordFormat::Auditd, Some(audit_time));
     }
     let host = record
         .value("HostName")

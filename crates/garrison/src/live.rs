@@ -174,6 +174,20 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
             });
             continue;
         };
+        let mut chunk = chunk;
+        if format == LineFormat::Auditd && chunk.next.record() < committed.records {
+            // An audit event's records share a serial and may go on in the next chunk.
+            let cut = audit_cut(&chunk.data);
+            if cut < chunk.data.len() {
+                chunk.data.truncate(cut);
+                chunk.records = memchr::memchr_iter(b'\n', &chunk.data).count() as u64;
+                chunk.next = Cursor {
+                    segment: chunk.next.segment,
+                    offset: chunk.first_offset + cut as u64,
+                    line: chunk.first_line - 1 + chunk.records,
+                };
+            }
+        }
         let unit = Unit::Lines {
             stream: Arc::new(StreamName {
                 path: Arc::from(chunk.path.to_string_lossy().as_ref()),
@@ -227,6 +241,25 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
     }
 }
 
+/// The length of `data` (whole audit record lines) up to the end of its last whole event:
+/// the records after the cut share the last line's serial. All of it when it is one event.
+fn audit_cut(data: &[u8]) -> usize {
+    let serial = garrison_ingest::auditd::serial_of;
+    let body = data.strip_suffix(b"\n").unwrap_or(data);
+    let mut start = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
+    let Some(last) = serial(&body[start..]) else {
+        return data.len();
+    };
+    while start > 0 {
+        let previous = memchr::memrchr(b'\n', &data[..start - 1]).map_or(0, |i| i + 1);
+        if serial(&data[previous..start - 1]) != Some(last) {
+            return start;
+        }
+        start = previous;
+    }
+    data.len()
+}
+
 /// Stores events, trying again for a while when the store is busy.
 fn store_events(store: &SqliteStore, events: &[StoredEvent]) -> Result<(), String> {
     let mut delay = Duration::from_millis(10);
@@ -239,5 +272,21 @@ fn store_events(store: &SqliteStore, events: &[StoredEvent]) -> Result<(), Strin
             }
             Err(error) => return Err(format!("cannot store evidence: {error}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_chunks_end_between_events() {
+        let a =
+            "type=SYSCALL msg=audit(1.000:7): pid=1\ntype=EXECVE msg=audit(1.000:7): a0=\"x\"\n";
+        let b = "type=SYSCALL msg=audit(1.001:8): pid=2\ntype=CWD msg=audit(1.001:8): cwd=\"/\"\n";
+        let data = format!("{a}{b}");
+        assert_eq!(audit_cut(data.as_bytes()), a.len());
+        assert_eq!(audit_cut(b.as_bytes()), b.len());
+        assert_eq!(audit_cut(b"not audit\n"), 10);
     }
 }

@@ -360,10 +360,11 @@ fn finish(event: &mut OcsfEvent, source: &mut Source, log: WindowsLog) {
     if let Some(level) = source.peek(windows::LEVEL) {
         event.severity = severity_of_level(level);
     }
-    if event.status_id.is_none() && log == WindowsLog::Security {
-        if let Some(success) = audit_outcome(source) {
-            set_outcome(event, success);
-        }
+    if event.status_id.is_none()
+        && log == WindowsLog::Security
+        && let Some(success) = audit_outcome(source)
+    {
+        set_outcome(event, success);
     }
     if event.actor.is_none() && requires_actor(event.class()) {
         event.actor = logging_actor(source, log);

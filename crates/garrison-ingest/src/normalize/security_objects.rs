@@ -213,12 +213,12 @@ fn value_type_id(type_name: &str) -> Option<u8> {
 /// A value of 4657, with its data and (when rendered by name) its type.
 fn changed_value(source: &mut Source, key: &str, name: &str, data: &str, kind: &str) -> RegValue {
     let mut value = registry_value(&format!("{key}\\{name}"));
-    if let Some(type_name) = source.peek(kind) {
-        if let Some(type_id) = value_type_id(type_name) {
-            source.consume(kind);
-            value.type_id = Some(type_id);
-            value.type_name = Some(type_name.trim().to_string());
-        }
+    if let Some(type_name) = source.peek(kind)
+        && let Some(type_id) = value_type_id(type_name)
+    {
+        source.consume(kind);
+        value.type_id = Some(type_id);
+        value.type_name = Some(type_name.trim().to_string());
     }
     value.data = source.take(data).map(String::from);
     value

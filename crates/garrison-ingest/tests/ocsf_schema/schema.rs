@@ -341,15 +341,15 @@ impl Checker<'_> {
                         .count()
                 })
             };
-            if let Some(names) = constraints.get("at_least_one") {
-                if present(names) == 0 {
-                    self.error(path, format!("needs at least one of {names}"));
-                }
+            if let Some(names) = constraints.get("at_least_one")
+                && present(names) == 0
+            {
+                self.error(path, format!("needs at least one of {names}"));
             }
-            if let Some(names) = constraints.get("just_one") {
-                if present(names) != 1 {
-                    self.error(path, format!("needs exactly one of {names}"));
-                }
+            if let Some(names) = constraints.get("just_one")
+                && present(names) != 1
+            {
+                self.error(path, format!("needs exactly one of {names}"));
             }
         }
     }
