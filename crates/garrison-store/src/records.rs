@@ -147,6 +147,12 @@ const EVENT_COLUMNS: &str = "id, at_ns, host, user, channel, event_id, fields, p
 
 impl EvidenceStore for SqliteStore {
     fn put_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
+        // Encoded before the connection is taken, so writers on several threads encode at once.
+        let encoded: Vec<String> = events
+            .iter()
+            .map(|event| serde_json::to_string(&event.fields))
+            .collect::<Result<_, _>>()
+            .map_err(|error| corrupt(format!("cannot encode fields: {error}")))?;
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         let mut inserted = 0;
@@ -157,9 +163,7 @@ impl EvidenceStore for SqliteStore {
                   process_key, parent_key, session_key, host_address)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
-            for event in events {
-                let fields = serde_json::to_string(&event.fields)
-                    .map_err(|error| corrupt(format!("cannot encode fields: {error}")))?;
+            for (event, fields) in events.iter().zip(&encoded) {
                 inserted += statement.execute(params![
                     event.id.0 as i64,
                     nanos(event.timestamp),

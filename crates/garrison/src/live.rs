@@ -26,6 +26,8 @@ const CHUNK_BYTES: usize = 1 << 20;
 /// most this many (the newest), so a flood costs bounded memory and time.
 const SIGHTINGS_KEPT: usize = 50_000;
 const SIGHTINGS_SPAN: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+/// How often correlations run while a processor reads a backlog.
+const CORRELATE_EVERY: Duration = Duration::from_secs(1);
 /// The longest a stopping processor waits for the team to handle its last alerts.
 const SETTLE_LIMIT: Duration = Duration::from_secs(600);
 
@@ -67,6 +69,9 @@ fn line_format(format: RecordFormat) -> LineFormat {
 #[derive(Default)]
 struct Correlations {
     sightings: Vec<Sighting>,
+    /// Sightings added since correlations last ran.
+    unevaluated: usize,
+    last_run: Option<std::time::Instant>,
     /// With the time of the detection, to be forgotten once out of reach.
     raised: HashMap<AlertId, Option<jiff::Timestamp>>,
 }
@@ -76,13 +81,22 @@ impl Correlations {
     fn add(
         &mut self,
         fresh: Vec<Sighting>,
+        caught_up: bool,
         shared: &Shared<'_>,
         kept: &[StoredEvent],
     ) -> Result<Vec<Alert>, String> {
-        if fresh.is_empty() {
+        self.unevaluated += fresh.len();
+        self.sightings.extend(fresh);
+        // Correlations run over every kept sighting: at most once a second while a backlog
+        // is read, and whenever the processor has caught up.
+        let due = self
+            .last_run
+            .is_none_or(|last| last.elapsed() >= CORRELATE_EVERY);
+        if self.unevaluated == 0 || !(caught_up || due) {
             return Ok(Vec::new());
         }
-        self.sightings.extend(fresh);
+        self.unevaluated = 0;
+        self.last_run = Some(std::time::Instant::now());
         let span = shared
             .detectors
             .rules
@@ -208,7 +222,8 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
             },
         );
         let (events, mut alerts, sightings) = worker.take();
-        alerts.extend(correlations.add(sightings, shared, &events)?);
+        let caught_up = chunk.next.record() >= end.borrow().records;
+        alerts.extend(correlations.add(sightings, caught_up, shared, &events)?);
         store_events(shared.store, &events)?;
         for batch in alerts.chunks(ALERT_BATCH) {
             shared
