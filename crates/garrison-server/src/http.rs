@@ -158,10 +158,10 @@ async fn append(spool: Option<&Spool>, records: Vec<Vec<u8>>) -> Option<Result<A
     let Some(spool) = spool.filter(|_| !records.is_empty()) else {
         return Some(Ok(Appended { first: 0, count: 0 }));
     };
-    match spool.try_append(records).await {
-        Ok(result) => Some(result.map_err(|error| error.to_string())),
-        Err(_) => None,
-    }
+    spool
+        .try_append(records)
+        .await
+        .map(|result| result.map_err(|error| error.to_string()))
 }
 
 // ---- Splunk HEC ----
@@ -270,10 +270,7 @@ async fn hec_raw(State(input): State<HttpInput>, headers: HeaderMap, body: Bytes
         Ok(body) => body,
         Err(refused) => return *refused,
     };
-    let lines: Vec<Vec<u8>> = body
-        .split(|&b| b == b'\n')
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
-        .filter(|line| !line.trim_ascii().is_empty())
+    let lines: Vec<Vec<u8>> = crate::intake::text_lines(&body)
         .map(<[u8]>::to_vec)
         .collect();
     if lines.is_empty() {

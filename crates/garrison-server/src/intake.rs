@@ -1,7 +1,6 @@
 //! What every listener shares: the spools it appends to, its counters, the quarantine for
 //! what cannot be spooled, and the shutdown signal.
 
-use serde::Serialize;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -35,7 +34,7 @@ impl InputStats {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StatsSnapshot {
     pub accepted: u64,
     pub quarantined: u64,
@@ -131,4 +130,12 @@ impl Intake {
     pub async fn stopping(&mut self) {
         let _ = self.shutdown.wait_for(|stop| *stop).await;
     }
+}
+
+/// The lines of a text body (HEC `/raw`, a NATS message), without their line ends; blank lines
+/// are not records.
+pub fn text_lines(body: &[u8]) -> impl Iterator<Item = &[u8]> {
+    body.split(|&b| b == b'\n')
+        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+        .filter(|line| !line.trim_ascii().is_empty())
 }

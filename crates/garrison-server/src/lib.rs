@@ -15,9 +15,7 @@ mod tail;
 mod tls;
 
 pub use config::{Config, Input, InputKind, RecordFormat};
-pub use http::hec_events;
 pub use intake::{InputStats, StatsSnapshot};
-pub use syslog::Framer;
 
 use intake::{Intake, Quarantine};
 use spool::{Durability, Spool};

@@ -60,12 +60,7 @@ fn records(payload: &[u8], json: &mut Vec<Vec<u8>>, text: &mut Vec<Vec<u8>>) {
         });
         return;
     }
-    for line in trimmed.split(|&b| b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if !line.trim_ascii().is_empty() {
-            text.push(line.to_vec());
-        }
-    }
+    text.extend(crate::intake::text_lines(trimmed).map(<[u8]>::to_vec));
 }
 
 pub async fn serve(

@@ -220,25 +220,19 @@ impl Spool {
             .map_err(|_| Arc::new(SpoolError::Closed(self.dir.display().to_string())))?
     }
 
-    /// As [`Spool::append`] but fails at once, handing the records back, when the writer's
-    /// queue is full (for inputs that answer "busy" rather than wait).
+    /// As [`Spool::append`], but `None` at once when the writer's queue is full (for inputs
+    /// that answer "busy" rather than wait).
     pub async fn try_append(
         &self,
         records: Vec<Vec<u8>>,
-    ) -> Result<Result<Appended, Arc<SpoolError>>, Vec<Vec<u8>>> {
+    ) -> Option<Result<Appended, Arc<SpoolError>>> {
+        let closed = || Arc::new(SpoolError::Closed(self.dir.display().to_string()));
         let (done, result) = oneshot::channel();
         match self.requests.try_send(Request { records, done }) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(request)) => return Err(request.records),
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Ok(Err(Arc::new(SpoolError::Closed(
-                    self.dir.display().to_string(),
-                ))));
-            }
+            Ok(()) => Some(result.await.unwrap_or_else(|_| Err(closed()))),
+            Err(mpsc::error::TrySendError::Full(_)) => None,
+            Err(mpsc::error::TrySendError::Closed(_)) => Some(Err(closed())),
         }
-        Ok(result
-            .await
-            .unwrap_or_else(|_| Err(Arc::new(SpoolError::Closed(self.dir.display().to_string())))))
     }
 
     /// The committed end, updated as commits land.

@@ -213,7 +213,7 @@ impl Framer {
                         0 => Skip::Nothing,
                         left => Skip::Bytes(left),
                     };
-                    if left_empty(&self.pending, start) {
+                    if start >= self.pending.len() {
                         break;
                     }
                     continue;
@@ -317,10 +317,6 @@ impl Framer {
         }
         self.pending.clear();
     }
-}
-
-fn left_empty(pending: &[u8], start: usize) -> bool {
-    start >= pending.len()
 }
 
 /// An octet-counting frame's header length and message length; `Err` when the data does not

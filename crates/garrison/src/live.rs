@@ -77,26 +77,9 @@ struct Correlations {
 }
 
 impl Correlations {
-    /// Adds `fresh` and returns the correlation detections not raised before.
-    fn add(
-        &mut self,
-        fresh: Vec<Sighting>,
-        caught_up: bool,
-        shared: &Shared<'_>,
-        kept: &[StoredEvent],
-    ) -> Result<Vec<Alert>, String> {
-        self.unevaluated += fresh.len();
-        self.sightings.extend(fresh);
-        // Correlations run over every kept sighting: at most once a second while a backlog
-        // is read, and whenever the processor has caught up.
-        let due = self
-            .last_run
-            .is_none_or(|last| last.elapsed() >= CORRELATE_EVERY);
-        if self.unevaluated == 0 || !(caught_up || due) {
-            return Ok(Vec::new());
-        }
-        self.unevaluated = 0;
-        self.last_run = Some(std::time::Instant::now());
+    /// Drops sightings no correlation can reach any more (and all but the newest
+    /// `SIGHTINGS_KEPT`), and raised alerts as old.
+    fn forget(&mut self, shared: &Shared<'_>) {
         let span = shared
             .detectors
             .rules
@@ -114,6 +97,33 @@ impl Correlations {
             let excess = self.sightings.len() - SIGHTINGS_KEPT;
             self.sightings.drain(..excess);
         }
+    }
+
+    /// Adds `fresh` and returns the correlation detections not raised before.
+    fn add(
+        &mut self,
+        fresh: Vec<Sighting>,
+        caught_up: bool,
+        shared: &Shared<'_>,
+        kept: &[StoredEvent],
+    ) -> Result<Vec<Alert>, String> {
+        self.unevaluated += fresh.len();
+        self.sightings.extend(fresh);
+        // Correlations run over every kept sighting: at most once a second while a backlog
+        // is read, and whenever the processor has caught up.
+        let due = self
+            .last_run
+            .is_none_or(|last| last.elapsed() >= CORRELATE_EVERY);
+        if self.unevaluated == 0 || !(caught_up || due) {
+            // Between runs too, a flood costs bounded memory.
+            if self.sightings.len() > 2 * SIGHTINGS_KEPT {
+                self.forget(shared);
+            }
+            return Ok(Vec::new());
+        }
+        self.unevaluated = 0;
+        self.last_run = Some(std::time::Instant::now());
+        self.forget(shared);
         let mut alerts = Vec::new();
         for detection in shared.detectors.rules.correlate(self.sightings.clone()) {
             let id = EvidenceId::of(&detection.evidence);

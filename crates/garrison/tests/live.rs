@@ -372,8 +372,23 @@ path = "app.log"
         incidents.iter().any(|l| l.contains("on web01 (deploy)")),
         "{log}"
     );
-    // Evidence from a spool reads back byte for byte.
+    // Correlation rules run live too: the temporal correlation of the SSH brute force and
+    // the logon after it is in web01's incident.
     let db = rusqlite::Connection::open(state.join("garrison.sqlite3")).unwrap();
+    let mut bodies = db.prepare("SELECT body FROM incidents").unwrap();
+    let bodies: Vec<String> = bodies
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("SSH Password Logon After a Brute Force from the Same Source")),
+        "no correlation alert in {} incidents",
+        bodies.len()
+    );
+    // Evidence from a spool reads back byte for byte.
     let (path, offset): (String, i64) = db
         .query_row("SELECT path, offset FROM evidence WHERE path LIKE '%/syslog-tcp/%' ORDER BY record_id LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
         .unwrap();
