@@ -44,6 +44,16 @@ pub enum TeamKind {
     IncidentStalled,
 }
 
+impl TeamKind {
+    pub const ALL: [TeamKind; 5] = [
+        TeamKind::AlertRaised,
+        TeamKind::AlertTriaged,
+        TeamKind::IncidentProposed,
+        TeamKind::IncidentVerified,
+        TeamKind::IncidentStalled,
+    ];
+}
+
 impl Message for TeamMessage {
     type Kind = TeamKind;
     const SCHEMA_VERSION: u16 = 3;

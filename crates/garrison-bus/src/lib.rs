@@ -7,17 +7,19 @@
 //! a failing handler, or left past its ack deadline) comes back, up to a limit after which it is
 //! kept as a dead letter, never silently lost. Receivers make handling idempotent by envelope id.
 //!
-//! [`InProcessBus`] is the embedded default; a NATS JetStream implementation of the same trait
-//! comes with the scale-out work, so agents run on either unchanged.
+//! [`InProcessBus`] is the embedded default; [`JetStreamBus`] carries the same envelopes over
+//! NATS JetStream for agents running as separate processes, so agents run on either unchanged.
 
 pub mod envelope;
 pub mod identity;
+pub mod jetstream;
 pub mod memory;
 
 pub use envelope::{
     CorrelationId, Envelope, EnvelopeId, Lineage, Message, Rejection, SignedEnvelope,
 };
 pub use identity::{AgentId, AgentKeys, Directory, KeyError, PublicIdentity};
+pub use jetstream::{JetStreamBus, JetStreamConfig, NatsOptions};
 pub use memory::InProcessBus;
 
 use std::future::Future;
@@ -38,13 +40,16 @@ pub enum BusError {
     /// The bus is shutting down.
     #[error("the bus is closed")]
     Closed,
+    /// The broker could not be reached or refused the operation for now.
+    #[error("the bus is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl BusError {
     /// True when trying again later may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            BusError::NoRoute(_) => true,
+            BusError::NoRoute(_) | BusError::Unavailable(_) => true,
             BusError::ConsumerConflict { .. }
             | BusError::InvalidSubscription(_)
             | BusError::Closed => false,
@@ -88,6 +93,17 @@ pub trait Bus: Clone + Send + Sync + 'static {
         &self,
         envelope: SignedEnvelope,
     ) -> impl Future<Output = Result<(), BusError>> + Send;
+
+    /// Creates the consumers `specs` name without subscribing, so that messages published
+    /// before their agents start wait for them. Where consumers live only while subscribed (the
+    /// in-process bus), there is nothing to do.
+    fn declare(
+        &self,
+        specs: &[SubscriptionSpec],
+    ) -> impl Future<Output = Result<(), BusError>> + Send {
+        let _ = specs;
+        std::future::ready(Ok(()))
+    }
 
     /// Joins (creating when new) the consumer `spec` names.
     fn subscribe(

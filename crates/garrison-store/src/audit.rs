@@ -115,6 +115,38 @@ pub fn entry_hash(
     hasher.finalize().into()
 }
 
+/// The entry `record` becomes when appended at `at` after `head`.
+pub(crate) fn next_entry(
+    head: Option<ChainHead>,
+    record: &AuditRecord,
+    at: Timestamp,
+) -> AuditEntry {
+    let (seq, prev_hash) = match head {
+        Some(head) => (head.seq + 1, head.hash),
+        None => (1, GENESIS),
+    };
+    let action = record.action.code();
+    let hash = entry_hash(
+        &prev_hash,
+        seq,
+        &at.to_string(),
+        &record.actor,
+        action,
+        &record.subject,
+        &record.detail,
+    );
+    AuditEntry {
+        seq,
+        at,
+        actor: record.actor.clone(),
+        action: action.to_string(),
+        subject: record.subject.clone(),
+        detail: record.detail.clone(),
+        prev_hash,
+        hash,
+    }
+}
+
 /// The last entry of a chain: how far it goes and what it ends with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChainHead {
@@ -219,6 +251,58 @@ pub struct StoredEntry {
     pub detail: String,
     pub prev_hash: Vec<u8>,
     pub hash: Vec<u8>,
+}
+
+/// What checking the audit log found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditReport {
+    /// Entries checked before the first violation (all of them when there is none).
+    pub checked: u64,
+    pub head: Option<ChainHead>,
+    pub violation: Option<ChainViolation>,
+}
+
+/// Checks a stored log read in pages of entries from a sequence number on (so memory stays
+/// flat), then the head stored beside it, and when given the head kept elsewhere, that the log
+/// still reaches it.
+pub fn verify_paged(
+    expected: Option<ChainHead>,
+    mut page: impl FnMut(u64, usize) -> Result<Vec<StoredEntry>, crate::StoreError>,
+    stored_head: impl FnOnce() -> Result<Option<ChainHead>, crate::StoreError>,
+) -> Result<AuditReport, crate::StoreError> {
+    const PAGE: usize = 10_000;
+    let mut checker = ChainChecker::new(expected);
+    let mut checked = 0u64;
+    let mut next = 0u64;
+    loop {
+        let entries = page(next, PAGE)?;
+        for entry in &entries {
+            if let Err(violation) = checker.check(entry) {
+                return Ok(AuditReport {
+                    checked,
+                    head: None,
+                    violation: Some(violation),
+                });
+            }
+            checked += 1;
+        }
+        match entries.last() {
+            Some(last) if entries.len() == PAGE => next = last.seq + 1,
+            _ => break,
+        }
+    }
+    Ok(match checker.finish(stored_head()?) {
+        Ok(head) => AuditReport {
+            checked,
+            head,
+            violation: None,
+        },
+        Err(violation) => AuditReport {
+            checked,
+            head: None,
+            violation: Some(violation),
+        },
+    })
 }
 
 /// Checks entries in the order they are stored; returns the chain's head (none when empty).

@@ -1,14 +1,17 @@
-//! Garrison's storage: the embedded SQLite store (the default; PostgreSQL arrives with the
-//! scale-out work) holding evidence and incidents, and the tamper-evident, hash-chained audit
-//! log. Agents use the traits ([`AuditLog`], [`EvidenceStore`], [`IncidentStore`]).
+//! Garrison's storage: evidence and incidents, and the tamper-evident, hash-chained audit log,
+//! in the embedded SQLite store (the default) or in PostgreSQL (shared by agents running as
+//! separate processes). Agents use the traits ([`AuditLog`], [`EvidenceStore`],
+//! [`IncidentStore`]), so they run on either unchanged.
 
 pub mod audit;
+pub mod postgres;
 pub mod records;
 pub mod sqlite;
 
-pub use audit::{AuditAction, AuditEntry, AuditRecord, ChainHead, ChainViolation};
+pub use audit::{AuditAction, AuditEntry, AuditRecord, AuditReport, ChainHead, ChainViolation};
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use records::{EvidenceStore, IncidentStore, Lease, StoredEvent};
-pub use sqlite::{AuditReport, SqliteStore};
+pub use sqlite::SqliteStore;
 
 use std::path::PathBuf;
 
@@ -23,6 +26,40 @@ impl AuditLog for SqliteStore {
     }
 }
 
+impl AuditLog for PostgresStore {
+    fn append(&self, record: &AuditRecord, at: jiff::Timestamp) -> Result<AuditEntry, StoreError> {
+        self.append_audit(record, at)
+    }
+}
+
+/// Everything a store keeps: what a process running the whole team opens, whichever store
+/// backs it.
+pub trait Store: AuditLog + EvidenceStore + IncidentStore {
+    /// Checks the whole audit log, and when given the head kept elsewhere, that the log still
+    /// reaches it.
+    fn verify_audit(&self, expected: Option<ChainHead>) -> Result<AuditReport, StoreError>;
+    /// The stored head of the audit log (none while it is empty).
+    fn audit_head(&self) -> Result<Option<ChainHead>, StoreError>;
+}
+
+impl Store for SqliteStore {
+    fn verify_audit(&self, expected: Option<ChainHead>) -> Result<AuditReport, StoreError> {
+        SqliteStore::verify_audit(self, expected)
+    }
+    fn audit_head(&self) -> Result<Option<ChainHead>, StoreError> {
+        SqliteStore::audit_head(self)
+    }
+}
+
+impl Store for PostgresStore {
+    fn verify_audit(&self, expected: Option<ChainHead>) -> Result<AuditReport, StoreError> {
+        PostgresStore::verify_audit(self, expected)
+    }
+    fn audit_head(&self) -> Result<Option<ChainHead>, StoreError> {
+        PostgresStore::audit_head(self)
+    }
+}
+
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -30,6 +67,8 @@ pub enum StoreError {
     Open { path: PathBuf, reason: String },
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
+    #[error("PostgreSQL: {0}")]
+    Postgres(#[from] ::postgres::Error),
     #[error("the store's schema (version {found}) is newer than this build supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },
     #[error("the store is corrupt: {what}")]
@@ -44,6 +83,7 @@ impl StoreError {
                 error.code,
                 rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
             ),
+            StoreError::Postgres(error) => postgres::is_retryable(error),
             StoreError::Database(_)
             | StoreError::Open { .. }
             | StoreError::SchemaTooNew { .. }

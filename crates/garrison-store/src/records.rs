@@ -97,15 +97,15 @@ pub trait IncidentStore: Send + Sync {
     fn incidents(&self) -> Result<Vec<Incident>, StoreError>;
 }
 
-fn nanos(timestamp: Option<Timestamp>) -> Option<i64> {
+pub(crate) fn nanos(timestamp: Option<Timestamp>) -> Option<i64> {
     timestamp.and_then(|t| i64::try_from(t.as_nanosecond()).ok())
 }
 
-fn from_nanos(value: Option<i64>) -> Option<Timestamp> {
+pub(crate) fn from_nanos(value: Option<i64>) -> Option<Timestamp> {
     value.and_then(|n| Timestamp::from_nanosecond(i128::from(n)).ok())
 }
 
-fn corrupt(what: impl Into<String>) -> StoreError {
+pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt { what: what.into() }
 }
 

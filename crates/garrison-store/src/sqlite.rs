@@ -3,8 +3,7 @@
 
 use crate::StoreError;
 use crate::audit::{
-    AuditEntry, AuditRecord, ChainChecker, ChainHash, ChainHead, ChainViolation, GENESIS,
-    StoredEntry, entry_hash,
+    AuditEntry, AuditRecord, AuditReport, ChainHash, ChainHead, StoredEntry, next_entry,
 };
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -85,15 +84,6 @@ pub struct SqliteStore {
     connection: Mutex<Connection>,
 }
 
-/// What checking the audit log found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuditReport {
-    /// Entries checked before the first violation (all of them when there is none).
-    pub checked: u64,
-    pub head: Option<ChainHead>,
-    pub violation: Option<ChainViolation>,
-}
-
 impl SqliteStore {
     /// Opens (creating when missing) the store in `state_dir`.
     pub fn open(state_dir: &Path) -> Result<SqliteStore, StoreError> {
@@ -143,52 +133,28 @@ impl SqliteStore {
     ) -> Result<AuditEntry, StoreError> {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
-        let head = read_head(&transaction)?;
-        let (seq, prev_hash) = match head {
-            Some(head) => (head.seq + 1, head.hash),
-            None => (1, GENESIS),
-        };
-        let at_text = at.to_string();
-        let action = record.action.code();
-        let hash = entry_hash(
-            &prev_hash,
-            seq,
-            &at_text,
-            &record.actor,
-            action,
-            &record.subject,
-            &record.detail,
-        );
+        let entry = next_entry(read_head(&transaction)?, record, at);
         transaction.execute(
             "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
-                seq as i64,
-                at_text,
-                record.actor,
-                action,
-                record.subject,
-                record.detail,
-                prev_hash.as_slice(),
-                hash.as_slice()
+                entry.seq as i64,
+                entry.at.to_string(),
+                entry.actor,
+                entry.action,
+                entry.subject,
+                entry.detail,
+                entry.prev_hash.as_slice(),
+                entry.hash.as_slice()
             ],
         )?;
         transaction.execute(
             "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
              ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-            params![seq as i64, hash.as_slice()],
+            params![entry.seq as i64, entry.hash.as_slice()],
         )?;
         transaction.commit()?;
-        Ok(AuditEntry {
-            seq,
-            at,
-            actor: record.actor.clone(),
-            action: action.to_string(),
-            subject: record.subject.clone(),
-            detail: record.detail.clone(),
-            prev_hash,
-            hash,
-        })
+        Ok(entry)
     }
 
     /// The stored head of the audit log (none while it is empty).
@@ -214,40 +180,11 @@ impl SqliteStore {
     /// Checks the whole audit log (in pages, so memory stays flat), and the stored head, and
     /// when given the head kept elsewhere, that the log still reaches it.
     pub fn verify_audit(&self, expected: Option<ChainHead>) -> Result<AuditReport, StoreError> {
-        const PAGE: usize = 10_000;
-        let mut checker = ChainChecker::new(expected);
-        let mut checked = 0u64;
-        let mut next = 0u64;
-        loop {
-            let page = self.audit_entries(next, PAGE)?;
-            for entry in &page {
-                if let Err(violation) = checker.check(entry) {
-                    return Ok(AuditReport {
-                        checked,
-                        head: None,
-                        violation: Some(violation),
-                    });
-                }
-                checked += 1;
-            }
-            match page.last() {
-                Some(last) if page.len() == PAGE => next = last.seq + 1,
-                _ => break,
-            }
-        }
-        let stored = self.audit_head()?;
-        Ok(match checker.finish(stored) {
-            Ok(head) => AuditReport {
-                checked,
-                head,
-                violation: None,
-            },
-            Err(violation) => AuditReport {
-                checked,
-                head: None,
-                violation: Some(violation),
-            },
-        })
+        crate::audit::verify_paged(
+            expected,
+            |from, limit| self.audit_entries(from, limit),
+            || self.audit_head(),
+        )
     }
 }
 

@@ -147,3 +147,73 @@ fn a_database_from_a_newer_build_is_refused() {
     );
     assert!(!error.is_retryable());
 }
+
+mod postgres {
+    //! The same chain in PostgreSQL, written by many connections of several stores at once
+    //! (as agents in several processes write it).
+
+    use super::record;
+    use garrison_store::{PostgresOptions, PostgresStore};
+    use std::sync::Arc;
+
+    fn store(schema: &str) -> PostgresStore {
+        let url = std::env::var("GARRISON_POSTGRES_URL")
+            .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
+        PostgresStore::connect(&PostgresOptions {
+            schema: Some(schema.into()),
+            connections: 3,
+            ..PostgresOptions::new(url)
+        })
+        .expect("PostgreSQL runs (see .ci/run)")
+    }
+
+    #[test]
+    fn concurrent_writers_in_several_stores_keep_one_chain_and_tampering_is_found() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos();
+        let schema = format!("gt_audit_{nanos:x}");
+        let stores = [Arc::new(store(&schema)), Arc::new(store(&schema))];
+        let at: jiff::Timestamp = "2026-11-26T00:00:00Z".parse().unwrap();
+        std::thread::scope(|scope| {
+            for writer in 0..6 {
+                let store = stores[writer % 2].clone();
+                scope.spawn(move || {
+                    for i in 0..40 {
+                        store.append_audit(&record(writer * 100 + i), at).unwrap();
+                    }
+                });
+            }
+        });
+        let head = stores[0].audit_head().unwrap().unwrap();
+        assert_eq!(head.seq, 240, "every append got its own place");
+        let report = stores[1].verify_audit(Some(head)).unwrap();
+        assert_eq!((report.checked, report.violation), (240, None));
+        let entries = stores[0].audit_entries(1, 1000).unwrap();
+        let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+        assert_eq!(seqs, (1..=240).collect::<Vec<_>>());
+        // An edit made directly in the database breaks the chain where it was made.
+        let mut client = postgres::Client::connect(
+            &std::env::var("GARRISON_POSTGRES_URL")
+                .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into()),
+            postgres::NoTls,
+        )
+        .unwrap();
+        client
+            .batch_execute(&format!(
+                "UPDATE {schema}.audit_log SET detail = 'nothing to see' WHERE seq = 17"
+            ))
+            .unwrap();
+        let violation = stores[0]
+            .verify_audit(Some(head))
+            .unwrap()
+            .violation
+            .unwrap();
+        assert_eq!(violation.seq(), Some(17), "{violation}");
+        // A second store opened on a migrated schema migrates nothing and continues the chain.
+        let again = store(&schema);
+        assert_eq!(again.audit_head().unwrap(), Some(head));
+        again.drop_schema().unwrap();
+    }
+}

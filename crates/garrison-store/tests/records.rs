@@ -1,9 +1,49 @@
-//! Evidence and incidents in the SQLite store.
+//! Evidence and incidents, the same on both stores: every test runs on the embedded SQLite
+//! store and on the real PostgreSQL (`GARRISON_POSTGRES_URL`, default the local `test`
+//! database), in a schema of its own.
 
 use garrison_model::incident::{Verification, VerificationStatus};
 use garrison_model::{Disposition, EvidenceId, EvidenceRef, Incident, IncidentId, Level};
-use garrison_store::{EvidenceStore, IncidentStore, SqliteStore, StoredEvent};
+use garrison_store::{
+    EvidenceStore, IncidentStore, PostgresOptions, PostgresStore, SqliteStore, StoredEvent,
+};
 use std::sync::Arc;
+
+trait Store: EvidenceStore + IncidentStore {}
+impl<T: EvidenceStore + IncidentStore> Store for T {}
+
+pub fn postgres_url() -> String {
+    std::env::var("GARRISON_POSTGRES_URL")
+        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into())
+}
+
+/// A PostgreSQL store in a fresh schema.
+pub fn postgres_store() -> PostgresStore {
+    let schema = format!("gt_{}", uuid_like());
+    PostgresStore::connect(&PostgresOptions {
+        schema: Some(schema),
+        ..PostgresOptions::new(postgres_url())
+    })
+    .expect("PostgreSQL runs (see .ci/run)")
+}
+
+fn uuid_like() -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{:x}_{}", nanos, std::process::id())
+}
+
+/// Runs `test` on each store.
+fn each_store(test: impl Fn(&dyn Store)) {
+    let dir = tempfile::tempdir().unwrap();
+    test(&SqliteStore::open(dir.path()).unwrap());
+    let postgres = postgres_store();
+    test(&postgres);
+    postgres.drop_schema().unwrap();
+}
 
 fn event(record_id: u64, host: &str, second: i64) -> StoredEvent {
     let source = EvidenceRef {
@@ -38,117 +78,118 @@ fn event(record_id: u64, host: &str, second: i64) -> StoredEvent {
 
 #[test]
 fn an_address_resolves_to_the_host_that_used_it_nearest_in_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    // 10.0.0.7 was WS01's at minute 0 and, after a DHCP renewal, DC01's at minute 120.
-    let mut events = vec![
-        event(1, "WS01", 0),
-        event(2, "DC01", 120 * 60),
-        event(3, "WS02", 0),
-    ];
-    events[0].host_address = Some("10.0.0.7".into());
-    events[1].host_address = Some("10.0.0.7".into());
-    events[2].host_address = Some("10.0.0.8".into());
-    store.put_events(&events).unwrap();
-    let hour = jiff::SignedDuration::from_hours(1);
-    let at = |minute: i64| jiff::Timestamp::from_second(1_700_000_000 + minute * 60).unwrap();
-    let resolve = |address: &str, minute: i64| store.host_with_address(address, at(minute), hour);
-    assert_eq!(resolve("10.0.0.7", 10).unwrap().as_deref(), Some("WS01"));
-    assert_eq!(resolve("10.0.0.7", 100).unwrap().as_deref(), Some("DC01"));
-    assert_eq!(
-        resolve("10.0.0.7", 60 * 5).unwrap(),
-        None,
-        "outside the window"
-    );
-    assert_eq!(resolve("10.0.0.9", 0).unwrap(), None, "never seen");
-    assert_eq!(store.event(events[0].id).unwrap().unwrap(), events[0]);
+    each_store(|store| {
+        // 10.0.0.7 was WS01's at minute 0 and, after a DHCP renewal, DC01's at minute 120.
+        let mut events = vec![
+            event(1, "WS01", 0),
+            event(2, "DC01", 120 * 60),
+            event(3, "WS02", 0),
+        ];
+        events[0].host_address = Some("10.0.0.7".into());
+        events[1].host_address = Some("10.0.0.7".into());
+        events[2].host_address = Some("10.0.0.8".into());
+        store.put_events(&events).unwrap();
+        let hour = jiff::SignedDuration::from_hours(1);
+        let at = |minute: i64| jiff::Timestamp::from_second(1_700_000_000 + minute * 60).unwrap();
+        let resolve =
+            |address: &str, minute: i64| store.host_with_address(address, at(minute), hour);
+        assert_eq!(resolve("10.0.0.7", 10).unwrap().as_deref(), Some("WS01"));
+        assert_eq!(resolve("10.0.0.7", 100).unwrap().as_deref(), Some("DC01"));
+        assert_eq!(
+            resolve("10.0.0.7", 60 * 5).unwrap(),
+            None,
+            "outside the window"
+        );
+        assert_eq!(resolve("10.0.0.9", 0).unwrap(), None, "never seen");
+        assert_eq!(store.event(events[0].id).unwrap().unwrap(), events[0]);
+    });
 }
 
 #[test]
 fn dhcp_leases_name_the_holder_of_an_address_until_they_end() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    let at = |minute: i64| jiff::Timestamp::from_second(1_700_000_000 + minute * 60).unwrap();
-    let lease = |record: u64, minute: i64, host: Option<&str>, minutes: Option<i64>| {
-        let mut event = event(record, "dhcp-sensor", minute * 60);
-        event.lease = Some(garrison_store::Lease {
-            address: "10.0.0.7".into(),
-            host: host.map(str::to_string),
-            until: minutes.map(|length| at(minute + length)),
-            released: host.is_none(),
-        });
-        event
-    };
-    // LAPTOP1 leases 10.0.0.7 for an hour at minute 0; WS01 is seen using it at minute 50
-    // (a sensor's view of a stale address: the lease is the authority while it runs). A new
-    // lease goes to LAPTOP2 at minute 70 (open-ended, as dhcpd logs it), released at minute
-    // 100.
-    let mut seen = event(10, "WS01", 50 * 60);
-    seen.host_address = Some("10.0.0.7".into());
-    let events = vec![
-        lease(1, 0, Some("LAPTOP1"), Some(60)),
-        seen,
-        lease(2, 70, Some("LAPTOP2"), None),
-        lease(3, 100, None, None),
-    ];
-    store.put_events(&events).unwrap();
-    // Stored again (a redelivery): the lease index does not grow or change.
-    store.put_events(&events).unwrap();
-    let day = jiff::SignedDuration::from_hours(24);
-    let resolve = |minute: i64| {
-        store
-            .host_with_address("10.0.0.7", at(minute), day)
-            .unwrap()
-    };
-    assert_eq!(resolve(10).as_deref(), Some("LAPTOP1"));
-    assert_eq!(
-        resolve(50).as_deref(),
-        Some("LAPTOP1"),
-        "the lease, not the sighting"
-    );
-    // Between the first lease's end and the second lease: the nearest sighting.
-    assert_eq!(resolve(65).as_deref(), Some("WS01"));
-    assert_eq!(resolve(80).as_deref(), Some("LAPTOP2"));
-    // After the release, no lease holds: back to sightings within the window.
-    assert_eq!(resolve(120).as_deref(), Some("WS01"));
+    each_store(|store| {
+        let at = |minute: i64| jiff::Timestamp::from_second(1_700_000_000 + minute * 60).unwrap();
+        let lease = |record: u64, minute: i64, host: Option<&str>, minutes: Option<i64>| {
+            let mut event = event(record, "dhcp-sensor", minute * 60);
+            event.lease = Some(garrison_store::Lease {
+                address: "10.0.0.7".into(),
+                host: host.map(str::to_string),
+                until: minutes.map(|length| at(minute + length)),
+                released: host.is_none(),
+            });
+            event
+        };
+        // LAPTOP1 leases 10.0.0.7 for an hour at minute 0; WS01 is seen using it at minute 50
+        // (a sensor's view of a stale address: the lease is the authority while it runs). A new
+        // lease goes to LAPTOP2 at minute 70 (open-ended, as dhcpd logs it), released at minute
+        // 100.
+        let mut seen = event(10, "WS01", 50 * 60);
+        seen.host_address = Some("10.0.0.7".into());
+        let events = vec![
+            lease(1, 0, Some("LAPTOP1"), Some(60)),
+            seen,
+            lease(2, 70, Some("LAPTOP2"), None),
+            lease(3, 100, None, None),
+        ];
+        store.put_events(&events).unwrap();
+        // Stored again (a redelivery): the lease index does not grow or change.
+        store.put_events(&events).unwrap();
+        let day = jiff::SignedDuration::from_hours(24);
+        let resolve = |minute: i64| {
+            store
+                .host_with_address("10.0.0.7", at(minute), day)
+                .unwrap()
+        };
+        assert_eq!(resolve(10).as_deref(), Some("LAPTOP1"));
+        assert_eq!(
+            resolve(50).as_deref(),
+            Some("LAPTOP1"),
+            "the lease, not the sighting"
+        );
+        // Between the first lease's end and the second lease: the nearest sighting.
+        assert_eq!(resolve(65).as_deref(), Some("WS01"));
+        assert_eq!(resolve(80).as_deref(), Some("LAPTOP2"));
+        // After the release, no lease holds: back to sightings within the window.
+        assert_eq!(resolve(120).as_deref(), Some("WS01"));
+    });
 }
 
 #[test]
 fn events_are_stored_once_and_found_by_id_and_by_host_and_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    let events: Vec<StoredEvent> = (0..10)
-        .map(|i| event(i, if i % 2 == 0 { "WS01" } else { "DC01" }, i as i64 * 60))
-        .collect();
-    assert_eq!(store.put_events(&events).unwrap(), 10);
-    assert_eq!(store.put_events(&events[..3]).unwrap(), 0, "already stored");
-    assert_eq!(store.event_count().unwrap(), 10);
-    let found = store.event(events[3].id).unwrap().unwrap();
-    assert_eq!(found, events[3]);
-    assert_eq!(found.field("IpAddress"), Some("10.0.0.5"));
-    assert_eq!(store.event(EvidenceId(42)).unwrap(), None);
-    let from = jiff::Timestamp::from_second(1_700_000_000 + 60).unwrap();
-    let to = jiff::Timestamp::from_second(1_700_000_000 + 6 * 60).unwrap();
-    let window = store.events_on_host("ws01", from, to, &[], 100).unwrap();
-    let records: Vec<u64> = window.iter().map(|e| e.source.record_id).collect();
-    assert_eq!(
-        records,
-        [2, 4, 6],
-        "case-insensitive host, inclusive bounds, oldest first"
-    );
-    assert!(
-        store
-            .events_on_host("ws01", from, to, &[4688], 100)
-            .unwrap()
-            .is_empty()
-    );
-    assert_eq!(
-        store
-            .events_on_host("ws01", from, to, &[4624, 1], 2)
-            .unwrap()
-            .len(),
-        2
-    );
+    each_store(|store| {
+        let events: Vec<StoredEvent> = (0..10)
+            .map(|i| event(i, if i % 2 == 0 { "WS01" } else { "DC01" }, i as i64 * 60))
+            .collect();
+        assert_eq!(store.put_events(&events).unwrap(), 10);
+        assert_eq!(store.put_events(&events[..3]).unwrap(), 0, "already stored");
+        assert_eq!(store.event_count().unwrap(), 10);
+        let found = store.event(events[3].id).unwrap().unwrap();
+        assert_eq!(found, events[3]);
+        assert_eq!(found.field("IpAddress"), Some("10.0.0.5"));
+        assert_eq!(store.event(EvidenceId(42)).unwrap(), None);
+        let from = jiff::Timestamp::from_second(1_700_000_000 + 60).unwrap();
+        let to = jiff::Timestamp::from_second(1_700_000_000 + 6 * 60).unwrap();
+        let window = store.events_on_host("ws01", from, to, &[], 100).unwrap();
+        let records: Vec<u64> = window.iter().map(|e| e.source.record_id).collect();
+        assert_eq!(
+            records,
+            [2, 4, 6],
+            "case-insensitive host, inclusive bounds, oldest first"
+        );
+        assert!(
+            store
+                .events_on_host("ws01", from, to, &[4688], 100)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .events_on_host("ws01", from, to, &[4624, 1], 2)
+                .unwrap()
+                .len(),
+            2
+        );
+    });
 }
 
 fn incident(version: u64, title: &str) -> Incident {
@@ -181,44 +222,66 @@ fn incident(version: u64, title: &str) -> Incident {
 
 #[test]
 fn process_starts_and_children_are_found_by_key() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    let events: Vec<StoredEvent> = (0..8).map(|i| event(i, "WS01", i as i64)).collect();
-    store.put_events(&events).unwrap();
-    assert_eq!(
-        store.process_start("guid:3").unwrap().unwrap().id,
-        events[3].id
-    );
-    assert_eq!(
-        store.process_start("guid:0").unwrap(),
-        None,
-        "record 0 has no parent: not a start"
-    );
-    let children: Vec<u64> = store
-        .process_children("guid:2", 10)
-        .unwrap()
-        .iter()
-        .map(|e| e.source.record_id)
-        .collect();
-    assert_eq!(children, [4, 5]);
-    assert_eq!(store.process_children("guid:2", 1).unwrap().len(), 1);
-    // The events are 4624 logons: the latest of a session's is its start.
-    let start = store.session_start("ws01:0x1001").unwrap().unwrap();
-    assert_eq!(start.source.record_id, 7);
-    assert_eq!(store.session_start("ws01:0x9999").unwrap(), None);
+    each_store(|store| {
+        let events: Vec<StoredEvent> = (0..8).map(|i| event(i, "WS01", i as i64)).collect();
+        store.put_events(&events).unwrap();
+        assert_eq!(
+            store.process_start("guid:3").unwrap().unwrap().id,
+            events[3].id
+        );
+        assert_eq!(
+            store.process_start("guid:0").unwrap(),
+            None,
+            "record 0 has no parent: not a start"
+        );
+        let children: Vec<u64> = store
+            .process_children("guid:2", 10)
+            .unwrap()
+            .iter()
+            .map(|e| e.source.record_id)
+            .collect();
+        assert_eq!(children, [4, 5]);
+        assert_eq!(store.process_children("guid:2", 1).unwrap().len(), 1);
+        // The events are 4624 logons: the latest of a session's is its start.
+        let start = store.session_start("ws01:0x1001").unwrap().unwrap();
+        assert_eq!(start.source.record_id, 7);
+        assert_eq!(store.session_start("ws01:0x9999").unwrap(), None);
+    });
 }
 
 #[test]
 fn only_newer_incident_versions_replace_stored_ones() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    assert!(store.put_incident(&incident(2, "second")).unwrap());
-    assert!(!store.put_incident(&incident(1, "first")).unwrap());
-    assert!(store.put_incident(&incident(3, "third")).unwrap());
-    let stored = store
-        .incident(&IncidentId("inc-1".into()))
-        .unwrap()
-        .unwrap();
-    assert_eq!((stored.version, stored.title.as_str()), (3, "third"));
-    assert_eq!(store.incidents().unwrap().len(), 1);
+    each_store(|store| {
+        assert!(store.put_incident(&incident(2, "second")).unwrap());
+        assert!(!store.put_incident(&incident(1, "first")).unwrap());
+        assert!(store.put_incident(&incident(3, "third")).unwrap());
+        let stored = store
+            .incident(&IncidentId("inc-1".into()))
+            .unwrap()
+            .unwrap();
+        assert_eq!((stored.version, stored.title.as_str()), (3, "third"));
+        assert_eq!(store.incidents().unwrap().len(), 1);
+    });
+}
+
+#[test]
+fn text_the_store_cannot_hold_comes_back_as_close_as_it_can() {
+    each_store(|store| {
+        // Telemetry is attacker-controlled: NUL in a field value comes back exactly, NUL in an
+        // indexed column (PostgreSQL text cannot hold it) comes back as U+FFFD.
+        let mut nul = event(77, "WS01\0evil", 0);
+        nul.fields
+            .push(("CommandLine".into(), "cmd.exe\0/c whoami".into()));
+        assert_eq!(store.put_events(std::slice::from_ref(&nul)).unwrap(), 1);
+        let back = store.event(nul.id).unwrap().unwrap();
+        assert_eq!(back.field("CommandLine"), Some("cmd.exe\0/c whoami"));
+        assert!(
+            matches!(
+                back.host.as_deref(),
+                Some("WS01\0evil" | "WS01\u{FFFD}evil")
+            ),
+            "{:?}",
+            back.host
+        );
+    });
 }

@@ -1,9 +1,9 @@
 //! `garrison audit`: checks the audit log's hash chain, and prints its head so that it can be
 //! kept outside the store.
 
-use crate::state::{StateArgs, state_dir};
+use crate::state::StoreArgs;
 use crate::{ExitCode, Failure};
-use garrison_store::{ChainHead, SqliteStore};
+use garrison_store::ChainHead;
 
 #[derive(Debug, clap::Subcommand)]
 pub enum AuditCommand {
@@ -12,27 +12,16 @@ pub enum AuditCommand {
     Verify(VerifyArgs),
     /// Print the log's head (`sequence:hash`), to keep elsewhere and pass to `verify
     /// --expect-head` later: entries removed from the end are then caught too.
-    Head(StateArgs),
+    Head(StoreArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct VerifyArgs {
     #[command(flatten)]
-    pub state: StateArgs,
+    pub store: StoreArgs,
     /// A head printed earlier by `garrison audit head`; the log must still contain it.
     #[arg(long, value_name = "SEQ:HASH")]
     pub expect_head: Option<String>,
-}
-
-fn open(state: &StateArgs) -> Result<SqliteStore, Failure> {
-    let dir = state_dir(state)?;
-    if !dir.join(garrison_store::sqlite::DATABASE_FILE).exists() {
-        return Err(Failure::Input(format!(
-            "no store in {} (nothing has run with this --state yet)",
-            dir.display()
-        )));
-    }
-    SqliteStore::open(&dir).map_err(|error| Failure::Store(error.to_string()))
 }
 
 pub fn run(command: AuditCommand) -> Result<ExitCode, Failure> {
@@ -49,7 +38,7 @@ pub fn run(command: AuditCommand) -> Result<ExitCode, Failure> {
                     })
                 })
                 .transpose()?;
-            let store = open(&args.state)?;
+            let store = args.store.open(true)?.store;
             let report = store
                 .verify_audit(expected)
                 .map_err(|error| Failure::Store(error.to_string()))?;
@@ -73,8 +62,8 @@ pub fn run(command: AuditCommand) -> Result<ExitCode, Failure> {
                 }
             }
         }
-        AuditCommand::Head(state) => {
-            let store = open(&state)?;
+        AuditCommand::Head(args) => {
+            let store = args.open(true)?.store;
             match store
                 .audit_head()
                 .map_err(|error| Failure::Store(error.to_string()))?

@@ -77,8 +77,11 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
     }
     investigate(&InvestigateArgs {
         team: Default::default(),
-        state: StateArgs {
-            dir: Some(dir.clone()),
+        store: crate::state::StoreArgs {
+            state: StateArgs {
+                dir: Some(dir.clone()),
+            },
+            distributed: None,
         },
         format: args.format,
         output: args.output,

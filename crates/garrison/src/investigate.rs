@@ -1,20 +1,21 @@
 //! `garrison investigate`: hunts files (every event kept as evidence in the store), then hands
-//! the alerts to the agent team (triage, investigate, verify, report) over the in-process bus,
-//! and writes the incidents it reports.
+//! the alerts to the agent team (triage, investigate, verify, report) over the in-process bus
+//! and the embedded store, or over NATS JetStream and PostgreSQL (`--distributed`), and writes
+//! the incidents it reports.
 
 use crate::hunt::{DiagnosticLog, default_threads, hunt_files_keeping};
 use crate::rules::{RuleSelection, load_rules};
-use crate::state::{StateArgs, state_dir};
+use crate::state::StoreArgs;
 use crate::{ExitCode, Failure};
 use garrison_agents::messages::{ALERT_BATCH, TeamMessage};
 use garrison_agents::team::{self, TeamConfig, TeamStores};
 use garrison_agents::triage::Inventory;
 use garrison_agents::{SystemClock, evidence::alert_from_detection};
-use garrison_bus::{InProcessBus, Lineage};
+use garrison_bus::{Bus, InProcessBus, JetStreamBus, Lineage};
 use garrison_ingest::Progress;
 use garrison_model::{Alert, EvidenceId, Incident};
 use garrison_sigma::CompileOptions;
-use garrison_store::{EvidenceStore, IncidentStore, SqliteStore, StoredEvent};
+use garrison_store::StoredEvent;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -83,7 +84,7 @@ pub struct InvestigateArgs {
     #[command(flatten)]
     pub team: TeamInputs,
     #[command(flatten)]
-    pub state: StateArgs,
+    pub store: StoreArgs,
     #[arg(long, value_enum, default_value = "json")]
     pub format: ReportFormat,
     /// Write incidents here instead of standard output.
@@ -159,9 +160,8 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
         inventory,
         intel,
     } = args.team.load(threads)?;
-    let dir = state_dir(&args.state)?;
-    let store =
-        Arc::new(SqliteStore::open(&dir).map_err(|error| Failure::Store(error.to_string()))?);
+    let opened = args.store.open(false)?;
+    let store = opened.store.clone();
     let started = Instant::now();
 
     // 1. Hunt, keeping every event as evidence (written by one thread, in batches).
@@ -242,27 +242,13 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
         ..Default::default()
     };
     let (reported, team_stats, dead_letters) = runtime.block_on(async {
-        let bus = InProcessBus::new();
-        let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
-            .await
-            .map_err(|error| Failure::Internal(error.to_string()))?;
-        let mut alerts = alerts.into_iter().peekable();
-        while alerts.peek().is_some() {
-            let batch: Vec<Alert> = alerts.by_ref().take(ALERT_BATCH).collect();
-            team.detect
-                .publish(TeamMessage::AlertRaised { alerts: batch }, Lineage::start())
-                .await
-                .map_err(|error| Failure::Internal(error.to_string()))?;
+        match &opened.distributed {
+            None => run_team(InProcessBus::new(), stores, config, alerts).await,
+            Some(distributed) => {
+                let bus = distributed.connect_bus("garrison investigate").await?;
+                run_team(bus, stores, config, alerts).await
+            }
         }
-        settle(&bus).await?;
-        let stats = team.runtime.shutdown().await;
-        bus.close();
-        let reported = team
-            .reported
-            .lock()
-            .map(|ids| ids.clone())
-            .unwrap_or_default();
-        Ok::<_, Failure>((reported, stats, bus.dead_letters().len()))
     })?;
 
     // 4. The incidents reported, newest versions, in order of first activity.
@@ -326,7 +312,7 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
             "investigate: {events} events, {alert_count} alerts -> {} incidents ({escalated} escalated) in {:.2} s; {quarantined} records quarantined, {rejected} messages rejected, {restarts} agent restarts, {dead_letters} dead letters; state in {}",
             incidents.len(),
             started.elapsed().as_secs_f64(),
-            dir.display()
+            opened.location
         );
     }
     if dead_letters > 0 {
@@ -337,15 +323,102 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::Success)
 }
 
-/// Waits until the team has nothing left to do (checked twice, a moment apart).
-pub(crate) async fn settle(bus: &InProcessBus) -> Result<(), Failure> {
+/// Starts the team on `bus`, raises `alerts` into it, waits until it settles, and stops it:
+/// the incidents it reported, its counters, and how many messages became dead letters.
+async fn run_team<B: Settles>(
+    bus: B,
+    stores: TeamStores,
+    config: TeamConfig,
+    alerts: Vec<Alert>,
+) -> Result<
+    (
+        std::collections::BTreeSet<garrison_model::IncidentId>,
+        garrison_agents::RuntimeStats,
+        u64,
+    ),
+    Failure,
+> {
+    let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
+        .await
+        .map_err(|error| Failure::Internal(error.to_string()))?;
+    let mut alerts = alerts.into_iter().peekable();
+    while alerts.peek().is_some() {
+        let batch: Vec<Alert> = alerts.by_ref().take(ALERT_BATCH).collect();
+        team.detect
+            .publish(TeamMessage::AlertRaised { alerts: batch }, Lineage::start())
+            .await
+            .map_err(|error| Failure::Internal(error.to_string()))?;
+    }
+    settle(&bus).await?;
+    let stats = team.runtime.shutdown().await;
+    bus.close();
+    let reported = team
+        .reported
+        .lock()
+        .map(|ids| ids.clone())
+        .unwrap_or_default();
+    Ok((reported, stats, bus.dead_letters()))
+}
+
+/// What waiting for a team to settle needs from its bus.
+pub(crate) trait Settles: Bus {
+    /// Nothing queued, in flight or waiting to be delivered again.
+    async fn idle(&self) -> Result<bool, Failure>;
+    /// Messages published so far.
+    fn published(&self) -> u64;
+    /// Messages that became dead letters here.
+    fn dead_letters(&self) -> u64;
+    fn close(&self);
+}
+
+impl Settles for InProcessBus {
+    async fn idle(&self) -> Result<bool, Failure> {
+        Ok(self.is_idle())
+    }
+    fn published(&self) -> u64 {
+        self.stats().published
+    }
+    fn dead_letters(&self) -> u64 {
+        InProcessBus::dead_letters(self).len() as u64
+    }
+    fn close(&self) {
+        InProcessBus::close(self);
+    }
+}
+
+impl Settles for JetStreamBus {
+    async fn idle(&self) -> Result<bool, Failure> {
+        use garrison_bus::Message;
+        let subjects: Vec<&str> = garrison_agents::messages::TeamKind::ALL
+            .iter()
+            .map(|kind| TeamMessage::subject(*kind))
+            .collect();
+        self.is_idle(&subjects)
+            .await
+            .map_err(|error| Failure::Internal(format!("NATS: {error}")))
+    }
+    fn published(&self) -> u64 {
+        let stats = self.stats();
+        stats.published + stats.duplicates + stats.acked + stats.nacked
+    }
+    fn dead_letters(&self) -> u64 {
+        self.stats().dead_lettered
+    }
+    fn close(&self) {
+        JetStreamBus::close(self);
+    }
+}
+
+/// Waits until the team has nothing left to do (checked twice, a moment apart, with nothing
+/// published or settled in between).
+pub(crate) async fn settle<B: Settles>(bus: &B) -> Result<(), Failure> {
     let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
     loop {
         tokio::time::sleep(Duration::from_millis(10)).await;
-        if bus.is_idle() {
-            let published = bus.stats().published;
+        if bus.idle().await? {
+            let published = bus.published();
             tokio::time::sleep(Duration::from_millis(20)).await;
-            if bus.is_idle() && bus.stats().published == published {
+            if bus.idle().await? && bus.published() == published {
                 return Ok(());
             }
         }

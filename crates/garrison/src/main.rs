@@ -5,6 +5,7 @@ mod bench;
 mod bench_live;
 mod bench_team;
 mod demo;
+mod distributed;
 mod hunt;
 mod input;
 mod investigate;

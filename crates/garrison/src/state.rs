@@ -29,3 +29,61 @@ pub fn state_dir(args: &StateArgs) -> Result<PathBuf, Failure> {
         })?;
     Ok(data.join("garrison"))
 }
+
+/// Where the store is: the embedded one in a state directory, or PostgreSQL as a distributed
+/// config file names it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// Use the shared engines this config file names (NATS JetStream as the bus, PostgreSQL as
+    /// the store) instead of the embedded ones.
+    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+    pub distributed: Option<PathBuf>,
+}
+
+/// An opened store, and where it is (for messages).
+pub struct OpenedStore {
+    pub store: std::sync::Arc<dyn garrison_store::Store>,
+    pub location: String,
+    pub distributed: Option<crate::distributed::Distributed>,
+}
+
+impl StoreArgs {
+    /// Opens the store; with `must_exist`, an embedded store that was never written is an
+    /// error rather than a new empty one.
+    pub fn open(&self, must_exist: bool) -> Result<OpenedStore, Failure> {
+        if let Some(path) = &self.distributed {
+            let distributed = crate::distributed::Distributed::load(path)?;
+            let store = distributed.open_store()?;
+            return Ok(OpenedStore {
+                store,
+                location: format!(
+                    "PostgreSQL{} ({})",
+                    distributed
+                        .postgres
+                        .schema
+                        .as_deref()
+                        .map(|schema| format!(" schema {schema}"))
+                        .unwrap_or_default(),
+                    path.display()
+                ),
+                distributed: Some(distributed),
+            });
+        }
+        let dir = state_dir(&self.state)?;
+        if must_exist && !dir.join(garrison_store::sqlite::DATABASE_FILE).exists() {
+            return Err(Failure::Input(format!(
+                "no store in {} (nothing has run with this --state yet)",
+                dir.display()
+            )));
+        }
+        let store = garrison_store::SqliteStore::open(&dir)
+            .map_err(|error| Failure::Store(error.to_string()))?;
+        Ok(OpenedStore {
+            store: std::sync::Arc::new(store),
+            location: dir.display().to_string(),
+            distributed: None,
+        })
+    }
+}

@@ -1,0 +1,213 @@
+//! Distributed mode: one config file naming the NATS JetStream bus and the PostgreSQL store
+//! that agents in separate processes share (`--distributed FILE`).
+//!
+//! ```toml
+//! [nats]
+//! url = "nats://127.0.0.1:4222"
+//! prefix = "garrison"            # subjects garrison.alert.raised, streams GARRISON_ALERT, ...
+//! # credentials_file = "agent.creds"  | nkey_seed_file = "agent.nk"
+//! # user = "garrison"  password_file = "nats.password"
+//! # ca_file = "ca.pem"  cert_file = "client.pem"  key_file = "client.key"
+//!
+//! [postgres]
+//! url = "host=127.0.0.1 user=garrison dbname=garrison"
+//! # password_file = "pg.password"   schema = "garrison"   connections = 4
+//! ```
+//!
+//! Relative paths are read from the config file's folder.
+
+use crate::Failure;
+use garrison_bus::{JetStreamBus, JetStreamConfig, NatsOptions};
+use garrison_store::{PostgresOptions, PostgresStore};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The shared engines, as the config file names them.
+#[derive(Debug, Clone)]
+pub struct Distributed {
+    pub nats: NatsOptions,
+    pub jetstream: JetStreamConfig,
+    pub postgres: PostgresOptions,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    nats: RawNats,
+    postgres: RawPostgres,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNats {
+    url: String,
+    prefix: Option<String>,
+    credentials_file: Option<PathBuf>,
+    nkey_seed_file: Option<PathBuf>,
+    user: Option<String>,
+    password_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
+    /// Messages a stream holds before publishers wait.
+    max_messages: Option<i64>,
+    duplicate_window_seconds: Option<u64>,
+    replicas: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPostgres {
+    url: String,
+    password_file: Option<PathBuf>,
+    schema: Option<String>,
+    connections: Option<usize>,
+}
+
+impl Distributed {
+    pub fn load(path: &Path) -> Result<Distributed, Failure> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| Failure::Input(format!("cannot read {}: {error}", path.display())))?;
+        let raw: RawConfig = toml::from_str(&text)
+            .map_err(|error| Failure::Usage(format!("{}: {error}", path.display())))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let resolve = |file: Option<PathBuf>| file.map(|file| base.join(file));
+        let usage = |what: &str| Failure::Usage(format!("{}: {what}", path.display()));
+        let nats = raw.nats;
+        if !(nats.url.starts_with("nats://") || nats.url.starts_with("tls://")) {
+            return Err(usage(&format!(
+                "nats.url {:?} is not a nats:// or tls:// address",
+                nats.url
+            )));
+        }
+        let client_cert = match (resolve(nats.cert_file), resolve(nats.key_file)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err(usage("nats.cert_file and nats.key_file go together")),
+        };
+        if nats.user.is_some() != nats.password_file.is_some() {
+            return Err(usage("nats.user and nats.password_file go together"));
+        }
+        let defaults = JetStreamConfig::default();
+        let prefix = nats.prefix.unwrap_or(defaults.prefix.clone());
+        if prefix.is_empty()
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(usage(&format!(
+                "nats.prefix {prefix:?}: use letters, digits, - and _ only"
+            )));
+        }
+        let postgres = raw.postgres;
+        Ok(Distributed {
+            nats: NatsOptions {
+                url: nats.url,
+                name: "garrison".into(),
+                credentials_file: resolve(nats.credentials_file),
+                nkey_seed_file: resolve(nats.nkey_seed_file),
+                user: nats.user,
+                password_file: resolve(nats.password_file),
+                ca_file: resolve(nats.ca_file),
+                client_cert,
+            },
+            jetstream: JetStreamConfig {
+                prefix,
+                max_messages: nats.max_messages.unwrap_or(defaults.max_messages),
+                duplicate_window: nats
+                    .duplicate_window_seconds
+                    .map_or(defaults.duplicate_window, Duration::from_secs),
+                replicas: nats.replicas.unwrap_or(defaults.replicas),
+                ..defaults
+            },
+            postgres: PostgresOptions {
+                url: postgres.url,
+                password_file: resolve(postgres.password_file),
+                schema: postgres.schema,
+                connections: postgres.connections.unwrap_or(4),
+            },
+        })
+    }
+
+    pub fn open_store(&self) -> Result<Arc<PostgresStore>, Failure> {
+        PostgresStore::connect(&self.postgres)
+            .map(Arc::new)
+            .map_err(|error| Failure::Store(error.to_string()))
+    }
+
+    pub async fn connect_bus(&self, name: &str) -> Result<JetStreamBus, Failure> {
+        let options = NatsOptions {
+            name: name.into(),
+            ..self.nats.clone()
+        };
+        JetStreamBus::connect(&options, self.jetstream.clone())
+            .await
+            .map_err(|error| Failure::Internal(format!("NATS: {error}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Distributed, Failure> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("distributed.toml");
+        std::fs::write(&path, text).unwrap();
+        Distributed::load(&path)
+    }
+
+    #[test]
+    fn a_config_names_both_engines_and_paths_are_read_beside_it() {
+        let config = load(
+            r#"
+            [nats]
+            url = "tls://nats.internal:4222"
+            prefix = "soc-eu"
+            ca_file = "ca.pem"
+            user = "garrison"
+            password_file = "nats.password"
+            max_messages = 5000
+            [postgres]
+            url = "host=db.internal user=garrison dbname=garrison"
+            schema = "garrison"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(config.jetstream.prefix, "soc-eu");
+        assert_eq!(config.jetstream.max_messages, 5000);
+        assert!(config.nats.ca_file.as_ref().unwrap().ends_with("ca.pem"));
+        assert!(config.nats.password_file.as_ref().unwrap().is_absolute());
+        assert_eq!(config.postgres.schema.as_deref(), Some("garrison"));
+        assert_eq!(config.postgres.connections, 4);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let bad = |text: &str| match load(text) {
+            Err(Failure::Usage(why)) => why,
+            other => panic!("expected a usage error, got {other:?}"),
+        };
+        let postgres = "[postgres]\nurl = \"host=x\"\n";
+        assert!(bad(&format!("[nats]\nurl = \"http://x\"\n{postgres}")).contains("nats.url"));
+        assert!(
+            bad(&format!(
+                "[nats]\nurl = \"nats://x\"\nuser = \"u\"\n{postgres}"
+            ))
+            .contains("password_file")
+        );
+        assert!(
+            bad(&format!(
+                "[nats]\nurl = \"nats://x\"\nprefix = \"a.b\"\n{postgres}"
+            ))
+            .contains("prefix")
+        );
+        assert!(
+            bad(&format!("[nats]\nurl = \"nats://x\"\nurll = 1\n{postgres}"))
+                .contains("unknown field")
+        );
+        assert!(bad("[nats]\nurl = \"nats://x\"\n").contains("postgres"));
+    }
+}
