@@ -4,8 +4,8 @@
 use crate::dedupe::SeenSet;
 use crate::{AgentError, Clock};
 use garrison_bus::{
-    AgentId, AgentKeys, Bus, BusError, Delivery, Directory, Envelope, EnvelopeId, KeyError,
-    Lineage, Message, Subscription, SubscriptionSpec,
+    AgentId, AgentKeys, Bus, BusError, Delivery, Directory, Envelope, EnvelopeId, KeyRing,
+    KeyRingError, Lineage, Message, Subscription, SubscriptionSpec,
 };
 use garrison_store::{AuditAction, AuditLog, AuditRecord};
 use std::collections::{BTreeMap, VecDeque};
@@ -170,6 +170,11 @@ pub struct RuntimeBuilder<B: Bus, M: Message> {
     directory: Directory<M::Kind>,
     starters: Vec<Starter<B, M>>,
     counters: BTreeMap<String, Arc<AgentCounters>>,
+    /// Role keys shared by instances in several processes, and what names this process's
+    /// instances; none: a fresh key per instance (everything runs in this process).
+    ring: Option<(Arc<KeyRing>, String)>,
+    /// Every consumer of the deployment, declared before anything is published.
+    declared: Vec<SubscriptionSpec>,
 }
 
 impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
@@ -181,7 +186,58 @@ impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
             directory: Directory::default(),
             starters: Vec::new(),
             counters: BTreeMap::new(),
+            ring: None,
+            declared: Vec::new(),
         }
+    }
+
+    /// Signs with the role keys of `ring` instead of fresh keys, and trusts every instance of
+    /// a role holding its key: agents of one deployment run in several processes. This
+    /// process's instances are named `instance-1`, `instance-2`, ...
+    pub fn with_key_ring(mut self, ring: Arc<KeyRing>, instance: impl Into<String>) -> Self {
+        self.ring = Some((ring, instance.into()));
+        self
+    }
+
+    /// The keys of instance `number` of `role`, trusted to publish `kinds`.
+    fn keys(
+        &mut self,
+        role: &str,
+        number: usize,
+        kinds: impl IntoIterator<Item = M::Kind>,
+    ) -> Result<AgentKeys, KeyRingError> {
+        match &self.ring {
+            None => {
+                let keys = AgentKeys::generate(AgentId::new(role, number.to_string()))?;
+                self.directory.admit(keys.public(), kinds);
+                Ok(keys)
+            }
+            Some((ring, instance)) => {
+                let keys = ring.keys(role, &format!("{instance}-{number}"))?;
+                self.directory.admit_role(role, keys.public().key, kinds);
+                Ok(keys)
+            }
+        }
+    }
+
+    /// Trusts `role`, running in other processes, to publish `kinds` (with its key from the
+    /// ring), and declares its consumer so work published for it waits until it runs.
+    pub fn remote(&mut self, spec: &AgentSpec<M::Kind>) -> Result<(), KeyRingError> {
+        let Some((ring, _)) = &self.ring else {
+            return Err(KeyRingError::MissingSecret(format!(
+                "{} (remote agents need a key ring)",
+                spec.role
+            )));
+        };
+        let key = ring
+            .public(&spec.role)
+            .ok_or_else(|| KeyRingError::MissingSecret(format!("{}.pub", spec.role)))?;
+        self.directory
+            .admit_role(&spec.role, key, spec.publishes.iter().copied());
+        if !spec.consumes.is_empty() {
+            self.declared.push(subscription_spec::<M>(spec));
+        }
+        Ok(())
     }
 
     /// An identity that publishes without consuming (a telemetry source feeding the team).
@@ -189,9 +245,8 @@ impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
         &mut self,
         role: &str,
         kinds: impl IntoIterator<Item = M::Kind>,
-    ) -> Result<Publisher<B, M>, KeyError> {
-        let keys = AgentKeys::generate(AgentId::new(role, "1"))?;
-        self.directory.admit(keys.public(), kinds);
+    ) -> Result<Publisher<B, M>, KeyRingError> {
+        let keys = self.keys(role, 1, kinds)?;
         Ok(Publisher {
             bus: self.bus.clone(),
             keys: Arc::new(keys),
@@ -201,18 +256,17 @@ impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
     }
 
     /// Adds an agent; `factory` builds a fresh instance at start and after each restart.
-    pub fn agent<A, F>(&mut self, spec: AgentSpec<M::Kind>, factory: F) -> Result<(), KeyError>
+    pub fn agent<A, F>(&mut self, spec: AgentSpec<M::Kind>, factory: F) -> Result<(), KeyRingError>
     where
         A: Agent<M>,
         F: Fn() -> A + Send + Sync + 'static,
     {
         let mut identities = Vec::new();
         for instance in 1..=spec.instances.max(1) {
-            let keys = AgentKeys::generate(AgentId::new(spec.role.clone(), instance.to_string()))?;
-            self.directory
-                .admit(keys.public(), spec.publishes.iter().copied());
+            let keys = self.keys(&spec.role, instance, spec.publishes.iter().copied())?;
             identities.push(Arc::new(keys));
         }
+        self.declared.push(subscription_spec::<M>(&spec));
         let counters = self.counters.entry(spec.role.clone()).or_default().clone();
         let spec = Arc::new(spec);
         let factory = Arc::new(factory);
@@ -240,8 +294,10 @@ impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
         Ok(())
     }
 
-    /// Subscribes every agent (so nothing published from now on lacks a route) and starts them.
+    /// Declares every consumer, local and remote (so nothing published from now on lacks a
+    /// route), subscribes every local agent and starts them.
     pub async fn start(self) -> Result<Runtime, BusError> {
+        self.bus.declare(&self.declared).await?;
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let shared = Arc::new(Shared {
             bus: self.bus,

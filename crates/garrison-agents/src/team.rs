@@ -8,7 +8,7 @@ use crate::report::Report;
 use crate::runtime::{AgentSpec, Publisher, Runtime, RuntimeBuilder};
 use crate::triage::{Triage, TriageConfig};
 use crate::verify::Verify;
-use garrison_bus::{Bus, BusError, KeyError};
+use garrison_bus::{Bus, BusError, KeyRing, KeyRingError};
 use garrison_model::IncidentId;
 use garrison_store::{AuditLog, EvidenceStore, IncidentStore};
 use std::collections::BTreeSet;
@@ -54,13 +54,48 @@ pub struct Team<B: Bus> {
 #[derive(Debug, thiserror::Error)]
 pub enum TeamError {
     #[error(transparent)]
-    Key(#[from] KeyError),
+    Key(#[from] KeyRingError),
     #[error(transparent)]
     Bus(#[from] BusError),
+    #[error("no agent role {0:?} (roles: {roles})", roles = AGENT_ROLES.join(", "))]
+    UnknownRole(String),
 }
 
-/// Starts the team. Triage and investigation keep state across alerts, so each runs as one
-/// instance; verification is stateless and runs two.
+/// The role that raises alerts into the team (it publishes and consumes nothing).
+pub const DETECT: &str = "detect";
+
+/// The team's agent roles, in the order work flows through them.
+pub const AGENT_ROLES: [&str; 5] = ["triage", "investigate", "verify", "supervisor", "report"];
+
+/// What each role consumes and publishes, its instances and pacing. Triage and investigation
+/// keep state across alerts, so each runs as one instance; verification is stateless and
+/// runs two.
+pub fn spec(role: &str) -> Result<AgentSpec<TeamKind>, TeamError> {
+    use TeamKind::*;
+    Ok(match role {
+        "triage" => AgentSpec::new(role, vec![AlertRaised], vec![AlertTriaged]),
+        "investigate" => AgentSpec {
+            tick: Some(std::time::Duration::from_millis(250)),
+            ..AgentSpec::new(role, vec![AlertTriaged], vec![IncidentProposed])
+        },
+        "verify" => AgentSpec {
+            instances: 2,
+            ..AgentSpec::new(role, vec![IncidentProposed], vec![IncidentVerified])
+        },
+        "supervisor" => AgentSpec {
+            tick: Some(std::time::Duration::from_secs(1)),
+            ..AgentSpec::new(
+                role,
+                vec![IncidentProposed, IncidentVerified],
+                vec![IncidentProposed, IncidentStalled],
+            )
+        },
+        "report" => AgentSpec::new(role, vec![IncidentVerified, IncidentStalled], vec![]),
+        other => return Err(TeamError::UnknownRole(other.to_string())),
+    })
+}
+
+/// Starts the whole team in this process, with fresh keys, and a detect identity to feed it.
 pub async fn start<B: Bus>(
     bus: B,
     stores: TeamStores,
@@ -68,84 +103,110 @@ pub async fn start<B: Bus>(
     config: TeamConfig,
 ) -> Result<Team<B>, TeamError> {
     let mut builder = RuntimeBuilder::<B, TeamMessage>::new(bus, stores.audit.clone(), clock);
-    let detect = builder.publisher("detect", [TeamKind::AlertRaised])?;
-    let triage_config = config.triage.clone();
-    let audit = stores.audit.clone();
-    builder.agent(
-        AgentSpec::new(
-            "triage",
-            vec![TeamKind::AlertRaised],
-            vec![TeamKind::AlertTriaged],
-        ),
-        move || Triage::new(triage_config.clone(), audit.clone()),
-    )?;
-    let investigate_config = config.investigate.clone();
-    let (evidence, incidents) = (stores.evidence.clone(), stores.incidents.clone());
-    builder.agent(
-        AgentSpec {
-            tick: Some(std::time::Duration::from_millis(250)),
-            ..AgentSpec::new(
-                "investigate",
-                vec![TeamKind::AlertTriaged],
-                vec![TeamKind::IncidentProposed],
-            )
-        },
-        move || {
-            Investigate::new(
-                investigate_config.clone(),
-                evidence.clone(),
-                incidents.clone(),
-            )
-        },
-    )?;
-    let (evidence, audit) = (stores.evidence.clone(), stores.audit.clone());
-    builder.agent(
-        AgentSpec {
-            instances: 2,
-            ..AgentSpec::new(
-                "verify",
-                vec![TeamKind::IncidentProposed],
-                vec![TeamKind::IncidentVerified],
-            )
-        },
-        move || Verify::new(evidence.clone(), audit.clone()),
-    )?;
+    let detect = builder.publisher(DETECT, [TeamKind::AlertRaised])?;
     let reported = Arc::new(Mutex::new(BTreeSet::new()));
-    let (incidents, audit, sink, observer) = (
-        stores.incidents.clone(),
-        stores.audit.clone(),
-        reported.clone(),
-        config.observer.clone(),
-    );
-    let (supervisor_config, supervisor_audit) = (config.supervisor.clone(), stores.audit.clone());
-    builder.agent(
-        AgentSpec {
-            tick: Some(std::time::Duration::from_secs(1)),
-            ..AgentSpec::new(
-                "supervisor",
-                vec![TeamKind::IncidentProposed, TeamKind::IncidentVerified],
-                vec![TeamKind::IncidentProposed, TeamKind::IncidentStalled],
-            )
-        },
-        move || {
-            crate::supervisor::Supervisor::new(supervisor_config.clone(), supervisor_audit.clone())
-        },
-    )?;
-    builder.agent(
-        AgentSpec::new(
-            "report",
-            vec![TeamKind::IncidentVerified, TeamKind::IncidentStalled],
-            vec![],
-        ),
-        move || {
-            Report::new(incidents.clone(), audit.clone(), sink.clone())
-                .observed_by(observer.clone())
-        },
-    )?;
+    for role in AGENT_ROLES {
+        add(&mut builder, spec(role)?, &stores, &config, &reported)?;
+    }
     let runtime = builder.start().await?;
     Ok(Team {
         runtime,
         detect,
         reported,
     })
+}
+
+/// Part of a team whose agents run in several processes, signing with the role keys of
+/// `ring`: the `local` roles run here (`instances` overriding each one's count when given);
+/// the others are trusted as remote, and their consumers declared, so work waits for them.
+/// With `detect`, a detect identity to raise alerts from here (its key must be in the ring).
+pub struct Part<B: Bus> {
+    pub runtime: Runtime,
+    pub detect: Option<Publisher<B, TeamMessage>>,
+    /// Incidents the report agent of this process reported.
+    pub reported: Arc<Mutex<BTreeSet<IncidentId>>>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn start_part<B: Bus>(
+    bus: B,
+    stores: TeamStores,
+    clock: Arc<dyn Clock>,
+    config: TeamConfig,
+    ring: Arc<KeyRing>,
+    instance: &str,
+    local: &[(&str, Option<usize>)],
+    detect: bool,
+) -> Result<Part<B>, TeamError> {
+    for (role, _) in local {
+        spec(role)?;
+    }
+    let mut builder = RuntimeBuilder::<B, TeamMessage>::new(bus, stores.audit.clone(), clock)
+        .with_key_ring(ring, instance);
+    let detect = if detect {
+        Some(builder.publisher(DETECT, [TeamKind::AlertRaised])?)
+    } else {
+        builder.remote(&AgentSpec::new(DETECT, vec![], vec![TeamKind::AlertRaised]))?;
+        None
+    };
+    let reported = Arc::new(Mutex::new(BTreeSet::new()));
+    for role in AGENT_ROLES {
+        let mut spec = spec(role)?;
+        match local.iter().find(|(name, _)| *name == role) {
+            Some((_, instances)) => {
+                spec.instances = instances.unwrap_or(spec.instances).max(1);
+                add(&mut builder, spec, &stores, &config, &reported)?;
+            }
+            None => builder.remote(&spec)?,
+        }
+    }
+    let runtime = builder.start().await?;
+    Ok(Part {
+        runtime,
+        detect,
+        reported,
+    })
+}
+
+/// Adds the agent `spec` names, built from the stores and settings it needs.
+fn add<B: Bus>(
+    builder: &mut RuntimeBuilder<B, TeamMessage>,
+    spec: AgentSpec<TeamKind>,
+    stores: &TeamStores,
+    config: &TeamConfig,
+    reported: &Arc<Mutex<BTreeSet<IncidentId>>>,
+) -> Result<(), TeamError> {
+    let TeamStores {
+        audit,
+        evidence,
+        incidents,
+    } = stores.clone();
+    match spec.role.as_str() {
+        "triage" => {
+            let triage = config.triage.clone();
+            builder.agent(spec, move || Triage::new(triage.clone(), audit.clone()))?;
+        }
+        "investigate" => {
+            let investigate = config.investigate.clone();
+            builder.agent(spec, move || {
+                Investigate::new(investigate.clone(), evidence.clone(), incidents.clone())
+            })?;
+        }
+        "verify" => builder.agent(spec, move || Verify::new(evidence.clone(), audit.clone()))?,
+        "supervisor" => {
+            let supervisor = config.supervisor.clone();
+            builder.agent(spec, move || {
+                crate::supervisor::Supervisor::new(supervisor.clone(), audit.clone())
+            })?;
+        }
+        "report" => {
+            let (sink, observer) = (reported.clone(), config.observer.clone());
+            builder.agent(spec, move || {
+                Report::new(incidents.clone(), audit.clone(), sink.clone())
+                    .observed_by(observer.clone())
+            })?;
+        }
+        other => return Err(TeamError::UnknownRole(other.to_string())),
+    }
+    Ok(())
 }

@@ -191,6 +191,8 @@ struct Counters {
     acked: AtomicU64,
     nacked: AtomicU64,
     dead_lettered: AtomicU64,
+    /// Acks and nacks handed to a task and not yet sent.
+    settling: AtomicU64,
 }
 
 /// What this process did on the bus.
@@ -216,6 +218,8 @@ pub struct ConsumerState {
     /// Messages delivered and not yet acked.
     pub unacked: u64,
     pub redelivered: u64,
+    /// Pull requests waiting at the server: 0 means no subscriber is pulling now.
+    pub waiting: u64,
 }
 
 /// A dead letter read back from the dead-letter stream.
@@ -259,8 +263,15 @@ impl JetStreamBus {
         self.inner.shutdown.send_replace(true);
     }
 
-    /// Waits until every acknowledgement and publication sent so far reached the server.
+    /// Waits until every acknowledgement and publication sent so far reached the server (a
+    /// process stopping calls it, so the work it finished is not delivered again).
     pub async fn flush(&self) -> Result<(), BusError> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while self.inner.counters.settling.load(Ordering::SeqCst) > 0
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         self.inner
             .client
             .flush()
@@ -413,6 +424,7 @@ impl JetStreamBus {
                     pending: info.num_pending,
                     unacked: info.num_ack_pending as u64,
                     redelivered: info.num_redelivered as u64,
+                    waiting: info.num_waiting as u64,
                 });
             }
         }
@@ -860,10 +872,13 @@ impl Settle {
         };
         counter.fetch_add(1, Ordering::Relaxed);
         // Sent from a task: the ack is a publish on the connection; a lost one means a
-        // redelivery, which handlers absorb.
+        // redelivery, which handlers absorb. [`JetStreamBus::flush`] waits for these.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let counters = self.counters.clone();
+            counters.settling.fetch_add(1, Ordering::SeqCst);
             runtime.spawn(async move {
                 let _ = acker.ack_with(kind).await;
+                counters.settling.fetch_sub(1, Ordering::SeqCst);
             });
         }
     }

@@ -18,7 +18,9 @@ pub mod memory;
 pub use envelope::{
     CorrelationId, Envelope, EnvelopeId, Lineage, Message, Rejection, SignedEnvelope,
 };
-pub use identity::{AgentId, AgentKeys, Directory, KeyError, PublicIdentity};
+pub use identity::{
+    AgentId, AgentKeys, Directory, KeyError, KeyRing, KeyRingError, PublicIdentity,
+};
 pub use jetstream::{JetStreamBus, JetStreamConfig, NatsOptions};
 pub use memory::InProcessBus;
 

@@ -67,7 +67,7 @@ pub enum StoreError {
     Open { path: PathBuf, reason: String },
     #[error("database error: {0}")]
     Database(#[from] rusqlite::Error),
-    #[error("PostgreSQL: {0}")]
+    #[error("PostgreSQL: {}", postgres::describe(.0))]
     Postgres(#[from] ::postgres::Error),
     #[error("the store's schema (version {found}) is newer than this build supports ({supported})")]
     SchemaTooNew { found: i64, supported: i64 },

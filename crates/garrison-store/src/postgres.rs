@@ -239,8 +239,13 @@ impl PostgresStore {
         let connect = move || -> Result<Client, StoreError> {
             let mut client = config.connect(NoTls)?;
             if let Some(schema) = schema {
+                // Serialized: two sessions creating one schema at once would collide.
                 client.batch_execute(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {schema}; SET search_path TO {schema}"
+                    "BEGIN;
+                     SELECT pg_advisory_xact_lock(hashtext('garrison-schema:{schema}'));
+                     CREATE SCHEMA IF NOT EXISTS {schema};
+                     COMMIT;
+                     SET search_path TO {schema}"
                 ))?;
             }
             Ok(client)
@@ -430,6 +435,18 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
     }
     transaction.commit()?;
     Ok(())
+}
+
+/// What went wrong, with the server's own words when it answered (the error's display
+/// alone says only "db error").
+pub(crate) fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({}): {}", db.severity(), db.code().code(), db.message()),
+        None => match std::error::Error::source(error) {
+            Some(source) => format!("{error}: {source}"),
+            None => error.to_string(),
+        },
+    }
 }
 
 /// True when the failure may pass: the connection or server went away, the server is
@@ -716,5 +733,97 @@ impl IncidentStore for PostgresStore {
                 })
                 .collect()
         })
+    }
+}
+
+/// A session-level advisory lock, held on a connection of its own for as long as this value
+/// lives: one owner at a time for what it names, across processes. PostgreSQL releases it when
+/// the holder's connection ends, however the holder died, so a standby takes over.
+pub struct OwnerLock {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    lost: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl std::fmt::Debug for OwnerLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OwnerLock")
+            .field("lost", &self.is_lost())
+            .finish()
+    }
+}
+
+impl OwnerLock {
+    /// True once the connection holding the lock broke: someone else may own it now.
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for OwnerLock {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl PostgresStore {
+    /// Takes the lock `name` (within this store's schema) when nobody holds it.
+    pub fn try_lock_owner(&self, name: &str) -> Result<Option<OwnerLock>, StoreError> {
+        let key = format!(
+            "garrison-owner:{}:{name}",
+            self.schema.as_deref().unwrap_or("public")
+        );
+        let config = self.config.clone();
+        let (taken_sender, taken) = std::sync::mpsc::channel();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = lost.clone();
+        // The connection lives on its own thread (the `postgres` crate blocks), checked every
+        // few seconds so a broken one is noticed.
+        let thread = std::thread::spawn(move || {
+            let attempt = (|| -> Result<Option<Client>, StoreError> {
+                let mut client = config.connect(NoTls)?;
+                let row = client.query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])?;
+                Ok(row.get::<_, bool>(0).then_some(client))
+            })();
+            let mut client = match attempt {
+                Ok(Some(client)) => {
+                    let _ = taken_sender.send(Ok(true));
+                    client
+                }
+                Ok(None) => {
+                    let _ = taken_sender.send(Ok(false));
+                    return;
+                }
+                Err(error) => {
+                    let _ = taken_sender.send(Err(error));
+                    return;
+                }
+            };
+            loop {
+                match stopped.recv_timeout(std::time::Duration::from_secs(2)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        if client.simple_query("SELECT 1").is_err() {
+                            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                            return;
+                        }
+                    }
+                    _ => return,
+                }
+            }
+        });
+        match taken.recv() {
+            Ok(Ok(true)) => Ok(Some(OwnerLock {
+                stop: Some(stop),
+                thread: Some(thread),
+                lost,
+            })),
+            Ok(Ok(false)) => Ok(None),
+            Ok(Err(error)) => Err(error),
+            Err(_) => Err(corrupt("the lock holder stopped before answering")),
+        }
     }
 }

@@ -83,6 +83,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
             },
             distributed: None,
         },
+        external_agents: false,
         format: args.format,
         output: args.output,
         threads: None,

@@ -12,6 +12,10 @@
 //! [postgres]
 //! url = "host=127.0.0.1 user=garrison dbname=garrison"
 //! # password_file = "pg.password"   schema = "garrison"   connections = 4
+//!
+//! [keys]
+//! dir = "keys"    # ROLE.key / ROLE.pub from `garrison keys init`; each host needs the
+//!                 # secret keys of the roles it runs and every public key
 //! ```
 //!
 //! Relative paths are read from the config file's folder.
@@ -30,6 +34,8 @@ pub struct Distributed {
     pub nats: NatsOptions,
     pub jetstream: JetStreamConfig,
     pub postgres: PostgresOptions,
+    /// The folder of role keys, for agents running as separate processes.
+    pub keys: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -37,6 +43,13 @@ pub struct Distributed {
 struct RawConfig {
     nats: RawNats,
     postgres: RawPostgres,
+    keys: Option<RawKeys>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    dir: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -128,7 +141,22 @@ impl Distributed {
                 schema: postgres.schema,
                 connections: postgres.connections.unwrap_or(4),
             },
+            keys: resolve(raw.keys.map(|keys| keys.dir)),
         })
+    }
+
+    /// The key ring: the secret keys of `own` roles and every public key.
+    pub fn key_ring(&self, own: &[&str]) -> Result<Arc<garrison_bus::KeyRing>, Failure> {
+        let dir = self.keys.as_ref().ok_or_else(|| {
+            Failure::Usage(
+                "agents in separate processes sign with role keys: add [keys] dir = ... to the \
+                 distributed config (garrison keys init --dir DIR makes them)"
+                    .into(),
+            )
+        })?;
+        garrison_bus::KeyRing::load(dir, own)
+            .map(Arc::new)
+            .map_err(|error| Failure::Usage(format!("keys: {error}")))
     }
 
     pub fn open_store(&self) -> Result<Arc<PostgresStore>, Failure> {

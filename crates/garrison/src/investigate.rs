@@ -85,6 +85,10 @@ pub struct InvestigateArgs {
     pub team: TeamInputs,
     #[command(flatten)]
     pub store: StoreArgs,
+    /// With --distributed: the agents run as `garrison agent` processes; only raise the alerts
+    /// (signed with the detect key) and wait until the team has handled them.
+    #[arg(long, requires = "distributed")]
+    pub external_agents: bool,
     #[arg(long, value_enum, default_value = "json")]
     pub format: ReportFormat,
     /// Write incidents here instead of standard output.
@@ -112,7 +116,7 @@ pub fn run(args: InvestigateArgs) -> Result<ExitCode, Failure> {
 
 /// Reads an inventory: JSON (hosts, users, allowlist), or delimited text with a header row
 /// (`kind,name,criticality[,owner,role,tags]`).
-fn load_inventory(path: &std::path::Path) -> Result<Inventory, Failure> {
+pub(crate) fn load_inventory(path: &std::path::Path) -> Result<Inventory, Failure> {
     let text = std::fs::read_to_string(path).map_err(|error| {
         Failure::Input(format!("cannot read inventory {}: {error}", path.display()))
     })?;
@@ -241,15 +245,63 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
         },
         ..Default::default()
     };
-    let (reported, team_stats, dead_letters) = runtime.block_on(async {
-        match &opened.distributed {
-            None => run_team(InProcessBus::new(), stores, config, alerts).await,
-            Some(distributed) => {
-                let bus = distributed.connect_bus("garrison investigate").await?;
-                run_team(bus, stores, config, alerts).await
-            }
+    let alert_ids: std::collections::HashSet<garrison_model::AlertId> =
+        alerts.iter().map(|alert| alert.id.clone()).collect();
+    let (mut reported, team_stats, dead_letters) = runtime.block_on(async {
+        let Some(distributed) = &opened.distributed else {
+            let bus = InProcessBus::new();
+            let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
+                .await
+                .map_err(|error| Failure::Internal(error.to_string()))?;
+            return run_team(bus, team.into(), alerts).await;
+        };
+        let bus = distributed.connect_bus("garrison investigate").await?;
+        if distributed.keys.is_none() {
+            // No role keys: the whole team runs here, with keys of its own.
+            let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
+                .await
+                .map_err(|error| Failure::Internal(error.to_string()))?;
+            return run_team(bus, team.into(), alerts).await;
         }
+        let local: Vec<(&str, Option<usize>)> = if args.external_agents {
+            Vec::new()
+        } else {
+            team::AGENT_ROLES.iter().map(|role| (*role, None)).collect()
+        };
+        let own: Vec<&str> = std::iter::once(team::DETECT)
+            .chain(local.iter().map(|(role, _)| *role))
+            .collect();
+        let ring = distributed.key_ring(&own)?;
+        let instance = format!("investigate-{}", std::process::id());
+        let part = team::start_part(
+            bus.clone(),
+            stores,
+            Arc::new(SystemClock),
+            config,
+            ring,
+            &instance,
+            &local,
+            true,
+        )
+        .await
+        .map_err(|error| Failure::Internal(error.to_string()))?;
+        run_team(bus, part.try_into()?, alerts).await
     })?;
+    if args.external_agents {
+        // Reported by agents elsewhere: the incidents holding this run's alerts.
+        reported = store
+            .incidents()
+            .map_err(|error| Failure::Store(error.to_string()))?
+            .into_iter()
+            .filter(|incident| {
+                incident
+                    .alerts
+                    .iter()
+                    .any(|alert| alert_ids.contains(&alert.id))
+            })
+            .map(|incident| incident.id)
+            .collect();
+    }
 
     // 4. The incidents reported, newest versions, in order of first activity.
     let mut incidents: Vec<Incident> = Vec::new();
@@ -323,12 +375,41 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::Success)
 }
 
-/// Starts the team on `bus`, raises `alerts` into it, waits until it settles, and stops it:
-/// the incidents it reported, its counters, and how many messages became dead letters.
+/// A team (or the part of it in this process) ready to take alerts.
+struct Running<B: garrison_bus::Bus> {
+    runtime: garrison_agents::Runtime,
+    detect: garrison_agents::Publisher<B, TeamMessage>,
+    reported: Arc<Mutex<std::collections::BTreeSet<garrison_model::IncidentId>>>,
+}
+
+impl<B: garrison_bus::Bus> From<team::Team<B>> for Running<B> {
+    fn from(team: team::Team<B>) -> Self {
+        Running {
+            runtime: team.runtime,
+            detect: team.detect,
+            reported: team.reported,
+        }
+    }
+}
+
+impl<B: garrison_bus::Bus> TryFrom<team::Part<B>> for Running<B> {
+    type Error = Failure;
+    fn try_from(part: team::Part<B>) -> Result<Self, Failure> {
+        Ok(Running {
+            runtime: part.runtime,
+            detect: part
+                .detect
+                .ok_or_else(|| Failure::Internal("no detect identity to raise alerts".into()))?,
+            reported: part.reported,
+        })
+    }
+}
+
+/// Raises `alerts` into a started team, waits until it settles, and stops it: the incidents
+/// it reported here, its counters, and how many messages became dead letters.
 async fn run_team<B: Settles>(
     bus: B,
-    stores: TeamStores,
-    config: TeamConfig,
+    team: Running<B>,
     alerts: Vec<Alert>,
 ) -> Result<
     (
@@ -338,9 +419,6 @@ async fn run_team<B: Settles>(
     ),
     Failure,
 > {
-    let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
-        .await
-        .map_err(|error| Failure::Internal(error.to_string()))?;
     let mut alerts = alerts.into_iter().peekable();
     while alerts.peek().is_some() {
         let batch: Vec<Alert> = alerts.by_ref().take(ALERT_BATCH).collect();
@@ -351,13 +429,21 @@ async fn run_team<B: Settles>(
     }
     settle(&bus).await?;
     let stats = team.runtime.shutdown().await;
-    bus.close();
+    bus.finish().await;
     let reported = team
         .reported
         .lock()
         .map(|ids| ids.clone())
         .unwrap_or_default();
     Ok((reported, stats, bus.dead_letters()))
+}
+
+fn team_subjects() -> Vec<&'static str> {
+    use garrison_bus::Message;
+    garrison_agents::messages::TeamKind::ALL
+        .iter()
+        .map(|kind| TeamMessage::subject(*kind))
+        .collect()
 }
 
 /// What waiting for a team to settle needs from its bus.
@@ -368,10 +454,19 @@ pub(crate) trait Settles: Bus {
     fn published(&self) -> u64;
     /// Messages that became dead letters here.
     fn dead_letters(&self) -> u64;
-    fn close(&self);
+    /// Closes the bus once what was settled reached it.
+    async fn finish(&self);
+    /// How often to look.
+    const POLL: Duration;
+    /// Work that waits with nobody to do it, in words.
+    async fn stalled(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Settles for InProcessBus {
+    const POLL: Duration = Duration::from_millis(10);
+
     async fn idle(&self) -> Result<bool, Failure> {
         Ok(self.is_idle())
     }
@@ -381,19 +476,32 @@ impl Settles for InProcessBus {
     fn dead_letters(&self) -> u64 {
         InProcessBus::dead_letters(self).len() as u64
     }
-    fn close(&self) {
+    async fn finish(&self) {
         InProcessBus::close(self);
     }
 }
 
 impl Settles for JetStreamBus {
-    async fn idle(&self) -> Result<bool, Failure> {
-        use garrison_bus::Message;
-        let subjects: Vec<&str> = garrison_agents::messages::TeamKind::ALL
+    // Each look asks the server about every consumer.
+    const POLL: Duration = Duration::from_millis(100);
+
+    async fn stalled(&self) -> Option<String> {
+        let consumers = self.consumers(&team_subjects()).await.ok()?;
+        let idle: Vec<String> = consumers
             .iter()
-            .map(|kind| TeamMessage::subject(*kind))
+            .filter(|state| state.pending > 0 && state.waiting == 0)
+            .map(|state| format!("{} ({} pending)", state.name, state.pending))
             .collect();
-        self.is_idle(&subjects)
+        (!idle.is_empty()).then(|| {
+            format!(
+                "no agent pulls from {}; start `garrison agent` for those roles",
+                idle.join(", ")
+            )
+        })
+    }
+
+    async fn idle(&self) -> Result<bool, Failure> {
+        self.is_idle(&team_subjects())
             .await
             .map_err(|error| Failure::Internal(format!("NATS: {error}")))
     }
@@ -404,7 +512,10 @@ impl Settles for JetStreamBus {
     fn dead_letters(&self) -> u64 {
         self.stats().dead_lettered
     }
-    fn close(&self) {
+    async fn finish(&self) {
+        // Nothing is left to settle after the team settled; a flush that fails loses nothing
+        // (unacked work comes back), so its error is not this run's failure.
+        let _ = self.flush().await;
         JetStreamBus::close(self);
     }
 }
@@ -412,20 +523,29 @@ impl Settles for JetStreamBus {
 /// Waits until the team has nothing left to do (checked twice, a moment apart, with nothing
 /// published or settled in between).
 pub(crate) async fn settle<B: Settles>(bus: &B) -> Result<(), Failure> {
-    let deadline = tokio::time::Instant::now() + SETTLE_LIMIT;
+    let started = tokio::time::Instant::now();
+    let deadline = started + SETTLE_LIMIT;
+    let mut told = started;
     loop {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+        tokio::time::sleep(B::POLL).await;
         if bus.idle().await? {
             let published = bus.published();
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            tokio::time::sleep(B::POLL * 2).await;
             if bus.idle().await? && bus.published() == published {
                 return Ok(());
             }
         }
-        if tokio::time::Instant::now() > deadline {
+        let now = tokio::time::Instant::now();
+        if now > deadline {
             return Err(Failure::Internal(
                 "the agent team did not settle within 10 minutes".into(),
             ));
+        }
+        if now - told > Duration::from_secs(10) {
+            told = now;
+            if let Some(waiting) = bus.stalled().await {
+                eprintln!("investigate: still waiting: {waiting}");
+            }
         }
     }
 }

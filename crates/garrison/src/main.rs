@@ -1,5 +1,6 @@
 //! The `garrison` command: argument parsing, wiring and exit codes. No business logic here.
 
+mod agent;
 mod audit;
 mod bench;
 mod bench_live;
@@ -48,6 +49,12 @@ enum Command {
     /// Check the tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Run agent roles as a process of a distributed deployment (NATS JetStream and
+    /// PostgreSQL), until stopped.
+    Agent(agent::AgentArgs),
+    /// Manage the role keys agents in separate processes sign with.
+    #[command(subcommand)]
+    Keys(agent::KeysCommand),
 }
 
 /// Exit codes (documented in the README).
@@ -112,6 +119,8 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Bench(command) => bench::run(command),
         Command::Audit(command) => audit::run(command),
+        Command::Agent(args) => agent::run(args),
+        Command::Keys(command) => agent::keys(command),
     };
     match result {
         Ok(code) => std::process::ExitCode::from(code as u8),

@@ -26,6 +26,36 @@ struct Deployment {
 }
 
 impl Deployment {
+    fn with_keys() -> Deployment {
+        let deployment = Deployment::new();
+        let keys = deployment._dir.path().join("keys");
+        let output = garrison(&["keys", "init", "--dir", keys.to_str().unwrap()]);
+        assert!(output.status.success());
+        let mut config = std::fs::read_to_string(&deployment.config).unwrap();
+        config.push_str("\n[keys]\ndir = \"keys\"\n");
+        std::fs::write(&deployment.config, config).unwrap();
+        deployment
+    }
+
+    /// Starts `garrison agent` with these roles; its standard error goes to a log file.
+    fn agent(&self, roles: &[&str], extra: &[&str]) -> Agent {
+        let log = self
+            ._dir
+            .path()
+            .join(format!("agent-{}-{}.log", roles.join("-"), extra.len()));
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_garrison"));
+        command.args(["agent", "--config", self.config.to_str().unwrap()]);
+        for role in roles {
+            command.args(["--role", role]);
+        }
+        command.args(extra);
+        command.stderr(std::fs::File::create(&log).unwrap());
+        Agent {
+            child: command.spawn().unwrap(),
+            log,
+        }
+    }
+
     fn new() -> Deployment {
         let dir = tempfile::tempdir().unwrap();
         let nanos = std::time::SystemTime::now()
@@ -75,6 +105,49 @@ impl Drop for Deployment {
             .unwrap();
             bus.purge_all(&["alert", "incident"]).await.unwrap();
         });
+    }
+}
+
+/// An agent process; killed when dropped.
+struct Agent {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Agent {
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits until the log says the agent runs.
+    fn wait_running(&self) {
+        for _ in 0..200 {
+            if self.log().contains(" running as ") {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("the agent did not start: {}", self.log());
+    }
+
+    /// Stops it with SIGTERM; it must exit cleanly.
+    fn stop(mut self) -> String {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        let status = self.child.wait().unwrap();
+        let log = self.log();
+        assert!(status.success(), "{log}");
+        log
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -153,5 +226,69 @@ fn an_unreachable_engine_is_a_clear_error() {
     assert!(
         said.contains("PostgreSQL") || said.contains("connect"),
         "{said}"
+    );
+}
+
+#[test]
+fn agents_in_separate_processes_report_what_the_embedded_team_reports_and_a_standby_takes_over() {
+    let embedded = |samples: &Path| {
+        let state = tempfile::tempdir().unwrap();
+        investigate(&["--state", state.path().to_str().unwrap()], samples)
+    };
+    let deployment = Deployment::with_keys();
+    let config = deployment.config.to_str().unwrap();
+    let external =
+        |samples: &Path| investigate(&["--distributed", config, "--external-agents"], samples);
+    let owner = deployment.agent(&["triage", "investigate"], &[]);
+    let verify = deployment.agent(&["verify"], &["--instances", "2"]);
+    let verify_more = deployment.agent(&["verify"], &[]);
+    let rest = deployment.agent(&["supervisor", "report"], &[]);
+    for agent in [&owner, &verify, &verify_more, &rest] {
+        agent.wait_running();
+    }
+    let standby = deployment.agent(&["triage", "investigate"], &[]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(
+        standby.log().contains("standing by"),
+        "one owner of stateful roles at a time: {}",
+        standby.log()
+    );
+
+    let linux = workspace().join("samples/linux");
+    let expected = embedded(&linux);
+    assert!(!expected["incidents"].as_array().unwrap().is_empty());
+    assert_eq!(external(&linux), expected);
+
+    // The owner of triage and investigation dies: the standby takes over, and the next
+    // alerts are handled as the embedded team handles them.
+    drop(owner);
+    standby.wait_running();
+    let cloud = workspace().join("samples/cloud");
+    let expected = embedded(&cloud);
+    assert!(!expected["incidents"].as_array().unwrap().is_empty());
+    assert_eq!(external(&cloud), expected);
+
+    // Stopped with SIGTERM, agents finish what they hold and say what they did.
+    let said = rest.stop();
+    assert!(
+        said.contains("report: ") && said.contains(" handled"),
+        "{said}"
+    );
+    let verified: u64 = [verify.stop(), verify_more.stop()]
+        .iter()
+        .map(|log| {
+            log.lines()
+                .find_map(|line| line.strip_prefix("agent: verify: "))
+                .and_then(|rest| rest.split_whitespace().next())
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("a verify count in {log}"))
+        })
+        .sum();
+    assert!(verified > 0);
+    let verify = garrison(&["audit", "verify", "--distributed", config]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
     );
 }

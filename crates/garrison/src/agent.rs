@@ -1,0 +1,214 @@
+//! `garrison agent`: runs agent roles of the team as a process of a distributed deployment
+//! (NATS JetStream and PostgreSQL, as the `--config` file names them), until SIGTERM or
+//! Ctrl-C; and `garrison keys init`, which makes the role keys such processes sign with.
+//!
+//! Stateful roles (triage groups alerts over time, investigation links them into incidents)
+//! run in one process at a time: a process running one holds an advisory lock in PostgreSQL
+//! for it, and a second process waits as a standby until the holder's connection ends (it
+//! stopped or died), then takes over. Stateless roles (verify, supervisor, report) run in as
+//! many processes as wanted, sharing the work through their durable consumers.
+
+use crate::distributed::Distributed;
+use crate::{ExitCode, Failure};
+use garrison_agents::SystemClock;
+use garrison_agents::team::{self, AGENT_ROLES, DETECT, TeamConfig, TeamStores};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Roles that keep state across messages: one owner at a time.
+const SINGLE_OWNER: [&str; 2] = ["triage", "investigate"];
+
+#[derive(Debug, clap::Args)]
+pub struct AgentArgs {
+    /// The role to run (repeatable): triage, investigate, verify, supervisor, report.
+    #[arg(long = "role", required = true, value_name = "ROLE")]
+    pub roles: Vec<String>,
+    /// The distributed config: NATS, PostgreSQL and the keys folder.
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// Instances of each stateless role in this process (default: the role's own count).
+    #[arg(long)]
+    pub instances: Option<usize>,
+    /// Inventory of hosts and identities with their criticality, and the allowlist (triage).
+    #[arg(long, value_name = "FILE")]
+    pub inventory: Option<PathBuf>,
+    /// This process's name in agent identities (default: host name and process id).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, clap::Subcommand)]
+pub enum KeysCommand {
+    /// Make a key pair for every role that has none in DIR (ROLE.key secret, ROLE.pub public).
+    Init {
+        #[arg(long, value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+pub fn keys(command: KeysCommand) -> Result<ExitCode, Failure> {
+    match command {
+        KeysCommand::Init { dir } => {
+            let roles: Vec<&str> = std::iter::once(DETECT).chain(AGENT_ROLES).collect();
+            let created = garrison_bus::KeyRing::init(&dir, &roles)
+                .map_err(|error| Failure::Output(error.to_string()))?;
+            eprintln!(
+                "keys: {} new key pair(s) in {} ({}); {} already there",
+                created.len(),
+                dir.display(),
+                if created.is_empty() {
+                    "none".to_string()
+                } else {
+                    created.join(", ")
+                },
+                roles.len() - created.len()
+            );
+            Ok(ExitCode::Success)
+        }
+    }
+}
+
+pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
+    let mut roles: Vec<&str> = Vec::new();
+    for role in &args.roles {
+        let role = role.as_str();
+        if !AGENT_ROLES.contains(&role) {
+            return Err(Failure::Usage(format!(
+                "no agent role {role:?} (roles: {})",
+                AGENT_ROLES.join(", ")
+            )));
+        }
+        if !roles.contains(&role) {
+            roles.push(role);
+        }
+    }
+    let distributed = Distributed::load(&args.config)?;
+    let ring = distributed.key_ring(&roles)?;
+    let store = distributed.open_store()?;
+    let inventory = match &args.inventory {
+        Some(path) => crate::investigate::load_inventory(path)?,
+        None => Default::default(),
+    };
+    let name = args.name.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|name| name.trim().to_string())
+            .unwrap_or_else(|_| "host".into());
+        format!("{host}-{}", std::process::id())
+    });
+
+    // One owner at a time for stateful roles: wait as a standby while another holds one.
+    let mut locks = Vec::new();
+    for role in roles.iter().filter(|role| SINGLE_OWNER.contains(role)) {
+        let mut waiting = false;
+        loop {
+            match store
+                .try_lock_owner(&format!("role:{role}"))
+                .map_err(|error| Failure::Store(error.to_string()))?
+            {
+                Some(lock) => {
+                    locks.push(lock);
+                    break;
+                }
+                None => {
+                    if !waiting {
+                        eprintln!("agent: another process runs {role}; standing by to take over");
+                        waiting = true;
+                    }
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::Internal(format!("cannot start the runtime: {error}")))?;
+    let stats = runtime.block_on(async {
+        let bus = distributed
+            .connect_bus(&format!("garrison agent {}", roles.join("+")))
+            .await?;
+        let stores = TeamStores {
+            audit: store.clone(),
+            evidence: store.clone(),
+            incidents: store.clone(),
+        };
+        let config = TeamConfig {
+            triage: garrison_agents::triage::TriageConfig {
+                inventory,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let local: Vec<(&str, Option<usize>)> = roles
+            .iter()
+            .map(|role| {
+                let instances = if SINGLE_OWNER.contains(role) {
+                    Some(1)
+                } else {
+                    args.instances
+                };
+                (*role, instances)
+            })
+            .collect();
+        let part = team::start_part(
+            bus.clone(),
+            stores,
+            Arc::new(SystemClock),
+            config,
+            ring,
+            &name,
+            &local,
+            false,
+        )
+        .await
+        .map_err(|error| Failure::Internal(error.to_string()))?;
+        eprintln!(
+            "agent: {} running as {name} on {} (prefix {}), store {}",
+            roles.join(", "),
+            distributed.nats.url,
+            distributed.jetstream.prefix,
+            distributed
+                .postgres
+                .schema
+                .as_deref()
+                .map_or("PostgreSQL".to_string(), |schema| format!(
+                    "PostgreSQL schema {schema}"
+                ))
+        );
+        // Until told to stop, or until a lock is lost (another process may own the role).
+        let lost = async {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if locks.iter().any(|lock| lock.is_lost()) {
+                    return;
+                }
+            }
+        };
+        let lock_lost = tokio::select! {
+            _ = crate::serve::wait_for_signal() => false,
+            _ = lost => true,
+        };
+        let stats = part.runtime.shutdown().await;
+        // Acks sent while stopping reach the server before the process ends.
+        let _ = bus.flush().await;
+        bus.close();
+        if lock_lost {
+            return Err(Failure::Store(
+                "lost the PostgreSQL connection holding this process's role; stopped so that \
+                 one owner runs it"
+                    .into(),
+            ));
+        }
+        Ok::<_, Failure>(stats)
+    })?;
+    drop(locks);
+    for (role, counters) in &stats.agents {
+        eprintln!(
+            "agent: {role}: {} handled, {} rejected, {} failed, {} restarts",
+            counters.handled, counters.rejected, counters.failed, counters.restarts
+        );
+    }
+    Ok(ExitCode::Success)
+}
