@@ -5,9 +5,9 @@ use crate::dedupe::SeenSet;
 use crate::{AgentError, Clock};
 use garrison_bus::{
     AgentId, AgentKeys, Bus, BusError, Delivery, Directory, Envelope, EnvelopeId, KeyRing,
-    KeyRingError, Lineage, Message, Subscription, SubscriptionSpec,
+    KeyRingError, Lineage, Message, SignedEnvelope, Subscription, SubscriptionSpec,
 };
-use garrison_store::{AuditAction, AuditLog, AuditRecord};
+use garrison_store::{AuditAction, AuditLog, AuditRecord, Journal, JournalEntry};
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::marker::PhantomData;
@@ -34,6 +34,10 @@ pub struct AgentSpec<K> {
     pub ack_wait: Option<Duration>,
     /// How often [`Agent::tick`] is called (never when `None`).
     pub tick: Option<Duration>,
+    /// The agent keeps state across messages: with a journal (see
+    /// [`RuntimeBuilder::with_journal`]), the messages it handled are recorded, and a fresh
+    /// instance (after a panic, in another process) handles them again before new ones.
+    pub stateful: bool,
 }
 
 impl<K> AgentSpec<K> {
@@ -47,6 +51,7 @@ impl<K> AgentSpec<K> {
             max_deliver: 5,
             ack_wait: Some(Duration::from_secs(60)),
             tick: None,
+            stateful: false,
         }
     }
 }
@@ -60,6 +65,9 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     /// Messages still queued for this agent: more work is coming right away.
     pub backlog: usize,
+    /// The message was handled before, by an instance whose state is being rebuilt: answers
+    /// are discarded, and side effects (audit entries) were made the first time.
+    pub replaying: bool,
 }
 
 /// An agent: handles one checked message at a time and returns the messages to publish in
@@ -140,6 +148,7 @@ struct Shared<B: Bus, M: Message> {
     audit: Arc<dyn AuditLog>,
     clock: Arc<dyn Clock>,
     shutdown: watch::Receiver<bool>,
+    journal: Option<Arc<dyn Journal>>,
 }
 
 impl<B: Bus, M: Message> Shared<B, M> {
@@ -175,6 +184,7 @@ pub struct RuntimeBuilder<B: Bus, M: Message> {
     ring: Option<(Arc<KeyRing>, String)>,
     /// Every consumer of the deployment, declared before anything is published.
     declared: Vec<SubscriptionSpec>,
+    journal: Option<Arc<dyn Journal>>,
 }
 
 impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
@@ -188,7 +198,14 @@ impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
             counters: BTreeMap::new(),
             ring: None,
             declared: Vec::new(),
+            journal: None,
         }
+    }
+
+    /// Journals what stateful agents handle (see [`AgentSpec::stateful`]).
+    pub fn with_journal(mut self, journal: Arc<dyn Journal>) -> Self {
+        self.journal = Some(journal);
+        self
     }
 
     /// Signs with the role keys of `ring` instead of fresh keys, and trusts every instance of
@@ -305,6 +322,7 @@ impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
             audit: self.audit,
             clock: self.clock,
             shutdown: shutdown_receiver,
+            journal: self.journal,
         });
         let mut handles = Vec::new();
         for starter in self.starters {
@@ -524,6 +542,9 @@ where
     A: Agent<M>,
 {
     let mut shutdown = instance.shared.shutdown.clone();
+    if !replay(&instance, &mut agent).await {
+        return;
+    }
     // Without a tick the timer never fires (a day is as good as never between messages).
     let period = instance.spec.tick.unwrap_or(Duration::from_secs(86_400));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -557,6 +578,90 @@ where
     }
 }
 
+/// The journal of a stateful agent, when there is one.
+fn journal_of<B: Bus, M: Message>(instance: &Instance<B, M>) -> Option<&dyn Journal> {
+    instance
+        .shared
+        .journal
+        .as_deref()
+        .filter(|_| instance.spec.stateful)
+}
+
+/// Rebuilds a stateful agent's state by handling again, answers discarded, every message its
+/// role journaled. False when stopped meanwhile. A journal that cannot be read is retried: an
+/// agent running on partial state would decide differently from the one it replaces.
+async fn replay<B, M, A>(instance: &Instance<B, M>, agent: &mut A) -> bool
+where
+    B: Bus,
+    M: Message,
+    A: Agent<M>,
+{
+    const PAGE: usize = 1_000;
+    let Some(journal) = journal_of(instance) else {
+        return true;
+    };
+    let mut shutdown = instance.shared.shutdown.clone();
+    let mut after = 0;
+    loop {
+        let page = match journal.entries(&instance.spec.role, after, PAGE) {
+            Ok(page) => page,
+            Err(error) => {
+                eprintln!(
+                    "garrison: {} cannot read its journal ({error}); trying again",
+                    instance.keys.id()
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = shutdown.wait_for(|stop| *stop) => return false,
+                }
+            }
+        };
+        let last = page.len() < PAGE;
+        for (position, entry) in page {
+            after = position;
+            let Some(signed) = signed_envelope(&entry) else {
+                continue;
+            };
+            let Ok(envelope) = instance.shared.directory.open::<M>(&signed) else {
+                continue;
+            };
+            let context = Context {
+                agent: instance.keys.id().clone(),
+                attempt: 1,
+                clock: instance.shared.clock.clone(),
+                backlog: if last { 0 } else { PAGE },
+                replaying: true,
+            };
+            let _ = agent.handle(&envelope, &context).await;
+            lock(&instance.seen).insert(envelope.id);
+        }
+        if last {
+            return true;
+        }
+    }
+}
+
+fn journal_entry(envelope: &SignedEnvelope) -> JournalEntry {
+    JournalEntry {
+        id: envelope.id.to_string(),
+        subject: envelope.subject.clone(),
+        sender: envelope.sender.to_string(),
+        body: envelope.body.clone(),
+        signature: envelope.signature.to_vec(),
+    }
+}
+
+fn signed_envelope(entry: &JournalEntry) -> Option<SignedEnvelope> {
+    let (role, instance) = entry.sender.rsplit_once('/')?;
+    Some(SignedEnvelope {
+        id: EnvelopeId(entry.id.parse().ok()?),
+        subject: entry.subject.clone(),
+        sender: AgentId::new(role, instance),
+        body: entry.body.clone(),
+        signature: entry.signature.clone().try_into().ok()?,
+    })
+}
+
 /// A tick: whatever the agent says is published as new work under its own identity.
 async fn handle_tick<B, M, A>(instance: &Instance<B, M>, agent: &mut A)
 where
@@ -569,6 +674,7 @@ where
         attempt: 1,
         clock: instance.shared.clock.clone(),
         backlog: 0,
+        replaying: false,
     };
     let outputs = match agent.tick(&context).await {
         Ok(outputs) => outputs,
@@ -639,7 +745,20 @@ async fn handle_delivery<B, M, A>(
         delivery.ack();
         return;
     }
-    if lock(&instance.seen).contains(&envelope.id) {
+    let journal = journal_of(instance);
+    let handled_before = lock(&instance.seen).contains(&envelope.id)
+        || match journal
+            .map(|journal| journal.handled(&instance.spec.role, &envelope.id.to_string()))
+        {
+            None | Some(Ok(false)) => false,
+            Some(Ok(true)) => true,
+            Some(Err(_)) => {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                delivery.nack(retry_delay(attempt));
+                return;
+            }
+        };
+    if handled_before {
         counters.duplicates.fetch_add(1, Ordering::Relaxed);
         delivery.ack();
         return;
@@ -649,6 +768,7 @@ async fn handle_delivery<B, M, A>(
         attempt: delivery.attempt,
         clock: shared.clock.clone(),
         backlog,
+        replaying: false,
     };
     let outputs = match agent.handle(&envelope, &context).await {
         Ok(outputs) => outputs,
@@ -700,6 +820,17 @@ async fn handle_delivery<B, M, A>(
             return;
         }
         counters.published.fetch_add(1, Ordering::Relaxed);
+    }
+    // Journaled once its answers are out: a crash before this handles it again (the same
+    // answers, with the same ids), a crash after it finds it handled.
+    if let Some(journal) = journal
+        && journal
+            .record(&instance.spec.role, &journal_entry(&delivery.envelope))
+            .is_err()
+    {
+        counters.failed.fetch_add(1, Ordering::Relaxed);
+        delivery.nack(retry_delay(attempt));
+        return;
     }
     lock(&instance.seen).insert(envelope.id);
     counters.handled.fetch_add(1, Ordering::Relaxed);

@@ -10,7 +10,7 @@ use crate::triage::{Triage, TriageConfig};
 use crate::verify::Verify;
 use garrison_bus::{Bus, BusError, KeyRing, KeyRingError};
 use garrison_model::IncidentId;
-use garrison_store::{AuditLog, EvidenceStore, IncidentStore};
+use garrison_store::{AuditLog, EvidenceStore, IncidentStore, Journal};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
@@ -73,9 +73,13 @@ pub const AGENT_ROLES: [&str; 5] = ["triage", "investigate", "verify", "supervis
 pub fn spec(role: &str) -> Result<AgentSpec<TeamKind>, TeamError> {
     use TeamKind::*;
     Ok(match role {
-        "triage" => AgentSpec::new(role, vec![AlertRaised], vec![AlertTriaged]),
+        "triage" => AgentSpec {
+            stateful: true,
+            ..AgentSpec::new(role, vec![AlertRaised], vec![AlertTriaged])
+        },
         "investigate" => AgentSpec {
             tick: Some(std::time::Duration::from_millis(250)),
+            stateful: true,
             ..AgentSpec::new(role, vec![AlertTriaged], vec![IncidentProposed])
         },
         "verify" => AgentSpec {
@@ -127,14 +131,23 @@ pub struct Part<B: Bus> {
     pub reported: Arc<Mutex<BTreeSet<IncidentId>>>,
 }
 
-#[allow(clippy::too_many_arguments)]
+/// How a process takes part in a distributed team.
+#[derive(Clone)]
+pub struct Membership {
+    /// The role keys of the deployment.
+    pub ring: Arc<KeyRing>,
+    /// This process's name in its agents' identities.
+    pub instance: String,
+    /// Where stateful agents journal what they handled, so another process can take over.
+    pub journal: Arc<dyn Journal>,
+}
+
 pub async fn start_part<B: Bus>(
     bus: B,
     stores: TeamStores,
     clock: Arc<dyn Clock>,
     config: TeamConfig,
-    ring: Arc<KeyRing>,
-    instance: &str,
+    membership: Membership,
     local: &[(&str, Option<usize>)],
     detect: bool,
 ) -> Result<Part<B>, TeamError> {
@@ -142,7 +155,8 @@ pub async fn start_part<B: Bus>(
         spec(role)?;
     }
     let mut builder = RuntimeBuilder::<B, TeamMessage>::new(bus, stores.audit.clone(), clock)
-        .with_key_ring(ring, instance);
+        .with_key_ring(membership.ring, membership.instance)
+        .with_journal(membership.journal);
     let detect = if detect {
         Some(builder.publisher(DETECT, [TeamKind::AlertRaised])?)
     } else {

@@ -476,7 +476,7 @@ impl Triage {
             }
         };
         if new_group {
-            if decision.verdict == Verdict::Close {
+            if decision.verdict == Verdict::Close && !context.replaying {
                 // A dismissal is a decision a human may want to revisit: it is audited.
                 let record = AuditRecord {
                     actor: context.agent.to_string(),

@@ -575,6 +575,7 @@ async fn investigation_forgets_incidents_no_alert_can_join_any_more() {
         attempt: 1,
         clock: Arc::new(FixedClock),
         backlog: 0,
+        replaying: false,
     };
     let mut published = 0;
     for hour in 0..12u64 {
@@ -650,6 +651,7 @@ mod triage {
             attempt: 1,
             clock: Arc::new(FixedClock),
             backlog: 0,
+            replaying: false,
         };
         let out = triage.handle(&envelope(alert), &context).await.unwrap();
         out.into_iter().next().map(|message| match message {
@@ -772,6 +774,7 @@ mod triage {
             attempt: 1,
             clock: Arc::new(FixedClock),
             backlog: 0,
+            replaying: false,
         };
         assert!(triage.handle(&batch, &context).await.is_err());
         // Redelivered: the first alert is not a repeat of itself, the dismissal is audited once.

@@ -9,7 +9,7 @@ pub mod records;
 pub mod sqlite;
 
 pub use audit::{AuditAction, AuditEntry, AuditRecord, AuditReport, ChainHead, ChainViolation};
-pub use postgres::{PostgresOptions, PostgresStore};
+pub use postgres::{OwnerLock, PostgresOptions, PostgresStore};
 pub use records::{EvidenceStore, IncidentStore, Lease, StoredEvent};
 pub use sqlite::SqliteStore;
 
@@ -30,6 +30,36 @@ impl AuditLog for PostgresStore {
     fn append(&self, record: &AuditRecord, at: jiff::Timestamp) -> Result<AuditEntry, StoreError> {
         self.append_audit(record, at)
     }
+}
+
+/// A message a stateful agent handled, as it travelled (so it can be checked again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    /// The envelope id (a UUID).
+    pub id: String,
+    pub subject: String,
+    /// The sender, `role/instance`.
+    pub sender: String,
+    pub body: Vec<u8>,
+    pub signature: Vec<u8>,
+}
+
+/// Where stateful agents journal the messages they handled, so that whoever takes their role
+/// over (after a crash, on another machine) rebuilds their state by handling them again, and
+/// knows which redelivered messages it has handled already.
+pub trait Journal: Send + Sync {
+    /// Records that `role` handled `entry`; false when it was recorded already.
+    fn record(&self, role: &str, entry: &JournalEntry) -> Result<bool, StoreError>;
+    /// True when `role` handled the message `id`.
+    fn handled(&self, role: &str, id: &str) -> Result<bool, StoreError>;
+    /// Entries of `role` after position `after` (0 for the first), in the order recorded, at
+    /// most `limit`, each with its position.
+    fn entries(
+        &self,
+        role: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, JournalEntry)>, StoreError>;
 }
 
 /// Everything a store keeps: what a process running the whole team opens, whichever store

@@ -18,9 +18,9 @@
 //! them replaced by U+FFFD; fields and incidents are stored as JSON text, where NUL is escaped,
 //! so they come back exactly.
 
-use crate::StoreError;
 use crate::audit::{AuditEntry, AuditRecord, AuditReport, ChainHash, ChainHead, StoredEntry};
 use crate::records::{EvidenceStore, IncidentStore, StoredEvent, corrupt, from_nanos, nanos};
+use crate::{Journal, JournalEntry, StoreError};
 use garrison_model::{EvidenceId, EvidenceRef, Incident, IncidentId, Timestamp};
 use postgres::{Client, NoTls, Row};
 use std::sync::{Arc, Condvar, Mutex};
@@ -105,6 +105,17 @@ const MIGRATIONS: &[&str] = &[
          version  BIGINT NOT NULL,
          first_ns BIGINT,
          body     TEXT NOT NULL
+     );",
+    // 2: the journal of messages stateful agents handled.
+    "CREATE TABLE journal (
+         position  BIGSERIAL PRIMARY KEY,
+         role      TEXT NOT NULL,
+         id        TEXT NOT NULL,
+         subject   TEXT NOT NULL,
+         sender    TEXT NOT NULL,
+         body      BYTEA NOT NULL,
+         signature BYTEA NOT NULL,
+         UNIQUE (role, id)
      );",
 ];
 
@@ -682,6 +693,67 @@ impl EvidenceStore for PostgresStore {
                 &[&text(address), &from, &to, &at],
             )?;
             Ok(seen.map(|row| row.get(0)))
+        })
+    }
+}
+
+impl Journal for PostgresStore {
+    fn record(&self, role: &str, entry: &JournalEntry) -> Result<bool, StoreError> {
+        self.with_client(|client| {
+            let inserted = client.execute(
+                "INSERT INTO journal (role, id, subject, sender, body, signature)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (role, id) DO NOTHING",
+                &[
+                    &text(role),
+                    &text(&entry.id),
+                    &text(&entry.subject),
+                    &text(&entry.sender),
+                    &entry.body,
+                    &entry.signature,
+                ],
+            )?;
+            Ok(inserted > 0)
+        })
+    }
+
+    fn handled(&self, role: &str, id: &str) -> Result<bool, StoreError> {
+        self.with_client(|client| {
+            Ok(client
+                .query_opt(
+                    "SELECT 1 FROM journal WHERE role = $1 AND id = $2",
+                    &[&text(role), &text(id)],
+                )?
+                .is_some())
+        })
+    }
+
+    fn entries(
+        &self,
+        role: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, JournalEntry)>, StoreError> {
+        self.with_client(|client| {
+            let rows = client.query(
+                "SELECT position, id, subject, sender, body, signature FROM journal
+                 WHERE role = $1 AND position > $2 ORDER BY position LIMIT $3",
+                &[&text(role), &(after as i64), &(limit as i64)],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| {
+                    (
+                        row.get::<_, i64>(0) as u64,
+                        JournalEntry {
+                            id: row.get(1),
+                            subject: row.get(2),
+                            sender: row.get(3),
+                            body: row.get(4),
+                            signature: row.get(5),
+                        },
+                    )
+                })
+                .collect())
         })
     }
 }

@@ -285,3 +285,33 @@ fn text_the_store_cannot_hold_comes_back_as_close_as_it_can() {
         );
     });
 }
+
+#[test]
+fn the_postgres_journal_keeps_each_handled_message_once_in_order_per_role() {
+    use garrison_store::{Journal, JournalEntry};
+    let store = postgres_store();
+    let entry = |id: &str| JournalEntry {
+        id: id.into(),
+        subject: "alert.raised".into(),
+        sender: "detect/host-1".into(),
+        body: format!("{{\"id\":\"{id}\"}}").into_bytes(),
+        signature: vec![7; 64],
+    };
+    assert!(store.record("triage", &entry("a")).unwrap());
+    assert!(store.record("triage", &entry("b")).unwrap());
+    assert!(!store.record("triage", &entry("a")).unwrap(), "once");
+    assert!(
+        store.record("investigate", &entry("a")).unwrap(),
+        "per role"
+    );
+    assert!(store.handled("triage", "b").unwrap());
+    assert!(!store.handled("investigate", "b").unwrap());
+    let all = store.entries("triage", 0, 10).unwrap();
+    let ids: Vec<&str> = all.iter().map(|(_, e)| e.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(all[0].1, entry("a"));
+    let rest = store.entries("triage", all[0].0, 10).unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].1.id, "b");
+    store.drop_schema().unwrap();
+}

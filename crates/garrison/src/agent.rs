@@ -86,6 +86,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
     let distributed = Distributed::load(&args.config)?;
     let ring = distributed.key_ring(&roles)?;
     let store = distributed.open_store()?;
+    let journal: Arc<dyn garrison_store::Journal> = store.clone();
     let inventory = match &args.inventory {
         Some(path) => crate::investigate::load_inventory(path)?,
         None => Default::default(),
@@ -157,8 +158,11 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
             stores,
             Arc::new(SystemClock),
             config,
-            ring,
-            &name,
+            team::Membership {
+                ring,
+                instance: name.clone(),
+                journal: journal.clone(),
+            },
             &local,
             false,
         )

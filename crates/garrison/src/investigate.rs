@@ -272,14 +272,21 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
             .chain(local.iter().map(|(role, _)| *role))
             .collect();
         let ring = distributed.key_ring(&own)?;
+        let journal = opened
+            .journal
+            .clone()
+            .ok_or_else(|| Failure::Internal("a distributed store has a journal".into()))?;
         let instance = format!("investigate-{}", std::process::id());
         let part = team::start_part(
             bus.clone(),
             stores,
             Arc::new(SystemClock),
             config,
-            ring,
-            &instance,
+            team::Membership {
+                ring,
+                instance: instance.clone(),
+                journal: journal.clone(),
+            },
             &local,
             true,
         )

@@ -47,6 +47,8 @@ pub struct OpenedStore {
     pub store: std::sync::Arc<dyn garrison_store::Store>,
     pub location: String,
     pub distributed: Option<crate::distributed::Distributed>,
+    /// The shared store's journal (distributed only).
+    pub journal: Option<std::sync::Arc<dyn garrison_store::Journal>>,
 }
 
 impl StoreArgs {
@@ -57,6 +59,7 @@ impl StoreArgs {
             let distributed = crate::distributed::Distributed::load(path)?;
             let store = distributed.open_store()?;
             return Ok(OpenedStore {
+                journal: Some(store.clone()),
                 store,
                 location: format!(
                     "PostgreSQL{} ({})",
@@ -84,6 +87,7 @@ impl StoreArgs {
             store: std::sync::Arc::new(store),
             location: dir.display().to_string(),
             distributed: None,
+            journal: None,
         })
     }
 }

@@ -1,0 +1,246 @@
+//! A stateful agent whose handled messages are journaled: a fresh instance (a restart, another
+//! process taking over) rebuilds its state by handling them again without answering twice, and
+//! a redelivered message the journal holds is skipped.
+
+use garrison_agents::{Agent, AgentError, AgentSpec, Clock, Context, RuntimeBuilder};
+use garrison_bus::{Bus, Envelope, InProcessBus, KeyRing, Lineage, Message};
+use garrison_store::{Journal, JournalEntry, SqliteStore, StoreError};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Msg {
+    Number { n: u64 },
+    Total { total: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Kind {
+    Number,
+    Total,
+}
+
+impl Message for Msg {
+    type Kind = Kind;
+    const SCHEMA_VERSION: u16 = 1;
+    fn kind(&self) -> Kind {
+        match self {
+            Msg::Number { .. } => Kind::Number,
+            Msg::Total { .. } => Kind::Total,
+        }
+    }
+    fn subject(kind: Kind) -> &'static str {
+        match kind {
+            Kind::Number => "number.raised",
+            Kind::Total => "total.updated",
+        }
+    }
+}
+
+struct FixedClock;
+impl Clock for FixedClock {
+    fn now(&self) -> jiff::Timestamp {
+        "2026-12-03T02:00:00Z".parse().unwrap()
+    }
+}
+
+/// Journal entries by role, in memory.
+#[derive(Default)]
+struct MemoryJournal {
+    entries: Mutex<Vec<(String, JournalEntry)>>,
+}
+
+impl Journal for MemoryJournal {
+    fn record(&self, role: &str, entry: &JournalEntry) -> Result<bool, StoreError> {
+        let mut entries = self.entries.lock().unwrap();
+        if entries.iter().any(|(r, e)| r == role && e.id == entry.id) {
+            return Ok(false);
+        }
+        entries.push((role.to_string(), entry.clone()));
+        Ok(true)
+    }
+    fn handled(&self, role: &str, id: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .entries
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|(r, e)| r == role && e.id == id))
+    }
+    fn entries(
+        &self,
+        role: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, JournalEntry)>, StoreError> {
+        Ok(self
+            .entries
+            .lock()
+            .unwrap()
+            .iter()
+            .enumerate()
+            .map(|(i, entry)| (i as u64 + 1, entry))
+            .filter(|(position, (r, _))| r == role && *position > after)
+            .take(limit)
+            .map(|(position, (_, entry))| (position, entry.clone()))
+            .collect())
+    }
+}
+
+/// Sums numbers; answers each with the running total.
+struct Summer {
+    total: u64,
+    replayed: Arc<AtomicUsize>,
+}
+
+impl Agent<Msg> for Summer {
+    async fn handle(
+        &mut self,
+        envelope: &Envelope<Msg>,
+        context: &Context,
+    ) -> Result<Vec<Msg>, AgentError> {
+        let Msg::Number { n } = envelope.payload else {
+            return Err(AgentError::Permanent("numbers only".into()));
+        };
+        if context.replaying {
+            self.replayed.fetch_add(1, Ordering::SeqCst);
+        }
+        self.total += n;
+        Ok(vec![Msg::Total { total: self.total }])
+    }
+}
+
+/// Collects totals.
+struct Collect(Arc<Mutex<Vec<u64>>>);
+
+impl Agent<Msg> for Collect {
+    async fn handle(
+        &mut self,
+        envelope: &Envelope<Msg>,
+        _: &Context,
+    ) -> Result<Vec<Msg>, AgentError> {
+        if let Msg::Total { total } = envelope.payload {
+            self.0.lock().unwrap().push(total);
+        }
+        Ok(Vec::new())
+    }
+}
+
+struct Run {
+    bus: InProcessBus,
+    runtime: garrison_agents::Runtime,
+    source: garrison_agents::Publisher<InProcessBus, Msg>,
+    totals: Arc<Mutex<Vec<u64>>>,
+    replayed: Arc<AtomicUsize>,
+}
+
+async fn start(ring: Arc<KeyRing>, journal: Arc<MemoryJournal>, audit: Arc<SqliteStore>) -> Run {
+    let bus = InProcessBus::new();
+    let mut builder = RuntimeBuilder::<_, Msg>::new(bus.clone(), audit, Arc::new(FixedClock))
+        .with_key_ring(ring, "test")
+        .with_journal(journal);
+    let source = builder.publisher("source", [Kind::Number]).unwrap();
+    let replayed = Arc::new(AtomicUsize::new(0));
+    let counter = replayed.clone();
+    builder
+        .agent(
+            AgentSpec {
+                stateful: true,
+                ..AgentSpec::new("summer", vec![Kind::Number], vec![Kind::Total])
+            },
+            move || Summer {
+                total: 0,
+                replayed: counter.clone(),
+            },
+        )
+        .unwrap();
+    let totals = Arc::new(Mutex::new(Vec::new()));
+    let sink = totals.clone();
+    builder
+        .agent(
+            AgentSpec::new("collect", vec![Kind::Total], vec![]),
+            move || Collect(sink.clone()),
+        )
+        .unwrap();
+    let runtime = builder.start().await.unwrap();
+    Run {
+        bus,
+        runtime,
+        source,
+        totals,
+        replayed,
+    }
+}
+
+async fn totals_reach(run: &Run, count: usize) -> Vec<u64> {
+    for _ in 0..500 {
+        if run.totals.lock().unwrap().len() >= count && run.bus.is_idle() {
+            return run.totals.lock().unwrap().clone();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("totals: {:?}", run.totals.lock().unwrap());
+}
+
+#[tokio::test]
+async fn a_fresh_instance_rebuilds_its_state_from_the_journal_and_skips_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    KeyRing::init(dir.path(), &["source", "summer", "collect"]).unwrap();
+    let ring = Arc::new(KeyRing::load(dir.path(), &["source", "summer", "collect"]).unwrap());
+    let audit = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let journal = Arc::new(MemoryJournal::default());
+
+    let first = start(ring.clone(), journal.clone(), audit.clone()).await;
+    let mut ids = Vec::new();
+    for n in [1, 2, 3] {
+        ids.push(
+            first
+                .source
+                .publish(Msg::Number { n }, Lineage::start())
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(totals_reach(&first, 3).await, [1, 3, 6]);
+    assert_eq!(journal.entries("summer", 0, 10).unwrap().len(), 3);
+    assert!(
+        journal.entries("collect", 0, 10).unwrap().is_empty(),
+        "stateless: no journal"
+    );
+    first.runtime.shutdown().await;
+
+    // A new process: the summer is rebuilt from the journal (answering nothing while it is),
+    // then carries on from 6.
+    let second = start(ring.clone(), journal.clone(), audit).await;
+    second
+        .source
+        .publish(Msg::Number { n: 4 }, Lineage::start())
+        .await
+        .unwrap();
+    assert_eq!(totals_reach(&second, 1).await, [10]);
+    assert_eq!(second.replayed.load(Ordering::SeqCst), 3);
+
+    // A message handled before comes again (a redelivery the old process never acked): the
+    // journal knows it, so it is not added twice.
+    let keys = ring.keys("source", "test-1").unwrap();
+    let again = keys
+        .seal_as(
+            ids[1],
+            Msg::Number { n: 2 },
+            Lineage::start(),
+            FixedClock.now(),
+        )
+        .unwrap();
+    second.bus.publish(again).await.unwrap();
+    second
+        .source
+        .publish(Msg::Number { n: 5 }, Lineage::start())
+        .await
+        .unwrap();
+    assert_eq!(totals_reach(&second, 2).await, [10, 15]);
+    let stats = second.runtime.shutdown().await;
+    assert_eq!(stats.agents["summer"].duplicates, 1);
+}
