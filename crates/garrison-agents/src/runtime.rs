@@ -346,6 +346,7 @@ fn subscription_spec<M: Message>(spec: &AgentSpec<M::Kind>) -> SubscriptionSpec 
             .collect(),
         capacity: spec.queue,
         max_deliver: spec.max_deliver,
+        ordered: spec.stateful,
         ack_wait: spec.ack_wait,
     }
 }
@@ -570,7 +571,9 @@ where
         match next {
             Next::Delivery(delivery) => {
                 let backlog = subscription.backlog();
-                handle_delivery(&instance, &mut agent, delivery, backlog).await
+                if !handle_delivery(&instance, &mut agent, delivery, backlog).await {
+                    return;
+                }
             }
             Next::Tick => handle_tick(&instance, &mut agent).await,
             Next::Stop => return,
@@ -710,7 +713,8 @@ async fn handle_delivery<B, M, A>(
     agent: &mut A,
     delivery: Delivery,
     backlog: usize,
-) where
+) -> bool
+where
     B: Bus,
     M: Message,
     A: Agent<M>,
@@ -728,7 +732,7 @@ async fn handle_delivery<B, M, A>(
             );
             // Refused for good: delivering it again cannot make it trustworthy.
             delivery.ack();
-            return;
+            return true;
         }
     };
     let kind = envelope.payload.kind();
@@ -743,7 +747,7 @@ async fn handle_delivery<B, M, A>(
             ),
         );
         delivery.ack();
-        return;
+        return true;
     }
     let journal = journal_of(instance);
     let handled_before = lock(&instance.seen).contains(&envelope.id)
@@ -755,13 +759,13 @@ async fn handle_delivery<B, M, A>(
             Some(Err(_)) => {
                 counters.failed.fetch_add(1, Ordering::Relaxed);
                 delivery.nack(retry_delay(attempt));
-                return;
+                return true;
             }
         };
     if handled_before {
         counters.duplicates.fetch_add(1, Ordering::Relaxed);
         delivery.ack();
-        return;
+        return true;
     }
     let context = Context {
         agent: instance.keys.id().clone(),
@@ -781,7 +785,7 @@ async fn handle_delivery<B, M, A>(
                 Duration::ZERO
             };
             delivery.nack(delay);
-            return;
+            return true;
         }
     };
     if let Some(output) = outputs
@@ -798,7 +802,7 @@ async fn handle_delivery<B, M, A>(
             ),
         );
         delivery.nack(Duration::ZERO);
-        return;
+        return true;
     }
     let lineage = Lineage::after(&envelope);
     let now = shared.clock.now();
@@ -811,30 +815,43 @@ async fn handle_delivery<B, M, A>(
             Err(_) => {
                 counters.failed.fetch_add(1, Ordering::Relaxed);
                 delivery.nack(Duration::ZERO);
-                return;
+                return true;
             }
         };
         if shared.bus.publish(sealed).await.is_err() {
             counters.failed.fetch_add(1, Ordering::Relaxed);
             delivery.nack(retry_delay(attempt));
-            return;
+            return true;
         }
         counters.published.fetch_add(1, Ordering::Relaxed);
     }
     // Journaled once its answers are out: a crash before this handles it again (the same
     // answers, with the same ids), a crash after it finds it handled.
-    if let Some(journal) = journal
-        && journal
-            .record(&instance.spec.role, &journal_entry(&delivery.envelope))
-            .is_err()
-    {
-        counters.failed.fetch_add(1, Ordering::Relaxed);
-        delivery.nack(retry_delay(attempt));
-        return;
+    if let Some(journal) = journal {
+        match journal.record(&instance.spec.role, &journal_entry(&delivery.envelope)) {
+            Ok(_) => {}
+            Err(garrison_store::StoreError::Fenced { role }) => {
+                // Another process owns the role now: this instance stops before its state,
+                // which the owner does not share, decides anything more.
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                delivery.nack(Duration::ZERO);
+                eprintln!(
+                    "garrison: {} stops: another process owns {role} now",
+                    instance.keys.id()
+                );
+                return false;
+            }
+            Err(_) => {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                delivery.nack(retry_delay(attempt));
+                return true;
+            }
+        }
     }
     lock(&instance.seen).insert(envelope.id);
     counters.handled.fetch_add(1, Ordering::Relaxed);
     delivery.ack();
+    true
 }
 
 fn retry_delay(attempt: u32) -> Duration {

@@ -67,6 +67,10 @@ pub const DETECT: &str = "detect";
 /// The team's agent roles, in the order work flows through them.
 pub const AGENT_ROLES: [&str; 5] = ["triage", "investigate", "verify", "supervisor", "report"];
 
+/// How long a stateful role's message may stay unacked: stateful roles take one message at a
+/// time, in order, so one held by an owner that died stops the role until it comes back.
+const STATEFUL_ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// What each role consumes and publishes, its instances and pacing. Triage and investigation
 /// keep state across alerts, so each runs as one instance; verification is stateless and
 /// runs two.
@@ -75,11 +79,13 @@ pub fn spec(role: &str) -> Result<AgentSpec<TeamKind>, TeamError> {
     Ok(match role {
         "triage" => AgentSpec {
             stateful: true,
+            ack_wait: Some(STATEFUL_ACK_WAIT),
             ..AgentSpec::new(role, vec![AlertRaised], vec![AlertTriaged])
         },
         "investigate" => AgentSpec {
             tick: Some(std::time::Duration::from_millis(250)),
             stateful: true,
+            ack_wait: Some(STATEFUL_ACK_WAIT),
             ..AgentSpec::new(role, vec![AlertTriaged], vec![IncidentProposed])
         },
         "verify" => AgentSpec {
@@ -140,6 +146,10 @@ pub struct Membership {
     pub instance: String,
     /// Where stateful agents journal what they handled, so another process can take over.
     pub journal: Arc<dyn Journal>,
+    /// How long a stateful role's message may stay unacked before it is delivered again:
+    /// how long the role stops when its owner dies holding one (every process of a deployment
+    /// must agree). The role's own default when `None`.
+    pub stateful_ack_wait: Option<std::time::Duration>,
 }
 
 pub async fn start_part<B: Bus>(
@@ -157,6 +167,7 @@ pub async fn start_part<B: Bus>(
     let mut builder = RuntimeBuilder::<B, TeamMessage>::new(bus, stores.audit.clone(), clock)
         .with_key_ring(membership.ring, membership.instance)
         .with_journal(membership.journal);
+    let stateful_ack_wait = membership.stateful_ack_wait;
     let detect = if detect {
         Some(builder.publisher(DETECT, [TeamKind::AlertRaised])?)
     } else {
@@ -166,6 +177,9 @@ pub async fn start_part<B: Bus>(
     let reported = Arc::new(Mutex::new(BTreeSet::new()));
     for role in AGENT_ROLES {
         let mut spec = spec(role)?;
+        if spec.stateful && stateful_ack_wait.is_some() {
+            spec.ack_wait = stateful_ack_wait;
+        }
         match local.iter().find(|(name, _)| *name == role) {
             Some((_, instances)) => {
                 spec.instances = instances.unwrap_or(spec.instances).max(1);

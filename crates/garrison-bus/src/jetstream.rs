@@ -370,7 +370,11 @@ impl JetStreamBus {
             // One delivery more than the spec allows: that one moves the message to the dead
             // letters, even when the process handling the last real attempt died.
             max_deliver: i64::from(spec.max_deliver) + 1,
-            max_ack_pending: spec.capacity.min(i64::MAX as usize) as i64,
+            max_ack_pending: if spec.ordered {
+                1
+            } else {
+                spec.capacity.min(i64::MAX as usize) as i64
+            },
             deliver_policy: consumer::DeliverPolicy::All,
             ..consumer::pull::Config::default()
         };
@@ -635,7 +639,11 @@ impl Bus for JetStreamBus {
         validate(&spec)?;
         // Each part pulls at most this many at once; what it pulled waits in the channel, so
         // a subscriber holds at most about twice its batch beyond what it is handling.
-        let batch = spec.capacity.clamp(1, 256);
+        let batch = if spec.ordered {
+            1
+        } else {
+            spec.capacity.clamp(1, 256)
+        };
         let (sender, receiver) = mpsc::channel(batch);
         let mut pending = Vec::new();
         for subject in &spec.subjects {
@@ -695,8 +703,9 @@ impl Puller {
                 .consumer
                 .stream()
                 .max_messages_per_batch(self.batch)
-                .heartbeat(Duration::from_secs(5))
-                .expires(Duration::from_secs(30))
+                // Short: a server restart is noticed by missed heartbeats, and pulling resumes.
+                .heartbeat(Duration::from_secs(2))
+                .expires(Duration::from_secs(10))
                 .messages()
                 .await;
             match messages {

@@ -71,6 +71,9 @@ pub struct SubscriptionSpec {
     pub max_deliver: u32,
     /// How long a delivery may stay unacknowledged before it is delivered again.
     pub ack_wait: Option<Duration>,
+    /// One message in flight at a time, so a stateful consumer sees them in order even when
+    /// one comes back after its handler died (a broker bounds what is unacked to one).
+    pub ordered: bool,
 }
 
 impl SubscriptionSpec {
@@ -81,6 +84,7 @@ impl SubscriptionSpec {
             capacity: 1024,
             max_deliver: 5,
             ack_wait: Some(Duration::from_secs(30)),
+            ordered: false,
         }
     }
 }

@@ -103,6 +103,9 @@ pub enum StoreError {
     SchemaTooNew { found: i64, supported: i64 },
     #[error("the store is corrupt: {what}")]
     Corrupt { what: String },
+    /// Another process took over the role: this one must stop working for it.
+    #[error("another process owns {role} now")]
+    Fenced { role: String },
 }
 
 impl StoreError {
@@ -117,7 +120,8 @@ impl StoreError {
             StoreError::Database(_)
             | StoreError::Open { .. }
             | StoreError::SchemaTooNew { .. }
-            | StoreError::Corrupt { .. } => false,
+            | StoreError::Corrupt { .. }
+            | StoreError::Fenced { .. } => false,
         }
     }
 }

@@ -117,6 +117,12 @@ const MIGRATIONS: &[&str] = &[
          signature BYTEA NOT NULL,
          UNIQUE (role, id)
      );",
+    // 3: who owns each stateful role now (the epoch grows with each new owner), so that an
+    // owner that lost its role without knowing it yet cannot journal anything more.
+    "CREATE TABLE owners (
+         role  TEXT PRIMARY KEY,
+         epoch BIGINT NOT NULL
+     );",
 ];
 
 /// The PostgreSQL store. Cheap to share behind an `Arc`.
@@ -125,6 +131,8 @@ pub struct PostgresStore {
     schema: Option<String>,
     pool: Mutex<Pool>,
     returned: Condvar,
+    /// The epochs of the roles this process owns (see [`PostgresStore::take_role`]).
+    epochs: Mutex<std::collections::HashMap<String, i64>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -182,34 +190,49 @@ impl PostgresStore {
                 max: options.connections.max(1),
             }),
             returned: Condvar::new(),
+            epochs: Mutex::new(std::collections::HashMap::new()),
         };
         store.with_client(migrate)?;
         Ok(store)
     }
 
     /// Runs `job` with a pooled connection on a thread of its own (the `postgres` crate blocks
-    /// on a runtime of its own, which must not happen on an async task's thread).
+    /// on a runtime of its own, which must not happen on an async task's thread). A pooled
+    /// connection found broken (the server restarted since it was last used) is replaced and
+    /// the job run again on the new one, as many times as the pool holds connections.
     fn with_client<R: Send>(
         &self,
-        job: impl FnOnce(&mut Client) -> Result<R, StoreError> + Send,
+        job: impl Fn(&mut Client) -> Result<R, StoreError> + Send + Sync,
     ) -> Result<R, StoreError> {
-        let mut client = self.checkout()?;
-        let (client, result) = if tokio_context() {
-            std::thread::scope(|scope| {
-                scope
-                    .spawn(move || {
-                        let result = job(&mut client);
-                        (client, result)
-                    })
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-        } else {
-            let result = job(&mut client);
-            (client, result)
-        };
-        self.checkin(client);
-        result
+        let attempts = lock(&self.pool).max + 1;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut client = self.checkout()?;
+            // A broken connection is dropped where the job ran: dropping one blocks, too.
+            let job = &job;
+            let run = move || {
+                let result = job(&mut client);
+                let kept = (!client.is_closed()).then_some(client);
+                (kept, result)
+            };
+            let (client, result) = if tokio_context() {
+                std::thread::scope(|scope| {
+                    scope
+                        .spawn(run)
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+            } else {
+                run()
+            };
+            let broken = client.is_none();
+            self.checkin(client);
+            match result {
+                Err(StoreError::Postgres(_)) if broken && attempt < attempts => continue,
+                result => return result,
+            }
+        }
     }
 
     fn checkout(&self) -> Result<Client, StoreError> {
@@ -232,13 +255,12 @@ impl PostgresStore {
         }
     }
 
-    /// Returns a connection to the pool, or forgets it when it broke.
-    fn checkin(&self, client: Client) {
+    /// Returns a connection to the pool, or counts it gone when it broke (`None`).
+    fn checkin(&self, client: Option<Client>) {
         let mut pool = lock(&self.pool);
-        if client.is_closed() {
-            pool.open -= 1;
-        } else {
-            pool.idle.push(client);
+        match client {
+            Some(client) => pool.idle.push(client),
+            None => pool.open -= 1,
         }
         drop(pool);
         self.returned.notify_one();
@@ -699,8 +721,25 @@ impl EvidenceStore for PostgresStore {
 
 impl Journal for PostgresStore {
     fn record(&self, role: &str, entry: &JournalEntry) -> Result<bool, StoreError> {
+        let epoch = lock(&self.epochs).get(role).copied();
         self.with_client(|client| {
-            let inserted = client.execute(
+            let mut transaction = client.transaction()?;
+            if let Some(epoch) = epoch {
+                // Shares the owner row: a new owner's claim waits for this write, and this
+                // write is refused once a new owner claimed the role.
+                let current: Option<i64> = transaction
+                    .query_opt(
+                        "SELECT epoch FROM owners WHERE role = $1 FOR SHARE",
+                        &[&text(role)],
+                    )?
+                    .map(|row| row.get(0));
+                if current != Some(epoch) {
+                    return Err(StoreError::Fenced {
+                        role: role.to_string(),
+                    });
+                }
+            }
+            let inserted = transaction.execute(
                 "INSERT INTO journal (role, id, subject, sender, body, signature)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (role, id) DO NOTHING",
                 &[
@@ -712,6 +751,7 @@ impl Journal for PostgresStore {
                     &entry.signature,
                 ],
             )?;
+            transaction.commit()?;
             Ok(inserted > 0)
         })
     }
@@ -842,6 +882,25 @@ impl Drop for OwnerLock {
 }
 
 impl PostgresStore {
+    /// Claims stateful `role` for this process (call it holding the role's owner lock, before
+    /// its agent rebuilds its state): the role's epoch grows, and from now on only this
+    /// store's journal writes for the role are accepted; a previous owner still running is
+    /// refused ([`StoreError::Fenced`]).
+    pub fn take_role(&self, role: &str) -> Result<u64, StoreError> {
+        let epoch: i64 = self.with_client(|client| {
+            Ok(client
+                .query_one(
+                    "INSERT INTO owners (role, epoch) VALUES ($1, 1)
+                     ON CONFLICT (role) DO UPDATE SET epoch = owners.epoch + 1
+                     RETURNING epoch",
+                    &[&text(role)],
+                )?
+                .get(0))
+        })?;
+        lock(&self.epochs).insert(role.to_string(), epoch);
+        Ok(epoch as u64)
+    }
+
     /// Takes the lock `name` (within this store's schema) when nobody holds it.
     pub fn try_lock_owner(&self, name: &str) -> Result<Option<OwnerLock>, StoreError> {
         let key = format!(

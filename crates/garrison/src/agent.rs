@@ -108,6 +108,11 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
                 .map_err(|error| Failure::Store(error.to_string()))?
             {
                 Some(lock) => {
+                    // Claimed before the agent rebuilds its state from the journal: a previous
+                    // owner that has not noticed yet can journal nothing more.
+                    store
+                        .take_role(role)
+                        .map_err(|error| Failure::Store(error.to_string()))?;
                     locks.push(lock);
                     break;
                 }
@@ -162,6 +167,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
                 ring,
                 instance: name.clone(),
                 journal: journal.clone(),
+                stateful_ack_wait: distributed.stateful_ack_wait,
             },
             &local,
             false,

@@ -84,6 +84,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
             distributed: None,
         },
         external_agents: false,
+        pace: None,
         format: args.format,
         output: args.output,
         threads: None,

@@ -16,6 +16,10 @@
 //! [keys]
 //! dir = "keys"    # ROLE.key / ROLE.pub from `garrison keys init`; each host needs the
 //!                 # secret keys of the roles it runs and every public key
+//!
+//! [agents]
+//! # stateful_ack_wait_seconds = 20   # how long triage/investigation stop when their owner
+//! #                                  # dies holding a message (all processes must agree)
 //! ```
 //!
 //! Relative paths are read from the config file's folder.
@@ -36,6 +40,8 @@ pub struct Distributed {
     pub postgres: PostgresOptions,
     /// The folder of role keys, for agents running as separate processes.
     pub keys: Option<PathBuf>,
+    /// How long triage or investigation stops when its owner dies holding a message.
+    pub stateful_ack_wait: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -44,6 +50,13 @@ struct RawConfig {
     nats: RawNats,
     postgres: RawPostgres,
     keys: Option<RawKeys>,
+    agents: Option<RawAgents>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgents {
+    stateful_ack_wait_seconds: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,6 +155,17 @@ impl Distributed {
                 connections: postgres.connections.unwrap_or(4),
             },
             keys: resolve(raw.keys.map(|keys| keys.dir)),
+            stateful_ack_wait: match raw.agents.and_then(|a| a.stateful_ack_wait_seconds) {
+                None => None,
+                Some(seconds) if (1.0..=3600.0).contains(&seconds) => {
+                    Some(Duration::from_secs_f64(seconds))
+                }
+                Some(seconds) => {
+                    return Err(usage(&format!(
+                        "agents.stateful_ack_wait_seconds {seconds}: between 1 and 3600"
+                    )));
+                }
+            },
         })
     }
 

@@ -89,6 +89,10 @@ pub struct InvestigateArgs {
     /// (signed with the detect key) and wait until the team has handled them.
     #[arg(long, requires = "distributed")]
     pub external_agents: bool,
+    /// Raise the alerts spread over this many seconds instead of all at once (a replay at a
+    /// pace, as fault tests use).
+    #[arg(long, value_name = "SECONDS")]
+    pub pace: Option<f64>,
     #[arg(long, value_enum, default_value = "json")]
     pub format: ReportFormat,
     /// Write incidents here instead of standard output.
@@ -182,9 +186,20 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
                 batch.extend(more);
             }
             written += batch.len();
-            writer_store
-                .put_events(&batch)
-                .map_err(|error| format!("cannot store evidence: {error}"))?;
+            // A shared store may be restarting: what it cannot take yet is tried again for
+            // up to two minutes before the run fails.
+            let mut delay = Duration::from_millis(100);
+            let give_up = Instant::now() + Duration::from_secs(120);
+            loop {
+                match writer_store.put_events(&batch) {
+                    Ok(_) => break,
+                    Err(error) if error.is_retryable() && Instant::now() < give_up => {
+                        std::thread::sleep(delay);
+                        delay = (delay * 2).min(Duration::from_secs(2));
+                    }
+                    Err(error) => return Err(format!("cannot store evidence: {error}")),
+                }
+            }
         }
         Ok(written)
     });
@@ -253,7 +268,7 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
             let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
                 .await
                 .map_err(|error| Failure::Internal(error.to_string()))?;
-            return run_team(bus, team.into(), alerts).await;
+            return run_team(bus, team.into(), alerts, args.pace).await;
         };
         let bus = distributed.connect_bus("garrison investigate").await?;
         if distributed.keys.is_none() {
@@ -261,7 +276,7 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
             let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
                 .await
                 .map_err(|error| Failure::Internal(error.to_string()))?;
-            return run_team(bus, team.into(), alerts).await;
+            return run_team(bus, team.into(), alerts, args.pace).await;
         }
         let local: Vec<(&str, Option<usize>)> = if args.external_agents {
             Vec::new()
@@ -286,13 +301,14 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
                 ring,
                 instance: instance.clone(),
                 journal: journal.clone(),
+                stateful_ack_wait: distributed.stateful_ack_wait,
             },
             &local,
             true,
         )
         .await
         .map_err(|error| Failure::Internal(error.to_string()))?;
-        run_team(bus, part.try_into()?, alerts).await
+        run_team(bus, part.try_into()?, alerts, args.pace).await
     })?;
     if args.external_agents {
         // Reported by agents elsewhere: the incidents holding this run's alerts.
@@ -418,6 +434,7 @@ async fn run_team<B: Settles>(
     bus: B,
     team: Running<B>,
     alerts: Vec<Alert>,
+    pace: Option<f64>,
 ) -> Result<
     (
         std::collections::BTreeSet<garrison_model::IncidentId>,
@@ -426,13 +443,27 @@ async fn run_team<B: Settles>(
     ),
     Failure,
 > {
+    // Paced: batches of a size that, a quarter second apart or more, take `pace` seconds.
+    const STEP: Duration = Duration::from_millis(250);
+    let (batch_size, interval) = match pace {
+        Some(seconds) if seconds > 0.0 && !alerts.is_empty() => {
+            let steps = (seconds / STEP.as_secs_f64()).max(1.0);
+            let size = ((alerts.len() as f64 / steps).ceil() as usize).clamp(1, ALERT_BATCH);
+            let batches = alerts.len().div_ceil(size).max(1);
+            (size, Duration::from_secs_f64(seconds / batches as f64))
+        }
+        _ => (ALERT_BATCH, Duration::ZERO),
+    };
     let mut alerts = alerts.into_iter().peekable();
     while alerts.peek().is_some() {
-        let batch: Vec<Alert> = alerts.by_ref().take(ALERT_BATCH).collect();
+        let batch: Vec<Alert> = alerts.by_ref().take(batch_size).collect();
         team.detect
             .publish(TeamMessage::AlertRaised { alerts: batch }, Lineage::start())
             .await
             .map_err(|error| Failure::Internal(error.to_string()))?;
+        if !interval.is_zero() && alerts.peek().is_some() {
+            tokio::time::sleep(interval).await;
+        }
     }
     settle(&bus).await?;
     let stats = team.runtime.shutdown().await;
@@ -533,12 +564,24 @@ pub(crate) async fn settle<B: Settles>(bus: &B) -> Result<(), Failure> {
     let started = tokio::time::Instant::now();
     let deadline = started + SETTLE_LIMIT;
     let mut told = started;
+    // A broker restarting answers nothing for a while: that is not idle, and not an end.
+    let idle = async || match bus.idle().await {
+        Ok(idle) => idle,
+        Err(error) => {
+            eprintln!(
+                "investigate: cannot tell whether the team is done yet: {}",
+                error.message()
+            );
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            false
+        }
+    };
     loop {
         tokio::time::sleep(B::POLL).await;
-        if bus.idle().await? {
+        if idle().await {
             let published = bus.published();
             tokio::time::sleep(B::POLL * 2).await;
-            if bus.idle().await? && bus.published() == published {
+            if idle().await && bus.published() == published {
                 return Ok(());
             }
         }

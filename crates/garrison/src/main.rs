@@ -5,6 +5,8 @@ mod audit;
 mod bench;
 mod bench_live;
 mod bench_team;
+mod chaos;
+mod chaos_engines;
 mod demo;
 mod distributed;
 mod hunt;
@@ -55,6 +57,9 @@ enum Command {
     /// Manage the role keys agents in separate processes sign with.
     #[command(subcommand)]
     Keys(agent::KeysCommand),
+    /// The fault test: agents as processes on NATS JetStream and PostgreSQL, a stream replayed
+    /// while processes are killed and servers restarted, compared with a fault-free run.
+    Chaos(chaos::ChaosArgs),
 }
 
 /// Exit codes (documented in the README).
@@ -97,7 +102,7 @@ impl Failure {
         }
     }
 
-    fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         match self {
             Failure::Input(message)
             | Failure::Rules(message)
@@ -121,6 +126,7 @@ fn main() -> std::process::ExitCode {
         Command::Audit(command) => audit::run(command),
         Command::Agent(args) => agent::run(args),
         Command::Keys(command) => agent::keys(command),
+        Command::Chaos(args) => chaos::run(args),
     };
     match result {
         Ok(code) => std::process::ExitCode::from(code as u8),

@@ -1,0 +1,322 @@
+//! `garrison chaos`: the fault test as a command. It starts the agents as processes on NATS
+//! JetStream and PostgreSQL (its own servers unless given URLs), replays a stream at a pace
+//! while killing agent processes with SIGKILL and restarting them, and restarting NATS and
+//! PostgreSQL where it started them, then compares what came out with a fault-free run of the
+//! same stream on the embedded engines and prints JSON.
+
+use crate::chaos_engines::{Engines, Supervisor};
+use crate::distributed::Distributed;
+use crate::{ExitCode, Failure};
+use garrison_agents::messages::TeamMessage;
+use garrison_bus::Envelope;
+use garrison_store::{EvidenceStore, Journal, Store};
+use std::collections::{BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Args)]
+pub struct ChaosArgs {
+    /// NATS with JetStream to use (its own server is started, and restarted, when absent).
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    /// PostgreSQL to use, as a connection string (its own cluster is started, and restarted,
+    /// when absent).
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+    /// How long the replay lasts, in seconds (faults are injected meanwhile).
+    #[arg(long, default_value_t = 30.0)]
+    pub duration: f64,
+    /// Seed of the generated stream and of the fault schedule.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Replay these files instead of a generated intrusion (read as `investigate` reads them).
+    #[arg(long = "input", value_name = "PATH")]
+    pub inputs: Vec<PathBuf>,
+    /// Seconds between two kills of agent processes (default: a tenth of the duration).
+    #[arg(long, value_name = "SECONDS")]
+    pub kill_every: Option<f64>,
+    /// Keep the working folder (configs, keys, logs, servers' data) here.
+    #[arg(long, value_name = "DIR")]
+    pub keep: Option<PathBuf>,
+}
+
+/// What the fault test found.
+#[derive(Debug, serde::Serialize)]
+struct Report {
+    events_accepted: u64,
+    events_lost: u64,
+    alerts_raised: u64,
+    alerts_lost: u64,
+    response_actions: u64,
+    duplicate_actions: u64,
+    incidents: usize,
+    incidents_fault_free: usize,
+    incidents_equal_to_fault_free: bool,
+    audit_verified: bool,
+    kills: u64,
+    agent_restarts: u64,
+    nats_restarts: u64,
+    postgres_restarts: u64,
+    seconds: f64,
+}
+
+pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
+    let started = Instant::now();
+    let temporary = match &args.keep {
+        Some(_) => None,
+        None => Some(tempfile::tempdir().map_err(|error| Failure::Output(error.to_string()))?),
+    };
+    let work = match (&args.keep, &temporary) {
+        (Some(dir), _) => dir.clone(),
+        (None, Some(dir)) => dir.path().to_path_buf(),
+        (None, None) => unreachable!("a folder is kept or made"),
+    };
+    std::fs::create_dir_all(&work).map_err(|error| Failure::Output(error.to_string()))?;
+    // Servers started as another user (PostgreSQL refuses root) must reach their folders.
+    crate::chaos_engines::open_to_others(&work)?;
+    let binary = std::env::current_exe().map_err(|error| Failure::Internal(error.to_string()))?;
+
+    let inputs = if args.inputs.is_empty() {
+        vec![generate(&work.join("telemetry"), args.seed)?]
+    } else {
+        args.inputs.clone()
+    };
+    eprintln!("chaos: the fault-free run, embedded");
+    let baseline = investigate(&binary, &["--state", path(&work.join("baseline"))], &inputs)?;
+
+    let mut engines = Engines::start(&work, args.nats.clone(), args.postgres.clone())?;
+    let config = work.join("distributed.toml");
+    let namespace = format!("chaos_{}", std::process::id());
+    std::fs::write(
+        &config,
+        format!(
+            "[nats]\nurl = {:?}\nprefix = {namespace:?}\n\n[postgres]\nurl = {:?}\nschema = {namespace:?}\n\n[keys]\ndir = \"keys\"\n\n[agents]\nstateful_ack_wait_seconds = 5\n",
+            engines.nats_url(),
+            engines.postgres_url()
+        ),
+    )
+    .map_err(|error| Failure::Output(error.to_string()))?;
+    crate::agent::keys(crate::agent::KeysCommand::Init {
+        dir: work.join("keys"),
+    })?;
+
+    let roles: [&[&str]; 5] = [
+        &["triage", "investigate"],
+        &["triage", "investigate"],
+        &["verify"],
+        &["verify"],
+        &["supervisor", "report"],
+    ];
+    let mut agents = Supervisor::new(&binary, &config, &work.join("logs"), &roles)?;
+    let mut feeder = Command::new(&binary)
+        .args([
+            "investigate",
+            "--quiet",
+            "--external-agents",
+            "--distributed",
+        ])
+        .arg(&config)
+        .args(["--pace", &args.duration.to_string()])
+        .args(&inputs)
+        .stdout(std::process::Stdio::piped())
+        .stderr(
+            std::fs::File::create(work.join("logs/feeder.log"))
+                .map_err(|error| Failure::Output(error.to_string()))?,
+        )
+        .spawn()
+        .map_err(|error| Failure::Internal(format!("cannot start the feeder: {error}")))?;
+    // Read as it comes: a report larger than the pipe would otherwise stop the feeder.
+    let mut stdout = feeder.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut bytes).map(|_| bytes)
+    });
+    eprintln!(
+        "chaos: replaying over {} s with faults; {} agent processes",
+        args.duration,
+        roles.len()
+    );
+
+    // Faults while the replay runs: a kill at a random agent every so often, NATS restarted
+    // a third of the way in, PostgreSQL two thirds (when they are ours).
+    let mut random = fastrand::Rng::with_seed(args.seed);
+    let pace = Duration::from_secs_f64(args.duration.max(1.0));
+    let kill_every = args
+        .kill_every
+        .map(Duration::from_secs_f64)
+        .unwrap_or(pace / 10)
+        .max(Duration::from_millis(500));
+    let replay_started = Instant::now();
+    let (mut next_kill, mut nats_done, mut postgres_done) =
+        (replay_started + kill_every, false, false);
+    let output = loop {
+        agents.revive()?;
+        let now = Instant::now();
+        let elapsed = now - replay_started;
+        if elapsed < pace {
+            if now >= next_kill {
+                agents.kill_one(&mut random);
+                next_kill = now + kill_every;
+            }
+            if !nats_done && elapsed > pace / 3 {
+                nats_done = true;
+                engines.restart_nats()?;
+            }
+            if !postgres_done && elapsed > pace * 2 / 3 {
+                postgres_done = true;
+                engines.restart_postgres()?;
+            }
+        }
+        if let Some(status) = feeder
+            .try_wait()
+            .map_err(|error| Failure::Internal(error.to_string()))?
+        {
+            if !status.success() {
+                agents.stop();
+                return Err(Failure::Internal(format!(
+                    "the feeder failed ({status}); see {}",
+                    work.join("logs/feeder.log").display()
+                )));
+            }
+            break reader
+                .join()
+                .map_err(|_| Failure::Internal("the feeder's reader panicked".into()))?
+                .map_err(|error| Failure::Internal(error.to_string()))?;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let faulty: serde_json::Value = serde_json::from_slice(&output).map_err(|error| {
+        Failure::Internal(format!(
+            "the feeder's output is not JSON ({error}); see {}",
+            work.join("logs/feeder.log").display()
+        ))
+    })?;
+    let (kills, agent_restarts) = agents.stop();
+    // Both runs' incidents stay in the working folder, to compare by hand.
+    for (name, value) in [("fault-free.json", &baseline), ("faulty.json", &faulty)] {
+        let _ = std::fs::write(work.join(name), value.to_string());
+    }
+
+    let distributed = Distributed::load(&config)?;
+    let store = distributed.open_store()?;
+    let events_accepted = faulty["stats"]["events"].as_u64().unwrap_or(0);
+    let stored = store
+        .event_count()
+        .map_err(|error| Failure::Store(error.to_string()))?;
+    let alerts_raised = faulty["stats"]["alerts"].as_u64().unwrap_or(0);
+    let triaged = alerts_triage_handled(store.as_ref())?;
+    let audit = Store::verify_audit(store.as_ref(), None)
+        .map_err(|error| Failure::Store(error.to_string()))?;
+    let report = Report {
+        events_accepted,
+        events_lost: events_accepted.saturating_sub(stored),
+        alerts_raised,
+        alerts_lost: alerts_raised.saturating_sub(triaged),
+        // Response actions arrive with the policy work; none exist to be executed twice yet.
+        response_actions: 0,
+        duplicate_actions: 0,
+        incidents: grouping(&faulty).len(),
+        incidents_fault_free: grouping(&baseline).len(),
+        incidents_equal_to_fault_free: grouping(&faulty) == grouping(&baseline),
+        audit_verified: audit.violation.is_none(),
+        kills,
+        agent_restarts,
+        nats_restarts: engines.nats_restarts,
+        postgres_restarts: engines.postgres_restarts,
+        seconds: started.elapsed().as_secs_f64(),
+    };
+    if args.nats.is_some() || args.postgres.is_some() {
+        // On someone else's servers, leave nothing behind but the evidence of the run.
+        let _ = store.drop_schema();
+    }
+    engines.stop();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report)
+            .map_err(|error| Failure::Internal(error.to_string()))?
+    );
+    Ok(ExitCode::Success)
+}
+
+fn path(path: &Path) -> &str {
+    path.to_str().unwrap_or_default()
+}
+
+/// A generated environment with one intrusion: the labelled stream (its story says what the
+/// team must find).
+fn generate(dir: &Path, seed: u64) -> Result<PathBuf, Failure> {
+    let scenario = garrison_scenario::Scenario {
+        seed,
+        ..garrison_scenario::Scenario::default()
+    };
+    garrison_scenario::write_to_dir(scenario, dir)
+        .map_err(|error| Failure::Output(format!("cannot write {}: {error}", dir.display())))?;
+    Ok(dir.to_path_buf())
+}
+
+/// Runs `garrison investigate` with `store` arguments on `inputs`; its JSON.
+fn investigate(
+    binary: &Path,
+    store: &[&str],
+    inputs: &[PathBuf],
+) -> Result<serde_json::Value, Failure> {
+    let output = Command::new(binary)
+        .args(["investigate", "--quiet"])
+        .args(store)
+        .args(inputs)
+        .output()
+        .map_err(|error| Failure::Internal(error.to_string()))?;
+    if !output.status.success() {
+        return Err(Failure::Internal(format!(
+            "the fault-free run failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )));
+    }
+    serde_json::from_slice(&output.stdout).map_err(|error| Failure::Internal(error.to_string()))
+}
+
+/// The incidents as the alerts each groups: what must not change under faults.
+fn grouping(report: &serde_json::Value) -> BTreeSet<BTreeSet<String>> {
+    report["incidents"]
+        .as_array()
+        .map(|incidents| {
+            incidents
+                .iter()
+                .map(|incident| {
+                    incident["alerts"]
+                        .as_array()
+                        .map(|alerts| {
+                            alerts
+                                .iter()
+                                .filter_map(|alert| alert["id"].as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Distinct alerts triage handled, read from its journal.
+fn alerts_triage_handled(journal: &dyn Journal) -> Result<u64, Failure> {
+    let mut alerts = HashSet::new();
+    let mut after = 0;
+    loop {
+        let page = journal
+            .entries("triage", after, 1_000)
+            .map_err(|error| Failure::Store(error.to_string()))?;
+        for (position, entry) in &page {
+            after = *position;
+            if let Ok(envelope) = serde_json::from_slice::<Envelope<TeamMessage>>(&entry.body)
+                && let TeamMessage::AlertRaised { alerts: batch } = envelope.payload
+            {
+                alerts.extend(batch.into_iter().map(|alert| alert.id));
+            }
+        }
+        if page.len() < 1_000 {
+            return Ok(alerts.len() as u64);
+        }
+    }
+}
