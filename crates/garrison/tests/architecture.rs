@@ -125,8 +125,21 @@ fn only_the_store_knows_sql() {
     for (name, dependencies) in &crates {
         if name != "garrison-store" {
             assert!(
-                !dependencies.contains("rusqlite"),
-                "{name} must reach SQLite through garrison-store"
+                !dependencies.contains("rusqlite") && !dependencies.contains("postgres"),
+                "{name} must reach SQLite and PostgreSQL through garrison-store"
+            );
+        }
+    }
+}
+
+#[test]
+fn only_the_bus_and_the_nats_input_know_nats() {
+    let crates = workspace_dependencies();
+    for (name, dependencies) in &crates {
+        if name != "garrison-bus" && name != "garrison-server" {
+            assert!(
+                !dependencies.contains("async-nats"),
+                "{name} must reach NATS through garrison-bus"
             );
         }
     }
