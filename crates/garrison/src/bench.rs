@@ -21,6 +21,9 @@ pub enum BenchCommand {
     /// `garrison serve` as its own process under syslog (TCP, UDP) and HEC load, then killed
     /// with SIGKILL mid-load: rates, memory, and acknowledged events lost.
     Live(crate::bench_live::BenchLiveArgs),
+    /// The same workload embedded and distributed (NATS JetStream, PostgreSQL): the team in
+    /// one process, then as agent processes with 1, 2 and 4 verify instances.
+    Distributed(crate::bench_distributed::BenchDistributedArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -182,6 +185,7 @@ pub fn run(command: BenchCommand) -> Result<ExitCode, Failure> {
         BenchCommand::Hunt(args) => args,
         BenchCommand::Team(args) => return crate::bench_team::run(args),
         BenchCommand::Live(args) => return crate::bench_live::run(args),
+        BenchCommand::Distributed(args) => return crate::bench_distributed::run(args),
     };
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
     let mut discovery = garrison_ingest::discover(&args.paths)

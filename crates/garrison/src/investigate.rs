@@ -521,7 +521,7 @@ impl Settles for InProcessBus {
 
 impl Settles for JetStreamBus {
     // Each look asks the server about every consumer.
-    const POLL: Duration = Duration::from_millis(100);
+    const POLL: Duration = Duration::from_millis(25);
 
     async fn stalled(&self) -> Option<String> {
         let consumers = self.consumers(&team_subjects()).await.ok()?;

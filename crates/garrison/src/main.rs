@@ -3,6 +3,7 @@
 mod agent;
 mod audit;
 mod bench;
+mod bench_distributed;
 mod bench_live;
 mod bench_team;
 mod chaos;

@@ -1,0 +1,256 @@
+//! `garrison bench distributed`: the same workload on the embedded engines and on NATS
+//! JetStream and PostgreSQL, the team in one process and as agent processes with 1, 2 and 4
+//! verify instances (the stateless role that scales by instances). Wall time of the whole run
+//! (hunting, evidence to the store, the team until it settles), throughput, and the peak memory
+//! of the process raising the alerts.
+
+use crate::chaos_engines::{Engines, open_to_others};
+use crate::{ExitCode, Failure};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, clap::Args)]
+pub struct BenchDistributedArgs {
+    /// NATS with JetStream to use (its own server is started when absent).
+    #[arg(long, value_name = "URL")]
+    pub nats: Option<String>,
+    /// PostgreSQL to use (its own cluster is started when absent).
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+    /// Files to replay instead of the generated workload.
+    #[arg(long = "input", value_name = "PATH")]
+    pub inputs: Vec<PathBuf>,
+    /// Generated workload: minutes of telemetry, with an intrusion every three minutes.
+    #[arg(long, default_value_t = 60)]
+    pub minutes: i64,
+    /// Generated workload: background events per second.
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+}
+
+/// One measured run.
+struct Run {
+    label: String,
+    seconds: f64,
+    alerts: u64,
+    events: u64,
+    incidents: u64,
+    /// Peak resident memory of the process raising the alerts, bytes.
+    peak: u64,
+}
+
+pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
+    let work = tempfile::tempdir().map_err(|error| Failure::Output(error.to_string()))?;
+    open_to_others(work.path())?;
+    let binary = std::env::current_exe().map_err(|error| Failure::Internal(error.to_string()))?;
+    let inputs = if args.inputs.is_empty() {
+        let dir = work.path().join("telemetry");
+        let scenario = garrison_scenario::Scenario {
+            workstations: 16,
+            duration: jiff::SignedDuration::from_mins(args.minutes),
+            events_per_second: args.rate,
+            intrusion: true,
+            intrusion_every: Some(jiff::SignedDuration::from_mins(3)),
+            ..garrison_scenario::Scenario::default()
+        };
+        garrison_scenario::write_to_dir(scenario, &dir)
+            .map_err(|error| Failure::Output(error.to_string()))?;
+        vec![dir]
+    } else {
+        args.inputs.clone()
+    };
+    let engines = Engines::start(work.path(), args.nats.clone(), args.postgres.clone())?;
+    let mut runs = Vec::new();
+
+    let state = work.path().join("embedded");
+    runs.push(measure(
+        "embedded (in-process bus, SQLite)",
+        &binary,
+        &["--state", path(&state)],
+        &inputs,
+    )?);
+    let mut deployments = 0;
+    let mut deployment = |keys: bool| -> Result<PathBuf, Failure> {
+        deployments += 1;
+        let name = format!("bench_{}_{deployments}", std::process::id());
+        let config = work.path().join(format!("{name}.toml"));
+        let mut text = format!(
+            "[nats]\nurl = {:?}\nprefix = {name:?}\n\n[postgres]\nurl = {:?}\nschema = {name:?}\n",
+            engines.nats_url(),
+            engines.postgres_url()
+        );
+        if keys {
+            text.push_str("\n[keys]\ndir = \"keys\"\n");
+        }
+        std::fs::write(&config, text).map_err(|error| Failure::Output(error.to_string()))?;
+        Ok(config)
+    };
+    crate::agent::keys(crate::agent::KeysCommand::Init {
+        dir: work.path().join("keys"),
+    })?;
+
+    let config = deployment(false)?;
+    runs.push(measure(
+        "distributed, team in one process (JetStream, PostgreSQL)",
+        &binary,
+        &["--distributed", path(&config)],
+        &inputs,
+    )?);
+    for instances in [1usize, 2, 4] {
+        let config = deployment(true)?;
+        let agents = start_agents(&binary, &config, instances, work.path())?;
+        let run = measure(
+            &format!("agents as processes, verify x{instances}"),
+            &binary,
+            &["--distributed", path(&config), "--external-agents"],
+            &inputs,
+        );
+        stop_agents(agents);
+        runs.push(run?);
+    }
+    let embedded = runs[0].seconds;
+    println!(
+        "{:<58} {:>8} {:>9} {:>9} {:>8} {:>6} {:>9}",
+        "run", "seconds", "events/s", "alerts/s", "x embed", "incid.", "peak MB"
+    );
+    for run in &runs {
+        println!(
+            "{:<58} {:>8.2} {:>9.0} {:>9.1} {:>8.2} {:>6} {:>9.0}",
+            run.label,
+            run.seconds,
+            run.events as f64 / run.seconds,
+            run.alerts as f64 / run.seconds,
+            run.seconds / embedded,
+            run.incidents,
+            run.peak as f64 / 1e6
+        );
+    }
+    Ok(ExitCode::Success)
+}
+
+fn path(path: &Path) -> &str {
+    path.to_str().unwrap_or_default()
+}
+
+/// Runs `garrison investigate` with `store` arguments, sampling its peak memory.
+fn measure(label: &str, binary: &Path, store: &[&str], inputs: &[PathBuf]) -> Result<Run, Failure> {
+    eprintln!("bench: {label}");
+    let started = Instant::now();
+    let mut child = Command::new(binary)
+        .args(["investigate", "--quiet"])
+        .args(store)
+        .args(inputs)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|error| Failure::Internal(error.to_string()))?;
+    let mut stdout = child.stdout.take().expect("piped");
+    let reader = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut bytes).map(|_| bytes)
+    });
+    let mut peak = 0;
+    let status = loop {
+        peak = peak.max(peak_of(&child));
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|error| Failure::Internal(error.to_string()))?
+        {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    if !status.success() {
+        return Err(Failure::Internal(format!(
+            "{label}: investigate failed ({status})"
+        )));
+    }
+    let output = reader
+        .join()
+        .map_err(|_| Failure::Internal("reader panicked".into()))?
+        .map_err(|error| Failure::Internal(error.to_string()))?;
+    let report: serde_json::Value =
+        serde_json::from_slice(&output).map_err(|error| Failure::Internal(error.to_string()))?;
+    let stat = |name: &str| report["stats"][name].as_u64().unwrap_or(0);
+    Ok(Run {
+        label: label.to_string(),
+        seconds,
+        alerts: stat("alerts"),
+        events: stat("events"),
+        incidents: stat("incidents"),
+        peak,
+    })
+}
+
+/// The peak resident memory of a running child (Linux), bytes.
+fn peak_of(child: &Child) -> u64 {
+    std::fs::read_to_string(format!("/proc/{}/status", child.id()))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmHWM:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+/// One process for triage and investigation, one per verify instance, one for the rest.
+fn start_agents(
+    binary: &Path,
+    config: &Path,
+    verify: usize,
+    work: &Path,
+) -> Result<Vec<Child>, Failure> {
+    let mut groups: Vec<Vec<&str>> = vec![vec!["triage", "investigate"]];
+    groups.extend(std::iter::repeat_n(vec!["verify"], verify));
+    groups.push(vec!["supervisor", "report"]);
+    let mut children = Vec::new();
+    for (index, roles) in groups.iter().enumerate() {
+        let log = work.join(format!("agent-{}-{index}.log", verify));
+        let mut command = Command::new(binary);
+        command.arg("agent").arg("--config").arg(config);
+        for role in roles {
+            command.args(["--role", role]);
+        }
+        command.args(["--instances", "1"]);
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(
+                std::fs::File::create(&log).map_err(|error| Failure::Output(error.to_string()))?,
+            )
+            .spawn()
+            .map_err(|error| Failure::Internal(error.to_string()))?;
+        children.push((child, log));
+    }
+    // Running once each has said so.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (_, log) in &children {
+        while !std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .contains(" running as ")
+        {
+            if Instant::now() > deadline {
+                return Err(Failure::Internal(format!(
+                    "an agent did not start; see {}",
+                    log.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(children.into_iter().map(|(child, _)| child).collect())
+}
+
+fn stop_agents(agents: Vec<Child>) {
+    for mut child in agents {
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let _ = child.wait();
+    }
+}
