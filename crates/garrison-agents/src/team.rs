@@ -42,6 +42,30 @@ pub struct TeamStores {
     pub incidents: Arc<dyn IncidentStore>,
 }
 
+impl TeamStores {
+    /// Every part from one store.
+    pub fn shared(store: Arc<dyn garrison_store::Store>) -> TeamStores {
+        TeamStores {
+            audit: store.clone(),
+            evidence: store.clone(),
+            incidents: store,
+        }
+    }
+}
+
+impl TeamConfig {
+    /// The default settings, triage scoring with `inventory`.
+    pub fn with_inventory(inventory: crate::triage::Inventory) -> TeamConfig {
+        TeamConfig {
+            triage: TriageConfig {
+                inventory,
+                ..TriageConfig::default()
+            },
+            ..TeamConfig::default()
+        }
+    }
+}
+
 /// A running team.
 pub struct Team<B: Bus> {
     pub runtime: Runtime,

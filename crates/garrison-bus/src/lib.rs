@@ -89,6 +89,23 @@ impl SubscriptionSpec {
     }
 }
 
+impl SubscriptionSpec {
+    /// Refuses a spec no bus can serve.
+    pub fn validate(&self) -> Result<(), BusError> {
+        if self.consumer.is_empty() || self.subjects.is_empty() {
+            return Err(BusError::InvalidSubscription(
+                "a consumer needs a name and at least one subject".into(),
+            ));
+        }
+        if self.capacity == 0 || self.max_deliver == 0 {
+            return Err(BusError::InvalidSubscription(
+                "capacity and max_deliver must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Carries sealed envelopes between agents.
 pub trait Bus: Clone + Send + Sync + 'static {
     type Subscription: Subscription;

@@ -350,16 +350,7 @@ impl Bus for InProcessBus {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(BusError::Closed);
         }
-        if spec.consumer.is_empty() || spec.subjects.is_empty() {
-            return Err(BusError::InvalidSubscription(
-                "a consumer needs a name and at least one subject".into(),
-            ));
-        }
-        if spec.capacity == 0 || spec.max_deliver == 0 {
-            return Err(BusError::InvalidSubscription(
-                "capacity and max_deliver must be at least 1".into(),
-            ));
-        }
+        spec.validate()?;
         let mut subjects = spec.subjects.clone();
         subjects.sort();
         subjects.dedup();

@@ -1,6 +1,8 @@
 //! The audit log through the SQLite store: appends chain, and tampering with the database file
 //! directly (as an attacker with file access would) is caught and located.
 
+mod common;
+
 use garrison_store::audit::ChainViolation;
 use garrison_store::{AuditAction, AuditRecord, ChainHead, SqliteStore};
 use rusqlite::Connection;
@@ -153,27 +155,15 @@ mod postgres {
     //! (as agents in several processes write it).
 
     use super::record;
-    use garrison_store::{PostgresOptions, PostgresStore};
     use std::sync::Arc;
 
-    fn store(schema: &str) -> PostgresStore {
-        let url = std::env::var("GARRISON_POSTGRES_URL")
-            .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into());
-        PostgresStore::connect(&PostgresOptions {
-            schema: Some(schema.into()),
-            connections: 3,
-            ..PostgresOptions::new(url)
-        })
-        .expect("PostgreSQL runs (see .ci/run)")
+    fn store(schema: &str) -> garrison_store::PostgresStore {
+        crate::common::postgres_store(schema, 3)
     }
 
     #[test]
     fn concurrent_writers_in_several_stores_keep_one_chain_and_tampering_is_found() {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let schema = format!("gt_audit_{nanos:x}");
+        let schema = crate::common::fresh_schema("gt_audit");
         let stores = [Arc::new(store(&schema)), Arc::new(store(&schema))];
         let at: jiff::Timestamp = "2026-11-26T00:00:00Z".parse().unwrap();
         std::thread::scope(|scope| {
@@ -194,12 +184,8 @@ mod postgres {
         let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
         assert_eq!(seqs, (1..=240).collect::<Vec<_>>());
         // An edit made directly in the database breaks the chain where it was made.
-        let mut client = postgres::Client::connect(
-            &std::env::var("GARRISON_POSTGRES_URL")
-                .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into()),
-            postgres::NoTls,
-        )
-        .unwrap();
+        let mut client =
+            postgres::Client::connect(&crate::common::postgres_url(), postgres::NoTls).unwrap();
         client
             .batch_execute(&format!(
                 "UPDATE {schema}.audit_log SET detail = 'nothing to see' WHERE seq = 17"

@@ -4,36 +4,17 @@
 
 use garrison_model::incident::{Verification, VerificationStatus};
 use garrison_model::{Disposition, EvidenceId, EvidenceRef, Incident, IncidentId, Level};
-use garrison_store::{
-    EvidenceStore, IncidentStore, PostgresOptions, PostgresStore, SqliteStore, StoredEvent,
-};
+mod common;
+
+use garrison_store::{EvidenceStore, IncidentStore, PostgresStore, SqliteStore, StoredEvent};
 use std::sync::Arc;
 
 trait Store: EvidenceStore + IncidentStore {}
 impl<T: EvidenceStore + IncidentStore> Store for T {}
 
-pub fn postgres_url() -> String {
-    std::env::var("GARRISON_POSTGRES_URL")
-        .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into())
-}
-
 /// A PostgreSQL store in a fresh schema.
-pub fn postgres_store() -> PostgresStore {
-    let schema = format!("gt_{}", uuid_like());
-    PostgresStore::connect(&PostgresOptions {
-        schema: Some(schema),
-        ..PostgresOptions::new(postgres_url())
-    })
-    .expect("PostgreSQL runs (see .ci/run)")
-}
-
-fn uuid_like() -> String {
-    use std::time::{SystemTime, UNIX_EPOCH};
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{:x}_{}", nanos, std::process::id())
+fn postgres_store() -> PostgresStore {
+    common::postgres_store(&common::fresh_schema("gt"), 4)
 }
 
 /// Runs `test` on each store.

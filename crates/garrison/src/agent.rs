@@ -135,18 +135,8 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
         let bus = distributed
             .connect_bus(&format!("garrison agent {}", roles.join("+")))
             .await?;
-        let stores = TeamStores {
-            audit: store.clone(),
-            evidence: store.clone(),
-            incidents: store.clone(),
-        };
-        let config = TeamConfig {
-            triage: garrison_agents::triage::TriageConfig {
-                inventory,
-                ..Default::default()
-            },
-            ..Default::default()
-        };
+        let stores = TeamStores::shared(store.clone());
+        let config = TeamConfig::with_inventory(inventory);
         let local: Vec<(&str, Option<usize>)> = roles
             .iter()
             .map(|role| {

@@ -50,10 +50,37 @@ pub struct BenchHuntArgs {
 
 /// Peak resident memory of this process so far, in bytes (Linux).
 fn peak_rss() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
-    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kib * 1024)
+    Some(memory_of("self", "VmHWM:")).filter(|bytes| *bytes > 0)
+}
+
+/// A memory line of `/proc/PROCESS/status` (`VmHWM:`, `RssAnon:`), in bytes; 0 when unknown.
+pub(crate) fn memory_of(process: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
+        .ok()
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with(field))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kib| kib.parse::<u64>().ok())
+        })
+        .unwrap_or(0)
+        * 1024
+}
+
+/// Reads a child's standard output to the end on a thread of its own, as it comes (a child
+/// writing more than a pipe holds would otherwise stop).
+pub(crate) fn read_output(
+    child: &mut std::process::Child,
+) -> std::thread::JoinHandle<std::io::Result<Vec<u8>>> {
+    let stdout = child.stdout.take();
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut stdout) = stdout {
+            std::io::Read::read_to_end(&mut stdout, &mut bytes)?;
+        }
+        Ok(bytes)
+    })
 }
 
 /// CPU time (user + system) this process has used so far, in seconds (Linux). Unlike wall time

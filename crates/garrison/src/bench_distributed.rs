@@ -145,11 +145,7 @@ fn measure(label: &str, binary: &Path, store: &[&str], inputs: &[PathBuf]) -> Re
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|error| Failure::Internal(error.to_string()))?;
-    let mut stdout = child.stdout.take().expect("piped");
-    let reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut stdout, &mut bytes).map(|_| bytes)
-    });
+    let reader = crate::bench::read_output(&mut child);
     let mut peak = 0;
     let status = loop {
         peak = peak.max(peak_of(&child));
@@ -186,17 +182,7 @@ fn measure(label: &str, binary: &Path, store: &[&str], inputs: &[PathBuf]) -> Re
 
 /// The peak resident memory of a running child (Linux), bytes.
 fn peak_of(child: &Child) -> u64 {
-    std::fs::read_to_string(format!("/proc/{}/status", child.id()))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find(|line| line.starts_with("VmHWM:"))
-                .and_then(|line| line.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .unwrap_or(0)
-        * 1024
+    crate::bench::memory_of(&child.id().to_string(), "VmHWM:")
 }
 
 /// One process for triage and investigation, one per verify instance, one for the rest.

@@ -91,18 +91,11 @@ impl Server {
     /// bytes: the rest is file pages (the store's memory-mapped database), which the kernel
     /// drops when it needs them.
     fn memory(&self) -> (u64, u64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        let field = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(0)
-                * 1024
-        };
-        (field("VmHWM:"), field("RssAnon:"))
+        let process = self.child.id().to_string();
+        (
+            crate::bench::memory_of(&process, "VmHWM:"),
+            crate::bench::memory_of(&process, "RssAnon:"),
+        )
     }
 
     fn stop(mut self) -> Result<Vec<String>, Failure> {

@@ -116,11 +116,7 @@ pub fn run(args: BenchTeamArgs) -> Result<ExitCode, Failure> {
     let team = runtime
         .block_on(team::start(
             bus.clone(),
-            TeamStores {
-                audit: store.clone(),
-                evidence: store.clone(),
-                incidents: store.clone(),
-            },
+            TeamStores::shared(store.clone()),
             Arc::new(SystemClock),
             TeamConfig {
                 observer: Some(observer),

@@ -126,12 +126,7 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
         )
         .spawn()
         .map_err(|error| Failure::Internal(format!("cannot start the feeder: {error}")))?;
-    // Read as it comes: a report larger than the pipe would otherwise stop the feeder.
-    let mut stdout = feeder.stdout.take().expect("piped");
-    let reader = std::thread::spawn(move || {
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut stdout, &mut bytes).map(|_| bytes)
-    });
+    let reader = crate::bench::read_output(&mut feeder);
     eprintln!(
         "chaos: replaying over {} s with faults; {} agent processes",
         args.duration,

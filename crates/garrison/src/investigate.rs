@@ -248,18 +248,8 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
         .enable_all()
         .build()
         .map_err(|error| Failure::Internal(format!("cannot start the runtime: {error}")))?;
-    let stores = TeamStores {
-        audit: store.clone(),
-        evidence: store.clone(),
-        incidents: store.clone(),
-    };
-    let config = TeamConfig {
-        triage: garrison_agents::triage::TriageConfig {
-            inventory,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
+    let stores = TeamStores::shared(store.clone());
+    let config = TeamConfig::with_inventory(inventory);
     let alert_ids: std::collections::HashSet<garrison_model::AlertId> =
         alerts.iter().map(|alert| alert.id.clone()).collect();
     let (mut reported, team_stats, dead_letters) = runtime.block_on(async {

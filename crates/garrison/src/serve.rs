@@ -95,18 +95,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
             }
         );
     }));
-    let stores = TeamStores {
-        audit: store.clone(),
-        evidence: store.clone(),
-        incidents: store.clone(),
-    };
+    let stores = TeamStores::shared(store.clone());
     let team_config = TeamConfig {
-        triage: garrison_agents::triage::TriageConfig {
-            inventory,
-            ..Default::default()
-        },
         observer: Some(observer),
-        ..Default::default()
+        ..TeamConfig::with_inventory(inventory)
     };
     let team = runtime
         .block_on(team::start(

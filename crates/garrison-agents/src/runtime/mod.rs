@@ -5,9 +5,9 @@ use crate::dedupe::SeenSet;
 use crate::{AgentError, Clock};
 use garrison_bus::{
     AgentId, AgentKeys, Bus, BusError, Delivery, Directory, Envelope, EnvelopeId, KeyRing,
-    KeyRingError, Lineage, Message, SignedEnvelope, Subscription, SubscriptionSpec,
+    KeyRingError, Lineage, Message, Subscription, SubscriptionSpec,
 };
-use garrison_store::{AuditAction, AuditLog, AuditRecord, Journal, JournalEntry};
+use garrison_store::{AuditAction, AuditLog, AuditRecord, Journal};
 use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::marker::PhantomData;
@@ -17,6 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+
+mod journal;
+
+use journal::{journal_entry, journal_of, replay};
 
 /// An agent's declaration: its role (also its consumer name on the bus), how many instances
 /// share its work, what it consumes and may publish, and its delivery policy.
@@ -579,90 +583,6 @@ where
             Next::Stop => return,
         }
     }
-}
-
-/// The journal of a stateful agent, when there is one.
-fn journal_of<B: Bus, M: Message>(instance: &Instance<B, M>) -> Option<&dyn Journal> {
-    instance
-        .shared
-        .journal
-        .as_deref()
-        .filter(|_| instance.spec.stateful)
-}
-
-/// Rebuilds a stateful agent's state by handling again, answers discarded, every message its
-/// role journaled. False when stopped meanwhile. A journal that cannot be read is retried: an
-/// agent running on partial state would decide differently from the one it replaces.
-async fn replay<B, M, A>(instance: &Instance<B, M>, agent: &mut A) -> bool
-where
-    B: Bus,
-    M: Message,
-    A: Agent<M>,
-{
-    const PAGE: usize = 1_000;
-    let Some(journal) = journal_of(instance) else {
-        return true;
-    };
-    let mut shutdown = instance.shared.shutdown.clone();
-    let mut after = 0;
-    loop {
-        let page = match journal.entries(&instance.spec.role, after, PAGE) {
-            Ok(page) => page,
-            Err(error) => {
-                eprintln!(
-                    "garrison: {} cannot read its journal ({error}); trying again",
-                    instance.keys.id()
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = shutdown.wait_for(|stop| *stop) => return false,
-                }
-            }
-        };
-        let last = page.len() < PAGE;
-        for (position, entry) in page {
-            after = position;
-            let Some(signed) = signed_envelope(&entry) else {
-                continue;
-            };
-            let Ok(envelope) = instance.shared.directory.open::<M>(&signed) else {
-                continue;
-            };
-            let context = Context {
-                agent: instance.keys.id().clone(),
-                attempt: 1,
-                clock: instance.shared.clock.clone(),
-                backlog: if last { 0 } else { PAGE },
-                replaying: true,
-            };
-            let _ = agent.handle(&envelope, &context).await;
-            lock(&instance.seen).insert(envelope.id);
-        }
-        if last {
-            return true;
-        }
-    }
-}
-
-fn journal_entry(envelope: &SignedEnvelope) -> JournalEntry {
-    JournalEntry {
-        id: envelope.id.to_string(),
-        subject: envelope.subject.clone(),
-        sender: envelope.sender.to_string(),
-        body: envelope.body.clone(),
-        signature: envelope.signature.to_vec(),
-    }
-}
-
-fn signed_envelope(entry: &JournalEntry) -> Option<SignedEnvelope> {
-    let (role, instance) = entry.sender.rsplit_once('/')?;
-    Some(SignedEnvelope {
-        id: EnvelopeId(entry.id.parse().ok()?),
-        subject: entry.subject.clone(),
-        sender: AgentId::new(role, instance),
-        body: entry.body.clone(),
-        signature: entry.signature.clone().try_into().ok()?,
-    })
 }
 
 /// A tick: whatever the agent says is published as new work under its own identity.

@@ -22,18 +22,21 @@
 //!   because interest retention would drop the message. [`Bus::declare`] creates consumers
 //!   before their agents start, so work published meanwhile waits for them.
 
-use crate::{
-    Acknowledge, AgentId, Bus, BusError, Delivery, EnvelopeId, SignedEnvelope, Subscription,
-    SubscriptionSpec,
-};
-use async_nats::jetstream::{self, AckKind, consumer, stream};
+use crate::{Bus, BusError, EnvelopeId, SignedEnvelope, SubscriptionSpec};
+use async_nats::jetstream::{self, consumer, stream};
 use futures_util::StreamExt;
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+
+mod options;
+mod pull;
+
+pub use options::NatsOptions;
+pub use pull::JetStreamSubscription;
+use pull::Puller;
 
 /// The envelope id (`Nats-Msg-Id` carries it too, for deduplication, but servers need not
 /// pass that header on to consumers).
@@ -44,85 +47,6 @@ const REASON: &str = "Garrison-Dead-Reason";
 const ATTEMPTS: &str = "Garrison-Attempts";
 const CONSUMER: &str = "Garrison-Consumer";
 const ORIGINAL_SUBJECT: &str = "Garrison-Subject";
-
-/// How to reach NATS: the address and the credentials the server asks for.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NatsOptions {
-    /// `nats://host:port` or `tls://host:port`.
-    pub url: String,
-    /// Shown to the server's monitoring as the connection's name.
-    pub name: String,
-    /// A `.creds` file (JWT and nkey seed).
-    pub credentials_file: Option<PathBuf>,
-    /// A file holding an nkey seed (`SU…`).
-    pub nkey_seed_file: Option<PathBuf>,
-    pub user: Option<String>,
-    /// The user's password, read from a file so it appears in no command line or config.
-    pub password_file: Option<PathBuf>,
-    /// Certificate authorities to trust for TLS (the system's are trusted too).
-    pub ca_file: Option<PathBuf>,
-    /// A client certificate and key, for servers that verify clients.
-    pub client_cert: Option<(PathBuf, PathBuf)>,
-}
-
-impl NatsOptions {
-    pub fn new(url: impl Into<String>) -> NatsOptions {
-        NatsOptions {
-            url: url.into(),
-            name: "garrison".into(),
-            ..NatsOptions::default()
-        }
-    }
-
-    /// Connects; reconnects later on its own, without limit, when the connection drops.
-    pub async fn connect(&self) -> Result<async_nats::Client, BusError> {
-        let unavailable = |what: String| BusError::Unavailable(what);
-        let mut options = async_nats::ConnectOptions::new()
-            .name(&self.name)
-            .connection_timeout(Duration::from_secs(10))
-            .max_reconnects(None);
-        if let Some(path) = &self.credentials_file {
-            options = options
-                .credentials_file(path)
-                .await
-                .map_err(|error| unavailable(format!("credentials {}: {error}", path.display())))?;
-        }
-        if let Some(path) = &self.nkey_seed_file {
-            options = options.nkey(read_secret(path)?);
-        }
-        match (&self.user, &self.password_file) {
-            (Some(user), Some(path)) => {
-                options = options.user_and_password(user.clone(), read_secret(path)?);
-            }
-            (None, None) => {}
-            _ => {
-                return Err(BusError::InvalidSubscription(
-                    "a NATS user needs a password file, and a password file a user".into(),
-                ));
-            }
-        }
-        if let Some(path) = &self.ca_file {
-            options = options
-                .add_root_certificates(path.clone())
-                .require_tls(true);
-        }
-        if let Some((cert, key)) = &self.client_cert {
-            options = options
-                .add_client_certificate(cert.clone(), key.clone())
-                .require_tls(true);
-        }
-        options
-            .connect(&self.url)
-            .await
-            .map_err(|error| unavailable(format!("cannot connect to {}: {error}", self.url)))
-    }
-}
-
-fn read_secret(path: &std::path::Path) -> Result<String, BusError> {
-    std::fs::read_to_string(path)
-        .map(|text| text.trim().to_string())
-        .map_err(|error| BusError::Unavailable(format!("cannot read {}: {error}", path.display())))
-}
 
 /// How the streams are laid out and bounded.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -624,7 +548,7 @@ impl Bus for JetStreamBus {
 
     async fn declare(&self, specs: &[SubscriptionSpec]) -> Result<(), BusError> {
         for spec in specs {
-            validate(spec)?;
+            spec.validate()?;
             for subject in &spec.subjects {
                 self.consumer(spec, subject).await?;
             }
@@ -636,7 +560,7 @@ impl Bus for JetStreamBus {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(BusError::Closed);
         }
-        validate(&spec)?;
+        spec.validate()?;
         // Each part pulls at most this many at once; what it pulled waits in the channel, so
         // a subscriber holds at most about twice its batch beyond what it is handling.
         let batch = if spec.ordered {
@@ -666,268 +590,6 @@ impl Bus for JetStreamBus {
             pending,
             shutdown: self.inner.shutdown.subscribe(),
         })
-    }
-}
-
-fn validate(spec: &SubscriptionSpec) -> Result<(), BusError> {
-    if spec.consumer.is_empty() || spec.subjects.is_empty() {
-        return Err(BusError::InvalidSubscription(
-            "a consumer needs a name and at least one subject".into(),
-        ));
-    }
-    if spec.capacity == 0 || spec.max_deliver == 0 {
-        return Err(BusError::InvalidSubscription(
-            "capacity and max_deliver must be at least 1".into(),
-        ));
-    }
-    Ok(())
-}
-
-/// Pulls one consumer's messages into a subscription.
-struct Puller {
-    bus: JetStreamBus,
-    consumer: consumer::PullConsumer,
-    name: String,
-    max_deliver: u32,
-    batch: usize,
-    pending: Arc<AtomicU64>,
-    sender: mpsc::Sender<Delivery>,
-}
-
-impl Puller {
-    async fn run(self) {
-        let mut shutdown = self.bus.inner.shutdown.subscribe();
-        let mut pause = Duration::from_millis(100);
-        loop {
-            let messages = self
-                .consumer
-                .stream()
-                .max_messages_per_batch(self.batch)
-                // Short: a server restart is noticed by missed heartbeats, and pulling resumes.
-                .heartbeat(Duration::from_secs(2))
-                .expires(Duration::from_secs(10))
-                .messages()
-                .await;
-            match messages {
-                Ok(mut messages) => loop {
-                    let next = tokio::select! {
-                        _ = shutdown.wait_for(|closed| *closed) => return,
-                        _ = self.sender.closed() => return,
-                        next = messages.next() => next,
-                    };
-                    match next {
-                        Some(Ok(message)) => {
-                            pause = Duration::from_millis(100);
-                            if !self.deliver(message).await {
-                                return;
-                            }
-                        }
-                        // A missed heartbeat or a server restart: pull afresh.
-                        Some(Err(_)) | None => break,
-                    }
-                },
-                Err(error) => {
-                    eprintln!("garrison: cannot pull from consumer {}: {error}", self.name);
-                }
-            }
-            tokio::select! {
-                _ = shutdown.wait_for(|closed| *closed) => return,
-                _ = tokio::time::sleep(pause) => {}
-            }
-            pause = (pause * 2).min(Duration::from_secs(5));
-        }
-    }
-
-    /// Hands a message to the subscriber, or to the dead letters; false once the subscriber
-    /// is gone.
-    async fn deliver(&self, message: jetstream::Message) -> bool {
-        let counters = &self.bus.inner.counters;
-        let (attempt, pending) = match message.info() {
-            Ok(info) => (info.delivered.max(1) as u32, info.pending),
-            Err(_) => (1, 0),
-        };
-        self.pending.store(pending, Ordering::Relaxed);
-        let envelope = match envelope_of(&message, &self.bus.inner.config.prefix) {
-            Ok(envelope) if attempt <= self.max_deliver => envelope,
-            Ok(_) => {
-                let reason = format!("not acked after {} deliveries", self.max_deliver);
-                self.dead_letter(message, attempt, &reason).await;
-                return true;
-            }
-            Err(reason) => {
-                self.dead_letter(message, attempt, &reason).await;
-                return true;
-            }
-        };
-        counters.delivered.fetch_add(1, Ordering::Relaxed);
-        let (_, acker) = message.split();
-        let settle = Settle {
-            acker: Mutex::new(Some(acker)),
-            counters: counters.clone(),
-        };
-        let delivery = Delivery::new(Arc::new(envelope), attempt, Box::new(settle));
-        self.sender.send(delivery).await.is_ok()
-    }
-
-    /// Copies the message to the dead-letter stream, then terminates it; when the copy fails
-    /// the message is left to come back.
-    async fn dead_letter(&self, message: jetstream::Message, attempts: u32, reason: &str) {
-        let mut headers = message.headers.clone().unwrap_or_default();
-        headers.insert(REASON, reason);
-        headers.insert(ATTEMPTS, attempts.to_string().as_str());
-        headers.insert(CONSUMER, self.name.as_str());
-        let original = message
-            .subject
-            .as_str()
-            .strip_prefix(&format!("{}.", self.bus.inner.config.prefix))
-            .unwrap_or(message.subject.as_str())
-            .to_string();
-        headers.insert(ORIGINAL_SUBJECT, original.as_str());
-        // One dead letter per message and consumer: a second copy after a crash is dropped
-        // as a duplicate.
-        let stream_sequence = message.info().map(|info| info.stream_sequence).unwrap_or(0);
-        headers.insert(
-            "Nats-Msg-Id",
-            format!("{}:{stream_sequence}", self.name).as_str(),
-        );
-        let kept = async {
-            self.bus.stream(DEAD_FAMILY).await.ok()?;
-            let subject = format!(
-                "{}.{DEAD_FAMILY}.{}",
-                self.bus.inner.config.prefix, self.name
-            );
-            let ack = self
-                .bus
-                .inner
-                .context
-                .publish_with_headers(subject, headers, message.payload.clone())
-                .await
-                .ok()?;
-            ack.await.ok()
-        }
-        .await;
-        if kept.is_some() {
-            self.bus
-                .inner
-                .counters
-                .dead_lettered
-                .fetch_add(1, Ordering::Relaxed);
-            let _ = message.ack_with(AckKind::Term).await;
-        } else {
-            eprintln!(
-                "garrison: cannot keep a dead letter of {}; it will be delivered again",
-                self.name
-            );
-            let _ = message
-                .ack_with(AckKind::Nak(Some(Duration::from_secs(5))))
-                .await;
-        }
-    }
-}
-
-/// Rebuilds the envelope from a message's headers and body; why not, when it is not one.
-fn envelope_of(message: &jetstream::Message, prefix: &str) -> Result<SignedEnvelope, String> {
-    let headers = message
-        .headers
-        .as_ref()
-        .ok_or("a message without headers is not an envelope")?;
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .map(|value| value.as_str())
-            .ok_or_else(|| format!("no {name} header"))
-    };
-    let id: uuid::Uuid = header(ID)?
-        .parse()
-        .map_err(|_| "the message id is not an envelope id".to_string())?;
-    let (role, instance) = header(SENDER)?
-        .rsplit_once('/')
-        .ok_or("the sender is not role/instance")?;
-    let signature: [u8; 64] = hex::decode(header(SIGNATURE)?)
-        .ok()
-        .and_then(|bytes| bytes.try_into().ok())
-        .ok_or("the signature is not 64 hex-encoded bytes")?;
-    let subject = message
-        .subject
-        .as_str()
-        .strip_prefix(prefix)
-        .and_then(|rest| rest.strip_prefix('.'))
-        .ok_or("the subject is outside this bus's prefix")?;
-    Ok(SignedEnvelope {
-        id: EnvelopeId(id),
-        subject: subject.to_string(),
-        sender: AgentId::new(role, instance),
-        body: message.payload.to_vec(),
-        signature,
-    })
-}
-
-/// Settles a delivery with the server: the first of ack, nack or drop wins; a delivery never
-/// settled comes back after the consumer's ack wait.
-struct Settle {
-    acker: Mutex<Option<jetstream::message::Acker>>,
-    counters: Arc<Counters>,
-}
-
-impl Settle {
-    fn send(&self, kind: AckKind) {
-        let Some(acker) = lock(&self.acker).take() else {
-            return;
-        };
-        let counter = if matches!(kind, AckKind::Ack) {
-            &self.counters.acked
-        } else {
-            &self.counters.nacked
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        // Sent from a task: the ack is a publish on the connection; a lost one means a
-        // redelivery, which handlers absorb. [`JetStreamBus::flush`] waits for these.
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let counters = self.counters.clone();
-            counters.settling.fetch_add(1, Ordering::SeqCst);
-            runtime.spawn(async move {
-                let _ = acker.ack_with(kind).await;
-                counters.settling.fetch_sub(1, Ordering::SeqCst);
-            });
-        }
-    }
-}
-
-impl Acknowledge for Settle {
-    fn ack(&self) {
-        self.send(AckKind::Ack);
-    }
-
-    fn nack(&self, delay: Duration) {
-        self.send(AckKind::Nak((!delay.is_zero()).then_some(delay)));
-    }
-}
-
-/// A subscriber: deliveries of every subject its consumer reads, merged.
-pub struct JetStreamSubscription {
-    receiver: mpsc::Receiver<Delivery>,
-    pending: Vec<Arc<AtomicU64>>,
-    shutdown: watch::Receiver<bool>,
-}
-
-impl Subscription for JetStreamSubscription {
-    async fn next(&mut self) -> Option<Delivery> {
-        // Deliveries pulled but not handed out when the bus closes are dropped, which
-        // releases them to the server again.
-        tokio::select! {
-            biased;
-            _ = self.shutdown.wait_for(|closed| *closed) => None,
-            delivery = self.receiver.recv() => delivery,
-        }
-    }
-
-    fn backlog(&self) -> usize {
-        let pending: u64 = self
-            .pending
-            .iter()
-            .map(|part| part.load(Ordering::Relaxed))
-            .sum();
-        pending as usize + self.receiver.len()
     }
 }
 

@@ -1,0 +1,358 @@
+//! Evidence, incidents and the journal in PostgreSQL.
+
+use super::{PostgresStore, lock, opt_text, text};
+use crate::records::{EvidenceStore, IncidentStore, StoredEvent, corrupt, from_nanos, nanos};
+use crate::{Journal, JournalEntry, StoreError};
+use garrison_model::{EvidenceId, EvidenceRef, Incident, IncidentId, Timestamp};
+use postgres::Row;
+use std::sync::Arc;
+
+const EVENT_COLUMNS: &str = "id, at_ns, host, user_name, channel, event_id, fields, path, member, \
+     record_id, byte_offset, process_key, parent_key, session_key, host_address";
+
+fn event_of(row: &Row) -> Result<StoredEvent, StoreError> {
+    let id = EvidenceId(row.get::<_, i64>(0) as u64);
+    let fields: String = row.get(6);
+    Ok(StoredEvent {
+        id,
+        timestamp: from_nanos(row.get(1)),
+        host: row.get(2),
+        user: row.get(3),
+        channel: row.get(4),
+        event_id: row.get::<_, Option<i64>>(5).map(|n| n as u32),
+        source: EvidenceRef {
+            path: Arc::from(row.get::<_, String>(7)),
+            member: row.get::<_, Option<String>>(8).map(Arc::from),
+            record_id: row.get::<_, i64>(9) as u64,
+            offset: row.get::<_, i64>(10) as u64,
+        },
+        fields: serde_json::from_str(&fields)
+            .map_err(|error| corrupt(format!("fields of {id}: {error}")))?,
+        process_key: row.get(11),
+        parent_key: row.get(12),
+        session_key: row.get(13),
+        host_address: row.get(14),
+        lease: None,
+    })
+}
+
+fn events_of(rows: &[Row]) -> Result<Vec<StoredEvent>, StoreError> {
+    rows.iter().map(event_of).collect()
+}
+
+impl EvidenceStore for PostgresStore {
+    fn put_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
+        if events.is_empty() {
+            return Ok(0);
+        }
+        let fields: Vec<String> = events
+            .iter()
+            .map(|event| serde_json::to_string(&event.fields))
+            .collect::<Result<_, _>>()
+            .map_err(|error| corrupt(format!("cannot encode fields: {error}")))?;
+        let ids: Vec<i64> = events.iter().map(|e| e.id.0 as i64).collect();
+        let at: Vec<Option<i64>> = events.iter().map(|e| nanos(e.timestamp)).collect();
+        let host: Vec<_> = events.iter().map(|e| opt_text(&e.host)).collect();
+        let user: Vec<_> = events.iter().map(|e| opt_text(&e.user)).collect();
+        let channel: Vec<_> = events.iter().map(|e| opt_text(&e.channel)).collect();
+        let event_id: Vec<Option<i64>> = events.iter().map(|e| e.event_id.map(i64::from)).collect();
+        let path: Vec<_> = events.iter().map(|e| text(&e.source.path)).collect();
+        let member: Vec<_> = events
+            .iter()
+            .map(|e| e.source.member.as_deref().map(text))
+            .collect();
+        let record_id: Vec<i64> = events.iter().map(|e| e.source.record_id as i64).collect();
+        let offset: Vec<i64> = events.iter().map(|e| e.source.offset as i64).collect();
+        let process: Vec<_> = events.iter().map(|e| opt_text(&e.process_key)).collect();
+        let parent: Vec<_> = events.iter().map(|e| opt_text(&e.parent_key)).collect();
+        let session: Vec<_> = events.iter().map(|e| opt_text(&e.session_key)).collect();
+        let address: Vec<_> = events.iter().map(|e| opt_text(&e.host_address)).collect();
+        self.with_client(|client| {
+            let mut transaction = client.transaction()?;
+            let inserted = transaction.execute(
+                "INSERT INTO evidence (id, at_ns, host, user_name, channel, event_id, fields, path,
+                     member, record_id, byte_offset, process_key, parent_key, session_key,
+                     host_address)
+                 SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[],
+                     $5::text[], $6::int8[], $7::text[], $8::text[], $9::text[], $10::int8[],
+                     $11::int8[], $12::text[], $13::text[], $14::text[], $15::text[])
+                 ON CONFLICT (id) DO NOTHING",
+                &[
+                    &ids, &at, &host, &user, &channel, &event_id, &fields, &path, &member,
+                    &record_id, &offset, &process, &parent, &session, &address,
+                ],
+            )?;
+            for event in events {
+                let (Some(given), Some(at)) = (&event.lease, nanos(event.timestamp)) else {
+                    continue;
+                };
+                if given.released {
+                    transaction.execute(
+                        "UPDATE leases SET end_ns = $2
+                         WHERE address = $1 AND start_ns <= $2 AND (end_ns IS NULL OR end_ns > $2)",
+                        &[&text(&given.address), &at],
+                    )?;
+                } else if let Some(host) = &given.host {
+                    transaction.execute(
+                        "INSERT INTO leases (evidence, address, host, start_ns, end_ns)
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (evidence) DO NOTHING",
+                        &[
+                            &(event.id.0 as i64),
+                            &text(&given.address),
+                            &text(host),
+                            &at,
+                            &nanos(given.until),
+                        ],
+                    )?;
+                }
+            }
+            transaction.commit()?;
+            Ok(inserted as usize)
+        })
+    }
+
+    fn event(&self, id: EvidenceId) -> Result<Option<StoredEvent>, StoreError> {
+        self.with_client(|client| {
+            let row = client.query_opt(
+                &format!("SELECT {EVENT_COLUMNS} FROM evidence WHERE id = $1"),
+                &[&(id.0 as i64)],
+            )?;
+            row.as_ref().map(event_of).transpose()
+        })
+    }
+
+    fn events_on_host(
+        &self,
+        host: &str,
+        from: Timestamp,
+        to: Timestamp,
+        event_ids: &[u32],
+        limit: usize,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let ids: Vec<i64> = event_ids.iter().map(|&id| i64::from(id)).collect();
+        self.with_client(|client| {
+            let rows = client.query(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM evidence
+                     WHERE lower(host) = lower($1) AND at_ns BETWEEN $2 AND $3
+                       AND (cardinality($4::int8[]) = 0 OR event_id = ANY($4))
+                     ORDER BY at_ns, id LIMIT $5"
+                ),
+                &[
+                    &text(host),
+                    &nanos(Some(from)),
+                    &nanos(Some(to)),
+                    &ids,
+                    &(limit as i64),
+                ],
+            )?;
+            events_of(&rows)
+        })
+    }
+
+    fn event_count(&self) -> Result<u64, StoreError> {
+        self.with_client(|client| {
+            Ok(client
+                .query_one("SELECT COUNT(*) FROM evidence", &[])?
+                .get::<_, i64>(0) as u64)
+        })
+    }
+
+    fn process_start(&self, key: &str) -> Result<Option<StoredEvent>, StoreError> {
+        self.with_client(|client| {
+            let row = client.query_opt(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM evidence
+                     WHERE process_key = $1 AND parent_key IS NOT NULL ORDER BY at_ns LIMIT 1"
+                ),
+                &[&text(key)],
+            )?;
+            row.as_ref().map(event_of).transpose()
+        })
+    }
+
+    fn process_children(&self, key: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
+        self.with_client(|client| {
+            let rows = client.query(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM evidence WHERE parent_key = $1
+                     ORDER BY at_ns LIMIT $2"
+                ),
+                &[&text(key), &(limit as i64)],
+            )?;
+            events_of(&rows)
+        })
+    }
+
+    fn session_start(&self, key: &str) -> Result<Option<StoredEvent>, StoreError> {
+        self.with_client(|client| {
+            let row = client.query_opt(
+                &format!(
+                    "SELECT {EVENT_COLUMNS} FROM evidence
+                     WHERE session_key = $1 AND event_id = 4624 ORDER BY at_ns DESC LIMIT 1"
+                ),
+                &[&text(key)],
+            )?;
+            row.as_ref().map(event_of).transpose()
+        })
+    }
+
+    fn host_with_address(
+        &self,
+        address: &str,
+        at: Timestamp,
+        window: jiff::SignedDuration,
+    ) -> Result<Option<String>, StoreError> {
+        let at = nanos(Some(at)).unwrap_or_default();
+        let window = window.as_nanos().min(i64::MAX as i128) as i64;
+        let (from, to) = (at.saturating_sub(window), at.saturating_add(window));
+        self.with_client(|client| {
+            let leased = client.query_opt(
+                "SELECT host FROM leases
+                 WHERE address = $1 AND start_ns BETWEEN $2 AND $3
+                   AND (end_ns IS NULL OR end_ns >= $3)
+                 ORDER BY start_ns DESC LIMIT 1",
+                &[&text(address), &from, &at],
+            )?;
+            if let Some(row) = leased {
+                return Ok(Some(row.get(0)));
+            }
+            let seen = client.query_opt(
+                "SELECT host FROM evidence
+                 WHERE host_address = $1 AND at_ns BETWEEN $2 AND $3 AND host IS NOT NULL
+                 ORDER BY abs(at_ns - $4) LIMIT 1",
+                &[&text(address), &from, &to, &at],
+            )?;
+            Ok(seen.map(|row| row.get(0)))
+        })
+    }
+}
+
+impl Journal for PostgresStore {
+    fn record(&self, role: &str, entry: &JournalEntry) -> Result<bool, StoreError> {
+        let epoch = lock(&self.epochs).get(role).copied();
+        self.with_client(|client| {
+            let mut transaction = client.transaction()?;
+            if let Some(epoch) = epoch {
+                // Shares the owner row: a new owner's claim waits for this write, and this
+                // write is refused once a new owner claimed the role.
+                let current: Option<i64> = transaction
+                    .query_opt(
+                        "SELECT epoch FROM owners WHERE role = $1 FOR SHARE",
+                        &[&text(role)],
+                    )?
+                    .map(|row| row.get(0));
+                if current != Some(epoch) {
+                    return Err(StoreError::Fenced {
+                        role: role.to_string(),
+                    });
+                }
+            }
+            let inserted = transaction.execute(
+                "INSERT INTO journal (role, id, subject, sender, body, signature)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (role, id) DO NOTHING",
+                &[
+                    &text(role),
+                    &text(&entry.id),
+                    &text(&entry.subject),
+                    &text(&entry.sender),
+                    &entry.body,
+                    &entry.signature,
+                ],
+            )?;
+            transaction.commit()?;
+            Ok(inserted > 0)
+        })
+    }
+
+    fn handled(&self, role: &str, id: &str) -> Result<bool, StoreError> {
+        self.with_client(|client| {
+            Ok(client
+                .query_opt(
+                    "SELECT 1 FROM journal WHERE role = $1 AND id = $2",
+                    &[&text(role), &text(id)],
+                )?
+                .is_some())
+        })
+    }
+
+    fn entries(
+        &self,
+        role: &str,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, JournalEntry)>, StoreError> {
+        self.with_client(|client| {
+            let rows = client.query(
+                "SELECT position, id, subject, sender, body, signature FROM journal
+                 WHERE role = $1 AND position > $2 ORDER BY position LIMIT $3",
+                &[&text(role), &(after as i64), &(limit as i64)],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|row| {
+                    (
+                        row.get::<_, i64>(0) as u64,
+                        JournalEntry {
+                            id: row.get(1),
+                            subject: row.get(2),
+                            sender: row.get(3),
+                            body: row.get(4),
+                            signature: row.get(5),
+                        },
+                    )
+                })
+                .collect())
+        })
+    }
+}
+
+impl IncidentStore for PostgresStore {
+    fn put_incident(&self, incident: &Incident) -> Result<bool, StoreError> {
+        let body = serde_json::to_string(incident)
+            .map_err(|error| corrupt(format!("cannot encode incident: {error}")))?;
+        self.with_client(|client| {
+            let changed = client.execute(
+                "INSERT INTO incidents (id, version, first_ns, body) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version,
+                     first_ns = excluded.first_ns, body = excluded.body
+                 WHERE excluded.version > incidents.version",
+                &[
+                    &text(&incident.id.0),
+                    &(incident.version as i64),
+                    &nanos(incident.first_seen),
+                    &body,
+                ],
+            )?;
+            Ok(changed > 0)
+        })
+    }
+
+    fn incident(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError> {
+        self.with_client(|client| {
+            let row =
+                client.query_opt("SELECT body FROM incidents WHERE id = $1", &[&text(&id.0)])?;
+            row.map(|row| {
+                serde_json::from_str(row.get(0))
+                    .map_err(|error| corrupt(format!("incident {id}: {error}")))
+            })
+            .transpose()
+        })
+    }
+
+    fn incidents(&self) -> Result<Vec<Incident>, StoreError> {
+        self.with_client(|client| {
+            let rows = client.query(
+                "SELECT id, body FROM incidents ORDER BY first_ns NULLS FIRST, id",
+                &[],
+            )?;
+            rows.iter()
+                .map(|row| {
+                    let id: &str = row.get(0);
+                    serde_json::from_str(row.get(1))
+                        .map_err(|error| corrupt(format!("incident {id}: {error}")))
+                })
+                .collect()
+        })
+    }
+}
