@@ -296,3 +296,40 @@ fn the_postgres_journal_keeps_each_handled_message_once_in_order_per_role() {
     assert_eq!(rest[0].1.id, "b");
     store.drop_schema().unwrap();
 }
+
+#[test]
+fn an_owner_whose_role_was_taken_over_can_journal_nothing_more() {
+    use garrison_store::{Journal, JournalEntry, StoreError};
+    let schema = common::fresh_schema("gt_fence");
+    let (old, new) = (
+        common::postgres_store(&schema, 2),
+        common::postgres_store(&schema, 2),
+    );
+    let entry = |id: &str| JournalEntry {
+        id: id.into(),
+        subject: "alert.raised".into(),
+        sender: "detect/a".into(),
+        body: b"{}".to_vec(),
+        signature: vec![0; 64],
+    };
+    assert_eq!(old.take_role("triage").unwrap(), 1);
+    assert!(old.record("triage", &entry("m1")).unwrap());
+    assert_eq!(new.take_role("triage").unwrap(), 2);
+    assert!(matches!(
+        old.record("triage", &entry("m2")),
+        Err(StoreError::Fenced { ref role }) if role == "triage"
+    ));
+    assert!(
+        old.record("investigate", &entry("m2")).unwrap(),
+        "other roles unaffected"
+    );
+    assert!(new.record("triage", &entry("m2")).unwrap());
+    let ids: Vec<String> = new
+        .entries("triage", 0, 10)
+        .unwrap()
+        .into_iter()
+        .map(|(_, entry)| entry.id)
+        .collect();
+    assert_eq!(ids, ["m1", "m2"]);
+    new.drop_schema().unwrap();
+}

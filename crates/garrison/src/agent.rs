@@ -84,9 +84,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
         }
     }
     let distributed = Distributed::load(&args.config)?;
-    let ring = distributed.key_ring(&roles)?;
     let store = distributed.open_store()?;
-    let journal: Arc<dyn garrison_store::Journal> = store.clone();
     let inventory = match &args.inventory {
         Some(path) => crate::investigate::load_inventory(path)?,
         None => Default::default(),
@@ -97,6 +95,8 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
             .unwrap_or_else(|_| "host".into());
         format!("{host}-{}", std::process::id())
     });
+    // Keys are read first: a process missing its role's key fails now, not after a standby.
+    let membership = distributed.membership(&roles, name.clone(), store.clone())?;
 
     // One owner at a time for stateful roles: wait as a standby while another holds one.
     let mut locks = Vec::new();
@@ -153,12 +153,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
             stores,
             Arc::new(SystemClock),
             config,
-            team::Membership {
-                ring,
-                instance: name.clone(),
-                journal: journal.clone(),
-                stateful_ack_wait: distributed.stateful_ack_wait,
-            },
+            membership,
             &local,
             false,
         )

@@ -169,6 +169,22 @@ impl Distributed {
         })
     }
 
+    /// How a process named `instance` takes part in the team: the key ring holding the secret
+    /// keys of its `own` roles, and the shared store's journal.
+    pub fn membership(
+        &self,
+        own: &[&str],
+        instance: String,
+        journal: Arc<dyn garrison_store::Journal>,
+    ) -> Result<garrison_agents::team::Membership, Failure> {
+        Ok(garrison_agents::team::Membership {
+            ring: self.key_ring(own)?,
+            instance,
+            journal,
+            stateful_ack_wait: self.stateful_ack_wait,
+        })
+    }
+
     /// The key ring: the secret keys of `own` roles and every public key.
     pub fn key_ring(&self, own: &[&str]) -> Result<Arc<garrison_bus::KeyRing>, Failure> {
         let dir = self.keys.as_ref().ok_or_else(|| {

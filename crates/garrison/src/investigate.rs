@@ -276,7 +276,6 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
         let own: Vec<&str> = std::iter::once(team::DETECT)
             .chain(local.iter().map(|(role, _)| *role))
             .collect();
-        let ring = distributed.key_ring(&own)?;
         let journal = opened
             .journal
             .clone()
@@ -287,12 +286,7 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
             stores,
             Arc::new(SystemClock),
             config,
-            team::Membership {
-                ring,
-                instance: instance.clone(),
-                journal: journal.clone(),
-                stateful_ack_wait: distributed.stateful_ack_wait,
-            },
+            distributed.membership(&own, instance, journal)?,
             &local,
             true,
         )

@@ -374,19 +374,13 @@ impl Runtime {
     }
 
     /// Asks every agent to stop after the message it is handling, and waits for them.
-    pub async fn shutdown(self) -> RuntimeStats {
+    pub async fn shutdown(mut self) -> RuntimeStats {
         self.shutdown.send_replace(true);
-        for handle in self.handles {
+        for handle in std::mem::take(&mut self.handles) {
             // A supervisor only ends by returning; a join error here means it was aborted.
             let _ = handle.await;
         }
-        RuntimeStats {
-            agents: self
-                .counters
-                .iter()
-                .map(|(role, counters)| (role.clone(), counters.snapshot()))
-                .collect(),
-        }
+        self.stats()
     }
 }
 
