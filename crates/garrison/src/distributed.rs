@@ -12,6 +12,7 @@
 //! [postgres]
 //! url = "host=127.0.0.1 user=garrison dbname=garrison"
 //! # password_file = "pg.password"   schema = "garrison"   connections = 4
+//! # ca_file = "pg-ca.pem"  cert_file = "pg-client.pem"  key_file = "pg-client.key"  (TLS)
 //!
 //! [keys]
 //! dir = "keys"    # ROLE.key / ROLE.pub from `garrison keys init`; each host needs the
@@ -90,6 +91,9 @@ struct RawPostgres {
     password_file: Option<PathBuf>,
     schema: Option<String>,
     connections: Option<usize>,
+    ca_file: Option<PathBuf>,
+    cert_file: Option<PathBuf>,
+    key_file: Option<PathBuf>,
 }
 
 impl Distributed {
@@ -128,6 +132,15 @@ impl Distributed {
             )));
         }
         let postgres = raw.postgres;
+        let postgres_cert = match (resolve(postgres.cert_file), resolve(postgres.key_file)) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => {
+                return Err(usage(
+                    "postgres.cert_file and postgres.key_file go together",
+                ));
+            }
+        };
         Ok(Distributed {
             nats: NatsOptions {
                 url: nats.url,
@@ -153,6 +166,8 @@ impl Distributed {
                 password_file: resolve(postgres.password_file),
                 schema: postgres.schema,
                 connections: postgres.connections.unwrap_or(4),
+                ca_file: resolve(postgres.ca_file),
+                client_cert: postgres_cert,
             },
             keys: resolve(raw.keys.map(|keys| keys.dir)),
             stateful_ack_wait: match raw.agents.and_then(|a| a.stateful_ack_wait_seconds) {

@@ -37,6 +37,12 @@ pub struct PostgresOptions {
     pub schema: Option<String>,
     /// Connections kept at most.
     pub connections: usize,
+    /// Certificate authorities (PEM) to verify the server with: connections use TLS (with
+    /// `sslmode=require` in the URL, only TLS). The host name in the URL must be one the
+    /// server's certificate names.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// A client certificate and key (PEM), for servers that authenticate by certificate.
+    pub client_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
 }
 
 impl PostgresOptions {
@@ -46,6 +52,8 @@ impl PostgresOptions {
             password_file: None,
             schema: None,
             connections: 4,
+            ca_file: None,
+            client_cert: None,
         }
     }
 }
@@ -128,6 +136,8 @@ const MIGRATIONS: &[&str] = &[
 /// The PostgreSQL store. Cheap to share behind an `Arc`.
 pub struct PostgresStore {
     config: postgres::Config,
+    /// TLS, when a certificate authority was given.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     schema: Option<String>,
     pool: Mutex<Pool>,
     returned: Condvar,
@@ -181,8 +191,10 @@ impl PostgresStore {
                 "schema {schema:?}: use letters, digits and _ only"
             )));
         }
+        let tls = tls_connector(options).map_err(open_error)?;
         let store = PostgresStore {
             config,
+            tls,
             schema: options.schema.clone(),
             pool: Mutex::new(Pool {
                 idle: Vec::new(),
@@ -267,10 +279,9 @@ impl PostgresStore {
     }
 
     fn open_client(&self) -> Result<Client, StoreError> {
-        let config = self.config.clone();
         let schema = self.schema.clone();
         let connect = move || -> Result<Client, StoreError> {
-            let mut client = config.connect(NoTls)?;
+            let mut client = self.connect_new()?;
             if let Some(schema) = schema {
                 // Serialized: two sessions creating one schema at once would collide.
                 client.batch_execute(&format!(
@@ -293,6 +304,11 @@ impl PostgresStore {
         } else {
             connect()
         }
+    }
+
+    /// A new connection, over TLS when the store was given a certificate authority.
+    pub(crate) fn connect_new(&self) -> Result<Client, StoreError> {
+        connect_with(&self.config, &self.tls)
     }
 
     /// Appends to the audit log at `at`: the head row is locked, so concurrent writers, in this
@@ -376,6 +392,18 @@ impl PostgresStore {
         )
     }
 
+    /// True when this store's connections are encrypted (as the server sees them).
+    pub fn connection_uses_tls(&self) -> Result<bool, StoreError> {
+        self.with_client(|client| {
+            Ok(client
+                .query_one(
+                    "SELECT COALESCE((SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()), false)",
+                    &[],
+                )?
+                .get(0))
+        })
+    }
+
     /// Drops the schema this store was given, with everything in it (tests; resetting a
     /// deployment). Refused without a schema of its own.
     pub fn drop_schema(&self) -> Result<(), StoreError> {
@@ -387,6 +415,61 @@ impl PostgresStore {
             Ok(())
         })
     }
+}
+
+/// Connects with `config`, over `tls` when given (blocks: not on an async task's thread).
+pub(crate) fn connect_with(
+    config: &postgres::Config,
+    tls: &Option<tokio_postgres_rustls::MakeRustlsConnect>,
+) -> Result<Client, StoreError> {
+    Ok(match tls {
+        Some(tls) => config.connect(tls.clone())?,
+        None => config.connect(NoTls)?,
+    })
+}
+
+/// The TLS connector `options` ask for (none without a certificate authority).
+fn tls_connector(
+    options: &PostgresOptions,
+) -> Result<Option<tokio_postgres_rustls::MakeRustlsConnect>, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let Some(ca_file) = &options.ca_file else {
+        if options.client_cert.is_some() {
+            return Err("a client certificate needs ca_file to verify the server with".into());
+        }
+        return Ok(None);
+    };
+    let certificates = |path: &std::path::Path| -> Result<Vec<CertificateDer<'static>>, String> {
+        CertificateDer::pem_file_iter(path)
+            .and_then(|items| items.collect::<Result<Vec<_>, _>>())
+            .map_err(|error| format!("{}: {error}", path.display()))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in certificates(ca_file)? {
+        roots
+            .add(certificate)
+            .map_err(|error| format!("{}: {error}", ca_file.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("{}: no certificate", ca_file.display()));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|error| error.to_string())?
+        .with_root_certificates(roots);
+    let config = match &options.client_cert {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|error| format!("{}: {error}", key.display()))?;
+            builder
+                .with_client_auth_cert(certificates(cert)?, key)
+                .map_err(|error| format!("client certificate: {error}"))?
+        }
+    };
+    Ok(Some(tokio_postgres_rustls::MakeRustlsConnect::new(config)))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -4,7 +4,7 @@
 use super::{PostgresStore, lock, text};
 use crate::StoreError;
 use crate::records::corrupt;
-use postgres::{Client, NoTls};
+use postgres::Client;
 use std::sync::Arc;
 
 /// A session-level advisory lock, held on a connection of its own for as long as this value
@@ -66,7 +66,7 @@ impl PostgresStore {
             "garrison-owner:{}:{name}",
             self.schema.as_deref().unwrap_or("public")
         );
-        let config = self.config.clone();
+        let (config, tls) = (self.config.clone(), self.tls.clone());
         let (taken_sender, taken) = std::sync::mpsc::channel();
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let lost = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -75,7 +75,7 @@ impl PostgresStore {
         // few seconds so a broken one is noticed.
         let thread = std::thread::spawn(move || {
             let attempt = (|| -> Result<Option<Client>, StoreError> {
-                let mut client = config.connect(NoTls)?;
+                let mut client = super::connect_with(&config, &tls)?;
                 let row = client.query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&key])?;
                 Ok(row.get::<_, bool>(0).then_some(client))
             })();
