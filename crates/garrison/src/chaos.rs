@@ -63,14 +63,14 @@ struct Report {
 
 pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
     let started = Instant::now();
-    let temporary = match &args.keep {
-        Some(_) => None,
-        None => Some(tempfile::tempdir().map_err(|error| Failure::Output(error.to_string()))?),
-    };
-    let work = match (&args.keep, &temporary) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(dir)) => dir.path().to_path_buf(),
-        (None, None) => unreachable!("a folder is kept or made"),
+    // A kept folder stays; a temporary one goes when `_temporary` is dropped.
+    let (_temporary, work) = match &args.keep {
+        Some(dir) => (None, dir.clone()),
+        None => {
+            let dir = tempfile::tempdir().map_err(|error| Failure::Output(error.to_string()))?;
+            let path = dir.path().to_path_buf();
+            (Some(dir), path)
+        }
     };
     std::fs::create_dir_all(&work).map_err(|error| Failure::Output(error.to_string()))?;
     // Servers started as another user (PostgreSQL refuses root) must reach their folders.

@@ -8,24 +8,30 @@ use std::time::{Duration, Instant};
 
 /// The bus and store servers of a chaos run.
 pub struct Engines {
-    nats: Server,
-    postgres: Server,
+    nats: Nats,
+    postgres: Postgres,
     pub nats_restarts: u64,
     pub postgres_restarts: u64,
 }
 
-enum Server {
+enum Nats {
     /// Given: used, never restarted.
     External(String),
-    OwnNats {
+    Own {
         child: Child,
         port: u16,
         dir: PathBuf,
     },
-    OwnPostgres {
+}
+
+enum Postgres {
+    /// Given: used, never restarted.
+    External(String),
+    Own {
         bin: PathBuf,
         data: PathBuf,
         port: u16,
+        /// The user the server runs as (when this process is root).
         owner: Option<String>,
     },
 }
@@ -134,16 +140,16 @@ impl Engines {
         postgres: Option<String>,
     ) -> Result<Engines, Failure> {
         let nats = match nats {
-            Some(url) => Server::External(url),
+            Some(url) => Nats::External(url),
             None => {
                 let dir = work.join("nats");
                 let port = free_port()?;
                 let child = start_nats(&dir, port)?;
-                Server::OwnNats { child, port, dir }
+                Nats::Own { child, port, dir }
             }
         };
         let postgres = match postgres {
-            Some(url) => Server::External(url),
+            Some(url) => Postgres::External(url),
             None => start_postgres(work)?,
         };
         Ok(Engines {
@@ -156,25 +162,23 @@ impl Engines {
 
     pub fn nats_url(&self) -> String {
         match &self.nats {
-            Server::External(url) => url.clone(),
-            Server::OwnNats { port, .. } => format!("nats://127.0.0.1:{port}"),
-            Server::OwnPostgres { .. } => unreachable!("NATS is NATS"),
+            Nats::External(url) => url.clone(),
+            Nats::Own { port, .. } => format!("nats://127.0.0.1:{port}"),
         }
     }
 
     pub fn postgres_url(&self) -> String {
         match &self.postgres {
-            Server::External(url) => url.clone(),
-            Server::OwnPostgres { port, .. } => {
+            Postgres::External(url) => url.clone(),
+            Postgres::Own { port, .. } => {
                 format!("host=127.0.0.1 port={port} user=postgres dbname=postgres")
             }
-            Server::OwnNats { .. } => unreachable!("PostgreSQL is PostgreSQL"),
         }
     }
 
     /// Kills our NATS server (SIGKILL) and starts it again on its data.
     pub fn restart_nats(&mut self) -> Result<(), Failure> {
-        if let Server::OwnNats { child, port, dir } = &mut self.nats {
+        if let Nats::Own { child, port, dir } = &mut self.nats {
             eprintln!("chaos: killing NATS and starting it again");
             let _ = child.kill();
             let _ = child.wait();
@@ -187,7 +191,7 @@ impl Engines {
     /// Stops our PostgreSQL as a crash would (immediate mode: no checkpoint, recovery from
     /// the WAL at start) and starts it again.
     pub fn restart_postgres(&mut self) -> Result<(), Failure> {
-        if let Server::OwnPostgres {
+        if let Postgres::Own {
             bin,
             data,
             port,
@@ -209,11 +213,11 @@ impl Engines {
     }
 
     pub fn stop(&mut self) {
-        if let Server::OwnNats { child, .. } = &mut self.nats {
+        if let Nats::Own { child, .. } = &mut self.nats {
             let _ = child.kill();
             let _ = child.wait();
         }
-        if let Server::OwnPostgres {
+        if let Postgres::Own {
             bin, data, owner, ..
         } = &self.postgres
         {
@@ -253,7 +257,7 @@ fn start_nats(dir: &Path, port: u16) -> Result<Child, Failure> {
     Ok(child)
 }
 
-fn start_postgres(work: &Path) -> Result<Server, Failure> {
+fn start_postgres(work: &Path) -> Result<Postgres, Failure> {
     let bin = postgres_bin().ok_or_else(|| {
         Failure::Internal("no PostgreSQL server binaries (give --postgres URL)".into())
     })?;
@@ -290,7 +294,7 @@ fn start_postgres(work: &Path) -> Result<Server, Failure> {
     )?;
     let port = free_port()?;
     pg_start(&bin, &data, port, &owner)?;
-    Ok(Server::OwnPostgres {
+    Ok(Postgres::Own {
         bin,
         data,
         port,
