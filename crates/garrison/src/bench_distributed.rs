@@ -97,6 +97,7 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
         &["--distributed", path(&config)],
         &inputs,
     )?);
+    remove(&config);
     for instances in [1usize, 2, 4] {
         let config = deployment(true)?;
         let agents = start_agents(&binary, &config, instances, work.path())?;
@@ -107,6 +108,7 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
             &inputs,
         );
         stop_agents(agents);
+        remove(&config);
         runs.push(run?);
     }
     let embedded = runs[0].seconds;
@@ -127,6 +129,18 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
         );
     }
     Ok(ExitCode::Success)
+}
+
+/// Removes a deployment's schema and streams (servers given to the bench are left clean).
+fn remove(config: &Path) {
+    let removed = crate::distributed::Distributed::load(config).and_then(|d| d.remove());
+    if let Err(error) = removed {
+        eprintln!(
+            "bench: {} stays on the servers: {}",
+            config.display(),
+            error.message()
+        );
+    }
 }
 
 fn path(path: &Path) -> &str {

@@ -221,9 +221,14 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
         postgres_restarts: engines.postgres_restarts,
         seconds: started.elapsed().as_secs_f64(),
     };
-    if args.nats.is_some() || args.postgres.is_some() {
-        // On someone else's servers, leave nothing behind but the evidence of the run.
-        let _ = store.drop_schema();
+    // On someone else's servers, leave nothing behind (the report says what happened).
+    if (args.nats.is_some() || args.postgres.is_some())
+        && let Err(error) = distributed.remove()
+    {
+        eprintln!(
+            "chaos: the run's schema or streams stay: {}",
+            error.message()
+        );
     }
     engines.stop();
     println!(

@@ -220,6 +220,24 @@ impl Distributed {
             .map_err(|error| Failure::Store(error.to_string()))
     }
 
+    /// Removes what a deployment left on the servers: its PostgreSQL schema and its streams
+    /// (test and benchmark deployments; refused for a store without a schema of its own).
+    pub fn remove(&self) -> Result<(), Failure> {
+        self.open_store()?
+            .drop_schema()
+            .map_err(|error| Failure::Store(error.to_string()))?;
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|error| Failure::Internal(error.to_string()))?
+            .block_on(async {
+                let bus = self.connect_bus("garrison cleanup").await?;
+                bus.purge_all(&["alert", "incident"])
+                    .await
+                    .map_err(|error| Failure::Internal(format!("NATS: {error}")))
+            })
+    }
+
     pub async fn connect_bus(&self, name: &str) -> Result<JetStreamBus, Failure> {
         let options = NatsOptions {
             name: name.into(),
