@@ -170,10 +170,10 @@ pub struct Membership {
     pub instance: String,
     /// Where stateful agents journal what they handled, so another process can take over.
     pub journal: Arc<dyn Journal>,
-    /// How long a stateful role's message may stay unacked before it is delivered again:
-    /// how long the role stops when its owner dies holding one (every process of a deployment
-    /// must agree). The role's own default when `None`.
-    pub stateful_ack_wait: Option<std::time::Duration>,
+    /// How long a message may stay unacked before it is delivered again: how long a role
+    /// waits for a message its instance held when it died (every process of a deployment
+    /// must agree). Each role's own default when `None`.
+    pub ack_wait: Option<std::time::Duration>,
 }
 
 pub async fn start_part<B: Bus>(
@@ -191,7 +191,7 @@ pub async fn start_part<B: Bus>(
     let mut builder = RuntimeBuilder::<B, TeamMessage>::new(bus, stores.audit.clone(), clock)
         .with_key_ring(membership.ring, membership.instance)
         .with_journal(membership.journal);
-    let stateful_ack_wait = membership.stateful_ack_wait;
+    let ack_wait = membership.ack_wait;
     let detect = if detect {
         Some(builder.publisher(DETECT, [TeamKind::AlertRaised])?)
     } else {
@@ -201,8 +201,8 @@ pub async fn start_part<B: Bus>(
     let reported = Arc::new(Mutex::new(BTreeSet::new()));
     for role in AGENT_ROLES {
         let mut spec = spec(role)?;
-        if spec.stateful && stateful_ack_wait.is_some() {
-            spec.ack_wait = stateful_ack_wait;
+        if ack_wait.is_some() {
+            spec.ack_wait = ack_wait;
         }
         match local.iter().find(|(name, _)| *name == role) {
             Some((_, instances)) => {

@@ -91,7 +91,7 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
     std::fs::write(
         &config,
         format!(
-            "[nats]\nurl = {:?}\nprefix = {namespace:?}\n\n[postgres]\nurl = {:?}\nschema = {namespace:?}\n\n[keys]\ndir = \"keys\"\n\n[agents]\nstateful_ack_wait_seconds = 5\n",
+            "[nats]\nurl = {:?}\nprefix = {namespace:?}\n\n[postgres]\nurl = {:?}\nschema = {namespace:?}\n\n[keys]\ndir = \"keys\"\n\n[agents]\nack_wait_seconds = 5\n",
             engines.nats_url(),
             engines.postgres_url()
         ),

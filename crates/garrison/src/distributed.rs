@@ -19,8 +19,9 @@
 //!                 # secret keys of the roles it runs and every public key
 //!
 //! [agents]
-//! # stateful_ack_wait_seconds = 20   # how long triage/investigation stop when their owner
-//! #                                  # dies holding a message (all processes must agree)
+//! # ack_wait_seconds = 30   # how long a role waits for a message its instance held when it
+//! #                         # died (all processes must agree; roles' defaults: 20 s for
+//! #                         # triage and investigation, 60 s for the others)
 //! ```
 //!
 //! Relative paths are read from the config file's folder.
@@ -41,8 +42,8 @@ pub struct Distributed {
     pub postgres: PostgresOptions,
     /// The folder of role keys, for agents running as separate processes.
     pub keys: Option<PathBuf>,
-    /// How long triage or investigation stops when its owner dies holding a message.
-    pub stateful_ack_wait: Option<Duration>,
+    /// How long a role waits for a message its instance held when it died.
+    pub ack_wait: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -57,7 +58,7 @@ struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawAgents {
-    stateful_ack_wait_seconds: Option<f64>,
+    ack_wait_seconds: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -170,14 +171,14 @@ impl Distributed {
                 client_cert: postgres_cert,
             },
             keys: resolve(raw.keys.map(|keys| keys.dir)),
-            stateful_ack_wait: match raw.agents.and_then(|a| a.stateful_ack_wait_seconds) {
+            ack_wait: match raw.agents.and_then(|agents| agents.ack_wait_seconds) {
                 None => None,
                 Some(seconds) if (1.0..=3600.0).contains(&seconds) => {
                     Some(Duration::from_secs_f64(seconds))
                 }
                 Some(seconds) => {
                     return Err(usage(&format!(
-                        "agents.stateful_ack_wait_seconds {seconds}: between 1 and 3600"
+                        "agents.ack_wait_seconds {seconds}: between 1 and 3600"
                     )));
                 }
             },
@@ -196,7 +197,7 @@ impl Distributed {
             ring: self.key_ring(own)?,
             instance,
             journal,
-            stateful_ack_wait: self.stateful_ack_wait,
+            ack_wait: self.ack_wait,
         })
     }
 
