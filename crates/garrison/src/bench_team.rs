@@ -4,6 +4,7 @@
 //! Prints the rate sustained, how far the pipeline fell behind, alert-to-incident latency
 //! percentiles and peak memory.
 
+use crate::investigate::Settles;
 use crate::rules::{RuleSelection, load_rules};
 use crate::{ExitCode, Failure};
 use garrison_agents::SystemClock;
@@ -14,7 +15,7 @@ use garrison_bus::{InProcessBus, Lineage};
 use garrison_model::{Alert, AlertId, Detection, Event, EvidenceRef, Fields};
 use garrison_scenario::{Generator, Scenario, Stream};
 use garrison_sigma::CompileOptions;
-use garrison_store::{EvidenceStore, SqliteStore, StoredEvent};
+use garrison_store::{SqliteStore, Store, StoredEvent};
 use jiff::SignedDuration;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,6 +38,10 @@ pub struct BenchTeamArgs {
     /// Hunting threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Run the team on the NATS JetStream bus and PostgreSQL store this distributed config
+    /// names (in this process) instead of the embedded ones.
+    #[arg(long, value_name = "FILE")]
+    pub distributed: Option<std::path::PathBuf>,
 }
 
 /// Records per batch between the stages.
@@ -62,6 +67,31 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 pub fn run(args: BenchTeamArgs) -> Result<ExitCode, Failure> {
+    match &args.distributed {
+        None => {
+            let state = tempfile_dir()?;
+            let store =
+                SqliteStore::open(&state).map_err(|error| Failure::Store(error.to_string()))?;
+            let result = run_on(&args, Arc::new(store), |_| Ok(InProcessBus::new()));
+            let _ = std::fs::remove_dir_all(&state);
+            result
+        }
+        Some(path) => {
+            let distributed = crate::distributed::Distributed::load(path)?;
+            let store = distributed.open_store()?;
+            run_on(&args, store, |runtime| {
+                runtime.block_on(distributed.connect_bus("garrison bench team"))
+            })
+        }
+    }
+}
+
+/// The bench on `store`, with the bus `bus` makes on the bench's runtime.
+fn run_on<B: Settles>(
+    args: &BenchTeamArgs,
+    store: Arc<dyn Store>,
+    bus: impl FnOnce(&tokio::runtime::Runtime) -> Result<B, Failure>,
+) -> Result<ExitCode, Failure> {
     let threads = args
         .threads
         .unwrap_or_else(crate::hunt::default_threads)
@@ -76,9 +106,6 @@ pub fn run(args: BenchTeamArgs) -> Result<ExitCode, Failure> {
     )
     .map_err(|error| Failure::Rules(format!("{error:#}")))?;
     let rules = Arc::new(loaded.rules);
-    let state = tempfile_dir()?;
-    let store =
-        Arc::new(SqliteStore::open(&state).map_err(|error| Failure::Store(error.to_string()))?);
     let scenario = Scenario {
         workstations: args.workstations,
         duration: SignedDuration::from_secs(args.seconds.max(1)),
@@ -112,7 +139,7 @@ pub fn run(args: BenchTeamArgs) -> Result<ExitCode, Failure> {
             }
         }))
     };
-    let bus = InProcessBus::new();
+    let bus = bus(&runtime)?;
     let team = runtime
         .block_on(team::start(
             bus.clone(),
@@ -284,16 +311,9 @@ pub fn run(args: BenchTeamArgs) -> Result<ExitCode, Failure> {
                 .map_err(|error| Failure::Internal(error.to_string()))?;
             alerts += 1;
         }
-        loop {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            if bus.is_idle() {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                if bus.is_idle() {
-                    break;
-                }
-            }
-        }
+        crate::investigate::settle(&bus).await?;
         let stats = team.runtime.shutdown().await;
+        bus.finish().await;
         Ok::<_, Failure>((alerts, stats))
     })?;
     source
@@ -336,11 +356,10 @@ pub fn run(args: BenchTeamArgs) -> Result<ExitCode, Failure> {
     let failed: u64 = stats.agents.values().map(|agent| agent.failed).sum();
     println!(
         "team:            {handled} messages handled, {failed} failed, {} dead letters; quarantined records {}",
-        bus.dead_letters().len(),
+        bus.dead_letters(),
         quarantined.load(Ordering::Relaxed)
     );
     println!("memory:          peak {}", crate::bench::peak_rss_text());
-    let _ = std::fs::remove_dir_all(&state);
     Ok(ExitCode::Success)
 }
 
