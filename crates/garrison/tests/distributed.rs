@@ -80,6 +80,28 @@ impl Deployment {
         }
     }
 
+    /// The team's consumers at the NATS server, under this deployment's prefix.
+    fn consumers(&self) -> Vec<garrison_bus::jetstream::ConsumerState> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let bus = garrison_bus::JetStreamBus::connect(
+                &garrison_bus::NatsOptions::new(nats_url()),
+                garrison_bus::JetStreamConfig {
+                    prefix: self.name.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+            bus.consumers(&["alert.raised", "incident.proposed"])
+                .await
+                .unwrap()
+        })
+    }
+
     fn sql(&self, statement: &str) {
         let mut client = postgres::Client::connect(&postgres_url(), postgres::NoTls).unwrap();
         client.batch_execute(statement).unwrap();
@@ -172,6 +194,19 @@ fn the_team_on_jetstream_and_postgresql_reports_what_it_reports_embedded() {
     let deployment = Deployment::new();
     let config = deployment.config.to_str().unwrap();
     let distributed = investigate(&["--distributed", config], &samples);
+    // The messages went through JetStream: the team's durable consumers are there, drained.
+    let consumers = deployment.consumers();
+    for expected in [
+        "triage__alert_raised",
+        "verify__incident_proposed",
+        "report__incident_verified",
+    ] {
+        let state = consumers
+            .iter()
+            .find(|state| state.name == expected)
+            .unwrap_or_else(|| panic!("no consumer {expected}: {consumers:?}"));
+        assert_eq!((state.pending, state.unacked), (0, 0), "{state:?}");
+    }
     let incidents = embedded["incidents"].as_array().unwrap();
     assert!(
         incidents.len() >= 4,

@@ -664,8 +664,11 @@ where
         return true;
     }
     let journal = journal_of(instance);
+    // Only a redelivery can have been handled before (by this instance, seen, or by an
+    // instance before it, journaled): a first delivery costs the journal no lookup.
     let handled_before = lock(&instance.seen).contains(&envelope.id)
         || match journal
+            .filter(|_| attempt > 1)
             .map(|journal| journal.handled(&instance.spec.role, &envelope.id.to_string()))
         {
             None | Some(Ok(false)) => false,
