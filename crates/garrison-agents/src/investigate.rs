@@ -31,6 +31,9 @@ pub struct InvestigateConfig {
     /// An address a network sensor reports resolves to the host that used it nearest in time,
     /// at most this far away (addresses are leased for hours to days).
     pub address_window: SignedDuration,
+    /// Partitions triage is cut into (0 or 1: none): alerts of different partitions arrive
+    /// out of time order, so an incident is closed only once every partition has moved past it.
+    pub partitions: u32,
 }
 
 impl Default for InvestigateConfig {
@@ -38,6 +41,7 @@ impl Default for InvestigateConfig {
         InvestigateConfig {
             link_window: SignedDuration::from_hours(1),
             address_window: SignedDuration::from_hours(24),
+            partitions: 1,
         }
     }
 }
@@ -71,7 +75,13 @@ pub struct Investigate {
     /// Cases changed since they were last published: while alerts are still queued, an
     /// incident is rebuilt and published once for the burst instead of once per alert.
     dirty: BTreeSet<usize>,
+    /// With triage in partitions, how far each has got.
+    watermark: crate::watermark::Watermark,
 }
+
+/// Open cases kept at most while a partition lags: beyond it, cases are closed by the newest
+/// alert seen, as without partitions (memory stays bounded).
+const CASES_KEPT: usize = 10_000;
 
 fn temporary(error: impl std::fmt::Display) -> AgentError {
     AgentError::Temporary(error.to_string())
@@ -103,12 +113,13 @@ impl Investigate {
         incidents: Arc<dyn IncidentStore>,
     ) -> Investigate {
         Investigate {
-            config,
             evidence: CachedEvidence::new(evidence),
             incidents,
             cases: Vec::new(),
             starts: RefCell::new(HashMap::new()),
             dirty: BTreeSet::new(),
+            watermark: crate::watermark::Watermark::new(config.partitions),
+            config,
         }
     }
 
@@ -142,11 +153,16 @@ impl Investigate {
     }
 
     /// Drops from memory the cases no new alert can join any more (quiet for twice the link
-    /// window before the newest alert seen) and those merged into others: their incidents stay
-    /// in the store, and memory stays bounded however long the team runs.
+    /// window before the newest alert seen; with partitions, before the oldest of the
+    /// partitions' newest) and those merged into others: their incidents stay in the store,
+    /// and memory stays bounded however long the team runs.
     fn forget_closed(&mut self) {
         debug_assert!(self.dirty.is_empty(), "indices in `dirty` would shift");
-        let Some(newest) = self.cases.iter().filter_map(|case| case.last).max() else {
+        let newest = match self.watermark.tracks() && self.cases.len() <= CASES_KEPT {
+            true => self.watermark.reached(),
+            false => self.cases.iter().filter_map(|case| case.last).max(),
+        };
+        let Some(newest) = newest else {
             return;
         };
         let horizon = newest
@@ -626,6 +642,7 @@ impl Agent<TeamMessage> for Investigate {
         };
         let mut outputs = Vec::new();
         for TriagedAlert { alert, decision } in triaged {
+            self.watermark.observe(alert);
             if decision.verdict == Verdict::Close {
                 continue;
             }

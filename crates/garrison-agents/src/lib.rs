@@ -18,6 +18,7 @@ pub mod supervisor;
 pub mod team;
 pub mod triage;
 pub mod verify;
+pub mod watermark;
 
 pub use runtime::{
     Agent, AgentCounters, AgentSpec, Context, Publisher, Runtime, RuntimeBuilder, RuntimeStats,

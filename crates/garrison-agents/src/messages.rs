@@ -77,6 +77,57 @@ impl Message for TeamMessage {
             TeamKind::IncidentStalled => "incident.stalled",
         }
     }
+
+    /// Raised alerts are cut by entity: the host, else the person (in every form of their
+    /// name), so every alert of one triage group lands in one partition.
+    fn split(self, partitions: u32) -> Vec<(u32, TeamMessage)> {
+        let TeamMessage::AlertRaised { alerts } = self else {
+            return vec![(0, self)];
+        };
+        let mut parts: Vec<(u32, Vec<Alert>)> = Vec::new();
+        for alert in alerts {
+            let partition = alert_partition(&alert, partitions);
+            match parts.iter_mut().find(|(known, _)| *known == partition) {
+                Some((_, part)) => part.push(alert),
+                None => parts.push((partition, vec![alert])),
+            }
+        }
+        parts
+            .into_iter()
+            .map(|(partition, alerts)| (partition, TeamMessage::AlertRaised { alerts }))
+            .collect()
+    }
+
+    fn partition(&self, partitions: u32) -> Option<u32> {
+        let TeamMessage::AlertRaised { alerts } = self else {
+            return Some(0);
+        };
+        let mut partition = None;
+        for alert in alerts {
+            let own = alert_partition(alert, partitions);
+            if *partition.get_or_insert(own) != own {
+                return None;
+            }
+        }
+        Some(partition.unwrap_or(0))
+    }
+}
+
+/// The partition of an alert: by its host, else its person, else partition of "".
+pub fn alert_partition(alert: &Alert, partitions: u32) -> u32 {
+    let present = |value: &Option<String>| {
+        value
+            .as_deref()
+            .map(str::trim)
+            .filter(|value| !value.is_empty())
+            .map(str::to_string)
+    };
+    let key = match (present(&alert.host), present(&alert.user)) {
+        (Some(host), _) => format!("host:{}", host.to_lowercase()),
+        (None, Some(user)) => format!("user:{}", crate::evidence::canonical_user(&user)),
+        (None, None) => String::new(),
+    };
+    garrison_bus::partition_of(&key, partitions)
 }
 
 /// What triage decided about an alert.

@@ -22,6 +22,10 @@ pub struct TeamConfig {
     pub supervisor: crate::supervisor::SupervisorConfig,
     /// Told of every incident version reported (benchmarks measure latency with it).
     pub observer: Option<ReportObserver>,
+    /// Partitions of triage: raised alerts are cut by entity (host, else person) and each
+    /// partition is triaged by its own agent with its own state and journal; 0 or 1: one.
+    /// Every process of a deployment must agree.
+    pub partitions: u32,
 }
 
 /// A callback given each incident version the report agent stores.
@@ -129,6 +133,9 @@ pub fn spec(role: &str) -> Result<AgentSpec<TeamKind>, TeamError> {
     })
 }
 
+/// The role whose state is cut into partitions, and the kind it reads cut.
+pub const PARTITIONED: (&str, TeamKind) = ("triage", TeamKind::AlertRaised);
+
 /// Starts the whole team in this process, with fresh keys, and a detect identity to feed it.
 pub async fn start<B: Bus>(
     bus: B,
@@ -136,11 +143,12 @@ pub async fn start<B: Bus>(
     clock: Arc<dyn Clock>,
     config: TeamConfig,
 ) -> Result<Team<B>, TeamError> {
-    let mut builder = RuntimeBuilder::<B, TeamMessage>::new(bus, stores.audit.clone(), clock);
+    let mut builder = RuntimeBuilder::<B, TeamMessage>::new(bus, stores.audit.clone(), clock)
+        .partitioned(PARTITIONED.1, config.partitions);
     let detect = builder.publisher(DETECT, [TeamKind::AlertRaised])?;
     let reported = Arc::new(Mutex::new(BTreeSet::new()));
     for role in AGENT_ROLES {
-        add(&mut builder, spec(role)?, &stores, &config, &reported)?;
+        add_all(&mut builder, spec(role)?, None, &stores, &config, &reported)?;
     }
     let runtime = builder.start().await?;
     Ok(Team {
@@ -159,6 +167,28 @@ pub struct Part<B: Bus> {
     pub detect: Option<Publisher<B, TeamMessage>>,
     /// Incidents the report agent of this process reported.
     pub reported: Arc<Mutex<BTreeSet<IncidentId>>>,
+}
+
+/// A role a process runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Local<'a> {
+    pub role: &'a str,
+    /// Instances of a stateless role (the role's own count when `None`).
+    pub instances: Option<usize>,
+    /// Of the partitioned role: the partitions run here, each by an agent of its own (all of
+    /// them when `None`).
+    pub partitions: Option<&'a [u32]>,
+}
+
+impl<'a> Local<'a> {
+    /// `role`, with its own instance count and every partition.
+    pub fn whole(role: &'a str) -> Local<'a> {
+        Local {
+            role,
+            instances: None,
+            partitions: None,
+        }
+    }
 }
 
 /// How a process takes part in a distributed team.
@@ -182,15 +212,16 @@ pub async fn start_part<B: Bus>(
     clock: Arc<dyn Clock>,
     config: TeamConfig,
     membership: Membership,
-    local: &[(&str, Option<usize>)],
+    local: &[Local<'_>],
     detect: bool,
 ) -> Result<Part<B>, TeamError> {
-    for (role, _) in local {
-        spec(role)?;
+    for local in local {
+        spec(local.role)?;
     }
     let mut builder = RuntimeBuilder::<B, TeamMessage>::new(bus, stores.audit.clone(), clock)
         .with_key_ring(membership.ring, membership.instance)
-        .with_journal(membership.journal);
+        .with_journal(membership.journal)
+        .partitioned(PARTITIONED.1, config.partitions);
     let ack_wait = membership.ack_wait;
     let detect = if detect {
         Some(builder.publisher(DETECT, [TeamKind::AlertRaised])?)
@@ -204,10 +235,17 @@ pub async fn start_part<B: Bus>(
         if ack_wait.is_some() {
             spec.ack_wait = ack_wait;
         }
-        match local.iter().find(|(name, _)| *name == role) {
-            Some((_, instances)) => {
-                spec.instances = instances.unwrap_or(spec.instances).max(1);
-                add(&mut builder, spec, &stores, &config, &reported)?;
+        match local.iter().find(|local| local.role == role) {
+            Some(local) => {
+                spec.instances = local.instances.unwrap_or(spec.instances).max(1);
+                add_all(
+                    &mut builder,
+                    spec,
+                    local.partitions,
+                    &stores,
+                    &config,
+                    &reported,
+                )?;
             }
             None => builder.remote(&spec)?,
         }
@@ -218,6 +256,31 @@ pub async fn start_part<B: Bus>(
         detect,
         reported,
     })
+}
+
+/// Adds the agent `spec` names; for the partitioned role, one agent per partition of `only`
+/// (every partition when `None`), one instance each.
+fn add_all<B: Bus>(
+    builder: &mut RuntimeBuilder<B, TeamMessage>,
+    spec: AgentSpec<TeamKind>,
+    only: Option<&[u32]>,
+    stores: &TeamStores,
+    config: &TeamConfig,
+    reported: &Arc<Mutex<BTreeSet<IncidentId>>>,
+) -> Result<(), TeamError> {
+    if spec.role != PARTITIONED.0 || config.partitions <= 1 {
+        return add(builder, spec, stores, config, reported);
+    }
+    let all: Vec<u32> = (0..config.partitions).collect();
+    for partition in only.unwrap_or(&all) {
+        let spec = AgentSpec {
+            partition: Some(*partition),
+            instances: 1,
+            ..spec.clone()
+        };
+        add(builder, spec, stores, config, reported)?;
+    }
+    Ok(())
 }
 
 /// Adds the agent `spec` names, built from the stores and settings it needs.
@@ -235,11 +298,17 @@ fn add<B: Bus>(
     } = stores.clone();
     match spec.role.as_str() {
         "triage" => {
-            let triage = config.triage.clone();
+            let triage = crate::triage::TriageConfig {
+                partitions: config.partitions,
+                ..config.triage.clone()
+            };
             builder.agent(spec, move || Triage::new(triage.clone(), audit.clone()))?;
         }
         "investigate" => {
-            let investigate = config.investigate.clone();
+            let investigate = crate::investigate::InvestigateConfig {
+                partitions: config.partitions,
+                ..config.investigate.clone()
+            };
             builder.agent(spec, move || {
                 Investigate::new(investigate.clone(), evidence.clone(), incidents.clone())
             })?;

@@ -248,6 +248,10 @@ pub struct TriageConfig {
     /// Repeats of an alert within this long of the group's last one are grouped with it.
     pub group_window: jiff::SignedDuration,
     pub inventory: Inventory,
+    /// Partitions triage is cut into (0 or 1: none). A partition counts only its own entities'
+    /// alerts of a rule; the rule's whole count is estimated as that many times as large
+    /// (entities spread evenly over partitions).
+    pub partitions: u32,
 }
 
 impl Default for TriageConfig {
@@ -255,6 +259,7 @@ impl Default for TriageConfig {
         TriageConfig {
             group_window: jiff::SignedDuration::from_mins(10),
             inventory: Inventory::default(),
+            partitions: 1,
         }
     }
 }
@@ -323,12 +328,23 @@ impl Triage {
                 criticality.bonus()
             ));
         }
+        let partitions = u64::from(self.config.partitions.max(1));
+        let estimated = fired_before * partitions;
         if fired_before == 0 {
             score += 5;
-            reasons.push("first time this rule fired (+5)".into());
-        } else if fired_before >= NOISY_AFTER {
+            reasons.push(match partitions {
+                1 => "first time this rule fired (+5)".into(),
+                _ => "first time this rule fired on these entities (+5)".into(),
+            });
+        } else if estimated >= NOISY_AFTER {
             score = score.saturating_sub(10);
-            reasons.push(format!("rule fired {fired_before} times already (-10)"));
+            reasons.push(match partitions {
+                1 => format!("rule fired {fired_before} times already (-10)"),
+                _ => format!(
+                    "rule fired about {estimated} times already ({fired_before} in this \
+                     partition of {partitions}) (-10)"
+                ),
+            });
         }
         (score.min(100), reasons)
     }

@@ -196,7 +196,7 @@ async fn a_fresh_instance_rebuilds_its_state_from_the_journal_and_skips_what_it_
     let first = start(ring.clone(), journal.clone(), audit.clone()).await;
     let mut ids = Vec::new();
     for n in [1, 2, 3] {
-        ids.push(
+        ids.extend(
             first
                 .source
                 .publish(Msg::Number { n }, Lineage::start())

@@ -19,6 +19,42 @@ pub trait Message: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// The routing subject of a kind (`alert.raised`): a stable name, also the NATS subject's
     /// last tokens.
     fn subject(kind: Self::Kind) -> &'static str;
+
+    /// For kinds consumed in partitions (each partition with one owner at a time): the message
+    /// cut into parts by the partition of each element's entity key (see [`partition_of`]),
+    /// each part keeping its elements' order, parts in order of their first element. Messages
+    /// with no entity key stay whole, in partition 0.
+    fn split(self, partitions: u32) -> Vec<(u32, Self)>
+    where
+        Self: Sized,
+    {
+        let _ = partitions;
+        vec![(0, self)]
+    }
+
+    /// The partition every element of the message belongs to (as [`Message::split`] places
+    /// them), `None` when they belong to several: a receiver checks that what reached it is its
+    /// own partition's.
+    fn partition(&self, partitions: u32) -> Option<u32> {
+        let _ = partitions;
+        Some(0)
+    }
+}
+
+/// The partition of entity `key` among `count`: FNV-1a, so every process and build places a
+/// key alike.
+pub fn partition_of(key: &str, count: u32) -> u32 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.as_bytes() {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % u64::from(count.max(1))) as u32
+}
+
+/// The subject of partition `partition` of `subject` (`alert.raised.3`).
+pub fn partition_subject(subject: &str, partition: u32) -> String {
+    format!("{subject}.{partition}")
 }
 
 /// A message id: a UUIDv7, so ids sort by creation time.
@@ -94,6 +130,16 @@ pub struct SignedEnvelope {
     pub sender: AgentId,
     pub body: Vec<u8>,
     pub signature: [u8; 64],
+}
+
+impl SignedEnvelope {
+    /// The envelope routed to partition `partition` of its subject. The subject is a routing
+    /// header outside the signature: a receiver owning a partition checks that the message's
+    /// entities belong to it (see [`Message::partition`]).
+    pub fn in_partition(mut self, partition: u32) -> SignedEnvelope {
+        self.subject = partition_subject(&self.subject, partition);
+        self
+    }
 }
 
 /// Domain separation for envelope signatures.
@@ -253,7 +299,17 @@ impl<K: Copy + Eq + Hash> Directory<K> {
             return Err(Rejection::HeaderMismatch { field: "sender" });
         }
         let kind = envelope.payload.kind();
-        if M::subject(kind) != signed.subject {
+        // The kind's subject, or one of its partitions' (`alert.raised.3`).
+        let subject_agrees = signed
+            .subject
+            .strip_prefix(M::subject(kind))
+            .is_some_and(|rest| {
+                rest.is_empty()
+                    || rest.strip_prefix('.').is_some_and(|partition| {
+                        !partition.is_empty() && partition.bytes().all(|b| b.is_ascii_digit())
+                    })
+            });
+        if !subject_agrees {
             return Err(Rejection::HeaderMismatch { field: "subject" });
         }
         if !self.may_publish(&envelope.sender, kind) {

@@ -16,7 +16,8 @@ pub mod jetstream;
 pub mod memory;
 
 pub use envelope::{
-    CorrelationId, Envelope, EnvelopeId, Lineage, Message, Rejection, SignedEnvelope,
+    CorrelationId, Envelope, EnvelopeId, Lineage, Message, Rejection, SignedEnvelope, partition_of,
+    partition_subject,
 };
 pub use identity::{
     AgentId, AgentKeys, Directory, KeyError, KeyRing, KeyRingError, PublicIdentity,

@@ -93,6 +93,52 @@ fn receivers_refuse_what_they_cannot_trust() {
 }
 
 #[test]
+fn a_partition_subject_opens_and_lookalikes_do_not() {
+    let detect = keys("detect", 1);
+    let directory = directory(&detect);
+    let sealed = detect.seal(alert("r1"), Lineage::start(), now()).unwrap();
+    let routed = sealed.clone().in_partition(3);
+    assert_eq!(routed.subject, "alert.raised.3");
+    assert_eq!(
+        directory.open::<TestMessage>(&routed).unwrap().payload,
+        alert("r1")
+    );
+    for subject in [
+        "alert.raised.",
+        "alert.raised.x",
+        "alert.raisedx",
+        "alert.raised.3.4",
+    ] {
+        let mut lookalike = sealed.clone();
+        lookalike.subject = subject.into();
+        assert_eq!(
+            directory.open::<TestMessage>(&lookalike),
+            Err(Rejection::HeaderMismatch { field: "subject" }),
+            "{subject}"
+        );
+    }
+}
+
+#[test]
+fn partitions_are_stable_and_spread() {
+    // The same key lands in the same partition in every process: FNV-1a of "dc01" (computed
+    // independently) is fixed.
+    assert_eq!(
+        garrison_bus::partition_of("dc01", 1 << 31),
+        (0x7262_c767_256c_f343_u64 % (1 << 31)) as u32
+    );
+    let mut counts = [0u32; 4];
+    for host in 0..400 {
+        counts[garrison_bus::partition_of(&format!("ws{host:03}"), 4) as usize] += 1;
+    }
+    assert!(
+        counts.iter().all(|&n| (60..=140).contains(&n)),
+        "{counts:?}"
+    );
+    assert_eq!(garrison_bus::partition_of("anything", 1), 0);
+}
+
+#[test]
 fn newer_schema_versions_are_refused_by_name() {
     #[derive(Debug, serde::Serialize, serde::Deserialize)]
     #[serde(tag = "kind", rename_all = "snake_case")]

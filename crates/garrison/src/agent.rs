@@ -7,11 +7,16 @@
 //! for it, and a second process waits as a standby until the holder's connection ends (it
 //! stopped or died), then takes over. Stateless roles (verify, supervisor, report) run in as
 //! many processes as wanted, sharing the work through their durable consumers.
+//!
+//! With `[agents] partitions` above 1, triage is cut by entity into partitions that its
+//! processes share, each partition with one owner at a time (see [`crate::partitions`]).
 
 use crate::distributed::Distributed;
 use crate::{ExitCode, Failure};
 use garrison_agents::SystemClock;
-use garrison_agents::team::{self, AGENT_ROLES, DETECT, TeamConfig, TeamStores};
+use garrison_agents::team::{
+    self, AGENT_ROLES, DETECT, Local, PARTITIONED, TeamConfig, TeamStores,
+};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -98,34 +103,14 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
     // Keys are read first: a process missing its role's key fails now, not after a standby.
     let membership = distributed.membership(&roles, name.clone(), store.clone())?;
 
-    // One owner at a time for stateful roles: wait as a standby while another holds one.
-    let mut locks = Vec::new();
-    for role in roles.iter().filter(|role| SINGLE_OWNER.contains(role)) {
-        let mut waiting = false;
-        loop {
-            match store
-                .try_lock_owner(&format!("role:{role}"))
-                .map_err(|error| Failure::Store(error.to_string()))?
-            {
-                Some(lock) => {
-                    // Claimed before the agent rebuilds its state from the journal: a previous
-                    // owner that has not noticed yet can journal nothing more.
-                    store
-                        .take_role(role)
-                        .map_err(|error| Failure::Store(error.to_string()))?;
-                    locks.push(lock);
-                    break;
-                }
-                None => {
-                    if !waiting {
-                        eprintln!("agent: another process runs {role}; standing by to take over");
-                        waiting = true;
-                    }
-                    std::thread::sleep(Duration::from_secs(1));
-                }
-            }
-        }
-    }
+    // A partitioned triage shares its partitions with other processes; the rest of this
+    // process's roles run as one part.
+    let partitioned = distributed.partitions > 1 && roles.contains(&PARTITIONED.0);
+    let whole: Vec<&str> = roles
+        .iter()
+        .copied()
+        .filter(|role| !(partitioned && *role == PARTITIONED.0))
+        .collect();
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -136,29 +121,91 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
             .connect_bus(&format!("garrison agent {}", roles.join("+")))
             .await?;
         let stores = TeamStores::shared(store.clone());
-        let config = TeamConfig::with_inventory(inventory);
-        let local: Vec<(&str, Option<usize>)> = roles
+        let config = TeamConfig {
+            partitions: distributed.partitions,
+            ..TeamConfig::with_inventory(inventory)
+        };
+        let mut partitions = partitioned.then(|| {
+            crate::partitions::PartitionOwner::new(
+                store.clone(),
+                bus.clone(),
+                config.clone(),
+                membership.clone(),
+            )
+        });
+        let signal = crate::serve::wait_for_signal();
+        tokio::pin!(signal);
+
+        // One owner at a time for stateful roles: wait as a standby while another holds one
+        // (sharing triage's partitions meanwhile).
+        let mut locks = Vec::new();
+        for role in whole.iter().filter(|role| SINGLE_OWNER.contains(role)) {
+            let mut waiting = false;
+            loop {
+                let (owner, name) = (store.clone(), role.to_string());
+                let claimed = crate::partitions::blocking(move || {
+                    let Some(lock) = owner.try_lock_owner(&format!("role:{name}"))? else {
+                        return Ok(None);
+                    };
+                    // Claimed before the agent rebuilds its state from the journal: a previous
+                    // owner that has not noticed yet can journal nothing more.
+                    owner.take_role(&name)?;
+                    Ok(Some(lock))
+                })
+                .await
+                .map_err(Failure::Store)?;
+                if let Some(lock) = claimed {
+                    locks.push(lock);
+                    break;
+                }
+                if !waiting {
+                    eprintln!("agent: another process runs {role}; standing by to take over");
+                    waiting = true;
+                }
+                if let Some(partitions) = &mut partitions {
+                    partitions.rebalance().await;
+                }
+                tokio::select! {
+                    _ = &mut signal => {
+                        if let Some(partitions) = partitions {
+                            partitions.stop().await;
+                        }
+                        let _ = bus.flush().await;
+                        bus.close();
+                        return Ok(Default::default());
+                    }
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        }
+        let local: Vec<Local> = whole
             .iter()
-            .map(|role| {
-                let instances = if SINGLE_OWNER.contains(role) {
+            .map(|role| Local {
+                instances: if SINGLE_OWNER.contains(role) {
                     Some(1)
                 } else {
                     args.instances
-                };
-                (*role, instances)
+                },
+                ..Local::whole(role)
             })
             .collect();
-        let part = team::start_part(
-            bus.clone(),
-            stores,
-            Arc::new(SystemClock),
-            config,
-            membership,
-            &local,
-            false,
-        )
-        .await
-        .map_err(|error| Failure::Internal(error.to_string()))?;
+        let part = match local.is_empty() {
+            true => None,
+            false => Some(
+                team::start_part(
+                    bus.clone(),
+                    stores,
+                    Arc::new(SystemClock),
+                    config,
+                    membership,
+                    &local,
+                    false,
+                )
+                .await
+                .map_err(|error| Failure::Internal(error.to_string()))?,
+            ),
+        };
+
         eprintln!(
             "agent: {} running as {name} on {} (prefix {}), store {}",
             roles.join(", "),
@@ -172,23 +219,32 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
                     "PostgreSQL schema {schema}"
                 ))
         );
-        // Until told to stop, or until a lock is lost (another process may own the role).
-        let lost = async {
-            loop {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                if locks.iter().any(|lock| lock.is_lost()) {
-                    return;
-                }
+        // Until told to stop, or until a lock is lost (another process may own the role);
+        // meanwhile partitions are shared out once a second.
+        let lock_lost = loop {
+            if let Some(partitions) = &mut partitions {
+                partitions.rebalance().await;
+            }
+            tokio::select! {
+                _ = &mut signal => break false,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            if locks.iter().any(|lock| lock.is_lost()) {
+                break true;
             }
         };
-        let lock_lost = tokio::select! {
-            _ = crate::serve::wait_for_signal() => false,
-            _ = lost => true,
+        if let Some(partitions) = partitions {
+            partitions.stop().await;
+        }
+        let stats = match part {
+            Some(part) => part.runtime.shutdown().await,
+            None => Default::default(),
         };
-        let stats = part.runtime.shutdown().await;
         // Acks sent while stopping reach the server before the process ends.
         let _ = bus.flush().await;
         bus.close();
+        // Held until the roles' agents stopped: only then may another process own them.
+        drop(locks);
         if lock_lost {
             return Err(Failure::Store(
                 "lost the PostgreSQL connection holding this process's role; stopped so that \
@@ -198,7 +254,6 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
         }
         Ok::<_, Failure>(stats)
     })?;
-    drop(locks);
     for (role, counters) in &stats.agents {
         eprintln!(
             "agent: {role}: {} handled, {} rejected, {} failed, {} restarts",

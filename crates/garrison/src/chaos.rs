@@ -36,6 +36,10 @@ pub struct ChaosArgs {
     /// Seconds between two kills of agent processes (default: a tenth of the duration).
     #[arg(long, value_name = "SECONDS")]
     pub kill_every: Option<f64>,
+    /// Partitions of triage (`[agents] partitions`): the two triage processes share them, and
+    /// take over each other's when one is killed. 1: one owner for all of triage.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub partitions: u32,
     /// Keep the working folder (configs, keys, logs, servers' data) here.
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
@@ -91,9 +95,10 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
     std::fs::write(
         &config,
         format!(
-            "[nats]\nurl = {:?}\nprefix = {namespace:?}\n\n[postgres]\nurl = {:?}\nschema = {namespace:?}\n\n[keys]\ndir = \"keys\"\n\n[agents]\nack_wait_seconds = 5\n",
+            "[nats]\nurl = {:?}\nprefix = {namespace:?}\n\n[postgres]\nurl = {:?}\nschema = {namespace:?}\n\n[keys]\ndir = \"keys\"\n\n[agents]\nack_wait_seconds = 5\npartitions = {}\n",
             engines.nats_url(),
-            engines.postgres_url()
+            engines.postgres_url(),
+            args.partitions
         ),
     )
     .map_err(|error| Failure::Output(error.to_string()))?;
@@ -200,7 +205,7 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
         .event_count()
         .map_err(|error| Failure::Store(error.to_string()))?;
     let alerts_raised = faulty["stats"]["alerts"].as_u64().unwrap_or(0);
-    let triaged = alerts_triage_handled(store.as_ref())?;
+    let triaged = alerts_triage_handled(store.as_ref(), args.partitions)?;
     let audit = Store::verify_audit(store.as_ref(), None)
         .map_err(|error| Failure::Store(error.to_string()))?;
     let report = Report {
@@ -299,24 +304,31 @@ fn grouping(report: &serde_json::Value) -> BTreeSet<BTreeSet<String>> {
         .unwrap_or_default()
 }
 
-/// Distinct alerts triage handled, read from its journal.
-fn alerts_triage_handled(journal: &dyn Journal) -> Result<u64, Failure> {
+/// Distinct alerts triage handled, read from its journal (its partitions' journals).
+fn alerts_triage_handled(journal: &dyn Journal, partitions: u32) -> Result<u64, Failure> {
+    let owners: Vec<String> = match partitions {
+        1 => vec!["triage".into()],
+        _ => (0..partitions).map(|k| format!("triage.{k}")).collect(),
+    };
     let mut alerts = HashSet::new();
-    let mut after = 0;
-    loop {
-        let page = journal
-            .entries("triage", after, 1_000)
-            .map_err(|error| Failure::Store(error.to_string()))?;
-        for (position, entry) in &page {
-            after = *position;
-            if let Ok(envelope) = serde_json::from_slice::<Envelope<TeamMessage>>(&entry.body)
-                && let TeamMessage::AlertRaised { alerts: batch } = envelope.payload
-            {
-                alerts.extend(batch.into_iter().map(|alert| alert.id));
+    for owner in owners {
+        let mut after = 0;
+        loop {
+            let page = journal
+                .entries(&owner, after, 1_000)
+                .map_err(|error| Failure::Store(error.to_string()))?;
+            for (position, entry) in &page {
+                after = *position;
+                if let Ok(envelope) = serde_json::from_slice::<Envelope<TeamMessage>>(&entry.body)
+                    && let TeamMessage::AlertRaised { alerts: batch } = envelope.payload
+                {
+                    alerts.extend(batch.into_iter().map(|alert| alert.id));
+                }
+            }
+            if page.len() < 1_000 {
+                break;
             }
         }
-        if page.len() < 1_000 {
-            return Ok(alerts.len() as u64);
-        }
     }
+    Ok(alerts.len() as u64)
 }

@@ -22,6 +22,9 @@
 //! # ack_wait_seconds = 30   # how long a role waits for a message its instance held when it
 //! #                         # died (all processes must agree; roles' defaults: 20 s for
 //! #                         # triage and investigation, 60 s for the others)
+//! # partitions = 8          # triage's state cut by entity (host, else person) into this
+//! #                         # many partitions, each owned by one triage process at a time
+//! #                         # (all processes must agree; default 1)
 //! ```
 //!
 //! Relative paths are read from the config file's folder.
@@ -34,6 +37,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Triage partitions at most: each is a durable consumer and, owned, a PostgreSQL connection.
+const MAX_PARTITIONS: u32 = 256;
+
 /// The shared engines, as the config file names them.
 #[derive(Debug, Clone)]
 pub struct Distributed {
@@ -44,6 +50,8 @@ pub struct Distributed {
     pub keys: Option<PathBuf>,
     /// How long a role waits for a message its instance held when it died.
     pub ack_wait: Option<Duration>,
+    /// Triage's partitions (1: one owner for all of triage).
+    pub partitions: u32,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +67,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawAgents {
     ack_wait_seconds: Option<f64>,
+    partitions: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -171,6 +180,15 @@ impl Distributed {
                 client_cert: postgres_cert,
             },
             keys: resolve(raw.keys.map(|keys| keys.dir)),
+            partitions: match raw.agents.as_ref().and_then(|agents| agents.partitions) {
+                None => 1,
+                Some(count) if (1..=MAX_PARTITIONS).contains(&count) => count,
+                Some(count) => {
+                    return Err(usage(&format!(
+                        "agents.partitions {count}: between 1 and {MAX_PARTITIONS}"
+                    )));
+                }
+            },
             ack_wait: match raw.agents.and_then(|agents| agents.ack_wait_seconds) {
                 None => None,
                 Some(seconds) if (1.0..=3600.0).contains(&seconds) => {

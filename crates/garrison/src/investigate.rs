@@ -249,7 +249,10 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
         .build()
         .map_err(|error| Failure::Internal(format!("cannot start the runtime: {error}")))?;
     let stores = TeamStores::shared(store.clone());
-    let config = TeamConfig::with_inventory(inventory);
+    let config = TeamConfig {
+        partitions: opened.distributed.as_ref().map_or(1, |d| d.partitions),
+        ..TeamConfig::with_inventory(inventory)
+    };
     let alert_ids: std::collections::HashSet<garrison_model::AlertId> =
         alerts.iter().map(|alert| alert.id.clone()).collect();
     let (mut reported, team_stats, dead_letters) = runtime.block_on(async {
@@ -268,13 +271,13 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
                 .map_err(|error| Failure::Internal(error.to_string()))?;
             return run_team(bus, team.into(), alerts, args.pace).await;
         }
-        let local: Vec<(&str, Option<usize>)> = if args.external_agents {
+        let local: Vec<team::Local> = if args.external_agents {
             Vec::new()
         } else {
-            team::AGENT_ROLES.iter().map(|role| (*role, None)).collect()
+            team::AGENT_ROLES.map(team::Local::whole).to_vec()
         };
         let own: Vec<&str> = std::iter::once(team::DETECT)
-            .chain(local.iter().map(|(role, _)| *role))
+            .chain(local.iter().map(|local| local.role))
             .collect();
         let journal = opened
             .journal

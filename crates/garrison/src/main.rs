@@ -16,6 +16,7 @@ mod investigate;
 mod live;
 mod normalize;
 mod output;
+mod partitions;
 mod rules;
 mod serve;
 mod state;

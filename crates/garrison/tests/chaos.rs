@@ -43,4 +43,19 @@ fn killing_agents_and_restarting_nats_and_postgresql_loses_nothing_and_changes_n
     assert!(number("incidents_fault_free") >= 4, "{report}");
     assert_eq!(report["incidents_equal_to_fault_free"], true, "{report}");
     assert_eq!(report["audit_verified"], true, "{report}");
+    // Triage ran cut into 4 partitions (the default) shared by two processes: every
+    // partition was owned, and partitions changed hands as processes died.
+    let mut claims = std::collections::BTreeMap::<String, usize>::new();
+    for log in std::fs::read_dir(work.path().join("logs")).unwrap() {
+        let text = std::fs::read_to_string(log.unwrap().path()).unwrap_or_default();
+        for partition in text.lines().filter_map(|l| l.strip_prefix("agent: owns ")) {
+            *claims.entry(partition.to_string()).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        claims.keys().collect::<Vec<_>>(),
+        ["triage.0", "triage.1", "triage.2", "triage.3"],
+        "{said}"
+    );
+    assert!(claims.values().sum::<usize>() > 4, "{claims:?}");
 }

@@ -31,7 +31,7 @@ where
     let mut shutdown = instance.shared.shutdown.clone();
     let mut after = 0;
     loop {
-        let page = match journal.entries(&instance.spec.role, after, PAGE) {
+        let page = match journal.entries(&instance.spec.owner(), after, PAGE) {
             Ok(page) => page,
             Err(error) => {
                 eprintln!(

@@ -19,8 +19,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 mod journal;
+mod publish;
 
 use journal::{journal_entry, journal_of, replay};
+pub use publish::{Partitions, Publisher};
+use publish::{misfit, remote_specs, seal_parts, subscription_spec};
 
 /// An agent's declaration: its role (also its consumer name on the bus), how many instances
 /// share its work, what it consumes and may publish, and its delivery policy.
@@ -42,6 +45,9 @@ pub struct AgentSpec<K> {
     /// [`RuntimeBuilder::with_journal`]), the messages it handled are recorded, and a fresh
     /// instance (after a panic, in another process) handles them again before new ones.
     pub stateful: bool,
+    /// For an agent reading a partitioned kind (see [`RuntimeBuilder::partitioned`]): the one
+    /// partition it reads, whose owner it is; its journal is the partition's own.
+    pub partition: Option<u32>,
 }
 
 impl<K> AgentSpec<K> {
@@ -56,6 +62,16 @@ impl<K> AgentSpec<K> {
             ack_wait: Some(Duration::from_secs(60)),
             tick: None,
             stateful: false,
+            partition: None,
+        }
+    }
+
+    /// What owns this agent's state, and names its journal: the role, or the role's partition
+    /// (`triage.3`).
+    pub fn owner(&self) -> String {
+        match self.partition {
+            Some(partition) => format!("{}.{partition}", self.role),
+            None => self.role.clone(),
         }
     }
 }
@@ -153,6 +169,7 @@ struct Shared<B: Bus, M: Message> {
     clock: Arc<dyn Clock>,
     shutdown: watch::Receiver<bool>,
     journal: Option<Arc<dyn Journal>>,
+    partitions: Arc<Partitions<M::Kind>>,
 }
 
 impl<B: Bus, M: Message> Shared<B, M> {
@@ -189,6 +206,9 @@ pub struct RuntimeBuilder<B: Bus, M: Message> {
     /// Every consumer of the deployment, declared before anything is published.
     declared: Vec<SubscriptionSpec>,
     journal: Option<Arc<dyn Journal>>,
+    partitions: Partitions<M::Kind>,
+    /// Agents that cannot run as declared, refused at start.
+    misfits: Vec<String>,
 }
 
 impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
@@ -203,7 +223,18 @@ impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
             ring: None,
             declared: Vec::new(),
             journal: None,
+            partitions: Partitions::default(),
+            misfits: Vec::new(),
         }
+    }
+
+    /// Cuts messages of `kind` into `count` partitions by their entity key (see
+    /// [`Message::split`]): each partition has its own subject, and each agent reading the
+    /// kind reads one partition ([`AgentSpec::partition`]). Call before adding agents and
+    /// publishers.
+    pub fn partitioned(mut self, kind: M::Kind, count: u32) -> Self {
+        self.partitions.set(kind, count);
+        self
     }
 
     /// Journals what stateful agents handle (see [`AgentSpec::stateful`]).
@@ -224,12 +255,12 @@ impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
     fn keys(
         &mut self,
         role: &str,
-        number: usize,
+        number: &str,
         kinds: impl IntoIterator<Item = M::Kind>,
     ) -> Result<AgentKeys, KeyRingError> {
         match &self.ring {
             None => {
-                let keys = AgentKeys::generate(AgentId::new(role, number.to_string()))?;
+                let keys = AgentKeys::generate(AgentId::new(role, number))?;
                 self.directory.admit(keys.public(), kinds);
                 Ok(keys)
             }
@@ -256,7 +287,8 @@ impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
         self.directory
             .admit_role(&spec.role, key, spec.publishes.iter().copied());
         if !spec.consumes.is_empty() {
-            self.declared.push(subscription_spec::<M>(spec));
+            self.declared
+                .extend(remote_specs::<M>(spec, &self.partitions));
         }
         Ok(())
     }
@@ -267,11 +299,12 @@ impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
         role: &str,
         kinds: impl IntoIterator<Item = M::Kind>,
     ) -> Result<Publisher<B, M>, KeyRingError> {
-        let keys = self.keys(role, 1, kinds)?;
+        let keys = self.keys(role, "1", kinds)?;
         Ok(Publisher {
             bus: self.bus.clone(),
             keys: Arc::new(keys),
             clock: self.clock.clone(),
+            partitions: Arc::new(self.partitions.clone()),
             payload: PhantomData,
         })
     }
@@ -284,10 +317,17 @@ impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
     {
         let mut identities = Vec::new();
         for instance in 1..=spec.instances.max(1) {
-            let keys = self.keys(&spec.role, instance, spec.publishes.iter().copied())?;
+            // Each partition's agent is an instance of its own (`triage/1.p3`).
+            let number = match spec.partition {
+                Some(partition) => format!("{instance}.p{partition}"),
+                None => instance.to_string(),
+            };
+            let keys = self.keys(&spec.role, &number, spec.publishes.iter().copied())?;
             identities.push(Arc::new(keys));
         }
-        self.declared.push(subscription_spec::<M>(&spec));
+        self.misfits.extend(misfit(&spec, &self.partitions));
+        self.declared
+            .push(subscription_spec::<M>(&spec, &self.partitions));
         let counters = self.counters.entry(spec.role.clone()).or_default().clone();
         let spec = Arc::new(spec);
         let factory = Arc::new(factory);
@@ -297,8 +337,10 @@ impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
                 Box::pin(async move {
                     let mut handles = Vec::new();
                     for keys in identities {
-                        let subscription =
-                            shared.bus.subscribe(subscription_spec::<M>(&spec)).await?;
+                        let subscription = shared
+                            .bus
+                            .subscribe(subscription_spec::<M>(&spec, &shared.partitions))
+                            .await?;
                         let instance = Instance {
                             shared: shared.clone(),
                             spec: spec.clone(),
@@ -318,6 +360,9 @@ impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
     /// Declares every consumer, local and remote (so nothing published from now on lacks a
     /// route), subscribes every local agent and starts them.
     pub async fn start(self) -> Result<Runtime, BusError> {
+        if !self.misfits.is_empty() {
+            return Err(BusError::InvalidSubscription(self.misfits.join("; ")));
+        }
         self.bus.declare(&self.declared).await?;
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -327,6 +372,7 @@ impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
             clock: self.clock,
             shutdown: shutdown_receiver,
             journal: self.journal,
+            partitions: Arc::new(self.partitions),
         });
         let mut handles = Vec::new();
         for starter in self.starters {
@@ -337,21 +383,6 @@ impl<B: Bus, M: Message> RuntimeBuilder<B, M> {
             handles,
             counters: self.counters,
         })
-    }
-}
-
-fn subscription_spec<M: Message>(spec: &AgentSpec<M::Kind>) -> SubscriptionSpec {
-    SubscriptionSpec {
-        consumer: spec.role.clone(),
-        subjects: spec
-            .consumes
-            .iter()
-            .map(|kind| M::subject(*kind).to_string())
-            .collect(),
-        capacity: spec.queue,
-        max_deliver: spec.max_deliver,
-        ordered: spec.stateful,
-        ack_wait: spec.ack_wait,
     }
 }
 
@@ -384,25 +415,6 @@ impl Runtime {
     }
 }
 
-/// Publishes into the team under its own identity.
-pub struct Publisher<B: Bus, M: Message> {
-    bus: B,
-    keys: Arc<AgentKeys>,
-    clock: Arc<dyn Clock>,
-    payload: PhantomData<fn(M)>,
-}
-
-impl<B: Bus, M: Message> Clone for Publisher<B, M> {
-    fn clone(&self) -> Self {
-        Publisher {
-            bus: self.bus.clone(),
-            keys: self.keys.clone(),
-            clock: self.clock.clone(),
-            payload: PhantomData,
-        }
-    }
-}
-
 /// Why a publisher could not publish.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
@@ -410,22 +422,6 @@ pub enum PublishError {
     Encode(String),
     #[error(transparent)]
     Bus(#[from] BusError),
-}
-
-impl<B: Bus, M: Message> Publisher<B, M> {
-    pub fn id(&self) -> &AgentId {
-        self.keys.id()
-    }
-
-    pub async fn publish(&self, payload: M, lineage: Lineage) -> Result<EnvelopeId, PublishError> {
-        let sealed = self
-            .keys
-            .seal(payload, lineage, self.clock.now())
-            .map_err(|error| PublishError::Encode(error.to_string()))?;
-        let id = sealed.id;
-        self.bus.publish(sealed).await?;
-        Ok(id)
-    }
 }
 
 /// One agent instance's fixed parts.
@@ -479,7 +475,10 @@ where
             None => match instance
                 .shared
                 .bus
-                .subscribe(subscription_spec::<M>(&instance.spec))
+                .subscribe(subscription_spec::<M>(
+                    &instance.spec,
+                    &instance.shared.partitions,
+                ))
                 .await
             {
                 Ok(subscription) => subscription,
@@ -605,14 +604,18 @@ where
             instance.counters.failed.fetch_add(1, Ordering::Relaxed);
             continue;
         }
-        let published =
-            match instance
-                .keys
-                .seal(output, Lineage::start(), instance.shared.clock.now())
-            {
-                Ok(sealed) => instance.shared.bus.publish(sealed).await.is_ok(),
-                Err(_) => false,
-            };
+        let sealed = seal_parts(
+            &instance.keys,
+            &instance.shared.partitions,
+            output,
+            Lineage::start(),
+            instance.shared.clock.now(),
+            EnvelopeId::new,
+        );
+        let mut published = sealed.is_ok();
+        for envelope in sealed.unwrap_or_default() {
+            published &= instance.shared.bus.publish(envelope).await.is_ok();
+        }
         let counter = if published {
             &instance.counters.published
         } else {
@@ -663,13 +666,32 @@ where
         delivery.ack();
         return true;
     }
+    if let Some(own) = instance.spec.partition {
+        let count = shared.partitions.count(kind);
+        if count > 1 && envelope.payload.partition(count) != Some(own) {
+            // Rerouted (the subject is outside the signature) or split wrongly: handling it
+            // here would split one entity's state between two owners.
+            counters.rejected.fetch_add(1, Ordering::Relaxed);
+            instance.audit_refusal(
+                envelope.id.to_string(),
+                format!(
+                    "{} reached partition {own} of {}, but its entities are not all that \
+                     partition's",
+                    M::subject(kind),
+                    instance.spec.role
+                ),
+            );
+            delivery.ack();
+            return true;
+        }
+    }
     let journal = journal_of(instance);
     // Only a redelivery can have been handled before (by this instance, seen, or by an
     // instance before it, journaled): a first delivery costs the journal no lookup.
     let handled_before = lock(&instance.seen).contains(&envelope.id)
         || match journal
             .filter(|_| attempt > 1)
-            .map(|journal| journal.handled(&instance.spec.role, &envelope.id.to_string()))
+            .map(|journal| journal.handled(&instance.spec.owner(), &envelope.id.to_string()))
         {
             None | Some(Ok(false)) => false,
             Some(Ok(true)) => true,
@@ -723,11 +745,22 @@ where
     }
     let lineage = Lineage::after(&envelope);
     let now = shared.clock.now();
-    for (index, output) in outputs.into_iter().enumerate() {
-        // Derived ids: if this message is handled again after a crash, its answers carry the
-        // same ids and their receivers skip them.
-        let id = EnvelopeId::derived(envelope.id, &instance.spec.role, index as u32);
-        let sealed = match instance.keys.seal_as(id, output, lineage, now) {
+    // Derived ids: if this message is handled again after a crash, its answers (and their
+    // parts, cut the same way) carry the same ids and their receivers skip them.
+    let mut index = 0;
+    let mut next_id = || {
+        index += 1;
+        EnvelopeId::derived(envelope.id, &instance.spec.role, index - 1)
+    };
+    for output in outputs {
+        let sealed = match seal_parts(
+            &instance.keys,
+            &shared.partitions,
+            output,
+            lineage,
+            now,
+            &mut next_id,
+        ) {
             Ok(sealed) => sealed,
             Err(_) => {
                 counters.failed.fetch_add(1, Ordering::Relaxed);
@@ -735,17 +768,19 @@ where
                 return true;
             }
         };
-        if shared.bus.publish(sealed).await.is_err() {
-            counters.failed.fetch_add(1, Ordering::Relaxed);
-            delivery.nack(retry_delay(attempt));
-            return true;
+        for part in sealed {
+            if shared.bus.publish(part).await.is_err() {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                delivery.nack(retry_delay(attempt));
+                return true;
+            }
         }
         counters.published.fetch_add(1, Ordering::Relaxed);
     }
     // Journaled once its answers are out: a crash before this handles it again (the same
     // answers, with the same ids), a crash after it finds it handled.
     if let Some(journal) = journal {
-        match journal.record(&instance.spec.role, &journal_entry(&delivery.envelope)) {
+        match journal.record(&instance.spec.owner(), &journal_entry(&delivery.envelope)) {
             Ok(_) => {}
             Err(garrison_store::StoreError::Fenced { role }) => {
                 // Another process owns the role now: this instance stops before its state,

@@ -144,6 +144,8 @@ pub struct ConsumerState {
     pub redelivered: u64,
     /// Pull requests waiting at the server: 0 means no subscriber is pulling now.
     pub waiting: u64,
+    /// Deliveries made so far, redeliveries included.
+    pub delivered: u64,
 }
 
 /// A dead letter read back from the dead-letter stream.
@@ -353,6 +355,7 @@ impl JetStreamBus {
                     unacked: info.num_ack_pending as u64,
                     redelivered: info.num_redelivered as u64,
                     waiting: info.num_waiting as u64,
+                    delivered: info.delivered.consumer_sequence,
                 });
             }
         }

@@ -131,6 +131,13 @@ const MIGRATIONS: &[&str] = &[
          role  TEXT PRIMARY KEY,
          epoch BIGINT NOT NULL
      );",
+    // 4: the processes running a partitioned role, by heartbeat, so they share its partitions.
+    "CREATE TABLE members (
+         role     TEXT NOT NULL,
+         instance TEXT NOT NULL,
+         seen     TIMESTAMPTZ NOT NULL,
+         PRIMARY KEY (role, instance)
+     );",
 ];
 
 /// The PostgreSQL store. Cheap to share behind an `Arc`.

@@ -60,6 +60,49 @@ impl PostgresStore {
         Ok(epoch as u64)
     }
 
+    /// Says that `instance` runs `role` now, and returns every instance that said so within
+    /// `alive` (this one included), in name order: the processes sharing the role's partitions.
+    pub fn heartbeat(
+        &self,
+        role: &str,
+        instance: &str,
+        alive: std::time::Duration,
+    ) -> Result<Vec<String>, StoreError> {
+        let seconds = alive.as_secs_f64();
+        self.with_client(|client| {
+            let mut transaction = client.transaction()?;
+            transaction.execute(
+                "INSERT INTO members (role, instance, seen) VALUES ($1, $2, now())
+                 ON CONFLICT (role, instance) DO UPDATE SET seen = now()",
+                &[&text(role), &text(instance)],
+            )?;
+            // Long gone members are forgotten; recently gone ones are simply not counted.
+            transaction.execute(
+                "DELETE FROM members WHERE role = $1 AND seen < now() - interval '1 day'",
+                &[&text(role)],
+            )?;
+            let rows = transaction.query(
+                "SELECT instance FROM members
+                 WHERE role = $1 AND seen >= now() - make_interval(secs => $2)
+                 ORDER BY instance",
+                &[&text(role), &seconds],
+            )?;
+            transaction.commit()?;
+            Ok(rows.iter().map(|row| row.get(0)).collect())
+        })
+    }
+
+    /// Says that `instance` no longer runs `role`, so the others take its share at once.
+    pub fn leave(&self, role: &str, instance: &str) -> Result<(), StoreError> {
+        self.with_client(|client| {
+            client.execute(
+                "DELETE FROM members WHERE role = $1 AND instance = $2",
+                &[&text(role), &text(instance)],
+            )?;
+            Ok(())
+        })
+    }
+
     /// Takes the lock `name` (within this store's schema) when nobody holds it.
     pub fn try_lock_owner(&self, name: &str) -> Result<Option<OwnerLock>, StoreError> {
         let key = format!(
