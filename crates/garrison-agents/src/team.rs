@@ -204,6 +204,9 @@ pub struct Membership {
     /// waits for a message its instance held when it died (every process of a deployment
     /// must agree). Each role's own default when `None`.
     pub ack_wait: Option<std::time::Duration>,
+    /// Stateful agents save their state every this many journaled messages, so a new owner
+    /// replays only what came after (the runtime's default when `None`; 0: never).
+    pub checkpoint_every: Option<u64>,
 }
 
 pub async fn start_part<B: Bus>(
@@ -222,7 +225,7 @@ pub async fn start_part<B: Bus>(
         .with_key_ring(membership.ring, membership.instance)
         .with_journal(membership.journal)
         .partitioned(PARTITIONED.1, config.partitions);
-    let ack_wait = membership.ack_wait;
+    let (ack_wait, checkpoint_every) = (membership.ack_wait, membership.checkpoint_every);
     let detect = if detect {
         Some(builder.publisher(DETECT, [TeamKind::AlertRaised])?)
     } else {
@@ -234,6 +237,9 @@ pub async fn start_part<B: Bus>(
         let mut spec = spec(role)?;
         if ack_wait.is_some() {
             spec.ack_wait = ack_wait;
+        }
+        if let Some(every) = checkpoint_every {
+            spec.checkpoint_every = every;
         }
         match local.iter().find(|local| local.role == role) {
             Some(local) => {

@@ -7,7 +7,7 @@ use crate::messages::{TeamMessage, TriageDecision, TriagedAlert, Verdict};
 use crate::runtime::{Agent, Context};
 use garrison_model::{Alert, AlertId, Level, Timestamp};
 use garrison_store::{AuditAction, AuditLog, AuditRecord};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -272,7 +272,7 @@ const NOISY_AFTER: u64 = 100;
 /// Decisions of failed batches kept for their redelivery, at most.
 const IN_FLIGHT_KEPT: usize = 16 * crate::messages::ALERT_BATCH;
 
-#[derive(Debug)]
+#[derive(Debug, Serialize, Deserialize)]
 struct Group {
     first: AlertId,
     last_seen: Option<Timestamp>,
@@ -387,7 +387,47 @@ fn within(window: jiff::SignedDuration, last: Option<Timestamp>, now: Option<Tim
     }
 }
 
+/// Triage's state as a checkpoint holds it.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    version: u32,
+    /// By group key, sorted.
+    groups: Vec<(String, Group)>,
+    /// Alerts per rule, sorted.
+    fired: Vec<(String, u64)>,
+}
+
+/// The version of [`Saved`] this build writes and reads.
+const SAVED_VERSION: u32 = 1;
+
 impl Agent<TeamMessage> for Triage {
+    fn checkpoint(&self) -> Option<Vec<u8>> {
+        let mut groups: Vec<(&String, &Group)> = self.groups.iter().collect();
+        groups.sort_by(|a, b| a.0.cmp(b.0));
+        let mut fired: Vec<(&String, &u64)> = self.fired.iter().collect();
+        fired.sort();
+        serde_json::to_vec(&serde_json::json!({
+            "version": SAVED_VERSION,
+            "groups": groups,
+            "fired": fired,
+        }))
+        .ok()
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        let saved: Saved = serde_json::from_slice(state).map_err(|error| error.to_string())?;
+        if saved.version != SAVED_VERSION {
+            return Err(format!(
+                "triage state version {} (this build reads {SAVED_VERSION})",
+                saved.version
+            ));
+        }
+        self.groups = saved.groups.into_iter().collect();
+        self.fired = saved.fired.into_iter().collect();
+        self.in_flight.clear();
+        Ok(())
+    }
+
     async fn handle(
         &mut self,
         envelope: &garrison_bus::Envelope<TeamMessage>,

@@ -6,7 +6,7 @@ use crate::messages::alert_partition;
 use garrison_model::{Alert, Timestamp};
 
 /// The newest alert time each partition has brought; none yet: it may still bring anything.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Watermark {
     partitions: u32,
     newest: Vec<Option<Timestamp>>,
@@ -22,6 +22,11 @@ impl Watermark {
                 count => vec![None; count as usize],
             },
         }
+    }
+
+    /// The partitions tracked (1: triage is not cut).
+    pub fn partitions(&self) -> u32 {
+        self.partitions.max(1)
     }
 
     /// True when triage is cut into partitions.

@@ -47,13 +47,33 @@ impl Clock for FixedClock {
     }
 }
 
-/// Journal entries by role, in memory.
+/// Journal entries by role, and checkpoints, in memory.
 #[derive(Default)]
 struct MemoryJournal {
     entries: Mutex<Vec<(String, JournalEntry)>>,
+    checkpoints: Mutex<std::collections::HashMap<String, (u64, Vec<u8>)>>,
 }
 
 impl Journal for MemoryJournal {
+    fn checkpoint(&self, role: &str, state: &[u8]) -> Result<u64, StoreError> {
+        let mut entries = self.entries.lock().unwrap();
+        let mut position = 0;
+        for (index, (r, entry)) in entries.iter_mut().enumerate() {
+            if r == role {
+                position = index as u64 + 1;
+                entry.body.clear();
+                entry.signature.clear();
+            }
+        }
+        self.checkpoints
+            .lock()
+            .unwrap()
+            .insert(role.to_string(), (position, state.to_vec()));
+        Ok(position)
+    }
+    fn latest_checkpoint(&self, role: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        Ok(self.checkpoints.lock().unwrap().get(role).cloned())
+    }
     fn record(&self, role: &str, entry: &JournalEntry) -> Result<bool, StoreError> {
         let mut entries = self.entries.lock().unwrap();
         if entries.iter().any(|(r, e)| r == role && e.id == entry.id) {
@@ -90,13 +110,26 @@ impl Journal for MemoryJournal {
     }
 }
 
-/// Sums numbers; answers each with the running total.
+/// Sums numbers; answers each with the running total. Saves its total when `checkpoints`.
 struct Summer {
     total: u64,
     replayed: Arc<AtomicUsize>,
+    checkpoints: bool,
 }
 
 impl Agent<Msg> for Summer {
+    fn checkpoint(&self) -> Option<Vec<u8>> {
+        self.checkpoints
+            .then(|| self.total.to_string().into_bytes())
+    }
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        self.total = std::str::from_utf8(state)
+            .ok()
+            .and_then(|text| text.parse().ok())
+            .ok_or("not a total")?;
+        Ok(())
+    }
+
     async fn handle(
         &mut self,
         envelope: &Envelope<Msg>,
@@ -138,6 +171,16 @@ struct Run {
 }
 
 async fn start(ring: Arc<KeyRing>, journal: Arc<MemoryJournal>, audit: Arc<SqliteStore>) -> Run {
+    start_saving(ring, journal, audit, 0).await
+}
+
+/// As [`start`], the summer saving its state every `checkpoint_every` messages (0: never).
+async fn start_saving(
+    ring: Arc<KeyRing>,
+    journal: Arc<MemoryJournal>,
+    audit: Arc<SqliteStore>,
+    checkpoint_every: u64,
+) -> Run {
     let bus = InProcessBus::new();
     let mut builder = RuntimeBuilder::<_, Msg>::new(bus.clone(), audit, Arc::new(FixedClock))
         .with_key_ring(ring, "test")
@@ -149,11 +192,13 @@ async fn start(ring: Arc<KeyRing>, journal: Arc<MemoryJournal>, audit: Arc<Sqlit
         .agent(
             AgentSpec {
                 stateful: true,
+                checkpoint_every,
                 ..AgentSpec::new("summer", vec![Kind::Number], vec![Kind::Total])
             },
             move || Summer {
                 total: 0,
                 replayed: counter.clone(),
+                checkpoints: checkpoint_every > 0,
             },
         )
         .unwrap();
@@ -243,4 +288,62 @@ async fn a_fresh_instance_rebuilds_its_state_from_the_journal_and_skips_what_it_
     assert_eq!(totals_reach(&second, 2).await, [10, 15]);
     let stats = second.runtime.shutdown().await;
     assert_eq!(stats.agents["summer"].duplicates, 1);
+}
+
+#[tokio::test]
+async fn a_checkpoint_spares_the_replay_of_what_it_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    KeyRing::init(dir.path(), &["source", "summer", "collect"]).unwrap();
+    let ring = Arc::new(KeyRing::load(dir.path(), &["source", "summer", "collect"]).unwrap());
+    let audit = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let journal = Arc::new(MemoryJournal::default());
+
+    let first = start_saving(ring.clone(), journal.clone(), audit.clone(), 2).await;
+    let mut ids = Vec::new();
+    for n in [1, 2, 3, 4, 5] {
+        ids.extend(
+            first
+                .source
+                .publish(Msg::Number { n }, Lineage::start())
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(totals_reach(&first, 5).await, [1, 3, 6, 10, 15]);
+    first.runtime.shutdown().await;
+    // Saved after the 2nd and the 4th: the state holds 1..4, the 5th is journaled after it.
+    let (position, state) = journal.latest_checkpoint("summer").unwrap().unwrap();
+    assert_eq!((position, state), (4, b"10".to_vec()));
+    let bodies: Vec<bool> = journal
+        .entries("summer", 0, 10)
+        .unwrap()
+        .iter()
+        .map(|(_, entry)| entry.body.is_empty())
+        .collect();
+    assert_eq!(bodies, [true, true, true, true, false]);
+
+    // A new owner restores 10 and replays only the 5th.
+    let second = start_saving(ring.clone(), journal.clone(), audit, 2).await;
+    second
+        .source
+        .publish(Msg::Number { n: 6 }, Lineage::start())
+        .await
+        .unwrap();
+    assert_eq!(totals_reach(&second, 1).await, [21]);
+    assert_eq!(second.replayed.load(Ordering::SeqCst), 1);
+    // A message the checkpoint holds comes again: its id is still known as handled.
+    let keys = ring.keys("source", "test-1").unwrap();
+    let again = keys
+        .seal_as(
+            ids[0],
+            Msg::Number { n: 1 },
+            Lineage::start(),
+            FixedClock.now(),
+        )
+        .unwrap();
+    second.bus.publish(again).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let stats = second.runtime.shutdown().await;
+    assert_eq!(stats.agents["summer"].duplicates, 1);
+    assert_eq!(second.totals.lock().unwrap().as_slice(), [21]);
 }

@@ -60,6 +60,13 @@ pub trait Journal: Send + Sync {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(u64, JournalEntry)>, StoreError>;
+    /// Saves `role`'s state, which holds every entry of `role` recorded so far (call it from
+    /// the role's one owner, between messages), and empties those entries' bodies (unless the
+    /// store keeps them): a new owner restores the state and replays only what came after.
+    /// Their ids stay, so a redelivery of one is still known as handled. Returns the position the state holds entries up to.
+    fn checkpoint(&self, role: &str, state: &[u8]) -> Result<u64, StoreError>;
+    /// The latest state saved for `role`, with the position it holds entries up to.
+    fn latest_checkpoint(&self, role: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError>;
 }
 
 /// Everything a store keeps: what a process running the whole team opens, whichever store

@@ -331,5 +331,78 @@ fn an_owner_whose_role_was_taken_over_can_journal_nothing_more() {
         .map(|(_, entry)| entry.id)
         .collect();
     assert_eq!(ids, ["m1", "m2"]);
+    // Nor save its state over the new owner's.
+    assert!(matches!(
+        old.checkpoint("triage", b"stale"),
+        Err(StoreError::Fenced { .. })
+    ));
+    assert_eq!(new.latest_checkpoint("triage").unwrap(), None);
     new.drop_schema().unwrap();
+}
+
+#[test]
+fn a_checkpoint_holds_the_journal_so_far_and_empties_what_it_holds() {
+    use garrison_store::{Journal, JournalEntry};
+    let store = postgres_store();
+    let entry = |id: &str| JournalEntry {
+        id: id.into(),
+        subject: "alert.raised".into(),
+        sender: "detect/a".into(),
+        body: format!("{{\"n\":\"{id}\"}}").into_bytes(),
+        signature: vec![1; 64],
+    };
+    for id in ["a", "b"] {
+        store.record("triage.1", &entry(id)).unwrap();
+    }
+    store.record("triage.2", &entry("x")).unwrap();
+    let position = store.checkpoint("triage.1", b"{\"total\":2}").unwrap();
+    let entries = store.entries("triage.1", 0, 10).unwrap();
+    assert_eq!(position, entries[1].0, "up to the last entry of its owner");
+    assert!(
+        entries
+            .iter()
+            .all(|(_, e)| e.body.is_empty() && e.signature.is_empty()),
+        "bodies held by the state are emptied"
+    );
+    assert!(store.handled("triage.1", "a").unwrap(), "ids stay");
+    assert_eq!(
+        store.entries("triage.2", 0, 10).unwrap()[0].1,
+        entry("x"),
+        "other owners untouched"
+    );
+    store.record("triage.1", &entry("c")).unwrap();
+    let after = store.entries("triage.1", position, 10).unwrap();
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0].1, entry("c"));
+    assert_eq!(
+        store.latest_checkpoint("triage.1").unwrap(),
+        Some((position, b"{\"total\":2}".to_vec()))
+    );
+    // The next checkpoint replaces it and empties only what it adds.
+    let next = store.checkpoint("triage.1", b"{\"total\":3}").unwrap();
+    assert_eq!(next, after[0].0);
+    assert!(
+        store.entries("triage.1", position, 10).unwrap()[0]
+            .1
+            .body
+            .is_empty()
+    );
+    assert_eq!(
+        store.latest_checkpoint("triage.1").unwrap().unwrap().0,
+        next
+    );
+    assert_eq!(store.latest_checkpoint("triage.3").unwrap(), None);
+    store.drop_schema().unwrap();
+
+    // A store told to keep the journal keeps the messages a checkpoint holds.
+    let keeping = PostgresStore::connect(&garrison_store::PostgresOptions {
+        schema: Some(common::fresh_schema("gt_keep")),
+        keep_journal: true,
+        ..garrison_store::PostgresOptions::new(common::postgres_url())
+    })
+    .unwrap();
+    keeping.record("triage", &entry("k")).unwrap();
+    assert_eq!(keeping.checkpoint("triage", b"{}").unwrap(), 1);
+    assert_eq!(keeping.entries("triage", 0, 10).unwrap()[0].1, entry("k"));
+    keeping.drop_schema().unwrap();
 }

@@ -95,7 +95,7 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
     std::fs::write(
         &config,
         format!(
-            "[nats]\nurl = {:?}\nprefix = {namespace:?}\n\n[postgres]\nurl = {:?}\nschema = {namespace:?}\n\n[keys]\ndir = \"keys\"\n\n[agents]\nack_wait_seconds = 5\npartitions = {}\n",
+            "[nats]\nurl = {:?}\nprefix = {namespace:?}\n\n[postgres]\nurl = {:?}\nschema = {namespace:?}\nkeep_journal = true\n\n[keys]\ndir = \"keys\"\n\n[agents]\nack_wait_seconds = 5\npartitions = {}\ncheckpoint_every = 4\n",
             engines.nats_url(),
             engines.postgres_url(),
             args.partitions

@@ -13,6 +13,7 @@
 //! url = "host=127.0.0.1 user=garrison dbname=garrison"
 //! # password_file = "pg.password"   schema = "garrison"   connections = 4
 //! # ca_file = "pg-ca.pem"  cert_file = "pg-client.pem"  key_file = "pg-client.key"  (TLS)
+//! # keep_journal = false    # keep the messages a checkpoint holds, not only their ids
 //!
 //! [keys]
 //! dir = "keys"    # ROLE.key / ROLE.pub from `garrison keys init`; each host needs the
@@ -25,6 +26,8 @@
 //! # partitions = 8          # triage's state cut by entity (host, else person) into this
 //! #                         # many partitions, each owned by one triage process at a time
 //! #                         # (all processes must agree; default 1)
+//! # checkpoint_every = 1000 # triage and investigation save their state every this many
+//! #                         # messages; a new owner replays only what came after (0: never)
 //! ```
 //!
 //! Relative paths are read from the config file's folder.
@@ -52,6 +55,8 @@ pub struct Distributed {
     pub ack_wait: Option<Duration>,
     /// Triage's partitions (1: one owner for all of triage).
     pub partitions: u32,
+    /// Stateful agents save their state every this many messages (the default when `None`).
+    pub checkpoint_every: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +73,7 @@ struct RawConfig {
 struct RawAgents {
     ack_wait_seconds: Option<f64>,
     partitions: Option<u32>,
+    checkpoint_every: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -104,6 +110,7 @@ struct RawPostgres {
     ca_file: Option<PathBuf>,
     cert_file: Option<PathBuf>,
     key_file: Option<PathBuf>,
+    keep_journal: Option<bool>,
 }
 
 impl Distributed {
@@ -178,8 +185,13 @@ impl Distributed {
                 connections: postgres.connections.unwrap_or(4),
                 ca_file: resolve(postgres.ca_file),
                 client_cert: postgres_cert,
+                keep_journal: postgres.keep_journal.unwrap_or(false),
             },
             keys: resolve(raw.keys.map(|keys| keys.dir)),
+            checkpoint_every: raw
+                .agents
+                .as_ref()
+                .and_then(|agents| agents.checkpoint_every),
             partitions: match raw.agents.as_ref().and_then(|agents| agents.partitions) {
                 None => 1,
                 Some(count) if (1..=MAX_PARTITIONS).contains(&count) => count,
@@ -216,6 +228,7 @@ impl Distributed {
             instance,
             journal,
             ack_wait: self.ack_wait,
+            checkpoint_every: self.checkpoint_every,
         })
     }
 

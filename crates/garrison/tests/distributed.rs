@@ -374,7 +374,7 @@ fn triage_partitions_are_shared_between_processes_and_taken_over() {
     };
     let partitioned = || {
         let deployment = Deployment::with_keys();
-        deployment.add("\n[agents]\npartitions = 4\nack_wait_seconds = 3\n");
+        deployment.add("\n[agents]\npartitions = 4\nack_wait_seconds = 3\ncheckpoint_every = 2\n");
         deployment
     };
 
@@ -432,9 +432,10 @@ fn triage_partitions_are_shared_between_processes_and_taken_over() {
     assert!(a.is_disjoint(&b), "{a:?} {b:?}");
     assert!(first.log().contains("handed over to a process that joined"));
 
+    // Paced, so that partitions get several messages each and save their state.
     let external = |samples: &Path| {
         without_versions(investigate(
-            &["--distributed", config, "--external-agents"],
+            &["--distributed", config, "--external-agents", "--pace", "1"],
             samples,
         ))
     };
@@ -465,6 +466,18 @@ fn triage_partitions_are_shared_between_processes_and_taken_over() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("a triage count in {said}"));
     assert!(handled > 0, "{said}");
+    // A process taking the partitions over restores their saved state instead of replaying
+    // their whole journals.
+    let third = deployment.agent(&["triage"], &["--name", "triage-c"]);
+    third.wait_for(
+        |log| log.matches("agent: owns ").count() == 4,
+        "4 partitions",
+    );
+    third.wait_for(
+        |log| log.contains("restored triage."),
+        "a restored partition",
+    );
+    drop(third);
     rest.stop();
     let verify = garrison(&["audit", "verify", "--distributed", config]);
     assert!(

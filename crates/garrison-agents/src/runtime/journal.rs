@@ -15,9 +15,11 @@ pub(super) fn journal_of<B: Bus, M: Message>(instance: &Instance<B, M>) -> Optio
         .filter(|_| instance.spec.stateful)
 }
 
-/// Rebuilds a stateful agent's state by handling again, answers discarded, every message its
-/// role journaled. False when stopped meanwhile. A journal that cannot be read is retried: an
-/// agent running on partial state would decide differently from the one it replaces.
+/// Rebuilds a stateful agent's state: from its latest checkpoint when it has one, then by
+/// handling again, answers discarded, every message journaled after it. False when stopped
+/// meanwhile. A journal that cannot be read, or a checkpoint that cannot be restored, is
+/// retried: an agent running on partial state would decide differently from the one it
+/// replaces.
 pub(super) async fn replay<B, M, A>(instance: &Instance<B, M>, agent: &mut A) -> bool
 where
     B: Bus,
@@ -29,9 +31,60 @@ where
         return true;
     };
     let mut shutdown = instance.shared.shutdown.clone();
-    let mut after = 0;
+    let owner = instance.spec.owner();
+    let mut after = loop {
+        let problem = match journal.latest_checkpoint(&owner) {
+            Ok(None) => break 0,
+            Ok(Some((position, state))) => match agent.restore(&state) {
+                Ok(()) => {
+                    eprintln!(
+                        "garrison: {} restored {owner}'s state as of its journal position \
+                         {position}",
+                        instance.keys.id()
+                    );
+                    break position;
+                }
+                Err(error) => format!("cannot restore its checkpoint at {position} ({error})"),
+            },
+            Err(error) => format!("cannot read its checkpoint ({error})"),
+        };
+        eprintln!("garrison: {} {problem}; trying again", instance.keys.id());
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return false,
+        }
+    };
+    // The ids the checkpoint holds are known as handled, as replayed ones are (an upstream
+    // republishing one is skipped without a journal lookup).
+    let held = after;
+    let mut read = 0;
+    while read < held {
+        match journal.entries(&owner, read, PAGE) {
+            Ok(page) => {
+                for (position, entry) in page.iter().filter(|(position, _)| *position <= held) {
+                    read = *position;
+                    if let Ok(id) = entry.id.parse() {
+                        lock(&instance.seen).insert(EnvelopeId(id));
+                    }
+                }
+                if page.len() < PAGE || page.last().is_some_and(|(p, _)| *p > held) {
+                    break;
+                }
+            }
+            Err(error) => {
+                eprintln!(
+                    "garrison: {} cannot read its journal ({error}); trying again",
+                    instance.keys.id()
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = shutdown.wait_for(|stop| *stop) => return false,
+                }
+            }
+        }
+    }
     loop {
-        let page = match journal.entries(&instance.spec.owner(), after, PAGE) {
+        let page = match journal.entries(&owner, after, PAGE) {
             Ok(page) => page,
             Err(error) => {
                 eprintln!(
@@ -66,6 +119,41 @@ where
         if last {
             return true;
         }
+    }
+}
+
+/// What saving a checkpoint came to.
+pub(super) enum Saved {
+    Yes,
+    /// The agent keeps no checkpoints.
+    Never,
+    /// The store refused for now: tried again after the next message.
+    Later,
+    /// Another process owns the role now: the instance stops.
+    Fenced,
+}
+
+/// Saves the agent's state as its role's (or partition's) checkpoint.
+pub(super) fn save_checkpoint<B: Bus, M: Message, A: Agent<M>>(
+    instance: &Instance<B, M>,
+    agent: &A,
+) -> Saved {
+    let Some(journal) = journal_of(instance) else {
+        return Saved::Never;
+    };
+    let Some(state) = agent.checkpoint() else {
+        return Saved::Never;
+    };
+    match journal.checkpoint(&instance.spec.owner(), &state) {
+        Ok(_) => Saved::Yes,
+        Err(garrison_store::StoreError::Fenced { role }) => {
+            eprintln!(
+                "garrison: {} stops: another process owns {role} now",
+                instance.keys.id()
+            );
+            Saved::Fenced
+        }
+        Err(_) => Saved::Later,
     }
 }
 

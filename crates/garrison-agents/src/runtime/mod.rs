@@ -5,7 +5,7 @@ use crate::dedupe::SeenSet;
 use crate::{AgentError, Clock};
 use garrison_bus::{
     AgentId, AgentKeys, Bus, BusError, Delivery, Directory, Envelope, EnvelopeId, KeyRing,
-    KeyRingError, Lineage, Message, Subscription, SubscriptionSpec,
+    KeyRingError, Message, Subscription, SubscriptionSpec,
 };
 use garrison_store::{AuditAction, AuditLog, AuditRecord, Journal};
 use std::collections::{BTreeMap, VecDeque};
@@ -18,12 +18,14 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+mod handle;
 mod journal;
 mod publish;
 
-use journal::{journal_entry, journal_of, replay};
+use handle::{Handled, handle_delivery, handle_tick};
+use journal::{Saved, replay, save_checkpoint};
 pub use publish::{Partitions, Publisher};
-use publish::{misfit, remote_specs, seal_parts, subscription_spec};
+use publish::{misfit, remote_specs, subscription_spec};
 
 /// An agent's declaration: its role (also its consumer name on the bus), how many instances
 /// share its work, what it consumes and may publish, and its delivery policy.
@@ -48,6 +50,9 @@ pub struct AgentSpec<K> {
     /// For an agent reading a partitioned kind (see [`RuntimeBuilder::partitioned`]): the one
     /// partition it reads, whose owner it is; its journal is the partition's own.
     pub partition: Option<u32>,
+    /// A journaled agent's state is saved every this many journaled messages (see
+    /// [`Agent::checkpoint`]); 0: never.
+    pub checkpoint_every: u64,
 }
 
 impl<K> AgentSpec<K> {
@@ -63,6 +68,7 @@ impl<K> AgentSpec<K> {
             tick: None,
             stateful: false,
             partition: None,
+            checkpoint_every: 1_000,
         }
     }
 
@@ -106,6 +112,21 @@ pub trait Agent<M: Message>: Send + 'static {
         _context: &Context,
     ) -> impl Future<Output = Result<Vec<M>, AgentError>> + Send {
         async { Ok(Vec::new()) }
+    }
+
+    /// A stateful agent's whole state, saved between messages every
+    /// [`AgentSpec::checkpoint_every`] journaled ones so that a new owner restores it instead
+    /// of handling its whole journal again. `None`: the agent cannot, its journal is replayed.
+    fn checkpoint(&self) -> Option<Vec<u8>> {
+        None
+    }
+
+    /// Takes the state [`Agent::checkpoint`] saved. An error leaves the agent unable to start
+    /// (the messages the state holds cannot be replayed any more): the runtime says why and
+    /// keeps trying, and the role waits rather than run on partial state.
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        let _ = state;
+        Err("this agent keeps no checkpoints".into())
     }
 }
 
@@ -543,6 +564,8 @@ where
     if !replay(&instance, &mut agent).await {
         return;
     }
+    // Messages journaled since the state was last saved.
+    let mut journaled = 0;
     // Without a tick the timer never fires (a day is as good as never between messages).
     let period = instance.spec.tick.unwrap_or(Duration::from_secs(86_400));
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
@@ -568,246 +591,25 @@ where
         match next {
             Next::Delivery(delivery) => {
                 let backlog = subscription.backlog();
-                if !handle_delivery(&instance, &mut agent, delivery, backlog).await {
-                    return;
+                match handle_delivery(&instance, &mut agent, delivery, backlog).await {
+                    Handled::Stop => return,
+                    Handled::Journaled => journaled += 1,
+                    Handled::Settled => {}
+                }
+                if journaled >= instance.spec.checkpoint_every.max(1)
+                    && instance.spec.checkpoint_every > 0
+                {
+                    match save_checkpoint(&instance, &agent) {
+                        Saved::Yes | Saved::Never => journaled = 0,
+                        Saved::Later => {}
+                        Saved::Fenced => return,
+                    }
                 }
             }
             Next::Tick => handle_tick(&instance, &mut agent).await,
             Next::Stop => return,
         }
     }
-}
-
-/// A tick: whatever the agent says is published as new work under its own identity.
-async fn handle_tick<B, M, A>(instance: &Instance<B, M>, agent: &mut A)
-where
-    B: Bus,
-    M: Message,
-    A: Agent<M>,
-{
-    let context = Context {
-        agent: instance.keys.id().clone(),
-        attempt: 1,
-        clock: instance.shared.clock.clone(),
-        backlog: 0,
-        replaying: false,
-    };
-    let outputs = match agent.tick(&context).await {
-        Ok(outputs) => outputs,
-        Err(_) => {
-            instance.counters.failed.fetch_add(1, Ordering::Relaxed);
-            return;
-        }
-    };
-    for output in outputs {
-        if !instance.spec.publishes.contains(&output.kind()) {
-            instance.counters.failed.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
-        let sealed = seal_parts(
-            &instance.keys,
-            &instance.shared.partitions,
-            output,
-            Lineage::start(),
-            instance.shared.clock.now(),
-            EnvelopeId::new,
-        );
-        let mut published = sealed.is_ok();
-        for envelope in sealed.unwrap_or_default() {
-            published &= instance.shared.bus.publish(envelope).await.is_ok();
-        }
-        let counter = if published {
-            &instance.counters.published
-        } else {
-            &instance.counters.failed
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-}
-
-async fn handle_delivery<B, M, A>(
-    instance: &Instance<B, M>,
-    agent: &mut A,
-    delivery: Delivery,
-    backlog: usize,
-) -> bool
-where
-    B: Bus,
-    M: Message,
-    A: Agent<M>,
-{
-    let shared = &instance.shared;
-    let counters = &instance.counters;
-    let attempt = delivery.attempt;
-    let envelope = match shared.directory.open::<M>(&delivery.envelope) {
-        Ok(envelope) => envelope,
-        Err(rejection) => {
-            counters.rejected.fetch_add(1, Ordering::Relaxed);
-            instance.audit_refusal(
-                delivery.envelope.id.to_string(),
-                format!("from {}: {rejection}", delivery.envelope.sender),
-            );
-            // Refused for good: delivering it again cannot make it trustworthy.
-            delivery.ack();
-            return true;
-        }
-    };
-    let kind = envelope.payload.kind();
-    if !instance.spec.consumes.contains(&kind) {
-        counters.rejected.fetch_add(1, Ordering::Relaxed);
-        instance.audit_refusal(
-            envelope.id.to_string(),
-            format!(
-                "{} does not consume {}",
-                instance.spec.role,
-                M::subject(kind)
-            ),
-        );
-        delivery.ack();
-        return true;
-    }
-    if let Some(own) = instance.spec.partition {
-        let count = shared.partitions.count(kind);
-        if count > 1 && envelope.payload.partition(count) != Some(own) {
-            // Rerouted (the subject is outside the signature) or split wrongly: handling it
-            // here would split one entity's state between two owners.
-            counters.rejected.fetch_add(1, Ordering::Relaxed);
-            instance.audit_refusal(
-                envelope.id.to_string(),
-                format!(
-                    "{} reached partition {own} of {}, but its entities are not all that \
-                     partition's",
-                    M::subject(kind),
-                    instance.spec.role
-                ),
-            );
-            delivery.ack();
-            return true;
-        }
-    }
-    let journal = journal_of(instance);
-    // Only a redelivery can have been handled before (by this instance, seen, or by an
-    // instance before it, journaled): a first delivery costs the journal no lookup.
-    let handled_before = lock(&instance.seen).contains(&envelope.id)
-        || match journal
-            .filter(|_| attempt > 1)
-            .map(|journal| journal.handled(&instance.spec.owner(), &envelope.id.to_string()))
-        {
-            None | Some(Ok(false)) => false,
-            Some(Ok(true)) => true,
-            Some(Err(_)) => {
-                counters.failed.fetch_add(1, Ordering::Relaxed);
-                delivery.nack(retry_delay(attempt));
-                return true;
-            }
-        };
-    if handled_before {
-        counters.duplicates.fetch_add(1, Ordering::Relaxed);
-        delivery.ack();
-        return true;
-    }
-    let context = Context {
-        agent: instance.keys.id().clone(),
-        attempt: delivery.attempt,
-        clock: shared.clock.clone(),
-        backlog,
-        replaying: false,
-    };
-    let outputs = match agent.handle(&envelope, &context).await {
-        Ok(outputs) => outputs,
-        Err(error) => {
-            counters.failed.fetch_add(1, Ordering::Relaxed);
-            // Retried later; a message that keeps failing ends as a dead letter on the bus.
-            let delay = if error.is_retryable() {
-                retry_delay(delivery.attempt)
-            } else {
-                Duration::ZERO
-            };
-            delivery.nack(delay);
-            return true;
-        }
-    };
-    if let Some(output) = outputs
-        .iter()
-        .find(|output| !instance.spec.publishes.contains(&output.kind()))
-    {
-        counters.failed.fetch_add(1, Ordering::Relaxed);
-        instance.audit_refusal(
-            envelope.id.to_string(),
-            format!(
-                "{} answered with {}, which it may not publish",
-                instance.spec.role,
-                M::subject(output.kind())
-            ),
-        );
-        delivery.nack(Duration::ZERO);
-        return true;
-    }
-    let lineage = Lineage::after(&envelope);
-    let now = shared.clock.now();
-    // Derived ids: if this message is handled again after a crash, its answers (and their
-    // parts, cut the same way) carry the same ids and their receivers skip them.
-    let mut index = 0;
-    let mut next_id = || {
-        index += 1;
-        EnvelopeId::derived(envelope.id, &instance.spec.role, index - 1)
-    };
-    for output in outputs {
-        let sealed = match seal_parts(
-            &instance.keys,
-            &shared.partitions,
-            output,
-            lineage,
-            now,
-            &mut next_id,
-        ) {
-            Ok(sealed) => sealed,
-            Err(_) => {
-                counters.failed.fetch_add(1, Ordering::Relaxed);
-                delivery.nack(Duration::ZERO);
-                return true;
-            }
-        };
-        for part in sealed {
-            if shared.bus.publish(part).await.is_err() {
-                counters.failed.fetch_add(1, Ordering::Relaxed);
-                delivery.nack(retry_delay(attempt));
-                return true;
-            }
-        }
-        counters.published.fetch_add(1, Ordering::Relaxed);
-    }
-    // Journaled once its answers are out: a crash before this handles it again (the same
-    // answers, with the same ids), a crash after it finds it handled.
-    if let Some(journal) = journal {
-        match journal.record(&instance.spec.owner(), &journal_entry(&delivery.envelope)) {
-            Ok(_) => {}
-            Err(garrison_store::StoreError::Fenced { role }) => {
-                // Another process owns the role now: this instance stops before its state,
-                // which the owner does not share, decides anything more.
-                counters.failed.fetch_add(1, Ordering::Relaxed);
-                delivery.nack(Duration::ZERO);
-                eprintln!(
-                    "garrison: {} stops: another process owns {role} now",
-                    instance.keys.id()
-                );
-                return false;
-            }
-            Err(_) => {
-                counters.failed.fetch_add(1, Ordering::Relaxed);
-                delivery.nack(retry_delay(attempt));
-                return true;
-            }
-        }
-    }
-    lock(&instance.seen).insert(envelope.id);
-    counters.handled.fetch_add(1, Ordering::Relaxed);
-    delivery.ack();
-    true
-}
-
-fn retry_delay(attempt: u32) -> Duration {
-    Duration::from_millis(100) * 2u32.saturating_pow(attempt.saturating_sub(1).min(6))
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -43,6 +43,9 @@ pub struct PostgresOptions {
     pub ca_file: Option<std::path::PathBuf>,
     /// A client certificate and key (PEM), for servers that authenticate by certificate.
     pub client_cert: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Keep the bodies of journal entries a checkpoint holds (for audits and fault tests
+    /// counting what stateful agents handled); otherwise only their ids are kept.
+    pub keep_journal: bool,
 }
 
 impl PostgresOptions {
@@ -54,6 +57,7 @@ impl PostgresOptions {
             connections: 4,
             ca_file: None,
             client_cert: None,
+            keep_journal: false,
         }
     }
 }
@@ -138,6 +142,13 @@ const MIGRATIONS: &[&str] = &[
          seen     TIMESTAMPTZ NOT NULL,
          PRIMARY KEY (role, instance)
      );",
+    // 5: stateful agents' saved state, holding their journal up to a position.
+    "CREATE TABLE checkpoints (
+         role     TEXT PRIMARY KEY,
+         position BIGINT NOT NULL,
+         state    BYTEA NOT NULL
+     );
+     CREATE INDEX journal_by_role ON journal (role, position);",
 ];
 
 /// The PostgreSQL store. Cheap to share behind an `Arc`.
@@ -150,6 +161,8 @@ pub struct PostgresStore {
     returned: Condvar,
     /// The epochs of the roles this process owns (see [`PostgresStore::take_role`]).
     epochs: Mutex<std::collections::HashMap<String, i64>>,
+    /// See [`PostgresOptions::keep_journal`].
+    keep_journal: bool,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -210,6 +223,7 @@ impl PostgresStore {
             }),
             returned: Condvar::new(),
             epochs: Mutex::new(std::collections::HashMap::new()),
+            keep_journal: options.keep_journal,
         };
         store.with_client(migrate)?;
         Ok(store)

@@ -228,26 +228,83 @@ impl EvidenceStore for PostgresStore {
     }
 }
 
+/// Refuses a write for `role` from an owner whose epoch is not the current one. Shares the
+/// owner row: a new owner's claim waits for the write, and the write is refused once a new
+/// owner claimed the role.
+fn check_epoch(
+    transaction: &mut postgres::Transaction<'_>,
+    role: &str,
+    epoch: Option<i64>,
+) -> Result<(), StoreError> {
+    let Some(epoch) = epoch else {
+        return Ok(());
+    };
+    let current: Option<i64> = transaction
+        .query_opt(
+            "SELECT epoch FROM owners WHERE role = $1 FOR SHARE",
+            &[&text(role)],
+        )?
+        .map(|row| row.get(0));
+    if current != Some(epoch) {
+        return Err(StoreError::Fenced {
+            role: role.to_string(),
+        });
+    }
+    Ok(())
+}
+
 impl Journal for PostgresStore {
+    fn checkpoint(&self, role: &str, state: &[u8]) -> Result<u64, StoreError> {
+        let epoch = lock(&self.epochs).get(role).copied();
+        self.with_client(|client| {
+            let mut transaction = client.transaction()?;
+            check_epoch(&mut transaction, role, epoch)?;
+            let position: i64 = transaction
+                .query_one(
+                    "SELECT coalesce(max(position), 0) FROM journal WHERE role = $1",
+                    &[&text(role)],
+                )?
+                .get(0);
+            let previous: i64 = transaction
+                .query_opt(
+                    "SELECT position FROM checkpoints WHERE role = $1",
+                    &[&text(role)],
+                )?
+                .map_or(0, |row| row.get(0));
+            transaction.execute(
+                "INSERT INTO checkpoints (role, position, state) VALUES ($1, $2, $3)
+                 ON CONFLICT (role) DO UPDATE SET position = $2, state = $3",
+                &[&text(role), &position, &state],
+            )?;
+            // The bodies the state now holds are not needed again; the ids are.
+            if !self.keep_journal {
+                transaction.execute(
+                    "UPDATE journal SET body = ''::bytea, signature = ''::bytea
+                     WHERE role = $1 AND position > $2 AND position <= $3",
+                    &[&text(role), &previous, &position],
+                )?;
+            }
+            transaction.commit()?;
+            Ok(position as u64)
+        })
+    }
+
+    fn latest_checkpoint(&self, role: &str) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        self.with_client(|client| {
+            Ok(client
+                .query_opt(
+                    "SELECT position, state FROM checkpoints WHERE role = $1",
+                    &[&text(role)],
+                )?
+                .map(|row| (row.get::<_, i64>(0) as u64, row.get(1))))
+        })
+    }
+
     fn record(&self, role: &str, entry: &JournalEntry) -> Result<bool, StoreError> {
         let epoch = lock(&self.epochs).get(role).copied();
         self.with_client(|client| {
             let mut transaction = client.transaction()?;
-            if let Some(epoch) = epoch {
-                // Shares the owner row: a new owner's claim waits for this write, and this
-                // write is refused once a new owner claimed the role.
-                let current: Option<i64> = transaction
-                    .query_opt(
-                        "SELECT epoch FROM owners WHERE role = $1 FOR SHARE",
-                        &[&text(role)],
-                    )?
-                    .map(|row| row.get(0));
-                if current != Some(epoch) {
-                    return Err(StoreError::Fenced {
-                        role: role.to_string(),
-                    });
-                }
-            }
+            check_epoch(&mut transaction, role, epoch)?;
             let inserted = transaction.execute(
                 "INSERT INTO journal (role, id, subject, sender, body, signature)
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (role, id) DO NOTHING",

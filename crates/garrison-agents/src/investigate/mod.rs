@@ -24,6 +24,11 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+mod saved;
+mod wording;
+
+use wording::{capitalize, principal};
+
 #[derive(Debug, Clone)]
 pub struct InvestigateConfig {
     /// An alert joins an incident when it is at most this far from the incident's span.
@@ -47,7 +52,7 @@ impl Default for InvestigateConfig {
 }
 
 /// An open incident's working state.
-#[derive(Debug)]
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Case {
     id: IncidentId,
     version: u64,
@@ -63,6 +68,10 @@ struct Case {
     superseded_by: Option<IncidentId>,
     /// What was last published for it (kept to publish its superseded version).
     published: Option<Incident>,
+    /// This instance has checked the store for versions published before it held the case
+    /// (by an owner it took over from, after the state it restored or replayed).
+    #[serde(skip)]
+    checked: bool,
 }
 
 pub struct Investigate {
@@ -131,6 +140,7 @@ impl Investigate {
             if self.cases[index].superseded_by.is_some() {
                 continue;
             }
+            self.catch_up(index)?;
             self.cases[index].version += 1;
             let incident = match self.build(&self.cases[index]) {
                 Ok(incident) => incident,
@@ -145,6 +155,24 @@ impl Investigate {
         }
         self.forget_closed();
         Ok(outputs)
+    }
+
+    /// Continues a case's versions after what the store holds, the first time this instance
+    /// publishes it: an owner that died may have published versions after the state this one
+    /// restored (the store keeps only newer versions, so a lower one would be lost).
+    fn catch_up(&mut self, index: usize) -> Result<(), AgentError> {
+        if self.cases[index].checked {
+            return Ok(());
+        }
+        let stored = self
+            .incidents
+            .incident(&self.cases[index].id)
+            .map_err(temporary)?
+            .map_or(0, |stored| stored.version);
+        let case = &mut self.cases[index];
+        case.version = case.version.max(stored);
+        case.checked = true;
+        Ok(())
     }
 
     /// Incidents held in memory, open to new alerts.
@@ -598,38 +626,15 @@ impl Investigate {
     }
 }
 
-/// The person most of the alerts are about (ties: the earliest).
-fn principal(alerts: &[&(Alert, TriageDecision)]) -> Option<String> {
-    let mut counts: Vec<(String, usize)> = Vec::new();
-    for (alert, _) in alerts {
-        if let Some(user) = alert
-            .user
-            .as_deref()
-            .filter(|user| !is_machine_account(user))
-        {
-            let name = canonical_user(user);
-            match counts.iter_mut().find(|(known, _)| *known == name) {
-                Some((_, count)) => *count += 1,
-                None => counts.push((name, 1)),
-            }
-        }
-    }
-    let best = counts.iter().map(|(_, count)| *count).max()?;
-    counts
-        .into_iter()
-        .find(|(_, count)| *count == best)
-        .map(|(name, _)| name)
-}
-
-fn capitalize(text: &str) -> String {
-    let mut chars = text.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
 impl Agent<TeamMessage> for Investigate {
+    fn checkpoint(&self) -> Option<Vec<u8>> {
+        self.save()
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        self.load(state)
+    }
+
     async fn handle(
         &mut self,
         envelope: &garrison_bus::Envelope<TeamMessage>,
@@ -727,6 +732,10 @@ impl Investigate {
             Some(&first) => {
                 // The alert ties several incidents together: they become one, and the others
                 // are published once more, pointing to it.
+                // (Their versions are caught up first: nothing has changed if that fails.)
+                for &other in &matching[1..] {
+                    self.catch_up(other)?;
+                }
                 for &other in &matching[1..] {
                     self.merge(first, other);
                     let case = &mut self.cases[other];
@@ -760,6 +769,7 @@ impl Investigate {
                     repeats: HashMap::new(),
                     superseded_by: None,
                     published: None,
+                    checked: true,
                 });
                 self.cases.len() - 1
             }

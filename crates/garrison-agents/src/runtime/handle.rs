@@ -1,0 +1,255 @@
+//! Handling one delivery or tick: check, skip duplicates, handle, publish the answers (cut
+//! into partitions where their kind is), journal, settle.
+
+use super::journal::{journal_entry, journal_of};
+use super::publish::seal_parts;
+use super::{Context, Instance, lock};
+use crate::Agent;
+use garrison_bus::{Bus, Delivery, EnvelopeId, Lineage, Message};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// A tick: whatever the agent says is published as new work under its own identity.
+pub(super) async fn handle_tick<B, M, A>(instance: &Instance<B, M>, agent: &mut A)
+where
+    B: Bus,
+    M: Message,
+    A: Agent<M>,
+{
+    let context = Context {
+        agent: instance.keys.id().clone(),
+        attempt: 1,
+        clock: instance.shared.clock.clone(),
+        backlog: 0,
+        replaying: false,
+    };
+    let outputs = match agent.tick(&context).await {
+        Ok(outputs) => outputs,
+        Err(_) => {
+            instance.counters.failed.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    for output in outputs {
+        if !instance.spec.publishes.contains(&output.kind()) {
+            instance.counters.failed.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let sealed = seal_parts(
+            &instance.keys,
+            &instance.shared.partitions,
+            output,
+            Lineage::start(),
+            instance.shared.clock.now(),
+            EnvelopeId::new,
+        );
+        let mut published = sealed.is_ok();
+        for envelope in sealed.unwrap_or_default() {
+            published &= instance.shared.bus.publish(envelope).await.is_ok();
+        }
+        let counter = if published {
+            &instance.counters.published
+        } else {
+            &instance.counters.failed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// How handling a delivery ended.
+pub(super) enum Handled {
+    /// Settled (acked, or nacked to come back).
+    Settled,
+    /// Handled and journaled.
+    Journaled,
+    /// The instance must stop: another process owns its role now.
+    Stop,
+}
+
+pub(super) async fn handle_delivery<B, M, A>(
+    instance: &Instance<B, M>,
+    agent: &mut A,
+    delivery: Delivery,
+    backlog: usize,
+) -> Handled
+where
+    B: Bus,
+    M: Message,
+    A: Agent<M>,
+{
+    let shared = &instance.shared;
+    let counters = &instance.counters;
+    let attempt = delivery.attempt;
+    let envelope = match shared.directory.open::<M>(&delivery.envelope) {
+        Ok(envelope) => envelope,
+        Err(rejection) => {
+            counters.rejected.fetch_add(1, Ordering::Relaxed);
+            instance.audit_refusal(
+                delivery.envelope.id.to_string(),
+                format!("from {}: {rejection}", delivery.envelope.sender),
+            );
+            // Refused for good: delivering it again cannot make it trustworthy.
+            delivery.ack();
+            return Handled::Settled;
+        }
+    };
+    let kind = envelope.payload.kind();
+    if !instance.spec.consumes.contains(&kind) {
+        counters.rejected.fetch_add(1, Ordering::Relaxed);
+        instance.audit_refusal(
+            envelope.id.to_string(),
+            format!(
+                "{} does not consume {}",
+                instance.spec.role,
+                M::subject(kind)
+            ),
+        );
+        delivery.ack();
+        return Handled::Settled;
+    }
+    if let Some(own) = instance.spec.partition {
+        let count = shared.partitions.count(kind);
+        if count > 1 && envelope.payload.partition(count) != Some(own) {
+            // Rerouted (the subject is outside the signature) or split wrongly: handling it
+            // here would split one entity's state between two owners.
+            counters.rejected.fetch_add(1, Ordering::Relaxed);
+            instance.audit_refusal(
+                envelope.id.to_string(),
+                format!(
+                    "{} reached partition {own} of {}, but its entities are not all that \
+                     partition's",
+                    M::subject(kind),
+                    instance.spec.role
+                ),
+            );
+            delivery.ack();
+            return Handled::Settled;
+        }
+    }
+    let journal = journal_of(instance);
+    // Only a redelivery can have been handled before (by this instance, seen, or by an
+    // instance before it, journaled): a first delivery costs the journal no lookup.
+    let handled_before = lock(&instance.seen).contains(&envelope.id)
+        || match journal
+            .filter(|_| attempt > 1)
+            .map(|journal| journal.handled(&instance.spec.owner(), &envelope.id.to_string()))
+        {
+            None | Some(Ok(false)) => false,
+            Some(Ok(true)) => true,
+            Some(Err(_)) => {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                delivery.nack(retry_delay(attempt));
+                return Handled::Settled;
+            }
+        };
+    if handled_before {
+        counters.duplicates.fetch_add(1, Ordering::Relaxed);
+        delivery.ack();
+        return Handled::Settled;
+    }
+    let context = Context {
+        agent: instance.keys.id().clone(),
+        attempt: delivery.attempt,
+        clock: shared.clock.clone(),
+        backlog,
+        replaying: false,
+    };
+    let outputs = match agent.handle(&envelope, &context).await {
+        Ok(outputs) => outputs,
+        Err(error) => {
+            counters.failed.fetch_add(1, Ordering::Relaxed);
+            // Retried later; a message that keeps failing ends as a dead letter on the bus.
+            let delay = if error.is_retryable() {
+                retry_delay(delivery.attempt)
+            } else {
+                Duration::ZERO
+            };
+            delivery.nack(delay);
+            return Handled::Settled;
+        }
+    };
+    if let Some(output) = outputs
+        .iter()
+        .find(|output| !instance.spec.publishes.contains(&output.kind()))
+    {
+        counters.failed.fetch_add(1, Ordering::Relaxed);
+        instance.audit_refusal(
+            envelope.id.to_string(),
+            format!(
+                "{} answered with {}, which it may not publish",
+                instance.spec.role,
+                M::subject(output.kind())
+            ),
+        );
+        delivery.nack(Duration::ZERO);
+        return Handled::Settled;
+    }
+    let lineage = Lineage::after(&envelope);
+    let now = shared.clock.now();
+    // Derived ids: if this message is handled again after a crash, its answers (and their
+    // parts, cut the same way) carry the same ids and their receivers skip them.
+    let mut index = 0;
+    let mut next_id = || {
+        index += 1;
+        EnvelopeId::derived(envelope.id, &instance.spec.role, index - 1)
+    };
+    for output in outputs {
+        let sealed = match seal_parts(
+            &instance.keys,
+            &shared.partitions,
+            output,
+            lineage,
+            now,
+            &mut next_id,
+        ) {
+            Ok(sealed) => sealed,
+            Err(_) => {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                delivery.nack(Duration::ZERO);
+                return Handled::Settled;
+            }
+        };
+        for part in sealed {
+            if shared.bus.publish(part).await.is_err() {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                delivery.nack(retry_delay(attempt));
+                return Handled::Settled;
+            }
+        }
+        counters.published.fetch_add(1, Ordering::Relaxed);
+    }
+    // Journaled once its answers are out: a crash before this handles it again (the same
+    // answers, with the same ids), a crash after it finds it handled.
+    if let Some(journal) = journal {
+        match journal.record(&instance.spec.owner(), &journal_entry(&delivery.envelope)) {
+            Ok(_) => {}
+            Err(garrison_store::StoreError::Fenced { role }) => {
+                // Another process owns the role now: this instance stops before its state,
+                // which the owner does not share, decides anything more.
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                delivery.nack(Duration::ZERO);
+                eprintln!(
+                    "garrison: {} stops: another process owns {role} now",
+                    instance.keys.id()
+                );
+                return Handled::Stop;
+            }
+            Err(_) => {
+                counters.failed.fetch_add(1, Ordering::Relaxed);
+                delivery.nack(retry_delay(attempt));
+                return Handled::Settled;
+            }
+        }
+    }
+    lock(&instance.seen).insert(envelope.id);
+    counters.handled.fetch_add(1, Ordering::Relaxed);
+    delivery.ack();
+    match journal {
+        Some(_) => Handled::Journaled,
+        None => Handled::Settled,
+    }
+}
+
+pub(super) fn retry_delay(attempt: u32) -> Duration {
+    Duration::from_millis(100) * 2u32.saturating_pow(attempt.saturating_sub(1).min(6))
+}
