@@ -1,6 +1,8 @@
 //! `garrison bench distributed`: the same workload on the embedded engines and on NATS
 //! JetStream and PostgreSQL, the team in one process and as agent processes with 1, 2 and 4
-//! verify instances (the stateless role that scales by instances). Wall time of the whole run
+//! verify instances (the stateless role that scales by instances), then with triage cut into 4
+//! partitions shared by 1, 2 and 4 triage processes (the stateful role that scales by
+//! partitions). Wall time of the whole run
 //! (hunting, evidence to the store, the team until it settles), throughput, and the peak memory
 //! of the process raising the alerts.
 
@@ -71,7 +73,7 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
         &inputs,
     )?);
     let mut deployments = 0;
-    let mut deployment = |keys: bool| -> Result<PathBuf, Failure> {
+    let mut deployment = |keys: bool, partitions: u32| -> Result<PathBuf, Failure> {
         deployments += 1;
         let name = format!("bench_{}_{deployments}", std::process::id());
         let config = work.path().join(format!("{name}.toml"));
@@ -83,6 +85,7 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
         if keys {
             text.push_str("\n[keys]\ndir = \"keys\"\n");
         }
+        text.push_str(&format!("\n[agents]\npartitions = {partitions}\n"));
         std::fs::write(&config, text).map_err(|error| Failure::Output(error.to_string()))?;
         Ok(config)
     };
@@ -90,7 +93,7 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
         dir: work.path().join("keys"),
     })?;
 
-    let config = deployment(false)?;
+    let config = deployment(false, 1)?;
     runs.push(measure(
         "distributed, team in one process (JetStream, PostgreSQL)",
         &binary,
@@ -98,11 +101,15 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
         &inputs,
     )?);
     remove(&config);
-    for instances in [1usize, 2, 4] {
-        let config = deployment(true)?;
-        let agents = start_agents(&binary, &config, instances, work.path())?;
+    for (verify, triage) in [(1usize, 0usize), (2, 0), (4, 0), (1, 1), (1, 2), (1, 4)] {
+        let config = deployment(true, if triage > 0 { 4 } else { 1 })?;
+        let agents = start_agents(&binary, &config, verify, triage, work.path())?;
+        let label = match triage {
+            0 => format!("agents as processes, verify x{verify}"),
+            _ => format!("agents as processes, 4 triage partitions, triage x{triage}"),
+        };
         let run = measure(
-            &format!("agents as processes, verify x{instances}"),
+            &label,
             &binary,
             &["--distributed", path(&config), "--external-agents"],
             &inputs,
@@ -199,19 +206,26 @@ fn peak_of(child: &Child) -> u64 {
     crate::bench::memory_of(&child.id().to_string(), "VmHWM:")
 }
 
-/// One process for triage and investigation, one per verify instance, one for the rest.
+/// One process for triage and investigation (or `triage` processes sharing triage's
+/// partitions and one for investigation), one per verify instance, one for the rest.
 fn start_agents(
     binary: &Path,
     config: &Path,
     verify: usize,
+    triage: usize,
     work: &Path,
 ) -> Result<Vec<Child>, Failure> {
-    let mut groups: Vec<Vec<&str>> = vec![vec!["triage", "investigate"]];
+    let mut groups: Vec<Vec<&str>> = match triage {
+        0 => vec![vec!["triage", "investigate"]],
+        _ => std::iter::repeat_n(vec!["triage"], triage)
+            .chain([vec!["investigate"]])
+            .collect(),
+    };
     groups.extend(std::iter::repeat_n(vec!["verify"], verify));
     groups.push(vec!["supervisor", "report"]);
     let mut children = Vec::new();
     for (index, roles) in groups.iter().enumerate() {
-        let log = work.join(format!("agent-{}-{index}.log", verify));
+        let log = work.join(format!("agent-{verify}-{triage}-{index}.log"));
         let mut command = Command::new(binary);
         command.arg("agent").arg("--config").arg(config);
         for role in roles {
@@ -227,13 +241,13 @@ fn start_agents(
             .map_err(|error| Failure::Internal(error.to_string()))?;
         children.push((child, log));
     }
-    // Running once each has said so.
+    // Running once each has said so (and each triage process owns a partition).
     let deadline = Instant::now() + Duration::from_secs(30);
-    for (_, log) in &children {
-        while !std::fs::read_to_string(log)
-            .unwrap_or_default()
-            .contains(" running as ")
-        {
+    for (index, (_, log)) in children.iter().enumerate() {
+        let ready = |text: &str| {
+            text.contains(" running as ") && (index >= triage || text.contains("agent: owns "))
+        };
+        while !ready(&std::fs::read_to_string(log).unwrap_or_default()) {
             if Instant::now() > deadline {
                 return Err(Failure::Internal(format!(
                     "an agent did not start; see {}",

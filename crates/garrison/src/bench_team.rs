@@ -72,24 +72,26 @@ pub fn run(args: BenchTeamArgs) -> Result<ExitCode, Failure> {
             let state = tempfile_dir()?;
             let store =
                 SqliteStore::open(&state).map_err(|error| Failure::Store(error.to_string()))?;
-            let result = run_on(&args, Arc::new(store), |_| Ok(InProcessBus::new()));
+            let result = run_on(&args, Arc::new(store), 1, |_| Ok(InProcessBus::new()));
             let _ = std::fs::remove_dir_all(&state);
             result
         }
         Some(path) => {
             let distributed = crate::distributed::Distributed::load(path)?;
             let store = distributed.open_store()?;
-            run_on(&args, store, |runtime| {
+            run_on(&args, store, distributed.partitions, |runtime| {
                 runtime.block_on(distributed.connect_bus("garrison bench team"))
             })
         }
     }
 }
 
-/// The bench on `store`, with the bus `bus` makes on the bench's runtime.
+/// The bench on `store`, with the bus `bus` makes on the bench's runtime, triage in
+/// `partitions`.
 fn run_on<B: Settles>(
     args: &BenchTeamArgs,
     store: Arc<dyn Store>,
+    partitions: u32,
     bus: impl FnOnce(&tokio::runtime::Runtime) -> Result<B, Failure>,
 ) -> Result<ExitCode, Failure> {
     let threads = args
@@ -147,6 +149,7 @@ fn run_on<B: Settles>(
             Arc::new(SystemClock),
             TeamConfig {
                 observer: Some(observer),
+                partitions,
                 ..TeamConfig::default()
             },
         ))
