@@ -220,6 +220,42 @@ async fn start_saving(
     }
 }
 
+/// Role keys, an audit log and an empty journal, in a folder dropped with the first.
+fn fixture() -> (
+    tempfile::TempDir,
+    Arc<KeyRing>,
+    Arc<SqliteStore>,
+    Arc<MemoryJournal>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    KeyRing::init(dir.path(), &["source", "summer", "collect"]).unwrap();
+    let ring = Arc::new(KeyRing::load(dir.path(), &["source", "summer", "collect"]).unwrap());
+    let audit = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    (dir, ring, audit, Arc::new(MemoryJournal::default()))
+}
+
+/// Raises `numbers`, one message each; their ids.
+async fn publish(run: &Run, numbers: &[u64]) -> Vec<garrison_bus::EnvelopeId> {
+    let mut ids = Vec::new();
+    for &n in numbers {
+        ids.extend(
+            run.source
+                .publish(Msg::Number { n }, Lineage::start())
+                .await
+                .unwrap(),
+        );
+    }
+    ids
+}
+
+/// The message `id` raising `n`, sent again by the source.
+fn resent(ring: &KeyRing, id: garrison_bus::EnvelopeId, n: u64) -> garrison_bus::SignedEnvelope {
+    ring.keys("source", "test-1")
+        .unwrap()
+        .seal_as(id, Msg::Number { n }, Lineage::start(), FixedClock.now())
+        .unwrap()
+}
+
 async fn totals_reach(run: &Run, count: usize) -> Vec<u64> {
     for _ in 0..500 {
         if run.totals.lock().unwrap().len() >= count && run.bus.is_idle() {
@@ -232,23 +268,10 @@ async fn totals_reach(run: &Run, count: usize) -> Vec<u64> {
 
 #[tokio::test]
 async fn a_fresh_instance_rebuilds_its_state_from_the_journal_and_skips_what_it_holds() {
-    let dir = tempfile::tempdir().unwrap();
-    KeyRing::init(dir.path(), &["source", "summer", "collect"]).unwrap();
-    let ring = Arc::new(KeyRing::load(dir.path(), &["source", "summer", "collect"]).unwrap());
-    let audit = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    let journal = Arc::new(MemoryJournal::default());
+    let (_dir, ring, audit, journal) = fixture();
 
     let first = start(ring.clone(), journal.clone(), audit.clone()).await;
-    let mut ids = Vec::new();
-    for n in [1, 2, 3] {
-        ids.extend(
-            first
-                .source
-                .publish(Msg::Number { n }, Lineage::start())
-                .await
-                .unwrap(),
-        );
-    }
+    let ids = publish(&first, &[1, 2, 3]).await;
     assert_eq!(totals_reach(&first, 3).await, [1, 3, 6]);
     assert_eq!(journal.entries("summer", 0, 10).unwrap().len(), 3);
     assert!(
@@ -270,16 +293,7 @@ async fn a_fresh_instance_rebuilds_its_state_from_the_journal_and_skips_what_it_
 
     // A message handled before comes again (a redelivery the old process never acked): the
     // journal knows it, so it is not added twice.
-    let keys = ring.keys("source", "test-1").unwrap();
-    let again = keys
-        .seal_as(
-            ids[1],
-            Msg::Number { n: 2 },
-            Lineage::start(),
-            FixedClock.now(),
-        )
-        .unwrap();
-    second.bus.publish(again).await.unwrap();
+    second.bus.publish(resent(&ring, ids[1], 2)).await.unwrap();
     second
         .source
         .publish(Msg::Number { n: 5 }, Lineage::start())
@@ -292,23 +306,10 @@ async fn a_fresh_instance_rebuilds_its_state_from_the_journal_and_skips_what_it_
 
 #[tokio::test]
 async fn a_checkpoint_spares_the_replay_of_what_it_holds() {
-    let dir = tempfile::tempdir().unwrap();
-    KeyRing::init(dir.path(), &["source", "summer", "collect"]).unwrap();
-    let ring = Arc::new(KeyRing::load(dir.path(), &["source", "summer", "collect"]).unwrap());
-    let audit = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    let journal = Arc::new(MemoryJournal::default());
+    let (_dir, ring, audit, journal) = fixture();
 
     let first = start_saving(ring.clone(), journal.clone(), audit.clone(), 2).await;
-    let mut ids = Vec::new();
-    for n in [1, 2, 3, 4, 5] {
-        ids.extend(
-            first
-                .source
-                .publish(Msg::Number { n }, Lineage::start())
-                .await
-                .unwrap(),
-        );
-    }
+    let ids = publish(&first, &[1, 2, 3, 4, 5]).await;
     assert_eq!(totals_reach(&first, 5).await, [1, 3, 6, 10, 15]);
     first.runtime.shutdown().await;
     // Saved after the 2nd and the 4th: the state holds 1..4, the 5th is journaled after it.
@@ -332,16 +333,7 @@ async fn a_checkpoint_spares_the_replay_of_what_it_holds() {
     assert_eq!(totals_reach(&second, 1).await, [21]);
     assert_eq!(second.replayed.load(Ordering::SeqCst), 1);
     // A message the checkpoint holds comes again: its id is still known as handled.
-    let keys = ring.keys("source", "test-1").unwrap();
-    let again = keys
-        .seal_as(
-            ids[0],
-            Msg::Number { n: 1 },
-            Lineage::start(),
-            FixedClock.now(),
-        )
-        .unwrap();
-    second.bus.publish(again).await.unwrap();
+    second.bus.publish(resent(&ring, ids[0], 1)).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     let stats = second.runtime.shutdown().await;
     assert_eq!(stats.agents["summer"].duplicates, 1);

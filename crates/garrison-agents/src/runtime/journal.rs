@@ -59,43 +59,22 @@ where
     let held = after;
     let mut read = 0;
     while read < held {
-        match journal.entries(&owner, read, PAGE) {
-            Ok(page) => {
-                for (position, entry) in page.iter().filter(|(position, _)| *position <= held) {
-                    read = *position;
-                    if let Ok(id) = entry.id.parse() {
-                        lock(&instance.seen).insert(EnvelopeId(id));
-                    }
-                }
-                if page.len() < PAGE || page.last().is_some_and(|(p, _)| *p > held) {
-                    break;
-                }
+        let Some(page) = page(instance, journal, &owner, read, PAGE).await else {
+            return false;
+        };
+        for (position, entry) in page.iter().filter(|(position, _)| *position <= held) {
+            read = *position;
+            if let Ok(id) = entry.id.parse() {
+                lock(&instance.seen).insert(EnvelopeId(id));
             }
-            Err(error) => {
-                eprintln!(
-                    "garrison: {} cannot read its journal ({error}); trying again",
-                    instance.keys.id()
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = shutdown.wait_for(|stop| *stop) => return false,
-                }
-            }
+        }
+        if page.len() < PAGE || page.last().is_some_and(|(p, _)| *p > held) {
+            break;
         }
     }
     loop {
-        let page = match journal.entries(&owner, after, PAGE) {
-            Ok(page) => page,
-            Err(error) => {
-                eprintln!(
-                    "garrison: {} cannot read its journal ({error}); trying again",
-                    instance.keys.id()
-                );
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
-                    _ = shutdown.wait_for(|stop| *stop) => return false,
-                }
-            }
+        let Some(page) = page(instance, journal, &owner, after, PAGE).await else {
+            return false;
         };
         let last = page.len() < PAGE;
         for (position, entry) in page {
@@ -118,6 +97,33 @@ where
         }
         if last {
             return true;
+        }
+    }
+}
+
+/// A page of `owner`'s journal after `after`, read again until it can be (an agent must not
+/// run on part of its state); `None` when the runtime stops meanwhile.
+async fn page<B: Bus, M: Message>(
+    instance: &Instance<B, M>,
+    journal: &dyn Journal,
+    owner: &str,
+    after: u64,
+    limit: usize,
+) -> Option<Vec<(u64, JournalEntry)>> {
+    let mut shutdown = instance.shared.shutdown.clone();
+    loop {
+        match journal.entries(owner, after, limit) {
+            Ok(page) => return Some(page),
+            Err(error) => {
+                eprintln!(
+                    "garrison: {} cannot read its journal ({error}); trying again",
+                    instance.keys.id()
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    _ = shutdown.wait_for(|stop| *stop) => return None,
+                }
+            }
         }
     }
 }
