@@ -85,8 +85,8 @@ impl Deployment {
         }
     }
 
-    /// The team's consumers at the NATS server, under this deployment's prefix.
-    fn consumers(&self) -> Vec<garrison_bus::jetstream::ConsumerState> {
+    /// Runs `job` with a connection to the NATS server under this deployment's prefix.
+    fn with_bus<R>(&self, job: impl AsyncFnOnce(garrison_bus::JetStreamBus) -> R) -> R {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -101,6 +101,13 @@ impl Deployment {
             )
             .await
             .unwrap();
+            job(bus).await
+        })
+    }
+
+    /// The team's consumers at the NATS server, under this deployment's prefix.
+    fn consumers(&self) -> Vec<garrison_bus::jetstream::ConsumerState> {
+        self.with_bus(async |bus| {
             bus.consumers(&["alert.raised", "incident.proposed"])
                 .await
                 .unwrap()
@@ -116,22 +123,7 @@ impl Deployment {
 impl Drop for Deployment {
     fn drop(&mut self) {
         self.sql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let bus = garrison_bus::JetStreamBus::connect(
-                &garrison_bus::NatsOptions::new(nats_url()),
-                garrison_bus::JetStreamConfig {
-                    prefix: self.name.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-            bus.purge_all(&["alert", "incident"]).await.unwrap();
-        });
+        self.with_bus(async |bus| bus.purge_all(&["alert", "incident"]).await.unwrap());
     }
 }
 
