@@ -111,6 +111,11 @@ impl Journal for MemoryJournal {
 }
 
 /// Sums numbers; answers each with the running total. Saves its total when `checkpoints`.
+/// How long the summer may hold a message before it is delivered again.
+const SUMMER_ACK_WAIT: Duration = Duration::from_secs(1);
+/// Numbers from this one on take the summer long to add.
+const SLOW: u64 = 1_000;
+
 struct Summer {
     total: u64,
     replayed: Arc<AtomicUsize>,
@@ -140,6 +145,10 @@ impl Agent<Msg> for Summer {
         };
         if context.replaying {
             self.replayed.fetch_add(1, Ordering::SeqCst);
+        }
+        if n >= SLOW {
+            // A slow one: longer than two ack waits.
+            tokio::time::sleep(SUMMER_ACK_WAIT * 5 / 2).await;
         }
         self.total += n;
         Ok(vec![Msg::Total { total: self.total }])
@@ -193,6 +202,7 @@ async fn start_saving(
             AgentSpec {
                 stateful: true,
                 checkpoint_every,
+                ack_wait: Some(SUMMER_ACK_WAIT),
                 ..AgentSpec::new("summer", vec![Kind::Number], vec![Kind::Total])
             },
             move || Summer {
@@ -338,4 +348,24 @@ async fn a_checkpoint_spares_the_replay_of_what_it_holds() {
     let stats = second.runtime.shutdown().await;
     assert_eq!(stats.agents["summer"].duplicates, 1);
     assert_eq!(second.totals.lock().unwrap().as_slice(), [21]);
+}
+
+#[tokio::test]
+async fn a_handler_slower_than_its_ack_wait_keeps_its_message() {
+    let (_dir, ring, audit, journal) = fixture();
+    let run = start(ring, journal, audit).await;
+    publish(&run, &[SLOW, 1]).await;
+    assert_eq!(totals_reach(&run, 2).await, [SLOW, SLOW + 1]);
+    let stats = run.runtime.shutdown().await;
+    // Said "still working" while adding: never delivered again, so never skipped as a
+    // duplicate either.
+    assert_eq!(stats.agents["summer"].duplicates, 0);
+    let summer = run
+        .bus
+        .stats()
+        .consumers
+        .into_iter()
+        .find(|consumer| consumer.name == "summer")
+        .unwrap();
+    assert_eq!((summer.expired, summer.acked), (0, 2));
 }

@@ -154,6 +154,9 @@ pub trait Acknowledge: Send + Sync {
     fn ack(&self);
     /// Not done: deliver again after `delay`.
     fn nack(&self, delay: Duration);
+    /// Still being handled: the ack wait starts again, so a long handler is not delivered
+    /// the same message meanwhile.
+    fn progress(&self) {}
 }
 
 /// One delivery of an envelope. Ack it when handled; a delivery dropped without an ack (the
@@ -191,6 +194,13 @@ impl Delivery {
     pub fn ack(mut self) {
         if let Some(settle) = self.settle.take() {
             settle.ack();
+        }
+    }
+
+    /// Says the delivery is still being handled (see [`Acknowledge::progress`]).
+    pub fn progress(&self) {
+        if let Some(settle) = &self.settle {
+            settle.progress();
         }
     }
 

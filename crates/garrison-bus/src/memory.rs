@@ -216,11 +216,13 @@ impl Consumer {
 const PENDING: u8 = 0;
 const SETTLED: u8 = 1;
 
-/// Settles one delivery: the first of ack, nack, drop or the ack deadline wins.
+/// Settles one delivery: the first of ack, nack, drop or the ack deadline wins; progress moves
+/// the deadline.
 struct Settle {
     consumer: Arc<Consumer>,
     item: Item,
     state: Arc<AtomicU8>,
+    deadline: Arc<std::sync::Mutex<tokio::time::Instant>>,
 }
 
 impl Settle {
@@ -246,6 +248,12 @@ impl Acknowledge for Settle {
     fn nack(&self, delay: Duration) {
         if self.settle() {
             self.consumer.redeliver(self.item.clone(), delay);
+        }
+    }
+
+    fn progress(&self) {
+        if let Some(wait) = self.consumer.ack_wait {
+            *lock(&self.deadline) = tokio::time::Instant::now() + wait;
         }
     }
 }
@@ -278,14 +286,25 @@ impl Subscription for InProcessSubscription {
         };
         self.consumer.delivered.fetch_add(1, Ordering::Relaxed);
         let state = Arc::new(AtomicU8::new(PENDING));
-        if let Some(wait) = self.consumer.ack_wait {
+        let deadline = Arc::new(std::sync::Mutex::new(
+            tokio::time::Instant::now() + self.consumer.ack_wait.unwrap_or_default(),
+        ));
+        if self.consumer.ack_wait.is_some() {
             let expiry = Settle {
                 consumer: self.consumer.clone(),
                 item: item.clone(),
                 state: state.clone(),
+                deadline: deadline.clone(),
             };
             self.consumer.runtime.spawn(async move {
-                tokio::time::sleep(wait).await;
+                // Until the deadline stops moving (progress moves it).
+                loop {
+                    let at = *lock(&expiry.deadline);
+                    tokio::time::sleep_until(at).await;
+                    if tokio::time::Instant::now() >= *lock(&expiry.deadline) {
+                        break;
+                    }
+                }
                 if expiry.settle() {
                     expiry.consumer.expired.fetch_add(1, Ordering::Relaxed);
                     expiry
@@ -300,6 +319,7 @@ impl Subscription for InProcessSubscription {
             consumer: self.consumer.clone(),
             item,
             state,
+            deadline,
         };
         Some(Delivery::new(envelope, attempt, Box::new(settle)))
     }

@@ -176,6 +176,35 @@ async fn deliveries_past_their_deadline_come_back_and_repeated_failures_become_d
     assert_eq!((stats.expired, stats.acked, stats.dead_lettered), (1, 0, 1));
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_delivery_still_in_progress_keeps_its_deadline_away() {
+    let bus = InProcessBus::new();
+    let mut subscription = bus
+        .subscribe(SubscriptionSpec {
+            ack_wait: Some(Duration::from_secs(30)),
+            ..spec("investigate")
+        })
+        .await
+        .unwrap();
+    bus.publish(sealed("long")).await.unwrap();
+    let held = next(&mut subscription).await;
+    // Three ack waits, saying "still working" every 20 s.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_secs(20)).await;
+        held.progress();
+    }
+    nothing_pending(&mut subscription).await;
+    held.ack();
+    let stats = &bus.stats().consumers[0];
+    assert_eq!((stats.expired, stats.acked), (0, 1));
+    // Without progress, the deadline still comes.
+    bus.publish(sealed("stuck")).await.unwrap();
+    let stuck = next(&mut subscription).await;
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    assert_eq!(next(&mut subscription).await.envelope.id, stuck.envelope.id);
+    assert_eq!(bus.stats().consumers[0].expired, 1);
+}
+
 #[tokio::test]
 async fn refusals_are_explicit() {
     let bus = InProcessBus::new();

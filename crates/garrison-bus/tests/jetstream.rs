@@ -215,6 +215,29 @@ async fn a_delivery_left_past_its_ack_wait_is_delivered_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_still_in_progress_is_not_delivered_again() {
+    let test = TestBus::default().await;
+    let spec = SubscriptionSpec {
+        ack_wait: Some(Duration::from_secs(1)),
+        ..spec("triage")
+    };
+    let mut triage = test.bus.subscribe(spec).await.unwrap();
+    test.bus.publish(sealed("long")).await.unwrap();
+    let held = next(&mut triage).await;
+    // Two and a half ack waits, saying "still working" every 400 ms.
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        held.progress();
+    }
+    nothing_pending(&mut triage).await;
+    held.ack();
+    settled(&test.bus).await;
+    let consumers = test.bus.consumers(&["alert.raised"]).await.unwrap();
+    assert_eq!(consumers[0].redelivered, 0, "{consumers:?}");
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_republished_id_is_dropped_as_a_duplicate() {
     let test = TestBus::default().await;
     let mut triage = test.bus.subscribe(spec("triage")).await.unwrap();

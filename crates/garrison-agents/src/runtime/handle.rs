@@ -154,7 +154,23 @@ where
         backlog,
         replaying: false,
     };
-    let outputs = match agent.handle(&envelope, &context).await {
+    // A handler taking long says so every half ack wait, so the message is not delivered
+    // again meanwhile (to this instance, which would skip it, or to another).
+    let handling = agent.handle(&envelope, &context);
+    let handled = match instance.spec.ack_wait.map(|wait| wait / 2) {
+        Some(period) if !period.is_zero() => {
+            tokio::pin!(handling);
+            let mut beats = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+            loop {
+                tokio::select! {
+                    result = &mut handling => break result,
+                    _ = beats.tick() => delivery.progress(),
+                }
+            }
+        }
+        _ => handling.await,
+    };
+    let outputs = match handled {
         Ok(outputs) => outputs,
         Err(error) => {
             counters.failed.fetch_add(1, Ordering::Relaxed);

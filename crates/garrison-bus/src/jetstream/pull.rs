@@ -2,13 +2,13 @@
 
 use super::{
     ATTEMPTS, CONSUMER, Counters, DEAD_FAMILY, ID, JetStreamBus, ORIGINAL_SUBJECT, REASON, SENDER,
-    SIGNATURE, lock,
+    SIGNATURE,
 };
 use crate::{Acknowledge, AgentId, Delivery, EnvelopeId, SignedEnvelope, Subscription};
 use async_nats::jetstream::{self, AckKind, consumer};
 use futures_util::StreamExt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
@@ -91,7 +91,8 @@ impl Puller {
         counters.delivered.fetch_add(1, Ordering::Relaxed);
         let (_, acker) = message.split();
         let settle = Settle {
-            acker: Mutex::new(Some(acker)),
+            acker: Arc::new(acker),
+            settled: AtomicBool::new(false),
             counters: counters.clone(),
         };
         let delivery = Delivery::new(Arc::new(envelope), attempt, Box::new(settle));
@@ -191,24 +192,33 @@ fn envelope_of(message: &jetstream::Message, prefix: &str) -> Result<SignedEnvel
     })
 }
 
-/// Settles a delivery with the server: the first of ack, nack or drop wins; a delivery never
-/// settled comes back after the consumer's ack wait.
+/// Settles a delivery with the server: the first of ack, nack or drop wins (progress, until
+/// then, restarts the ack wait); a delivery never settled comes back after the ack wait.
 struct Settle {
-    acker: Mutex<Option<jetstream::message::Acker>>,
+    acker: Arc<jetstream::message::Acker>,
+    settled: AtomicBool,
     counters: Arc<Counters>,
 }
 
 impl Settle {
     fn send(&self, kind: AckKind) {
-        let Some(acker) = lock(&self.acker).take() else {
+        let progress = matches!(kind, AckKind::Progress);
+        if progress {
+            if self.settled.load(Ordering::SeqCst) {
+                return;
+            }
+        } else if self.settled.swap(true, Ordering::SeqCst) {
             return;
-        };
-        let counter = if matches!(kind, AckKind::Ack) {
-            &self.counters.acked
-        } else {
-            &self.counters.nacked
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        }
+        let acker = self.acker.clone();
+        if !progress {
+            let counter = if matches!(kind, AckKind::Ack) {
+                &self.counters.acked
+            } else {
+                &self.counters.nacked
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
         // Sent from a task: the ack is a publish on the connection; a lost one means a
         // redelivery, which handlers absorb. [`JetStreamBus::flush`] waits for these.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
@@ -229,6 +239,10 @@ impl Acknowledge for Settle {
 
     fn nack(&self, delay: Duration) {
         self.send(AckKind::Nak((!delay.is_zero()).then_some(delay)));
+    }
+
+    fn progress(&self) {
+        self.send(AckKind::Progress);
     }
 }
 
