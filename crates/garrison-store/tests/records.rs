@@ -406,3 +406,42 @@ fn a_checkpoint_holds_the_journal_so_far_and_empties_what_it_holds() {
     assert_eq!(keeping.entries("triage", 0, 10).unwrap()[0].1, entry("k"));
     keeping.drop_schema().unwrap();
 }
+
+#[test]
+fn members_say_they_are_alive_and_which_partitions_they_own() {
+    let store = postgres_store();
+    let alive = std::time::Duration::from_secs(5);
+    assert_eq!(
+        store.heartbeat("triage", "b", &[2, 3], alive).unwrap(),
+        [("b".to_string(), vec![2, 3])]
+    );
+    let seen = store.heartbeat("triage", "a", &[0], alive).unwrap();
+    assert_eq!(
+        seen,
+        [("a".to_string(), vec![0]), ("b".to_string(), vec![2, 3])],
+        "in name order, each with what it owns"
+    );
+    assert_eq!(
+        store
+            .heartbeat("investigate", "a", &[], alive)
+            .unwrap()
+            .len(),
+        1,
+        "per role"
+    );
+    // Said again: the newest list counts. Left: no longer counted.
+    store.heartbeat("triage", "b", &[3], alive).unwrap();
+    store.leave("triage", "a").unwrap();
+    assert_eq!(
+        store.heartbeat("triage", "b", &[3], alive).unwrap(),
+        [("b".to_string(), vec![3])]
+    );
+    // Quiet for longer than `alive`: not counted either.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    store.heartbeat("triage", "c", &[], alive).unwrap();
+    let recent = store
+        .heartbeat("triage", "c", &[], std::time::Duration::from_secs(1))
+        .unwrap();
+    assert_eq!(recent, [("c".to_string(), vec![])]);
+    store.drop_schema().unwrap();
+}

@@ -91,9 +91,9 @@ impl PartitionOwner {
             self.release(partition, "its PostgreSQL connection broke")
                 .await;
         }
-        let store = self.store.clone();
-        let name = self.name.clone();
-        let members = blocking(move || store.heartbeat(PARTITIONED.0, &name, ALIVE)).await;
+        let (store, name) = (self.store.clone(), self.name.clone());
+        let owned: Vec<u32> = self.owned.keys().copied().collect();
+        let members = blocking(move || store.heartbeat(PARTITIONED.0, &name, &owned, ALIVE)).await;
         let members = match members {
             Ok(members) => {
                 if std::mem::take(&mut self.store_down) {
@@ -125,13 +125,20 @@ impl PartitionOwner {
         }
         let index = members
             .iter()
-            .position(|member| *member == self.name)
+            .position(|(member, _)| *member == self.name)
             .unwrap_or(0);
+        // Partitions a live process says it owns are not tried (each try is a connection);
+        // the lock decides for the rest.
+        let taken: std::collections::BTreeSet<u32> = members
+            .iter()
+            .filter(|(member, _)| *member != self.name)
+            .flat_map(|(_, owned)| owned.iter().copied())
+            .collect();
         for partition in claim_order(count, index, share) {
             if self.owned.len() >= share {
                 break;
             }
-            if !self.owned.contains_key(&partition) {
+            if !self.owned.contains_key(&partition) && !taken.contains(&partition) {
                 self.claim(partition).await;
             }
         }

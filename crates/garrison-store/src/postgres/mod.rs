@@ -149,6 +149,8 @@ const MIGRATIONS: &[&str] = &[
          state    BYTEA NOT NULL
      );
      CREATE INDEX journal_by_role ON journal (role, position);",
+    // 6: the partitions each member owns, so the others try to claim only free ones.
+    "ALTER TABLE members ADD COLUMN owned INTEGER[] NOT NULL DEFAULT '{}';",
 ];
 
 /// The PostgreSQL store. Cheap to share behind an `Arc`.

@@ -60,21 +60,24 @@ impl PostgresStore {
         Ok(epoch as u64)
     }
 
-    /// Says that `instance` runs `role` now, and returns every instance that said so within
-    /// `alive` (this one included), in name order: the processes sharing the role's partitions.
+    /// Says that `instance` runs `role` now and owns its partitions `owned`, and returns every
+    /// instance that said so within `alive` (this one included), in name order, with the
+    /// partitions it owns: the processes sharing the role's partitions.
     pub fn heartbeat(
         &self,
         role: &str,
         instance: &str,
+        owned: &[u32],
         alive: std::time::Duration,
-    ) -> Result<Vec<String>, StoreError> {
+    ) -> Result<Vec<(String, Vec<u32>)>, StoreError> {
         let seconds = alive.as_secs_f64();
+        let owned: Vec<i32> = owned.iter().map(|&p| p as i32).collect();
         self.with_client(|client| {
             let mut transaction = client.transaction()?;
             transaction.execute(
-                "INSERT INTO members (role, instance, seen) VALUES ($1, $2, now())
-                 ON CONFLICT (role, instance) DO UPDATE SET seen = now()",
-                &[&text(role), &text(instance)],
+                "INSERT INTO members (role, instance, seen, owned) VALUES ($1, $2, now(), $3)
+                 ON CONFLICT (role, instance) DO UPDATE SET seen = now(), owned = $3",
+                &[&text(role), &text(instance), &owned],
             )?;
             // Long gone members are forgotten; recently gone ones are simply not counted.
             transaction.execute(
@@ -82,13 +85,19 @@ impl PostgresStore {
                 &[&text(role)],
             )?;
             let rows = transaction.query(
-                "SELECT instance FROM members
+                "SELECT instance, owned FROM members
                  WHERE role = $1 AND seen >= now() - make_interval(secs => $2)
                  ORDER BY instance",
                 &[&text(role), &seconds],
             )?;
             transaction.commit()?;
-            Ok(rows.iter().map(|row| row.get(0)).collect())
+            Ok(rows
+                .iter()
+                .map(|row| {
+                    let owned: Vec<i32> = row.get(1);
+                    (row.get(0), owned.into_iter().map(|p| p as u32).collect())
+                })
+                .collect())
         })
     }
 
