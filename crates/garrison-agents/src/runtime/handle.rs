@@ -66,6 +66,19 @@ pub(super) enum Handled {
     Stop,
 }
 
+/// Refuses a delivery for good (delivering it again cannot make it acceptable): counted,
+/// audited with why, acked.
+fn refuse<B: Bus, M: Message>(
+    instance: &Instance<B, M>,
+    delivery: Delivery,
+    detail: String,
+) -> Handled {
+    instance.counters.rejected.fetch_add(1, Ordering::Relaxed);
+    instance.audit_refusal(delivery.envelope.id.to_string(), detail);
+    delivery.ack();
+    Handled::Settled
+}
+
 pub(super) async fn handle_delivery<B, M, A>(
     instance: &Instance<B, M>,
     agent: &mut A,
@@ -83,56 +96,41 @@ where
     let envelope = match shared.directory.open::<M>(&delivery.envelope) {
         Ok(envelope) => envelope,
         Err(rejection) => {
-            counters.rejected.fetch_add(1, Ordering::Relaxed);
-            instance.audit_refusal(
-                delivery.envelope.id.to_string(),
-                format!("from {}: {rejection}", delivery.envelope.sender),
-            );
-            // Refused for good: delivering it again cannot make it trustworthy.
-            delivery.ack();
-            return Handled::Settled;
+            let detail = format!("from {}: {rejection}", delivery.envelope.sender);
+            return refuse(instance, delivery, detail);
         }
     };
     let kind = envelope.payload.kind();
     if !instance.spec.consumes.contains(&kind) {
-        counters.rejected.fetch_add(1, Ordering::Relaxed);
-        instance.audit_refusal(
-            envelope.id.to_string(),
-            format!(
-                "{} does not consume {}",
-                instance.spec.role,
-                M::subject(kind)
-            ),
+        let detail = format!(
+            "{} does not consume {}",
+            instance.spec.role,
+            M::subject(kind)
         );
-        delivery.ack();
-        return Handled::Settled;
+        return refuse(instance, delivery, detail);
     }
     if let Some(own) = instance.spec.partition {
         let count = shared.partitions.count(kind);
         if count > 1 && envelope.payload.partition(count) != Some(own) {
             // Rerouted (the subject is outside the signature) or split wrongly: handling it
             // here would split one entity's state between two owners.
-            counters.rejected.fetch_add(1, Ordering::Relaxed);
-            instance.audit_refusal(
-                envelope.id.to_string(),
-                format!(
-                    "{} reached partition {own} of {}, but its entities are not all that \
-                     partition's",
-                    M::subject(kind),
-                    instance.spec.role
-                ),
+            let detail = format!(
+                "{} reached partition {own} of {}, but its entities are not all that \
+                 partition's",
+                M::subject(kind),
+                instance.spec.role
             );
-            delivery.ack();
-            return Handled::Settled;
+            return refuse(instance, delivery, detail);
         }
     }
     let journal = journal_of(instance);
+    let owner = instance.spec.owner();
     // Only a redelivery can have been handled before (by this instance, seen, or by an
     // instance before it, journaled): a first delivery costs the journal no lookup.
     let handled_before = lock(&instance.seen).contains(&envelope.id)
         || match journal
             .filter(|_| attempt > 1)
-            .map(|journal| journal.handled(&instance.spec.owner(), &envelope.id.to_string()))
+            .map(|journal| journal.handled(&owner, &envelope.id.to_string()))
         {
             None | Some(Ok(false)) => false,
             Some(Ok(true)) => true,
@@ -237,7 +235,7 @@ where
     // Journaled once its answers are out: a crash before this handles it again (the same
     // answers, with the same ids), a crash after it finds it handled.
     if let Some(journal) = journal {
-        match journal.record(&instance.spec.owner(), &journal_entry(&delivery.envelope)) {
+        match journal.record(&owner, &journal_entry(&delivery.envelope)) {
             Ok(_) => {}
             Err(garrison_store::StoreError::Fenced { role }) => {
                 // Another process owns the role now: this instance stops before its state,
