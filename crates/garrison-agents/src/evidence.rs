@@ -138,35 +138,7 @@ pub fn cloud_place(event: &StoredEvent) -> Option<String> {
     None
 }
 
-/// The account's name without its domain, lower-cased: `CORP\\Dana`, `dana@corp.example` and
-/// `dana` are one person across Windows and the identity provider.
-pub fn canonical_user(user: &str) -> String {
-    let bare = user.rsplit('\\').next().unwrap_or(user);
-    let bare = bare.split('@').next().unwrap_or(bare);
-    bare.trim().to_lowercase()
-}
-
-/// Whether an address is on the internet (not private, loopback, link-local or unspecified).
-pub fn is_public_ip(text: &str) -> bool {
-    let text = text.trim().trim_start_matches("::ffff:");
-    match text.parse::<std::net::IpAddr>() {
-        Ok(std::net::IpAddr::V4(ip)) => {
-            !(ip.is_private()
-                || ip.is_loopback()
-                || ip.is_link_local()
-                || ip.is_unspecified()
-                || ip.is_broadcast())
-        }
-        Ok(std::net::IpAddr::V6(ip)) => {
-            let first = ip.segments()[0];
-            !(ip.is_loopback()
-                || ip.is_unspecified()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80)
-        }
-        Err(_) => false,
-    }
-}
+pub use garrison_model::incident::{canonical_user, is_public_ip};
 
 /// The image of the process an event is about.
 pub fn event_image(event: &StoredEvent) -> Option<&str> {

@@ -13,6 +13,7 @@ pub mod investigate;
 pub mod messages;
 pub mod process_tree;
 pub mod report;
+pub mod respond;
 pub mod runtime;
 pub mod supervisor;
 pub mod team;

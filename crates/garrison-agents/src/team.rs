@@ -26,6 +26,8 @@ pub struct TeamConfig {
     /// partition is triaged by its own agent with its own state and journal; 0 or 1: one.
     /// Every process of a deployment must agree.
     pub partitions: u32,
+    /// The response agent's decisions and actions; no response agent when `None`.
+    pub responder: Option<Arc<crate::respond::Responder>>,
 }
 
 /// A callback given each incident version the report agent stores.
@@ -95,6 +97,9 @@ pub const DETECT: &str = "detect";
 /// The team's agent roles, in the order work flows through them.
 pub const AGENT_ROLES: [&str; 5] = ["triage", "investigate", "verify", "supervisor", "report"];
 
+/// The response agent's role: part of a team given a responder (embedded only for now).
+pub const RESPOND: &str = "respond";
+
 /// How long a stateful role's message may stay unacked: stateful roles take one message at a
 /// time, in order, so one held by an owner that died stops the role until it comes back.
 const STATEFUL_ACK_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
@@ -129,6 +134,10 @@ pub fn spec(role: &str) -> Result<AgentSpec<TeamKind>, TeamError> {
             )
         },
         "report" => AgentSpec::new(role, vec![IncidentVerified, IncidentStalled], vec![]),
+        RESPOND => AgentSpec {
+            tick: Some(std::time::Duration::from_secs(1)),
+            ..AgentSpec::new(role, vec![IncidentVerified, IncidentStalled], vec![])
+        },
         other => return Err(TeamError::UnknownRole(other.to_string())),
     })
 }
@@ -149,6 +158,12 @@ pub async fn start<B: Bus>(
     let reported = Arc::new(Mutex::new(BTreeSet::new()));
     for role in AGENT_ROLES {
         add_all(&mut builder, spec(role)?, None, &stores, &config, &reported)?;
+    }
+    if let Some(responder) = &config.responder {
+        let responder = responder.clone();
+        builder.agent(spec(RESPOND)?, move || {
+            crate::respond::Respond::new(responder.clone())
+        })?;
     }
     let runtime = builder.start().await?;
     Ok(Team {

@@ -88,6 +88,36 @@ impl Entity {
     }
 }
 
+/// The account's name without its domain, lower-cased: `CORP\\Dana`, `dana@corp.example` and
+/// `dana` are one person across Windows and the identity provider.
+pub fn canonical_user(user: &str) -> String {
+    let bare = user.rsplit('\\').next().unwrap_or(user);
+    let bare = bare.split('@').next().unwrap_or(bare);
+    bare.trim().to_lowercase()
+}
+
+/// Whether an address is on the internet (not private, loopback, link-local or unspecified).
+pub fn is_public_ip(text: &str) -> bool {
+    let text = text.trim().trim_start_matches("::ffff:");
+    match text.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => {
+            !(ip.is_private()
+                || ip.is_loopback()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || ip.is_broadcast())
+        }
+        Ok(std::net::IpAddr::V6(ip)) => {
+            let first = ip.segments()[0];
+            !(ip.is_loopback()
+                || ip.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80)
+        }
+        Err(_) => false,
+    }
+}
+
 /// The rule behind an alert, as messages carry it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RuleRef {

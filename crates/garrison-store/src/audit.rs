@@ -35,8 +35,20 @@ pub enum AuditAction {
     IncidentOpened,
     /// An incident changed (claims removed, confidence lowered, escalated, closed).
     IncidentUpdated,
+    /// The rules of engagement decided on a proposed response action.
+    ResponseDecided,
+    /// A person approved a response action.
+    ResponseApproved,
+    /// A person rejected a response action, or nobody answered before it expired.
+    ResponseRejected,
+    /// A response action is being handed to its connector (written before the call).
+    ResponseStarted,
     /// A response action was carried out.
     ResponseExecuted,
+    /// A response action failed, or its outcome is unknown.
+    ResponseFailed,
+    /// The kill switch for automatic actions was turned on or off.
+    KillSwitch,
     /// A response action was undone.
     ResponseReverted,
     /// Configuration was loaded or changed.
@@ -51,7 +63,13 @@ impl AuditAction {
             AuditAction::DecisionRecorded => "decision_recorded",
             AuditAction::IncidentOpened => "incident_opened",
             AuditAction::IncidentUpdated => "incident_updated",
+            AuditAction::ResponseDecided => "response_decided",
+            AuditAction::ResponseApproved => "response_approved",
+            AuditAction::ResponseRejected => "response_rejected",
+            AuditAction::ResponseStarted => "response_started",
             AuditAction::ResponseExecuted => "response_executed",
+            AuditAction::ResponseFailed => "response_failed",
+            AuditAction::KillSwitch => "kill_switch",
             AuditAction::ResponseReverted => "response_reverted",
             AuditAction::ConfigurationLoaded => "configuration_loaded",
         }

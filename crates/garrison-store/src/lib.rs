@@ -3,11 +3,13 @@
 //! separate processes). Agents use the traits ([`AuditLog`], [`EvidenceStore`],
 //! [`IncidentStore`]), so they run on either unchanged.
 
+pub mod actions;
 pub mod audit;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
 
+pub use actions::{ActionChange, ActionStore};
 pub use audit::{AuditAction, AuditEntry, AuditRecord, AuditReport, ChainHead, ChainViolation};
 pub use postgres::{OwnerLock, PostgresOptions, PostgresStore};
 pub use records::{EvidenceStore, IncidentStore, Lease, StoredEvent};
@@ -71,7 +73,7 @@ pub trait Journal: Send + Sync {
 
 /// Everything a store keeps: what a process running the whole team opens, whichever store
 /// backs it.
-pub trait Store: AuditLog + EvidenceStore + IncidentStore {
+pub trait Store: AuditLog + EvidenceStore + IncidentStore + ActionStore {
     /// Checks the whole audit log, and when given the head kept elsewhere, that the log still
     /// reaches it.
     fn verify_audit(&self, expected: Option<ChainHead>) -> Result<AuditReport, StoreError>;

@@ -74,6 +74,24 @@ const MIGRATIONS: &[&str] = &[
          end_ns   INTEGER
      );
      CREATE INDEX leases_by_address ON leases (address, start_ns);",
+    // 5: response actions (one row per idempotency key; the record as JSON, its state and
+    // queue order as columns) and settings (the kill switch).
+    "CREATE TABLE actions (
+         key         TEXT PRIMARY KEY,
+         incident    TEXT NOT NULL,
+         state       TEXT NOT NULL,
+         priority    INTEGER NOT NULL,
+         proposed_ns INTEGER NOT NULL,
+         started_ns  INTEGER,
+         body        TEXT NOT NULL
+     );
+     CREATE INDEX actions_by_state ON actions (state, priority DESC, proposed_ns);
+     CREATE INDEX actions_by_incident ON actions (incident, proposed_ns);
+     CREATE INDEX actions_by_start ON actions (started_ns) WHERE started_ns IS NOT NULL;
+     CREATE TABLE settings (
+         name  TEXT PRIMARY KEY,
+         value TEXT NOT NULL
+     );",
 ];
 
 /// The store. Cheap to share behind an `Arc`; writes are serialized (the audit chain needs a
@@ -133,26 +151,7 @@ impl SqliteStore {
     ) -> Result<AuditEntry, StoreError> {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
-        let entry = next_entry(read_head(&transaction)?, record, at);
-        transaction.execute(
-            "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                entry.seq as i64,
-                entry.at.to_string(),
-                entry.actor,
-                entry.action,
-                entry.subject,
-                entry.detail,
-                entry.prev_hash.as_slice(),
-                entry.hash.as_slice()
-            ],
-        )?;
-        transaction.execute(
-            "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
-             ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-            params![entry.seq as i64, entry.hash.as_slice()],
-        )?;
+        let entry = append_in(&transaction, record, at)?;
         transaction.commit()?;
         Ok(entry)
     }
@@ -186,6 +185,35 @@ impl SqliteStore {
             || self.audit_head(),
         )
     }
+}
+
+/// Appends to the audit log inside `transaction` (committed with whatever else it holds).
+pub(crate) fn append_in(
+    transaction: &rusqlite::Transaction<'_>,
+    record: &AuditRecord,
+    at: Timestamp,
+) -> Result<AuditEntry, StoreError> {
+    let entry = next_entry(read_head(transaction)?, record, at);
+    transaction.execute(
+        "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            entry.seq as i64,
+            entry.at.to_string(),
+            entry.actor,
+            entry.action,
+            entry.subject,
+            entry.detail,
+            entry.prev_hash.as_slice(),
+            entry.hash.as_slice()
+        ],
+    )?;
+    transaction.execute(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2)
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        params![entry.seq as i64, entry.hash.as_slice()],
+    )?;
+    Ok(entry)
 }
 
 fn stored_entry(row: &rusqlite::Row<'_>) -> rusqlite::Result<StoredEntry> {

@@ -33,6 +33,8 @@ pub struct DemoArgs {
     /// No summary on standard error.
     #[arg(long, short)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub response: crate::respond::ResponseArgs,
 }
 
 pub fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
@@ -76,7 +78,10 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
         }
     }
     investigate(&InvestigateArgs {
-        team: Default::default(),
+        team: crate::investigate::TeamInputs {
+            response: args.response,
+            ..Default::default()
+        },
         store: crate::state::StoreArgs {
             state: StateArgs {
                 dir: Some(dir.clone()),

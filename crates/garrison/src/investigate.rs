@@ -44,6 +44,8 @@ pub struct TeamInputs {
     /// matched against every value read (repeatable).
     #[arg(long = "intel", value_name = "PATH")]
     pub intel: Vec<PathBuf>,
+    #[command(flatten)]
+    pub response: crate::respond::ResponseArgs,
 }
 
 /// [`TeamInputs`] loaded.
@@ -249,8 +251,19 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
         .build()
         .map_err(|error| Failure::Internal(format!("cannot start the runtime: {error}")))?;
     let stores = TeamStores::shared(store.clone());
+    // The response agent runs embedded; distributed deployments do not run it yet.
+    let responder = match &opened.distributed {
+        None => Some(Arc::new(crate::respond::responder(
+            store.clone(),
+            inventory.clone(),
+            &args.team.response,
+            "respond",
+        )?)),
+        Some(_) => None,
+    };
     let config = TeamConfig {
         partitions: opened.distributed.as_ref().map_or(1, |d| d.partitions),
+        responder,
         ..TeamConfig::with_inventory(inventory)
     };
     let alert_ids: std::collections::HashSet<garrison_model::AlertId> =
@@ -327,16 +340,31 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
     }
     incidents.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
     let escalated = incidents.iter().filter(|i| i.escalated).count();
+    // The actions the response agent decided on for them.
+    let mut actions = Vec::new();
+    for incident in &incidents {
+        actions.extend(
+            store
+                .incident_actions(&incident.id.0)
+                .map_err(|error| Failure::Store(error.to_string()))?,
+        );
+    }
+    let mut by_state: std::collections::BTreeMap<&str, usize> = Default::default();
+    for action in &actions {
+        *by_state.entry(action.state.as_str()).or_default() += 1;
+    }
     let text = match args.format {
         ReportFormat::Json => {
             let document = serde_json::json!({
                 "incidents": incidents,
+                "actions": actions,
                 "stats": {
                     "events": events,
                     "alerts": alert_count,
                     "incidents": incidents.len(),
                     "escalated": escalated,
                     "quarantined": quarantined,
+                    "actions": by_state,
                 },
             });
             let mut text = serde_json::to_string_pretty(&document)
@@ -354,6 +382,30 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
             );
             for incident in &incidents {
                 text.push_str(&garrison_agents::report::markdown(incident));
+                let own: Vec<_> = actions
+                    .iter()
+                    .filter(|action| action.incident == incident.id)
+                    .collect();
+                if !own.is_empty() {
+                    text.push_str("### Response\n\n");
+                    for action in own {
+                        text.push_str(&format!(
+                            "- `{}` {} {}: **{}** (policy {}, autonomy {}; {}){}\n",
+                            action.key,
+                            action.kind,
+                            action.target,
+                            action.state,
+                            action.verdict.as_str(),
+                            action.autonomy.as_str(),
+                            action.reasons.join("; "),
+                            action
+                                .outcome
+                                .as_deref()
+                                .map(|outcome| format!(": {outcome}"))
+                                .unwrap_or_default()
+                        ));
+                    }
+                }
                 text.push('\n');
             }
             text
@@ -370,8 +422,17 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
     if !args.quiet {
         let rejected: u64 = team_stats.agents.values().map(|a| a.rejected).sum();
         let restarts: u64 = team_stats.agents.values().map(|a| a.restarts).sum();
+        let actions_line = if by_state.is_empty() {
+            "no response actions".to_string()
+        } else {
+            let parts: Vec<String> = by_state
+                .iter()
+                .map(|(state, count)| format!("{count} {state}"))
+                .collect();
+            format!("response actions: {}", parts.join(", "))
+        };
         eprintln!(
-            "investigate: {events} events, {alert_count} alerts -> {} incidents ({escalated} escalated) in {:.2} s; {quarantined} records quarantined, {rejected} messages rejected, {restarts} agent restarts, {dead_letters} dead letters; state in {}",
+            "investigate: {events} events, {alert_count} alerts -> {} incidents ({escalated} escalated) in {:.2} s; {actions_line}; {quarantined} records quarantined, {rejected} messages rejected, {restarts} agent restarts, {dead_letters} dead letters; state in {}",
             incidents.len(),
             started.elapsed().as_secs_f64(),
             opened.location

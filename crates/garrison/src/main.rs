@@ -17,6 +17,7 @@ mod live;
 mod normalize;
 mod output;
 mod partitions;
+mod respond;
 mod rules;
 mod serve;
 mod state;
@@ -59,6 +60,13 @@ enum Command {
     /// Manage the role keys agents in separate processes sign with.
     #[command(subcommand)]
     Keys(agent::KeysCommand),
+    /// The rules of engagement: validate a policy, explain a decision.
+    #[command(subcommand)]
+    Policy(respond::PolicyCommand),
+    /// Response actions and the approvals queue: list, approve, reject, roll back, run, and
+    /// the kill switch.
+    #[command(subcommand)]
+    Actions(respond::ActionsCommand),
     /// The fault test: agents as processes on NATS JetStream and PostgreSQL, a stream replayed
     /// while processes are killed and servers restarted, compared with a fault-free run.
     Chaos(chaos::ChaosArgs),
@@ -129,6 +137,8 @@ fn main() -> std::process::ExitCode {
         Command::Agent(args) => agent::run(args),
         Command::Keys(command) => agent::keys(command),
         Command::Chaos(args) => chaos::run(args),
+        Command::Policy(command) => respond::policy(command),
+        Command::Actions(command) => respond::actions(command),
     };
     match result {
         Ok(code) => std::process::ExitCode::from(code as u8),

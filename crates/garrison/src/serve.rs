@@ -96,8 +96,15 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
         );
     }));
     let stores = TeamStores::shared(store.clone());
+    let responder = crate::respond::responder(
+        store.clone(),
+        inventory.clone(),
+        &args.team.response,
+        "respond",
+    )?;
     let team_config = TeamConfig {
         observer: Some(observer),
+        responder: Some(Arc::new(responder)),
         ..TeamConfig::with_inventory(inventory)
     };
     let team = runtime

@@ -60,6 +60,11 @@ fn dependencies_point_inward() {
     assert_eq!(ours("garrison-ingest"), set(&["garrison-model"]));
     assert_eq!(ours("garrison-store"), set(&["garrison-model"]));
     assert_eq!(
+        ours("garrison-response"),
+        set(&["garrison-model"]),
+        "rules of engagement and connectors know actions and incidents, not the team"
+    );
+    assert_eq!(
         ours("garrison-scenario"),
         set(&[]),
         "the generator writes what shippers write, knowing none of our types"
@@ -150,12 +155,38 @@ fn only_the_server_knows_http_and_tls_listeners() {
     let crates = workspace_dependencies();
     for (name, dependencies) in &crates {
         if name != "garrison-server" {
-            for listener in ["axum", "hyper-util", "tokio-rustls"] {
+            assert!(
+                !dependencies.contains("axum"),
+                "{name} must leave listening to garrison-server"
+            );
+        }
+        // The response crate's connectors call out over HTTP(S); nothing else does.
+        if name != "garrison-server" && name != "garrison-response" {
+            for listener in ["hyper-util", "tokio-rustls"] {
                 assert!(
                     !dependencies.contains(listener),
                     "{name} must leave listening to garrison-server ({listener})"
                 );
             }
+        }
+    }
+    // Connectors only call out: the response crate never binds a socket.
+    let response =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../garrison-response/src");
+    for entry in std::fs::read_dir(&response).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path).unwrap();
+        for listening in [
+            "TcpListener",
+            "UdpSocket",
+            "TlsAcceptor",
+            "serve_connection",
+        ] {
+            assert!(
+                !text.contains(listening),
+                "{} uses {listening}",
+                path.display()
+            );
         }
     }
     // The pure crates stay free of sockets.

@@ -198,7 +198,16 @@ fn investigate(store: &[&str], samples: &Path) -> serde_json::Value {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).unwrap()
+    let mut report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    // The response agent runs embedded only (not yet as a process role): the comparisons
+    // with the distributed team leave its actions out.
+    let report_object = report.as_object_mut().unwrap();
+    report_object.remove("actions");
+    report_object["stats"]
+        .as_object_mut()
+        .unwrap()
+        .remove("actions");
+    report
 }
 
 #[test]

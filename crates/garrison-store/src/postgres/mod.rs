@@ -151,6 +151,24 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX journal_by_role ON journal (role, position);",
     // 6: the partitions each member owns, so the others try to claim only free ones.
     "ALTER TABLE members ADD COLUMN owned INTEGER[] NOT NULL DEFAULT '{}';",
+    // 7: response actions (one row per idempotency key; the record as JSON, its state and
+    // queue order as columns) and settings (the kill switch).
+    "CREATE TABLE actions (
+         key         TEXT PRIMARY KEY,
+         incident    TEXT NOT NULL,
+         state       TEXT NOT NULL,
+         priority    BIGINT NOT NULL,
+         proposed_ns BIGINT NOT NULL,
+         started_ns  BIGINT,
+         body        TEXT NOT NULL
+     );
+     CREATE INDEX actions_by_state ON actions (state, priority DESC, proposed_ns);
+     CREATE INDEX actions_by_incident ON actions (incident, proposed_ns);
+     CREATE INDEX actions_by_start ON actions (started_ns) WHERE started_ns IS NOT NULL;
+     CREATE TABLE settings (
+         name  TEXT PRIMARY KEY,
+         value TEXT NOT NULL
+     );",
 ];
 
 /// The PostgreSQL store. Cheap to share behind an `Arc`.
@@ -343,29 +361,7 @@ impl PostgresStore {
     ) -> Result<AuditEntry, StoreError> {
         self.with_client(|client| {
             let mut transaction = client.transaction()?;
-            let row = transaction.query_one(
-                "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
-                &[],
-            )?;
-            let entry = crate::audit::next_entry(head_of(&row)?, record, at);
-            transaction.execute(
-                "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[
-                    &(entry.seq as i64),
-                    &text(&entry.at.to_string()),
-                    &text(&entry.actor),
-                    &entry.action,
-                    &text(&entry.subject),
-                    &text(&entry.detail),
-                    &entry.prev_hash.as_slice(),
-                    &entry.hash.as_slice(),
-                ],
-            )?;
-            transaction.execute(
-                "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-                &[&(entry.seq as i64), &entry.hash.as_slice()],
-            )?;
+            let entry = append_in(&mut transaction, record, at)?;
             transaction.commit()?;
             Ok(entry)
         })
@@ -515,7 +511,40 @@ fn valid_identifier(name: &str) -> bool {
 }
 
 /// Text PostgreSQL accepts: NUL has no place in it.
-fn text(value: &str) -> std::borrow::Cow<'_, str> {
+/// Appends to the audit log inside `transaction` (committed with whatever else it holds): the
+/// head row is locked, so concurrent writers keep one chain.
+pub(crate) fn append_in(
+    transaction: &mut postgres::Transaction<'_>,
+    record: &AuditRecord,
+    at: Timestamp,
+) -> Result<AuditEntry, StoreError> {
+    let row = transaction.query_one(
+        "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+        &[],
+    )?;
+    let entry = crate::audit::next_entry(head_of(&row)?, record, at);
+    transaction.execute(
+        "INSERT INTO audit_log (seq, at, actor, action, subject, detail, prev_hash, hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &[
+            &(entry.seq as i64),
+            &text(&entry.at.to_string()),
+            &text(&entry.actor),
+            &entry.action,
+            &text(&entry.subject),
+            &text(&entry.detail),
+            &entry.prev_hash.as_slice(),
+            &entry.hash.as_slice(),
+        ],
+    )?;
+    transaction.execute(
+        "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
+        &[&(entry.seq as i64), &entry.hash.as_slice()],
+    )?;
+    Ok(entry)
+}
+
+pub(crate) fn text(value: &str) -> std::borrow::Cow<'_, str> {
     if value.contains('\0') {
         std::borrow::Cow::Owned(value.replace('\0', "\u{FFFD}"))
     } else {
@@ -604,6 +633,7 @@ pub(crate) fn is_retryable(error: &postgres::Error) -> bool {
     }
 }
 
+mod actions;
 mod owner;
 mod records;
 
