@@ -9,6 +9,7 @@
 
 pub mod dedupe;
 pub mod evidence;
+pub mod feedback;
 pub mod investigate;
 pub mod messages;
 pub mod process_tree;

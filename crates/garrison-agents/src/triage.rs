@@ -252,6 +252,9 @@ pub struct TriageConfig {
     /// alerts of a rule; the rule's whole count is estimated as that many times as large
     /// (entities spread evenly over partitions).
     pub partitions: u32,
+    /// What analysts' verdicts taught: rules and rules on hosts judged benign (or
+    /// malicious) again and again score down (or up).
+    pub precision: Arc<crate::feedback::Precision>,
 }
 
 impl Default for TriageConfig {
@@ -260,6 +263,7 @@ impl Default for TriageConfig {
             group_window: jiff::SignedDuration::from_mins(10),
             inventory: Inventory::default(),
             partitions: 1,
+            precision: Arc::default(),
         }
     }
 }
@@ -345,6 +349,14 @@ impl Triage {
                      partition of {partitions}) (-10)"
                 ),
             });
+        }
+        if let Some(adjustment) = self
+            .config
+            .precision
+            .adjustment(&alert.rule.id, alert.host.as_deref())
+        {
+            score = score.saturating_add_signed(adjustment.delta);
+            reasons.push(adjustment.reason);
         }
         (score.min(100), reasons)
     }

@@ -9,6 +9,7 @@ pub mod action;
 pub mod detection;
 pub mod event;
 pub mod evidence;
+pub mod feedback;
 pub mod fields;
 pub mod incident;
 pub mod level;

@@ -7,6 +7,7 @@ use crate::audit::AuditRecord;
 use crate::{SqliteStore, StoreError};
 use garrison_model::Timestamp;
 use garrison_model::action::{ActionRecord, ActionState};
+use garrison_model::feedback::VerdictRecord;
 use rusqlite::{OptionalExtension, params};
 
 /// What a move changes besides the state.
@@ -65,6 +66,58 @@ pub trait ActionStore: Send + Sync {
         audit: &AuditRecord,
         at: Timestamp,
     ) -> Result<(), StoreError>;
+}
+
+/// Where analysts' verdicts are kept.
+pub trait VerdictStore: Send + Sync {
+    /// Records a verdict, with its audit entry, in one transaction.
+    fn record_verdict(
+        &self,
+        verdict: &VerdictRecord,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError>;
+    /// Every verdict, oldest first (a later verdict on the same subject supersedes it).
+    fn verdicts(&self) -> Result<Vec<VerdictRecord>, StoreError>;
+}
+
+pub(crate) fn encode_verdict(verdict: &VerdictRecord) -> Result<String, StoreError> {
+    serde_json::to_string(verdict).map_err(|error| StoreError::Corrupt {
+        what: format!("verdict on {}: {error}", verdict.subject),
+    })
+}
+
+pub(crate) fn decode_verdict(body: &str) -> Result<VerdictRecord, StoreError> {
+    serde_json::from_str(body).map_err(|error| StoreError::Corrupt {
+        what: format!("a verdict does not read back: {error}"),
+    })
+}
+
+impl VerdictStore for SqliteStore {
+    fn record_verdict(
+        &self,
+        verdict: &VerdictRecord,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        let body = encode_verdict(verdict)?;
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        transaction.execute(
+            "INSERT INTO verdicts (subject, at_ns, body) VALUES (?1, ?2, ?3)",
+            params![verdict.subject.to_string(), nanos(verdict.at), body],
+        )?;
+        crate::sqlite::append_in(&transaction, audit, verdict.at)?;
+        transaction.commit()?;
+        Ok(())
+    }
+
+    fn verdicts(&self) -> Result<Vec<VerdictRecord>, StoreError> {
+        let connection = self.connection();
+        let mut statement = connection.prepare("SELECT body FROM verdicts ORDER BY seq")?;
+        let bodies = statement
+            .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        bodies.iter().map(|body| decode_verdict(body)).collect()
+    }
 }
 
 /// Applies `change` and the new state to `record`.

@@ -9,7 +9,7 @@ pub mod postgres;
 pub mod records;
 pub mod sqlite;
 
-pub use actions::{ActionChange, ActionStore};
+pub use actions::{ActionChange, ActionStore, VerdictStore};
 pub use audit::{AuditAction, AuditEntry, AuditRecord, AuditReport, ChainHead, ChainViolation};
 pub use postgres::{OwnerLock, PostgresOptions, PostgresStore};
 pub use records::{EvidenceStore, IncidentStore, Lease, StoredEvent};
@@ -73,7 +73,7 @@ pub trait Journal: Send + Sync {
 
 /// Everything a store keeps: what a process running the whole team opens, whichever store
 /// backs it.
-pub trait Store: AuditLog + EvidenceStore + IncidentStore + ActionStore {
+pub trait Store: AuditLog + EvidenceStore + IncidentStore + ActionStore + VerdictStore {
     /// Checks the whole audit log, and when given the head kept elsewhere, that the log still
     /// reaches it.
     fn verify_audit(&self, expected: Option<ChainHead>) -> Result<AuditReport, StoreError>;

@@ -92,6 +92,13 @@ const MIGRATIONS: &[&str] = &[
          name  TEXT PRIMARY KEY,
          value TEXT NOT NULL
      );",
+    // 6: analysts' verdicts, in the order given.
+    "CREATE TABLE verdicts (
+         seq     INTEGER PRIMARY KEY AUTOINCREMENT,
+         subject TEXT NOT NULL,
+         at_ns   INTEGER NOT NULL,
+         body    TEXT NOT NULL
+     );",
 ];
 
 /// The store. Cheap to share behind an `Arc`; writes are serialized (the audit chain needs a

@@ -29,7 +29,7 @@ pub enum ReportFormat {
 
 /// What the team detects with and knows: rules, inventory, threat intelligence (shared by
 /// `investigate` and `serve`).
-#[derive(Debug, Default, clap::Args)]
+#[derive(Debug, Default, Clone, clap::Args)]
 pub struct TeamInputs {
     /// Sigma rule file or folder (repeatable); added to the bundled pack.
     #[arg(long = "rules", value_name = "PATH")]
@@ -161,8 +161,8 @@ pub(crate) fn load_inventory(path: &std::path::Path) -> Result<Inventory, Failur
     })
 }
 
-/// Runs the team on `args.paths` (also what `garrison demo` does on its generated telemetry).
-pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
+/// Runs the team on `args.paths`: hunt, evidence, alerts, the agents; returns the incidents.
+pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failure> {
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
     let discovery = args.input.discover()?;
     let Loaded {
@@ -243,6 +243,7 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
     alerts.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
     alerts.dedup_by(|a, b| a.id == b.id);
     let alert_count = alerts.len();
+    let alert_evidence: Vec<EvidenceId> = alerts.iter().map(|alert| alert.evidence).collect();
 
     // 3. The team.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -261,11 +262,18 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
         )?)),
         Some(_) => None,
     };
-    let config = TeamConfig {
+    let mut config = TeamConfig {
         partitions: opened.distributed.as_ref().map_or(1, |d| d.partitions),
         responder,
         ..TeamConfig::with_inventory(inventory)
     };
+    // What analysts' verdicts so far taught triage.
+    let verdicts = store
+        .verdicts()
+        .map_err(|error| Failure::Store(error.to_string()))?;
+    config.triage.precision = Arc::new(garrison_agents::feedback::Precision::from_verdicts(
+        &verdicts,
+    ));
     let alert_ids: std::collections::HashSet<garrison_model::AlertId> =
         alerts.iter().map(|alert| alert.id.clone()).collect();
     let (mut reported, team_stats, dead_letters) = runtime.block_on(async {
@@ -339,6 +347,52 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
         }
     }
     incidents.sort_by(|a, b| (a.first_seen, &a.id).cmp(&(b.first_seen, &b.id)));
+    Ok(Investigation {
+        store,
+        location: opened.location,
+        incidents,
+        events,
+        alerts: alert_count,
+        alert_evidence,
+        quarantined,
+        team_stats,
+        dead_letters,
+        started,
+    })
+}
+
+/// What a run of the team found.
+pub struct Investigation {
+    pub store: Arc<dyn garrison_store::Store>,
+    /// Where the store is, for messages.
+    pub location: String,
+    /// Newest versions, superseded ones left out, in order of first activity.
+    pub incidents: Vec<Incident>,
+    pub events: usize,
+    pub alerts: usize,
+    /// The record behind each alert raised.
+    pub alert_evidence: Vec<EvidenceId>,
+    pub quarantined: u64,
+    pub team_stats: garrison_agents::RuntimeStats,
+    pub dead_letters: u64,
+    pub started: Instant,
+}
+
+/// Runs the team on `args.paths` (also what `garrison demo` does on its generated telemetry)
+/// and writes what it found.
+pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
+    let Investigation {
+        store,
+        location,
+        incidents,
+        events,
+        alerts: alert_count,
+        quarantined,
+        team_stats,
+        dead_letters,
+        started,
+        ..
+    } = run_investigation(args)?;
     let escalated = incidents.iter().filter(|i| i.escalated).count();
     // The actions the response agent decided on for them.
     let mut actions = Vec::new();
@@ -349,6 +403,24 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
                 .map_err(|error| Failure::Store(error.to_string()))?,
         );
     }
+    // Past incidents judged by analysts that share rules with each one.
+    let verdicts = store
+        .verdicts()
+        .map_err(|error| Failure::Store(error.to_string()))?;
+    let similar: std::collections::BTreeMap<String, Vec<serde_json::Value>> = incidents
+        .iter()
+        .map(|incident| {
+            let found = garrison_agents::feedback::similar_judged(incident, &verdicts, 3);
+            let found: Vec<serde_json::Value> = found
+                .into_iter()
+                .map(|(id, verdict, shared)| {
+                    serde_json::json!({"incident": id, "verdict": verdict, "shared_rules": shared})
+                })
+                .collect();
+            (incident.id.0.clone(), found)
+        })
+        .filter(|(_, found)| !found.is_empty())
+        .collect();
     let mut by_state: std::collections::BTreeMap<&str, usize> = Default::default();
     for action in &actions {
         *by_state.entry(action.state.as_str()).or_default() += 1;
@@ -358,6 +430,7 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
             let document = serde_json::json!({
                 "incidents": incidents,
                 "actions": actions,
+                "similar": similar,
                 "stats": {
                     "events": events,
                     "alerts": alert_count,
@@ -386,6 +459,18 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
                     .iter()
                     .filter(|action| action.incident == incident.id)
                     .collect();
+                if let Some(found) = similar.get(&incident.id.0) {
+                    text.push_str("### Similar past incidents\n\n");
+                    for item in found {
+                        text.push_str(&format!(
+                            "- {}: judged {} ({} rule(s) shared)\n",
+                            item["incident"].as_str().unwrap_or(""),
+                            item["verdict"].as_str().unwrap_or(""),
+                            item["shared_rules"]
+                        ));
+                    }
+                    text.push('\n');
+                }
                 if !own.is_empty() {
                     text.push_str("### Response\n\n");
                     for action in own {
@@ -435,7 +520,7 @@ pub fn investigate(args: &InvestigateArgs) -> Result<ExitCode, Failure> {
             "investigate: {events} events, {alert_count} alerts -> {} incidents ({escalated} escalated) in {:.2} s; {actions_line}; {quarantined} records quarantined, {rejected} messages rejected, {restarts} agent restarts, {dead_letters} dead letters; state in {}",
             incidents.len(),
             started.elapsed().as_secs_f64(),
-            opened.location
+            location
         );
     }
     if dead_letters > 0 {

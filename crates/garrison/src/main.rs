@@ -10,6 +10,7 @@ mod chaos;
 mod chaos_engines;
 mod demo;
 mod distributed;
+mod eval;
 mod hunt;
 mod input;
 mod investigate;
@@ -21,6 +22,7 @@ mod respond;
 mod rules;
 mod serve;
 mod state;
+mod verdicts;
 
 use clap::{Parser, Subcommand};
 
@@ -60,6 +62,12 @@ enum Command {
     /// Manage the role keys agents in separate processes sign with.
     #[command(subcommand)]
     Keys(agent::KeysCommand),
+    /// Replay labelled alert streams (one scenario per path) and measure what reaches a
+    /// person against the labels, before and after a simulated analyst's verdicts.
+    Eval(eval::EvalArgs),
+    /// Analysts' verdicts on incidents and alerts, and what they taught.
+    #[command(subcommand)]
+    Verdicts(verdicts::VerdictsCommand),
     /// The rules of engagement: validate a policy, explain a decision.
     #[command(subcommand)]
     Policy(respond::PolicyCommand),
@@ -138,6 +146,8 @@ fn main() -> std::process::ExitCode {
         Command::Keys(command) => agent::keys(command),
         Command::Chaos(args) => chaos::run(args),
         Command::Policy(command) => respond::policy(command),
+        Command::Eval(args) => eval::run(args),
+        Command::Verdicts(command) => verdicts::run(command),
         Command::Actions(command) => respond::actions(command),
     };
     match result {

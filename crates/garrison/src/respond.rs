@@ -330,6 +330,9 @@ pub enum ActionsCommand {
     Approve(DecideArgs),
     /// Reject an awaiting action.
     Reject(RejectArgs),
+    /// Replace an awaiting action's target: the policy decides on the replacement, which is
+    /// approved by whoever modified it (unless denied) and carried out.
+    Modify(ModifyArgs),
     /// Undo a succeeded action through its connector (unisolate, unsuspend, unblock).
     Rollback(DecideArgs),
     /// Carry out approved actions, take over actions a dead responder left mid-call, and
@@ -384,6 +387,15 @@ pub struct RejectArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct ModifyArgs {
+    #[command(flatten)]
+    pub decide: DecideArgs,
+    /// The new target, KIND:VALUE (host:WS2, user:CORP\\dana, ip:203.0.113.7).
+    #[arg(long)]
+    pub target: String,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub store: StoreArgs,
@@ -420,6 +432,7 @@ pub fn actions(command: ActionsCommand) -> Result<crate::ExitCode, Failure> {
         ActionsCommand::List(args) => list(args),
         ActionsCommand::Approve(args) => decide(args, None),
         ActionsCommand::Reject(args) => decide(args.decide, Some(args.reason)),
+        ActionsCommand::Modify(args) => modify(args),
         ActionsCommand::Rollback(args) => rollback(args),
         ActionsCommand::Run(args) => run(args),
         ActionsCommand::KillSwitch(args) => {
@@ -536,6 +549,43 @@ fn decide(args: DecideArgs, reject: Option<String>) -> Result<crate::ExitCode, F
     Ok(crate::ExitCode::Success)
 }
 
+fn modify(args: ModifyArgs) -> Result<crate::ExitCode, Failure> {
+    let decide = &args.decide;
+    let target = garrison_response::config::parse_target(&args.target)
+        .map_err(|error| Failure::Usage(format!("--target: {error}")))?;
+    let actor = person(&decide.actor);
+    let opened = decide.store.open(true)?;
+    let record = opened
+        .store
+        .action(&decide.key)
+        .map_err(store_error)?
+        .ok_or_else(|| Failure::Input(format!("no action {}", decide.key)))?;
+    let incident = opened
+        .store
+        .incident(&record.incident)
+        .map_err(store_error)?
+        .ok_or_else(|| Failure::Input(format!("no incident {} in the store", record.incident)))?;
+    let responder = open_responder(&decide.store, &decide.response, &decide.inventory, &actor)?;
+    let (answer, replacement) = responder
+        .modify(&decide.key, target, &incident, jiff::Timestamp::now())
+        .map_err(store_error)?;
+    report(&decide.key, &answer)?;
+    if let Some(replacement) = replacement {
+        eprintln!(
+            "actions: {} replaces it: {} {}: {} ({})",
+            replacement.key,
+            replacement.kind,
+            replacement.target,
+            replacement.state,
+            replacement.reasons.join("; ")
+        );
+        if replacement.state == ActionState::Approved && !decide.no_run {
+            run_ready(&responder)?;
+        }
+    }
+    Ok(crate::ExitCode::Success)
+}
+
 fn report(key: &str, answer: &Answer) -> Result<(), Failure> {
     match answer {
         Answer::Done(state) => {
@@ -547,6 +597,7 @@ fn report(key: &str, answer: &Answer) -> Result<(), Failure> {
             Ok(())
         }
         Answer::NoSuchAction => Err(Failure::Input(format!("no action {key}"))),
+        Answer::Refused(reason) => Err(Failure::Usage(format!("{key}: {reason}"))),
     }
 }
 

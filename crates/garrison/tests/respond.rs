@@ -183,6 +183,45 @@ fn the_demo_incident_is_answered_under_policy_and_approvals_run_once() {
     ]);
     assert_eq!(code, 3, "{stderr}");
 
+    // A person corrects the target: the original is rejected, the replacement decided by the
+    // policy, approved by that person and carried out; a target of the wrong kind is refused.
+    let fourth = actions(state, "awaiting_approval")[0]["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let modify = |key: &str, target: &str| {
+        run(&[
+            "actions",
+            "modify",
+            key,
+            "--target",
+            target,
+            "--state",
+            state,
+            "--response",
+            &config,
+            "--as",
+            "ana",
+        ])
+    };
+    let (code, _, stderr) = modify(&fourth, "host:WS09");
+    assert_eq!(code, 2, "{stderr}");
+    let (code, _, stderr) = modify(&fourth, "user:eve@corp.example");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("is rejected now"), "{stderr}");
+    assert!(
+        stderr.contains("user eve@corp.example: approved"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("modified by user:ana from user"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("1 carried out"), "{stderr}");
+    let (code, _, stderr) = modify(&fourth, "user:eve@corp.example");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("is rejected: nothing to do"), "{stderr}");
+
     // Containment undone; every step of it in the audit log, which still verifies.
     let isolate_key = isolate["key"].as_str().unwrap();
     let (code, _, stderr) = run(&[

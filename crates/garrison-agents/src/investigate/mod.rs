@@ -5,8 +5,7 @@
 
 use crate::AgentError;
 use crate::evidence::{
-    CACHED_RECORDS, CachedEvidence, canonical_user, cloud_place, event_summary, is_machine_account,
-    is_public_ip,
+    CACHED_RECORDS, CachedEvidence, cloud_place, event_summary, is_machine_account,
 };
 use crate::messages::{TeamMessage, TriageDecision, TriagedAlert, Verdict};
 use crate::process_tree::{self, process_key};
@@ -27,7 +26,11 @@ use std::sync::Arc;
 mod saved;
 mod wording;
 
-use wording::{capitalize, principal};
+use wording::{capitalize, indicators, person, principal};
+
+/// Distinct rules naming no ATT&CK tactic from which an incident is one level more severe
+/// than its worst alert.
+const DISTINCT_RULES_RAISE: usize = 3;
 
 #[derive(Debug, Clone)]
 pub struct InvestigateConfig {
@@ -94,25 +97,6 @@ const CASES_KEPT: usize = 10_000;
 
 fn temporary(error: impl std::fmt::Display) -> AgentError {
     AgentError::Temporary(error.to_string())
-}
-
-/// Indicators that tie activity together across hosts and sources: file hashes, domains, and
-/// internet addresses (private ones are shared by too much to mean anything).
-fn indicators(alert: &Alert) -> impl Iterator<Item = &Entity> {
-    alert.entities.iter().filter(|entity| match entity.kind {
-        EntityKind::FileHash | EntityKind::Domain => true,
-        EntityKind::Ip => is_public_ip(&entity.value),
-        _ => false,
-    })
-}
-
-/// The person behind an alert, in the form shared by Windows and the identity provider.
-fn person(alert: &Alert) -> Option<String> {
-    alert
-        .user
-        .as_deref()
-        .filter(|user| !is_machine_account(user))
-        .map(canonical_user)
 }
 
 impl Investigate {
@@ -307,10 +291,12 @@ impl Investigate {
         let mut timeline = Vec::new();
         let mut first_of_tactic: BTreeMap<usize, (&Alert, String)> = BTreeMap::new();
         let mut ruled: BTreeSet<&str> = BTreeSet::new();
+        let mut untagged_rules: BTreeSet<&str> = BTreeSet::new();
         let mut severity = Level::Informational;
         let mut best_score = 0;
         for (alert, decision) in &alerts {
             let alert_tactics = alert.rule.tactics();
+            let alert_tactics_empty = alert_tactics.is_empty();
             for tactic in &alert_tactics {
                 if !tactics.contains(tactic) {
                     tactics.push(tactic.clone());
@@ -339,6 +325,9 @@ impl Investigate {
             });
             if !ruled.insert(&alert.rule.id) {
                 continue;
+            }
+            if alert_tactics_empty {
+                untagged_rules.insert(&alert.rule.id);
             }
             reasoning.push(Claim {
                 claim: format!(
@@ -498,7 +487,12 @@ impl Investigate {
         }
 
         let distinct_tactics = tactics.len();
-        if distinct_tactics >= 3 && severity < Level::Critical {
+        // A story several stages long, or told by several independent detections that name no
+        // ATT&CK tactic (other tools' alerts: distinct rules stand in for distinct stages),
+        // is one level more severe than its worst alert alone.
+        if (distinct_tactics >= 3 || untagged_rules.len() >= DISTINCT_RULES_RAISE)
+            && severity < Level::Critical
+        {
             severity = severity.next_higher();
         }
         let mut confidence = f64::from(best_score) / 100.0;

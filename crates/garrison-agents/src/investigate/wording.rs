@@ -1,8 +1,8 @@
 //! How an incident names what it is about.
 
-use crate::evidence::{canonical_user, is_machine_account};
+use crate::evidence::{canonical_user, is_machine_account, is_public_ip};
 use crate::messages::TriageDecision;
-use garrison_model::Alert;
+use garrison_model::{Alert, Entity, EntityKind};
 
 /// The person most of the alerts are about (ties: the earliest).
 pub(super) fn principal(alerts: &[&(Alert, TriageDecision)]) -> Option<String> {
@@ -33,4 +33,23 @@ pub(super) fn capitalize(text: &str) -> String {
         Some(first) => first.to_uppercase().chain(chars).collect(),
         None => String::new(),
     }
+}
+
+/// Indicators that tie activity together across hosts and sources: file hashes, domains, and
+/// internet addresses (private ones are shared by too much to mean anything).
+pub(super) fn indicators(alert: &Alert) -> impl Iterator<Item = &Entity> {
+    alert.entities.iter().filter(|entity| match entity.kind {
+        EntityKind::FileHash | EntityKind::Domain => true,
+        EntityKind::Ip => is_public_ip(&entity.value),
+        _ => false,
+    })
+}
+
+/// The person behind an alert, in the form shared by Windows and the identity provider.
+pub(super) fn person(alert: &Alert) -> Option<String> {
+    alert
+        .user
+        .as_deref()
+        .filter(|user| !is_machine_account(user))
+        .map(canonical_user)
 }

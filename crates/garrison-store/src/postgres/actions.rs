@@ -3,10 +3,14 @@
 
 use super::{PostgresStore, append_in, text};
 use crate::StoreError;
-use crate::actions::{ActionChange, ActionStore, apply, decode, encode, nanos};
+use crate::actions::{
+    ActionChange, ActionStore, VerdictStore, apply, decode, decode_verdict, encode, encode_verdict,
+    nanos,
+};
 use crate::audit::AuditRecord;
 use garrison_model::Timestamp;
 use garrison_model::action::{ActionRecord, ActionState};
+use garrison_model::feedback::VerdictRecord;
 
 const KILL_SWITCH: &str = "kill_switch";
 
@@ -165,6 +169,40 @@ impl ActionStore for PostgresStore {
             append_in(&mut transaction, audit, at)?;
             transaction.commit()?;
             Ok(())
+        })
+    }
+}
+
+impl VerdictStore for PostgresStore {
+    fn record_verdict(
+        &self,
+        verdict: &VerdictRecord,
+        audit: &AuditRecord,
+    ) -> Result<(), StoreError> {
+        let body = encode_verdict(verdict)?;
+        self.with_client(|client| {
+            let mut transaction = client.transaction()?;
+            transaction.execute(
+                "INSERT INTO verdicts (subject, at_ns, body) VALUES ($1, $2, $3)",
+                &[
+                    &text(&verdict.subject.to_string()),
+                    &nanos(verdict.at),
+                    &text(&body),
+                ],
+            )?;
+            append_in(&mut transaction, audit, verdict.at)?;
+            transaction.commit()?;
+            Ok(())
+        })
+    }
+
+    fn verdicts(&self) -> Result<Vec<VerdictRecord>, StoreError> {
+        self.with_client(|client| {
+            client
+                .query("SELECT body FROM verdicts ORDER BY seq", &[])?
+                .iter()
+                .map(|row| decode_verdict(row.get(0)))
+                .collect()
         })
     }
 }

@@ -169,6 +169,13 @@ const MIGRATIONS: &[&str] = &[
          name  TEXT PRIMARY KEY,
          value TEXT NOT NULL
      );",
+    // 8: analysts' verdicts, in the order given.
+    "CREATE TABLE verdicts (
+         seq     BIGSERIAL PRIMARY KEY,
+         subject TEXT NOT NULL,
+         at_ns   BIGINT NOT NULL,
+         body    TEXT NOT NULL
+     );",
 ];
 
 /// The PostgreSQL store. Cheap to share behind an `Arc`.

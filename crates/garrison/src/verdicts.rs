@@ -1,0 +1,250 @@
+//! `garrison verdicts`: analysts record what they concluded about incidents and alerts, and
+//! see what it taught scoring (per-rule and per-pattern precision, suppression candidates).
+
+use crate::respond::ListFormat;
+use crate::state::StoreArgs;
+use crate::{ExitCode, Failure};
+use garrison_agents::feedback::{Precision, judged_alerts};
+use garrison_model::feedback::{AnalystVerdict, VerdictRecord, VerdictSubject};
+use garrison_model::{AlertId, IncidentId};
+use garrison_store::{AuditAction, AuditRecord};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum VerdictsCommand {
+    /// Record a verdict on an incident (all its alerts) or on one alert.
+    Add(AddArgs),
+    /// Every verdict, oldest first.
+    List(ListArgs),
+    /// What the verdicts taught: precision per rule on each host, and suppression candidates.
+    Precision(ListArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct AddArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(
+        long,
+        value_name = "ID",
+        conflicts_with = "alert",
+        required_unless_present = "alert"
+    )]
+    pub incident: Option<String>,
+    #[arg(long, value_name = "ID")]
+    pub alert: Option<String>,
+    /// tp (true positive), btp (benign true positive) or fp (false positive).
+    #[arg(long, value_parser = parse_verdict)]
+    pub verdict: AnalystVerdict,
+    #[arg(long)]
+    pub note: Option<String>,
+    /// Who decides, for the audit log (default: $USER).
+    #[arg(long = "as", value_name = "NAME")]
+    pub actor: Option<String>,
+}
+
+fn parse_verdict(text: &str) -> Result<AnalystVerdict, String> {
+    AnalystVerdict::parse(text).ok_or_else(|| format!("{text:?}: tp, btp or fp"))
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: ListFormat,
+}
+
+fn store_error(error: garrison_store::StoreError) -> Failure {
+    Failure::Store(error.to_string())
+}
+
+pub fn run(command: VerdictsCommand) -> Result<ExitCode, Failure> {
+    match command {
+        VerdictsCommand::Add(args) => add(args),
+        VerdictsCommand::List(args) => {
+            let opened = args.store.open(true)?;
+            let verdicts = opened.store.verdicts().map_err(store_error)?;
+            match args.format {
+                ListFormat::Json => print_json(&verdicts)?,
+                ListFormat::Text => {
+                    for verdict in &verdicts {
+                        println!(
+                            "{} {} {} by {} ({} alert(s)){}",
+                            verdict.at,
+                            verdict.subject,
+                            verdict.verdict,
+                            verdict.by,
+                            verdict.alerts.len(),
+                            verdict
+                                .note
+                                .as_deref()
+                                .map(|note| format!(": {note}"))
+                                .unwrap_or_default()
+                        );
+                    }
+                }
+            }
+            Ok(ExitCode::Success)
+        }
+        VerdictsCommand::Precision(args) => {
+            let opened = args.store.open(true)?;
+            let verdicts = opened.store.verdicts().map_err(store_error)?;
+            let precision = Precision::from_verdicts(&verdicts);
+            let rows: Vec<serde_json::Value> = precision
+                .estimates()
+                .iter()
+                .map(|estimate| {
+                    serde_json::json!({
+                        "rule_id": estimate.pattern.rule_id,
+                        "host": estimate.pattern.host,
+                        "malicious": estimate.counts.malicious,
+                        "benign": estimate.counts.benign,
+                        "precision": estimate.mean,
+                        "adjustment": precision
+                            .adjustment(&estimate.pattern.rule_id, estimate.pattern.host.as_deref())
+                            .map(|adjustment| adjustment.reason),
+                    })
+                })
+                .collect();
+            let suppress: Vec<String> = precision
+                .suppressions()
+                .iter()
+                .map(|estimate| {
+                    format!(
+                        "allowlist rule {} on {}: {} of {} judged alerts were benign",
+                        estimate.pattern.rule_id,
+                        estimate.pattern.host.as_deref().unwrap_or("(no host)"),
+                        estimate.counts.benign,
+                        estimate.counts.total()
+                    )
+                })
+                .collect();
+            match args.format {
+                ListFormat::Json => print_json(&serde_json::json!({
+                    "verdicts": precision.verdicts(),
+                    "patterns": rows,
+                    "suggestions": suppress,
+                }))?,
+                ListFormat::Text => {
+                    println!("{} verdict(s)", precision.verdicts());
+                    for row in &rows {
+                        println!(
+                            "{} on {}: {} malicious, {} benign, precision {:.2}{}",
+                            row["rule_id"].as_str().unwrap_or(""),
+                            row["host"].as_str().unwrap_or("(no host)"),
+                            row["malicious"],
+                            row["benign"],
+                            row["precision"].as_f64().unwrap_or(0.0),
+                            row["adjustment"]
+                                .as_str()
+                                .map(|reason| format!("; triage: {reason}"))
+                                .unwrap_or_default()
+                        );
+                    }
+                    for line in &suppress {
+                        println!("suggestion: {line}");
+                    }
+                }
+            }
+            Ok(ExitCode::Success)
+        }
+    }
+}
+
+fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|error| Failure::Internal(error.to_string()))?;
+    println!("{text}");
+    Ok(())
+}
+
+fn add(args: AddArgs) -> Result<ExitCode, Failure> {
+    let opened = args.store.open(true)?;
+    let store = &opened.store;
+    let host_of = |evidence| {
+        store
+            .event(evidence)
+            .ok()
+            .flatten()
+            .and_then(|event| event.host)
+    };
+    let (subject, alerts) = match (&args.incident, &args.alert) {
+        (Some(id), _) => {
+            let incident = store
+                .incident(&IncidentId(id.clone()))
+                .map_err(store_error)?
+                .ok_or_else(|| Failure::Input(format!("no incident {id} in the store")))?;
+            let evidence: std::collections::HashMap<&AlertId, garrison_model::EvidenceId> =
+                incident
+                    .alerts
+                    .iter()
+                    .map(|alert| (&alert.id, alert.evidence))
+                    .collect();
+            let alerts = judged_alerts(&incident, |alert| {
+                evidence.get(alert).copied().and_then(host_of)
+            });
+            (VerdictSubject::Incident(incident.id.clone()), alerts)
+        }
+        (None, Some(id)) => {
+            let id = AlertId(id.clone());
+            let incident = store
+                .incidents()
+                .map_err(store_error)?
+                .into_iter()
+                .find(|incident| incident.alerts.iter().any(|alert| alert.id == id))
+                .ok_or_else(|| {
+                    Failure::Input(format!("no incident in the store holds alert {id}"))
+                })?;
+            let alerts: Vec<_> = judged_alerts(&incident, |alert| {
+                incident
+                    .alerts
+                    .iter()
+                    .find(|known| known.id == *alert)
+                    .and_then(|known| host_of(known.evidence))
+            })
+            .into_iter()
+            .filter(|(alert, _)| *alert == id)
+            .collect();
+            (VerdictSubject::Alert(id), alerts)
+        }
+        (None, None) => return Err(Failure::Usage("--incident or --alert".into())),
+    };
+    let by = format!(
+        "user:{}",
+        args.actor
+            .clone()
+            .or_else(|| std::env::var("USER").ok())
+            .unwrap_or_else(|| "unknown".into())
+    );
+    let record = VerdictRecord {
+        subject,
+        verdict: args.verdict,
+        by: by.clone(),
+        at: jiff::Timestamp::now(),
+        note: args.note.clone(),
+        alerts,
+    };
+    let audit = AuditRecord {
+        actor: by,
+        action: AuditAction::DecisionRecorded,
+        subject: record.subject.to_string(),
+        detail: format!(
+            "verdict {} on {} alert(s){}",
+            record.verdict,
+            record.alerts.len(),
+            record
+                .note
+                .as_deref()
+                .map(|note| format!(": {note}"))
+                .unwrap_or_default()
+        ),
+    };
+    store.record_verdict(&record, &audit).map_err(store_error)?;
+    eprintln!(
+        "verdicts: {} is {} ({} alert(s) judged)",
+        record.subject,
+        record.verdict,
+        record.alerts.len()
+    );
+    Ok(ExitCode::Success)
+}
