@@ -297,6 +297,28 @@ impl Responder {
         }
     }
 
+    /// Moves `record` from one of `from` to `to` with `change`, its audit entry (`action`:
+    /// "KIND TARGET: detail") committed with the move; false when someone moved it first.
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        record: &ActionRecord,
+        from: &[ActionState],
+        to: ActionState,
+        change: &ActionChange,
+        action: AuditAction,
+        detail: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let audit = self.audit(
+            action,
+            record,
+            format!("{} {}: {detail}", record.kind, record.target),
+        );
+        self.store
+            .transition(&record.key, from, to, change, &audit, at)
+    }
+
     /// Approves an awaiting action (a second approval changes nothing).
     pub fn approve(&self, key: &str, now: Timestamp) -> Result<Answer, StoreError> {
         self.answer(
@@ -440,15 +462,7 @@ impl Responder {
             decided_by: Some(self.actor.clone()),
             ..ActionChange::default()
         };
-        let audit = self.audit(
-            action,
-            &record,
-            format!("{} {}: {detail}", record.kind, record.target),
-        );
-        if self
-            .store
-            .transition(key, &[from], to, &change, &audit, now)?
-        {
+        if self.step(&record, &[from], to, &change, action, &detail, now)? {
             Ok(Answer::Done(to))
         } else {
             let state = self.store.action(key)?.map_or(record.state, |r| r.state);
@@ -463,22 +477,18 @@ impl Responder {
             .store
             .actions(&[ActionState::AwaitingApproval], 10_000)?
         {
-            if record.expires_at.is_some_and(|at| at <= now) {
-                let audit = self.audit(
-                    AuditAction::ResponseRejected,
+            if record.expires_at.is_some_and(|at| at <= now)
+                && self.step(
                     &record,
-                    format!("{} {}: expired unanswered", record.kind, record.target),
-                );
-                if self.store.transition(
-                    &record.key,
                     &[ActionState::AwaitingApproval],
                     ActionState::Expired,
                     &ActionChange::default(),
-                    &audit,
+                    AuditAction::ResponseRejected,
+                    "expired unanswered",
                     now,
-                )? {
-                    expired += 1;
-                }
+                )?
+            {
+                expired += 1;
             }
         }
         Ok(expired)
@@ -508,24 +518,19 @@ impl Responder {
         clock: &dyn crate::Clock,
     ) -> Result<bool, StoreError> {
         let Some(connector) = self.connector(record.kind).cloned() else {
-            let audit = self.audit(
-                AuditAction::ResponseFailed,
-                &record,
-                format!(
-                    "{} {}: no connector carries it out",
-                    record.kind, record.target
-                ),
-            );
+            let reason = "no connector carries it out";
             let change = ActionChange {
-                outcome: Some("no connector carries it out".into()),
+                outcome: Some(reason.into()),
                 ..ActionChange::default()
             };
-            self.store.transition(
-                &record.key,
+            let failed = AuditAction::ResponseFailed;
+            self.step(
+                &record,
                 &[from],
                 ActionState::Failed,
                 &change,
-                &audit,
+                failed,
+                reason,
                 clock.now(),
             )?;
             return Ok(false);
@@ -541,17 +546,6 @@ impl Responder {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let audit = self.audit(
-                AuditAction::ResponseStarted,
-                &record,
-                format!(
-                    "{} {}: handed to {} (call {})",
-                    record.kind,
-                    record.target,
-                    connector.name(),
-                    record.attempts + 1
-                ),
-            );
             let change = ActionChange {
                 attempt: true,
                 ..ActionChange::default()
@@ -561,12 +555,20 @@ impl Responder {
             } else {
                 ActionState::Executing
             };
-            if !self.store.transition(
-                &record.key,
+            let handed = format!(
+                "handed to {} (call {})",
+                connector.name(),
+                record.attempts + attempt
+            );
+            let started = AuditAction::ResponseStarted;
+            let executing = ActionState::Executing;
+            if !self.step(
+                &record,
                 &[from_now],
-                ActionState::Executing,
+                executing,
                 &change,
-                &audit,
+                started,
+                &handed,
                 clock.now(),
             )? {
                 return Ok(false);
@@ -600,21 +602,19 @@ impl Responder {
                     error.to_string(),
                 ),
             };
-            let audit = self.audit(
-                action,
-                &record,
-                format!("{} {}: {state}: {outcome}", record.kind, record.target),
-            );
+            let detail = format!("{state}: {outcome}");
             let change = ActionChange {
                 outcome: Some(outcome),
                 ..ActionChange::default()
             };
-            self.store.transition(
-                &record.key,
-                &[ActionState::Executing],
+            let executing = [ActionState::Executing];
+            self.step(
+                &record,
+                &executing,
                 state,
                 &change,
-                &audit,
+                action,
+                &detail,
                 clock.now(),
             )?;
             return Ok(true);
@@ -641,59 +641,37 @@ impl Responder {
                 || self
                     .connector(record.kind)
                     .is_some_and(|connector| connector.honors_idempotency_key());
+            let executing = [ActionState::Executing];
             if safe && !self.store.kill_switch()? {
                 // Back to approved first, so exactly one responder re-claims it.
-                let audit = self.audit(
-                    AuditAction::ResponseStarted,
-                    &record,
-                    format!(
-                        "{} {}: its responder stopped mid-call; sending it again (safe: {})",
-                        record.kind,
-                        record.target,
-                        if record.kind.sets_state() {
-                            "the action sets a state"
-                        } else {
-                            "the connector deduplicates by idempotency key"
-                        }
-                    ),
-                );
+                let why = if record.kind.sets_state() {
+                    "the action sets a state"
+                } else {
+                    "the connector deduplicates by idempotency key"
+                };
+                let detail =
+                    format!("its responder stopped mid-call; sending it again (safe: {why})");
                 let change = ActionChange {
                     if_updated_at: Some(record.updated_at),
                     ..ActionChange::default()
                 };
-                if self.store.transition(
-                    &record.key,
-                    &[ActionState::Executing],
-                    ActionState::Approved,
-                    &change,
-                    &audit,
-                    now,
-                )? && self.execute(record, ActionState::Approved, clock).await?
+                let (approved, started) = (ActionState::Approved, AuditAction::ResponseStarted);
+                if self.step(
+                    &record, &executing, approved, &change, started, &detail, now,
+                )? && self.execute(record, approved, clock).await?
                 {
                     recovered += 1;
                 }
             } else if !safe {
-                let audit = self.audit(
-                    AuditAction::ResponseFailed,
-                    &record,
-                    format!(
-                        "{} {}: its responder stopped mid-call and sending it again could do it twice: a person checks",
-                        record.kind, record.target
-                    ),
-                );
+                let detail = "its responder stopped mid-call and sending it again could do it \
+                              twice: a person checks";
                 let change = ActionChange {
                     outcome: Some("responder stopped mid-call: outcome unknown".into()),
                     if_updated_at: Some(record.updated_at),
                     ..ActionChange::default()
                 };
-                if self.store.transition(
-                    &record.key,
-                    &[ActionState::Executing],
-                    ActionState::Unknown,
-                    &change,
-                    &audit,
-                    now,
-                )? {
+                let (unknown, failed) = (ActionState::Unknown, AuditAction::ResponseFailed);
+                if self.step(&record, &executing, unknown, &change, failed, detail, now)? {
                     recovered += 1;
                 }
             }
@@ -717,24 +695,22 @@ impl Responder {
         let connector = self
             .connector(record.kind)
             .ok_or_else(|| format!("no connector carries out {}", record.kind))?;
-        let audit = self.audit(
-            AuditAction::ResponseStarted,
-            &record,
-            format!("{} {}: {undo} (rollback)", record.kind, record.target),
-        );
         let claim = ActionChange {
             decided_by: Some(self.actor.clone()),
             if_updated_at: Some(record.updated_at),
             ..ActionChange::default()
         };
+        let succeeded = [ActionState::Succeeded];
+        let (started, detail) = (AuditAction::ResponseStarted, format!("{undo} (rollback)"));
+        let same = ActionState::Succeeded;
         if !self
-            .store
-            .transition(
-                key,
-                &[ActionState::Succeeded],
-                ActionState::Succeeded,
+            .step(
+                &record,
+                &succeeded,
+                same,
                 &claim,
-                &audit,
+                started,
+                &detail,
                 clock.now(),
             )
             .map_err(failed)?
@@ -749,29 +725,36 @@ impl Responder {
             summary: format!("Garrison incident {}: {undo}", record.incident),
             rollback: true,
         };
-        let answer = connector
-            .call(&call)
-            .await
-            .map_err(|error| format!("{undo} failed: {error}"))?;
-        let audit = self.audit(
-            AuditAction::ResponseReverted,
-            &record,
-            format!("{} {}: {undo}: {answer}", record.kind, record.target),
-        );
+        let (to, action, outcome) = match connector.call(&call).await {
+            Ok(answer) => (
+                ActionState::RolledBack,
+                AuditAction::ResponseReverted,
+                format!("rolled back: {answer}"),
+            ),
+            // Still in force: the rollback is audited as failed and may be asked for again.
+            Err(error) => (
+                ActionState::Succeeded,
+                AuditAction::ResponseFailed,
+                format!("{undo} failed: {error}"),
+            ),
+        };
         let change = ActionChange {
-            outcome: Some(format!("rolled back: {answer}")),
+            outcome: Some(outcome.clone()),
             ..ActionChange::default()
         };
-        self.store
-            .transition(
-                key,
-                &[ActionState::Succeeded],
-                ActionState::RolledBack,
-                &change,
-                &audit,
-                clock.now(),
-            )
-            .map_err(failed)?;
+        self.step(
+            &record,
+            &succeeded,
+            to,
+            &change,
+            action,
+            &outcome,
+            clock.now(),
+        )
+        .map_err(failed)?;
+        if to != ActionState::RolledBack {
+            return Err(outcome);
+        }
         Ok(Answer::Done(ActionState::RolledBack))
     }
 }

@@ -539,12 +539,30 @@ async fn a_succeeded_action_is_rolled_back_through_its_connector() {
         .iter()
         .find(|record| record.kind == ActionKind::IsolateHost)
         .unwrap();
-    let answer = setup
-        .responder
-        .acting_as("user:ana")
+    // A rollback the connector refuses leaves the action in force, audited, to try again.
+    setup
+        .connector
+        .failures
+        .lock()
+        .unwrap()
+        .push(ConnectorError::Permanent("403 forbidden".into()));
+    let analyst = setup.responder.acting_as("user:ana");
+    let error = analyst
         .rollback(&isolate.key, &SystemClock)
         .await
-        .unwrap();
+        .unwrap_err();
+    assert!(
+        error.contains("release the host from isolation failed"),
+        "{error}"
+    );
+    let held = setup.store.action(&isolate.key).unwrap().unwrap();
+    assert_eq!(held.state, ActionState::Succeeded);
+    assert!(
+        audit_actions(&setup.store)
+            .iter()
+            .any(|line| line.starts_with("response_failed isolate_host host WS1: release")),
+    );
+    let answer = analyst.rollback(&isolate.key, &SystemClock).await.unwrap();
     assert_eq!(answer, Answer::Done(ActionState::RolledBack));
     let last = setup.connector.calls().pop().unwrap();
     assert!(last.rollback);

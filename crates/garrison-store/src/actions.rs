@@ -80,15 +80,23 @@ pub trait VerdictStore: Send + Sync {
     fn verdicts(&self) -> Result<Vec<VerdictRecord>, StoreError>;
 }
 
-pub(crate) fn encode_verdict(verdict: &VerdictRecord) -> Result<String, StoreError> {
-    serde_json::to_string(verdict).map_err(|error| StoreError::Corrupt {
-        what: format!("verdict on {}: {error}", verdict.subject),
+/// A record as the JSON body its row holds (`what` names it in an error).
+pub(crate) fn encode<T: serde::Serialize>(
+    value: &T,
+    what: impl std::fmt::Display,
+) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|error| StoreError::Corrupt {
+        what: format!("{what}: {error}"),
     })
 }
 
-pub(crate) fn decode_verdict(body: &str) -> Result<VerdictRecord, StoreError> {
+/// A record from the JSON body of its row (`what` names its kind in an error).
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(
+    body: &str,
+    what: &str,
+) -> Result<T, StoreError> {
     serde_json::from_str(body).map_err(|error| StoreError::Corrupt {
-        what: format!("a verdict does not read back: {error}"),
+        what: format!("{what} does not read back: {error}"),
     })
 }
 
@@ -98,7 +106,7 @@ impl VerdictStore for SqliteStore {
         verdict: &VerdictRecord,
         audit: &AuditRecord,
     ) -> Result<(), StoreError> {
-        let body = encode_verdict(verdict)?;
+        let body = encode(verdict, &verdict.subject)?;
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         transaction.execute(
@@ -116,7 +124,7 @@ impl VerdictStore for SqliteStore {
         let bodies = statement
             .query_map([], |row| row.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        bodies.iter().map(|body| decode_verdict(body)).collect()
+        bodies.iter().map(|body| decode(body, VERDICT)).collect()
     }
 }
 
@@ -146,17 +154,8 @@ pub(crate) fn apply(
     }
 }
 
-pub(crate) fn encode(record: &ActionRecord) -> Result<String, StoreError> {
-    serde_json::to_string(record).map_err(|error| StoreError::Corrupt {
-        what: format!("action {}: {error}", record.key),
-    })
-}
-
-pub(crate) fn decode(body: &str) -> Result<ActionRecord, StoreError> {
-    serde_json::from_str(body).map_err(|error| StoreError::Corrupt {
-        what: format!("an action record does not read back: {error}"),
-    })
-}
+pub(crate) const ACTION: &str = "an action record";
+pub(crate) const VERDICT: &str = "a verdict";
 
 pub(crate) fn nanos(at: Timestamp) -> i64 {
     at.as_nanosecond() as i64
@@ -170,7 +169,7 @@ impl ActionStore for SqliteStore {
         action: &ActionRecord,
         audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
-        let body = encode(action)?;
+        let body = encode(action, &action.key)?;
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         let inserted = transaction.execute(
@@ -199,7 +198,7 @@ impl ActionStore for SqliteStore {
                 row.get(0)
             })
             .optional()?;
-        body.as_deref().map(decode).transpose()
+        body.as_deref().map(|body| decode(body, ACTION)).transpose()
     }
 
     fn actions(
@@ -224,7 +223,7 @@ impl ActionStore for SqliteStore {
         let bodies = statement
             .query_map(params![list, limit as i64], |row| row.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        bodies.iter().map(|body| decode(body)).collect()
+        bodies.iter().map(|body| decode(body, ACTION)).collect()
     }
 
     fn incident_actions(&self, incident: &str) -> Result<Vec<ActionRecord>, StoreError> {
@@ -234,7 +233,7 @@ impl ActionStore for SqliteStore {
         let bodies = statement
             .query_map([incident], |row| row.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        bodies.iter().map(|body| decode(body)).collect()
+        bodies.iter().map(|body| decode(body, ACTION)).collect()
     }
 
     fn transition(
@@ -256,7 +255,7 @@ impl ActionStore for SqliteStore {
         let Some(body) = body else {
             return Ok(false);
         };
-        let mut record = decode(&body)?;
+        let mut record: ActionRecord = decode(&body, ACTION)?;
         if !from.contains(&record.state)
             || change
                 .if_updated_at
@@ -269,7 +268,7 @@ impl ActionStore for SqliteStore {
         transaction.execute(
             "UPDATE actions SET state = ?2, body = ?3, started_ns = COALESCE(?4, started_ns)
              WHERE key = ?1",
-            params![key, to.as_str(), encode(&record)?, started],
+            params![key, to.as_str(), encode(&record, key)?, started],
         )?;
         crate::sqlite::append_in(&transaction, audit, at)?;
         transaction.commit()?;

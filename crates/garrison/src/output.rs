@@ -185,3 +185,11 @@ fn write_table(out: &mut dyn Write, detections: &[Detection]) -> io::Result<()> 
     }
     Ok(())
 }
+
+/// Prints `value` as pretty JSON on standard output.
+pub fn print_json(value: &impl serde::Serialize) -> Result<(), crate::Failure> {
+    let text = serde_json::to_string_pretty(value)
+        .map_err(|error| crate::Failure::Internal(error.to_string()))?;
+    println!("{text}");
+    Ok(())
+}

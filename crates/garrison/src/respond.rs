@@ -270,11 +270,7 @@ fn explain(
         .decide(incident, args.stalled, jiff::Timestamp::now())
         .map_err(|error| Failure::Store(error.to_string()))?;
     match args.format {
-        ListFormat::Json => {
-            let text = serde_json::to_string_pretty(&decided)
-                .map_err(|error| Failure::Internal(error.to_string()))?;
-            println!("{text}");
-        }
+        ListFormat::Json => crate::output::print_json(&decided)?,
         ListFormat::Text => {
             println!(
                 "{} (severity {}, confidence {:.2}, {}):",
@@ -489,11 +485,7 @@ fn list(args: ListArgs) -> Result<crate::ExitCode, Failure> {
         }
     };
     match args.format {
-        ListFormat::Json => {
-            let text = serde_json::to_string_pretty(&records)
-                .map_err(|error| Failure::Internal(error.to_string()))?;
-            println!("{text}");
-        }
+        ListFormat::Json => crate::output::print_json(&records)?,
         ListFormat::Text => {
             println!(
                 "{:<20} {:<17} {:>3}  {:<16} {:<32} {:<22} expires",

@@ -1,6 +1,7 @@
 //! `garrison verdicts`: analysts record what they concluded about incidents and alerts, and
 //! see what it taught scoring (per-rule and per-pattern precision, suppression candidates).
 
+use crate::output::print_json;
 use crate::respond::ListFormat;
 use crate::state::StoreArgs;
 use crate::{ExitCode, Failure};
@@ -149,13 +150,6 @@ pub fn run(command: VerdictsCommand) -> Result<ExitCode, Failure> {
             Ok(ExitCode::Success)
         }
     }
-}
-
-fn print_json(value: &impl serde::Serialize) -> Result<(), Failure> {
-    let text = serde_json::to_string_pretty(value)
-        .map_err(|error| Failure::Internal(error.to_string()))?;
-    println!("{text}");
-    Ok(())
 }
 
 fn add(args: AddArgs) -> Result<ExitCode, Failure> {

@@ -4,8 +4,7 @@
 use super::{PostgresStore, append_in, text};
 use crate::StoreError;
 use crate::actions::{
-    ActionChange, ActionStore, VerdictStore, apply, decode, decode_verdict, encode, encode_verdict,
-    nanos,
+    ACTION, ActionChange, ActionStore, VERDICT, VerdictStore, apply, decode, encode, nanos,
 };
 use crate::audit::AuditRecord;
 use garrison_model::Timestamp;
@@ -20,7 +19,7 @@ impl ActionStore for PostgresStore {
         action: &ActionRecord,
         audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
-        let body = encode(action)?;
+        let body = encode(action, &action.key)?;
         self.with_client(|client| {
             let mut transaction = client.transaction()?;
             let inserted = transaction.execute(
@@ -47,7 +46,7 @@ impl ActionStore for PostgresStore {
         self.with_client(|client| {
             client
                 .query_opt("SELECT body FROM actions WHERE key = $1", &[&key])?
-                .map(|row| decode(row.get(0)))
+                .map(|row| decode(row.get(0), ACTION))
                 .transpose()
         })
     }
@@ -73,7 +72,7 @@ impl ActionStore for PostgresStore {
                     &[&states, &(limit as i64)],
                 )?
                 .iter()
-                .map(|row| decode(row.get(0)))
+                .map(|row| decode(row.get(0), ACTION))
                 .collect()
         })
     }
@@ -86,7 +85,7 @@ impl ActionStore for PostgresStore {
                     &[&incident],
                 )?
                 .iter()
-                .map(|row| decode(row.get(0)))
+                .map(|row| decode(row.get(0), ACTION))
                 .collect()
         })
     }
@@ -109,7 +108,7 @@ impl ActionStore for PostgresStore {
             else {
                 return Ok(false);
             };
-            let mut record = decode(row.get(0))?;
+            let mut record: ActionRecord = decode(row.get(0), ACTION)?;
             if !from.contains(&record.state)
                 || change
                     .if_updated_at
@@ -122,7 +121,7 @@ impl ActionStore for PostgresStore {
             transaction.execute(
                 "UPDATE actions SET state = $2, body = $3, started_ns = COALESCE($4, started_ns)
                  WHERE key = $1",
-                &[&key, &to.as_str(), &text(&encode(&record)?), &started],
+                &[&key, &to.as_str(), &text(&encode(&record, key)?), &started],
             )?;
             append_in(&mut transaction, audit, at)?;
             transaction.commit()?;
@@ -179,7 +178,7 @@ impl VerdictStore for PostgresStore {
         verdict: &VerdictRecord,
         audit: &AuditRecord,
     ) -> Result<(), StoreError> {
-        let body = encode_verdict(verdict)?;
+        let body = encode(verdict, &verdict.subject)?;
         self.with_client(|client| {
             let mut transaction = client.transaction()?;
             transaction.execute(
@@ -201,7 +200,7 @@ impl VerdictStore for PostgresStore {
             client
                 .query("SELECT body FROM verdicts ORDER BY seq", &[])?
                 .iter()
-                .map(|row| decode_verdict(row.get(0)))
+                .map(|row| decode(row.get(0), VERDICT))
                 .collect()
         })
     }
