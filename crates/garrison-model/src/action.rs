@@ -128,6 +128,8 @@ pub enum TargetKind {
     Url,
     /// Tickets and notifications are about the incident itself.
     Incident,
+    /// People on call: an escalation notifies a team (a tier).
+    Team,
 }
 
 impl TargetKind {
@@ -141,6 +143,7 @@ impl TargetKind {
             TargetKind::Domain => "domain",
             TargetKind::Url => "url",
             TargetKind::Incident => "incident",
+            TargetKind::Team => "team",
         }
     }
 }
@@ -209,6 +212,10 @@ impl PolicyVerdict {
 pub enum ActionState {
     /// Recommended in the report only.
     ReportOnly,
+    /// An escalation due at `expires_at` unless the incident is acknowledged first.
+    Scheduled,
+    /// An escalation the incident's acknowledgement made unnecessary.
+    Cancelled,
     /// Queued for a person to carry out outside Garrison.
     Proposed,
     /// The policy forbids it.
@@ -232,8 +239,10 @@ pub enum ActionState {
 }
 
 impl ActionState {
-    pub const ALL: [ActionState; 12] = [
+    pub const ALL: [ActionState; 14] = [
         ActionState::ReportOnly,
+        ActionState::Scheduled,
+        ActionState::Cancelled,
         ActionState::Proposed,
         ActionState::Denied,
         ActionState::AwaitingApproval,
@@ -250,6 +259,8 @@ impl ActionState {
     pub fn as_str(self) -> &'static str {
         match self {
             ActionState::ReportOnly => "report_only",
+            ActionState::Scheduled => "scheduled",
+            ActionState::Cancelled => "cancelled",
             ActionState::Proposed => "proposed",
             ActionState::Denied => "denied",
             ActionState::AwaitingApproval => "awaiting_approval",
@@ -299,7 +310,7 @@ pub struct ActionRecord {
     pub priority: u32,
     pub proposed_at: Timestamp,
     pub updated_at: Timestamp,
-    /// When an awaiting approval expires.
+    /// When an awaiting approval expires, or a scheduled escalation is due.
     pub expires_at: Option<Timestamp>,
     pub assignee: Option<String>,
     /// Who approved, rejected or rolled it back.
@@ -308,6 +319,10 @@ pub struct ActionRecord {
     pub attempts: u32,
     /// What the connector answered, or why it failed (never a secret).
     pub outcome: Option<String>,
+    /// The connector that must carry it out (an escalation tier's); any that carries out its
+    /// kind when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<String>,
 }
 
 impl ActionRecord {

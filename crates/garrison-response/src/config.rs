@@ -42,6 +42,22 @@ pub struct ResponseConfig {
     pub connectors: Vec<ConnectorConfig>,
     /// Who gets assigned approvals by default.
     pub assignee: Option<String>,
+    /// Escalation tiers, in order: an escalated incident nobody acknowledged within a
+    /// tier's delay notifies that tier.
+    pub escalation: Vec<EscalationTier>,
+}
+
+/// One tier of the escalation path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EscalationTier {
+    /// The team notified (`tier2`, `on-call`).
+    pub tier: String,
+    /// How long after the incident was escalated, unacknowledged.
+    pub after: Duration,
+    /// Incidents at least this severe.
+    pub min_severity: Level,
+    /// The connector that notifies it (a webhook to chat or a paging tool).
+    pub connector: String,
 }
 
 impl Default for ResponseConfig {
@@ -63,6 +79,7 @@ impl Default for ResponseConfig {
             playbooks: Playbook::defaults(),
             connectors: Vec::new(),
             assignee: None,
+            escalation: Vec::new(),
         }
     }
 }
@@ -112,6 +129,17 @@ struct RawResponse {
     playbook: Vec<RawPlaybook>,
     #[serde(default)]
     connector: Vec<ConnectorConfig>,
+    #[serde(default)]
+    escalation: Vec<RawTier>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTier {
+    tier: String,
+    after_minutes: u64,
+    min_severity: Option<Level>,
+    connector: String,
 }
 
 #[derive(Deserialize)]
@@ -258,6 +286,23 @@ impl ResponseConfig {
                 ));
             }
         }
+        for tier in raw.escalation {
+            if !names.contains(&tier.connector) {
+                errors.push(format!(
+                    "response.escalation {:?}: no connector named {:?}",
+                    tier.tier, tier.connector
+                ));
+            }
+            if tier.tier.trim().is_empty() {
+                errors.push("response.escalation: a tier needs a name".into());
+            }
+            config.escalation.push(EscalationTier {
+                tier: tier.tier,
+                after: Duration::from_secs(tier.after_minutes * 60),
+                min_severity: tier.min_severity.unwrap_or(Level::Critical),
+                connector: tier.connector,
+            });
+        }
         config.connectors = raw.connector;
         if errors.is_empty() {
             Ok(config)
@@ -311,6 +356,7 @@ pub fn parse_target(text: &str) -> Result<Target, String> {
         "domain" => TargetKind::Domain,
         "url" => TargetKind::Url,
         "incident" => TargetKind::Incident,
+        "team" => TargetKind::Team,
         other => return Err(format!("{other:?} is not a target kind")),
     };
     if value.trim().is_empty() {
@@ -346,6 +392,14 @@ mod tests {
             name = "fw"
             type = "blocklist"
             url = "https://fw.example/api/lists/garrison"
+            [[response.connector]]
+            name = "pager"
+            type = "webhook"
+            url = "https://pager.example/v2/enqueue"
+            [[response.escalation]]
+            tier = "tier2"
+            after_minutes = 15
+            connector = "pager"
             "#,
         )
         .unwrap();
@@ -364,6 +418,15 @@ mod tests {
         assert_eq!(config.approval_expiry, Duration::from_secs(1800));
         assert_eq!(config.playbooks.len(), 1);
         assert_eq!(config.connectors[0].name, "fw");
+        assert_eq!(
+            config.escalation,
+            [EscalationTier {
+                tier: "tier2".into(),
+                after: Duration::from_secs(900),
+                min_severity: Level::Critical,
+                connector: "pager".into(),
+            }]
+        );
         // 2026-12-21 is a Monday; 07:30 UTC is 08:30 in Vienna, inside the freeze.
         let (hour, weekday, business, freeze) =
             config.clock("2026-12-21T07:30:00Z".parse().unwrap());
@@ -375,10 +438,14 @@ mod tests {
             business_hours = [18, 8]
             [response.autonomy]
             launch_missiles = "propose"
+            [[response.escalation]]
+            tier = "tier3"
+            after_minutes = 60
+            connector = "nowhere"
             "#,
         )
         .unwrap_err();
-        for needle in ["server", "business_hours", "launch_missiles"] {
+        for needle in ["server", "business_hours", "launch_missiles", "nowhere"] {
             assert!(errors.contains(needle), "{errors}");
         }
     }

@@ -143,7 +143,7 @@ fn targets(incident: &Incident, kind: ActionKind) -> Vec<Target> {
                 _ => Vec::new(),
             }
         }
-        TargetKind::Url => Vec::new(),
+        TargetKind::Url | TargetKind::Team => Vec::new(),
     };
     values
         .into_iter()

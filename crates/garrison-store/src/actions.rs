@@ -66,6 +66,17 @@ pub trait ActionStore: Send + Sync {
         audit: &AuditRecord,
         at: Timestamp,
     ) -> Result<(), StoreError>;
+    /// Records that `by` took `incident` on (its scheduled escalations are not sent), with
+    /// its audit entry; false when someone had already.
+    fn acknowledge(
+        &self,
+        incident: &str,
+        by: &str,
+        audit: &AuditRecord,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Who took `incident` on, and when.
+    fn acknowledgement(&self, incident: &str) -> Result<Option<(String, Timestamp)>, StoreError>;
 }
 
 /// Where analysts' verdicts are kept.
@@ -159,6 +170,12 @@ pub(crate) const VERDICT: &str = "a verdict";
 
 pub(crate) fn nanos(at: Timestamp) -> i64 {
     at.as_nanosecond() as i64
+}
+
+pub(crate) fn from_nanos(at: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_nanosecond(i128::from(at)).map_err(|error| StoreError::Corrupt {
+        what: format!("a stored time is out of range: {error}"),
+    })
 }
 
 const KILL_SWITCH: &str = "kill_switch";
@@ -312,5 +329,38 @@ impl ActionStore for SqliteStore {
         crate::sqlite::append_in(&transaction, audit, at)?;
         transaction.commit()?;
         Ok(())
+    }
+
+    fn acknowledge(
+        &self,
+        incident: &str,
+        by: &str,
+        audit: &AuditRecord,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        let inserted = transaction.execute(
+            "INSERT INTO acknowledgements (incident, by_whom, at_ns) VALUES (?1, ?2, ?3)
+             ON CONFLICT (incident) DO NOTHING",
+            params![incident, by, nanos(at)],
+        )?;
+        if inserted == 1 {
+            crate::sqlite::append_in(&transaction, audit, at)?;
+        }
+        transaction.commit()?;
+        Ok(inserted == 1)
+    }
+
+    fn acknowledgement(&self, incident: &str) -> Result<Option<(String, Timestamp)>, StoreError> {
+        let row: Option<(String, i64)> = self
+            .connection()
+            .query_row(
+                "SELECT by_whom, at_ns FROM acknowledgements WHERE incident = ?1",
+                [incident],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        row.map(|(by, at)| Ok((by, from_nanos(at)?))).transpose()
     }
 }

@@ -99,6 +99,12 @@ const MIGRATIONS: &[&str] = &[
          at_ns   INTEGER NOT NULL,
          body    TEXT NOT NULL
      );",
+    // 7: who took each incident on (its scheduled escalations are not sent).
+    "CREATE TABLE acknowledgements (
+         incident TEXT PRIMARY KEY,
+         by_whom  TEXT NOT NULL,
+         at_ns    INTEGER NOT NULL
+     );",
 ];
 
 /// The store. Cheap to share behind an `Arc`; writes are serialized (the audit chain needs a

@@ -51,6 +51,7 @@ fn action(host: &str, priority: u32, state: ActionState, at: Timestamp) -> Actio
         decided_by: None,
         attempts: 0,
         outcome: None,
+        connector: None,
     }
 }
 
@@ -126,6 +127,22 @@ fn actions_move_only_by_compare_and_set_each_move_audited() {
         let report = store.verify_audit(None).unwrap();
         assert!(report.violation.is_none());
         assert_eq!(report.checked, 4);
+
+        assert_eq!(store.acknowledgement("inc-1").unwrap(), None);
+        assert!(
+            store
+                .acknowledge("inc-1", "user:ana", &audit("ack"), later)
+                .unwrap()
+        );
+        assert!(
+            !store
+                .acknowledge("inc-1", "user:bob", &audit("ack"), later)
+                .unwrap()
+        );
+        assert_eq!(
+            store.acknowledgement("inc-1").unwrap(),
+            Some(("user:ana".to_string(), later))
+        );
 
         assert!(!store.kill_switch().unwrap());
         store.set_kill_switch(true, &audit("on"), later).unwrap();

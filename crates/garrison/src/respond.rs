@@ -245,7 +245,9 @@ fn entity_kind(kind: garrison_model::action::TargetKind) -> garrison_model::Enti
         TargetKind::Ip => EntityKind::Ip,
         TargetKind::Domain => EntityKind::Domain,
         TargetKind::File => EntityKind::FileHash,
-        TargetKind::Process | TargetKind::Url | TargetKind::Incident => EntityKind::Process,
+        TargetKind::Process | TargetKind::Url | TargetKind::Incident | TargetKind::Team => {
+            EntityKind::Process
+        }
     }
 }
 
@@ -336,6 +338,8 @@ pub enum ActionsCommand {
     Run(RunArgs),
     /// Stop (on) or allow again (off) every automatic action.
     KillSwitch(KillSwitchArgs),
+    /// Take an incident on: its scheduled escalations are not sent.
+    Ack(AckArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -402,6 +406,17 @@ pub struct RunArgs {
 }
 
 #[derive(Debug, clap::Args)]
+pub struct AckArgs {
+    /// The incident's id (`inc-…`).
+    pub incident: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Who takes it on, for the audit log (default: $USER).
+    #[arg(long = "as", value_name = "NAME")]
+    pub actor: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
 pub struct KillSwitchArgs {
     #[arg(value_parser = ["on", "off"])]
     pub setting: String,
@@ -431,6 +446,7 @@ pub fn actions(command: ActionsCommand) -> Result<crate::ExitCode, Failure> {
         ActionsCommand::Modify(args) => modify(args),
         ActionsCommand::Rollback(args) => rollback(args),
         ActionsCommand::Run(args) => run(args),
+        ActionsCommand::Ack(args) => acknowledge(args),
         ActionsCommand::KillSwitch(args) => {
             let opened = args.store.open(true)?;
             let on = args.setting == "on";
@@ -578,6 +594,38 @@ fn modify(args: ModifyArgs) -> Result<crate::ExitCode, Failure> {
     Ok(crate::ExitCode::Success)
 }
 
+fn acknowledge(args: AckArgs) -> Result<crate::ExitCode, Failure> {
+    let actor = person(&args.actor);
+    let incident = IncidentId(args.incident.clone());
+    let opened = args.store.open(true)?;
+    if opened
+        .store
+        .incident(&incident)
+        .map_err(store_error)?
+        .is_none()
+    {
+        return Err(Failure::Input(format!(
+            "no incident {incident} in the store"
+        )));
+    }
+    let responder = responder(
+        opened.store,
+        Inventory::default(),
+        &ResponseArgs::default(),
+        &actor,
+    )?;
+    match responder
+        .acknowledge(&incident, jiff::Timestamp::now())
+        .map_err(store_error)?
+    {
+        Answer::Refused(reason) => eprintln!("actions: {reason}"),
+        _ => eprintln!(
+            "actions: {incident} taken on by {actor}; its scheduled escalations are cancelled"
+        ),
+    }
+    Ok(crate::ExitCode::Success)
+}
+
 fn report(key: &str, answer: &Answer) -> Result<(), Failure> {
     match answer {
         Answer::Done(state) => {
@@ -605,6 +653,7 @@ fn run_ready(responder: &Responder) -> Result<(), Failure> {
     let (expired, recovered, carried) = runtime
         .block_on(async {
             let expired = responder.expire(jiff::Timestamp::now())?;
+            responder.escalate(jiff::Timestamp::now())?;
             let recovered = responder.recover(stale_after, &SystemClock).await?;
             let carried = responder.execute_ready(&SystemClock).await?;
             Ok::<_, garrison_store::StoreError>((expired, recovered, carried))

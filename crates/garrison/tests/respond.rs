@@ -59,6 +59,8 @@ fn the_demo_incident_is_answered_under_policy_and_approvals_run_once() {
     // identity actions wait for a person, as their autonomy says.
     assert_eq!(stats["succeeded"], 4, "{stats}");
     assert_eq!(stats["awaiting_approval"], 6, "{stats}");
+    // Both escalation tiers wait for someone to take the critical incident on.
+    assert_eq!(stats["scheduled"], 2, "{stats}");
     let listed = document["actions"].as_array().unwrap();
     let isolate = listed
         .iter()
@@ -73,7 +75,7 @@ fn the_demo_incident_is_answered_under_policy_and_approvals_run_once() {
         "{outcome}"
     );
     assert!(
-        stderr.contains("response actions: 6 awaiting_approval, 4 succeeded"),
+        stderr.contains("response actions: 6 awaiting_approval, 2 scheduled, 4 succeeded"),
         "{stderr}"
     );
 
@@ -221,6 +223,18 @@ fn the_demo_incident_is_answered_under_policy_and_approvals_run_once() {
     let (code, _, stderr) = modify(&fourth, "user:eve@corp.example");
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("is rejected: nothing to do"), "{stderr}");
+
+    // Taking the incident on cancels its escalations; only once.
+    let incident = isolate["incident"].as_str().unwrap();
+    let (code, _, stderr) = run(&["actions", "ack", incident, "--state", state, "--as", "ana"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("taken on by user:ana"), "{stderr}");
+    assert_eq!(actions(state, "cancelled").len(), 2);
+    let (code, _, stderr) = run(&["actions", "ack", incident, "--state", state, "--as", "bob"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stderr.contains("acknowledged by user:ana"), "{stderr}");
+    let (code, _, stderr) = run(&["actions", "ack", "inc-nonesuch", "--state", state]);
+    assert_eq!(code, 3, "{stderr}");
 
     // Containment undone; every step of it in the audit log, which still verifies.
     let isolate_key = isolate["key"].as_str().unwrap();

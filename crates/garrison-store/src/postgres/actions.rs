@@ -4,7 +4,8 @@
 use super::{PostgresStore, append_in, text};
 use crate::StoreError;
 use crate::actions::{
-    ACTION, ActionChange, ActionStore, VERDICT, VerdictStore, apply, decode, encode, nanos,
+    ACTION, ActionChange, ActionStore, VERDICT, VerdictStore, apply, decode, encode, from_nanos,
+    nanos,
 };
 use crate::audit::AuditRecord;
 use garrison_model::Timestamp;
@@ -168,6 +169,40 @@ impl ActionStore for PostgresStore {
             append_in(&mut transaction, audit, at)?;
             transaction.commit()?;
             Ok(())
+        })
+    }
+
+    fn acknowledge(
+        &self,
+        incident: &str,
+        by: &str,
+        audit: &AuditRecord,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.with_client(|client| {
+            let mut transaction = client.transaction()?;
+            let inserted = transaction.execute(
+                "INSERT INTO acknowledgements (incident, by_whom, at_ns) VALUES ($1, $2, $3)
+                 ON CONFLICT (incident) DO NOTHING",
+                &[&text(incident), &text(by), &nanos(at)],
+            )?;
+            if inserted == 1 {
+                append_in(&mut transaction, audit, at)?;
+            }
+            transaction.commit()?;
+            Ok(inserted == 1)
+        })
+    }
+
+    fn acknowledgement(&self, incident: &str) -> Result<Option<(String, Timestamp)>, StoreError> {
+        self.with_client(|client| {
+            client
+                .query_opt(
+                    "SELECT by_whom, at_ns FROM acknowledgements WHERE incident = $1",
+                    &[&incident],
+                )?
+                .map(|row| Ok((row.get(0), from_nanos(row.get(1))?)))
+                .transpose()
         })
     }
 }

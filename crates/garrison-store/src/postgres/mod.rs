@@ -176,6 +176,12 @@ const MIGRATIONS: &[&str] = &[
          at_ns   BIGINT NOT NULL,
          body    TEXT NOT NULL
      );",
+    // 9: who took each incident on (its scheduled escalations are not sent).
+    "CREATE TABLE acknowledgements (
+         incident TEXT PRIMARY KEY,
+         by_whom  TEXT NOT NULL,
+         at_ns    BIGINT NOT NULL
+     );",
 ];
 
 /// The PostgreSQL store. Cheap to share behind an `Arc`.

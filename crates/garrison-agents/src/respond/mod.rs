@@ -1,0 +1,364 @@
+//! Response: turns verified incidents into actions under the rules of engagement, and carries
+//! out those that may run.
+//!
+//! For each incident version the playbooks propose actions; the Cedar policy decides allow,
+//! needs approval or deny; the action kind's autonomy, the protected list and the kill switch
+//! can only lower that. Each action is recorded once under its idempotency key, with its
+//! decision and reasons (audited). Actions that may run are claimed by compare-and-set
+//! (`approved` → `executing`, audited in the same transaction, before the connector is
+//! called), so an action approved twice or seen by two responders runs once; transient
+//! failures are retried a bounded number of times, an ambiguous timeout never. An action
+//! left `executing` by a responder that died is sent again only where that is safe (the
+//! action sets a state, or the connector deduplicates by idempotency key); otherwise it
+//! becomes `unknown` for a person to check.
+
+use crate::triage::{Criticality, Inventory};
+use garrison_model::action::{
+    ActionKind, ActionRecord, ActionState, Autonomy, PolicyVerdict, Target, TargetKind,
+};
+use garrison_model::incident::VerificationStatus;
+use garrison_model::incident::tactic_rank;
+use garrison_model::{Incident, Timestamp};
+use garrison_response::{Connector, Policy, ResponseConfig, Situation, TargetFacts, playbook};
+use garrison_store::{ActionChange, ActionStore, AuditAction, AuditRecord, StoreError};
+
+mod agent;
+mod approvals;
+mod escalate;
+mod execute;
+
+pub use agent::Respond;
+use std::sync::Arc;
+
+/// Decides on and carries out response actions. Shared by the response agent and by the
+/// commands that approve, reject or roll back actions.
+pub struct Responder {
+    store: Arc<dyn ActionStore>,
+    policy: Arc<Policy>,
+    config: Arc<ResponseConfig>,
+    inventory: Arc<Inventory>,
+    connectors: Vec<Arc<dyn Connector>>,
+    /// Who acts, in the audit log.
+    actor: String,
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder")
+            .field("actor", &self.actor)
+            .field("connectors", &self.connectors.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a command asked of an action, and what came of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Done as asked; the action's state now.
+    Done(ActionState),
+    /// The action was not in a state that allows it (already approved, executed, ...).
+    NotApplicable(ActionState),
+    NoSuchAction,
+    /// Asked for something that cannot be (why).
+    Refused(String),
+}
+
+impl Responder {
+    pub fn new(
+        store: Arc<dyn ActionStore>,
+        policy: Arc<Policy>,
+        config: Arc<ResponseConfig>,
+        inventory: Arc<Inventory>,
+        connectors: Vec<Arc<dyn Connector>>,
+        actor: impl Into<String>,
+    ) -> Responder {
+        Responder {
+            store,
+            policy,
+            config,
+            inventory,
+            connectors,
+            actor: actor.into(),
+        }
+    }
+
+    /// The same responder acting as `actor` (a person, a process).
+    pub fn acting_as(&self, actor: impl Into<String>) -> Responder {
+        Responder {
+            store: self.store.clone(),
+            policy: self.policy.clone(),
+            config: self.config.clone(),
+            inventory: self.inventory.clone(),
+            connectors: self.connectors.clone(),
+            actor: actor.into(),
+        }
+    }
+
+    pub fn config(&self) -> &ResponseConfig {
+        &self.config
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// The connector that carries `record` out: the one it names, else any for its kind.
+    fn connector_for(&self, record: &ActionRecord) -> Option<&Arc<dyn Connector>> {
+        match &record.connector {
+            Some(name) => self.connectors.iter().find(|connector| {
+                connector.name() == name && connector.kinds().contains(&record.kind)
+            }),
+            None => self.connector(record.kind),
+        }
+    }
+
+    fn connector(&self, kind: ActionKind) -> Option<&Arc<dyn Connector>> {
+        self.connectors
+            .iter()
+            .find(|connector| connector.kinds().contains(&kind))
+    }
+
+    /// What the inventory and the protected list say of `target`.
+    pub fn facts(&self, target: &Target) -> TargetFacts {
+        let asset = match target.kind {
+            TargetKind::Host => self.inventory.host_details(Some(&target.value)),
+            TargetKind::User => self.inventory.user_details(Some(&target.value)),
+            _ => None,
+        };
+        TargetFacts {
+            known: asset.is_some(),
+            criticality: asset.map_or(0, |asset| criticality(asset.criticality)),
+            tags: asset.map(|asset| asset.tags.clone()).unwrap_or_default(),
+            owner: asset.and_then(|asset| asset.owner.clone()),
+            role: asset.and_then(|asset| asset.role.clone()),
+            protected: self.config.is_protected(target),
+        }
+    }
+
+    /// The incident and the moment as policies see them.
+    pub fn situation(
+        &self,
+        incident: &Incident,
+        stalled: bool,
+        blast_radius: u32,
+        now: Timestamp,
+    ) -> Result<Situation, StoreError> {
+        let hour_ago = now
+            .checked_sub(jiff::SignedDuration::from_hours(1))
+            .unwrap_or(now);
+        let (hour, weekday, business_hours, change_freeze) = self.config.clock(now);
+        Ok(Situation {
+            incident: incident.id.0.clone(),
+            confidence: incident.confidence,
+            severity: incident.severity,
+            verification: if stalled {
+                "unverified"
+            } else {
+                match incident.verification.status {
+                    VerificationStatus::Verified => "verified",
+                    VerificationStatus::Amended => "amended",
+                    VerificationStatus::Pending => "pending",
+                }
+            }
+            .into(),
+            escalated: incident.escalated,
+            tactics: incident.tactics.clone(),
+            blast_radius,
+            actions_last_hour: self.store.actions_started_since(hour_ago)? as u32,
+            hour,
+            weekday,
+            business_hours,
+            change_freeze,
+        })
+    }
+
+    /// Decides on the actions `incident` calls for and records each new one (audited).
+    /// Returns the actions recorded now.
+    pub fn decide(
+        &self,
+        incident: &Incident,
+        stalled: bool,
+        now: Timestamp,
+    ) -> Result<Vec<ActionRecord>, StoreError> {
+        let proposals =
+            playbook::propose(incident, &self.config.playbooks, self.config.max_targets);
+        let tiers = self.tiers_for(incident);
+        if proposals.is_empty() && tiers.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut touched: Vec<&Target> = proposals
+            .iter()
+            .filter(|proposal| proposal.target.kind != TargetKind::Incident)
+            .map(|proposal| &proposal.target)
+            .collect();
+        touched.sort();
+        touched.dedup();
+        let situation = self.situation(incident, stalled, touched.len() as u32, now)?;
+        let kill_switch = self.store.kill_switch()?;
+        let mut recorded = Vec::new();
+        for proposal in proposals {
+            let key = ActionRecord::key_for(&incident.id, proposal.kind, &proposal.target);
+            if self.store.action(&key)?.is_some() {
+                continue;
+            }
+            let facts = self.facts(&proposal.target);
+            let decision = self
+                .policy
+                .decide(proposal.kind, &proposal.target, &facts, &situation);
+            let autonomy = self.config.autonomy_of(proposal.kind);
+            let mut reasons = vec![format!("playbook {}", proposal.playbook)];
+            reasons.extend(decision.reasons.iter().cloned());
+            let state = self.settle(
+                proposal.kind,
+                decision.verdict,
+                autonomy,
+                &facts,
+                kill_switch,
+                &mut reasons,
+            );
+            let record = ActionRecord {
+                key,
+                incident: incident.id.clone(),
+                incident_version: incident.version,
+                kind: proposal.kind,
+                target: proposal.target,
+                state,
+                verdict: decision.verdict,
+                autonomy,
+                reasons,
+                priority: priority(incident, &facts),
+                proposed_at: now,
+                updated_at: now,
+                expires_at: (state == ActionState::AwaitingApproval).then(|| {
+                    now.checked_add(self.config.approval_expiry)
+                        .unwrap_or(Timestamp::MAX)
+                }),
+                assignee: (state == ActionState::AwaitingApproval)
+                    .then(|| self.config.assignee.clone())
+                    .flatten(),
+                decided_by: None,
+                attempts: 0,
+                outcome: None,
+                connector: None,
+            };
+            let audit = self.audit(
+                AuditAction::ResponseDecided,
+                &record,
+                format!(
+                    "{} {}: {} ({}; autonomy {}): {}",
+                    record.kind,
+                    record.target,
+                    record.state,
+                    record.verdict.as_str(),
+                    record.autonomy.as_str(),
+                    record.reasons.join("; ")
+                ),
+            );
+            if self.store.propose_action(&record, &audit)? {
+                recorded.push(record);
+            }
+        }
+        self.schedule_escalations(incident, &tiers, &situation, now, &mut recorded)?;
+        Ok(recorded)
+    }
+
+    /// Where a decided action starts: the policy's verdict, lowered by the kind's autonomy,
+    /// the protected list, the kill switch and the lack of a connector; never raised.
+    fn settle(
+        &self,
+        kind: ActionKind,
+        verdict: PolicyVerdict,
+        autonomy: Autonomy,
+        facts: &TargetFacts,
+        kill_switch: bool,
+        reasons: &mut Vec<String>,
+    ) -> ActionState {
+        if verdict == PolicyVerdict::Deny {
+            return ActionState::Denied;
+        }
+        let mut state = match autonomy {
+            Autonomy::ReportOnly => return ActionState::ReportOnly,
+            Autonomy::Propose => return ActionState::Proposed,
+            Autonomy::ActWithApproval => ActionState::AwaitingApproval,
+            Autonomy::ActThenNotify => match verdict {
+                PolicyVerdict::Allow => ActionState::Approved,
+                _ => ActionState::AwaitingApproval,
+            },
+        };
+        if state == ActionState::Approved && facts.protected {
+            reasons.push("the target is protected: a person decides".into());
+            state = ActionState::AwaitingApproval;
+        }
+        if state == ActionState::Approved && kill_switch {
+            reasons.push("the kill switch is on: a person decides".into());
+            state = ActionState::AwaitingApproval;
+        }
+        if self.connector(kind).is_none() {
+            reasons.push(format!(
+                "no connector carries out {kind}: proposed for a person to do"
+            ));
+            state = ActionState::Proposed;
+        }
+        state
+    }
+
+    fn audit(&self, action: AuditAction, record: &ActionRecord, detail: String) -> AuditRecord {
+        AuditRecord {
+            actor: self.actor.clone(),
+            action,
+            subject: format!("{} {}", record.key, record.incident),
+            detail,
+        }
+    }
+
+    /// Moves `record` from one of `from` to `to` with `change`, its audit entry (`action`:
+    /// "KIND TARGET: detail") committed with the move; false when someone moved it first.
+    #[allow(clippy::too_many_arguments)]
+    fn step(
+        &self,
+        record: &ActionRecord,
+        from: &[ActionState],
+        to: ActionState,
+        change: &ActionChange,
+        action: AuditAction,
+        detail: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError> {
+        let audit = self.audit(
+            action,
+            record,
+            format!("{} {}: {detail}", record.kind, record.target),
+        );
+        self.store
+            .transition(&record.key, from, to, change, &audit, at)
+    }
+}
+
+fn criticality(value: Criticality) -> u8 {
+    match value {
+        Criticality::Low => 1,
+        Criticality::Medium => 2,
+        Criticality::High => 3,
+        Criticality::Critical => 4,
+    }
+}
+
+/// The approvals queue's order, 0 to 100: asset criticality × confidence × ATT&CK stage (the
+/// furthest tactic reached). An unknown asset counts as medium.
+pub(crate) fn priority(incident: &Incident, facts: &TargetFacts) -> u32 {
+    let criticality = f64::from(if facts.criticality == 0 {
+        2
+    } else {
+        facts.criticality
+    }) / 4.0;
+    let stage = incident
+        .tactics
+        .iter()
+        .filter_map(|tactic| tactic_rank(tactic))
+        .max()
+        .map_or(0.0, |rank| {
+            (rank + 1) as f64 / garrison_model::incident::TACTICS_IN_ORDER.len() as f64
+        });
+    let score = criticality * incident.confidence.clamp(0.0, 1.0) * (0.5 + 0.5 * stage);
+    (score * 100.0).round() as u32
+}
