@@ -87,8 +87,10 @@ pub enum TeamError {
     Key(#[from] KeyRingError),
     #[error(transparent)]
     Bus(#[from] BusError),
-    #[error("no agent role {0:?} (roles: {roles})", roles = AGENT_ROLES.join(", "))]
+    #[error("no agent role {0:?} (roles: {roles}, respond)", roles = AGENT_ROLES.join(", "))]
     UnknownRole(String),
+    #[error("the respond role runs with a responder (its policy, playbooks and connectors)")]
+    NoResponder,
 }
 
 /// The role that raises alerts into the team (it publishes and consumes nothing).
@@ -222,6 +224,9 @@ pub struct Membership {
     /// Stateful agents save their state every this many journaled messages, so a new owner
     /// replays only what came after (the runtime's default when `None`; 0: never).
     pub checkpoint_every: Option<u64>,
+    /// The deployment runs the response agent: a process not running it declares its
+    /// consumer, so verified incidents wait for it.
+    pub respond: bool,
 }
 
 pub async fn start_part<B: Bus>(
@@ -248,6 +253,7 @@ pub async fn start_part<B: Bus>(
         None
     };
     let reported = Arc::new(Mutex::new(BTreeSet::new()));
+    let respond = membership.respond;
     for role in AGENT_ROLES {
         let mut spec = spec(role)?;
         if ack_wait.is_some() {
@@ -270,6 +276,24 @@ pub async fn start_part<B: Bus>(
             }
             None => builder.remote(&spec)?,
         }
+    }
+    match (
+        local.iter().find(|local| local.role == RESPOND),
+        &config.responder,
+    ) {
+        (Some(local), Some(responder)) => {
+            let responder = responder.clone();
+            let spec = AgentSpec {
+                instances: local.instances.unwrap_or(1).max(1),
+                ..spec(RESPOND)?
+            };
+            builder.agent(spec, move || {
+                crate::respond::Respond::new(responder.clone())
+            })?;
+        }
+        (Some(_), None) => return Err(TeamError::NoResponder),
+        (None, _) if respond => builder.remote(&spec(RESPOND)?)?,
+        (None, _) => {}
     }
     let runtime = builder.start().await?;
     Ok(Part {

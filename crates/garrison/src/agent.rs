@@ -26,7 +26,8 @@ const SINGLE_OWNER: [&str; 2] = ["triage", "investigate"];
 
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {
-    /// The role to run (repeatable): triage, investigate, verify, supervisor, report.
+    /// The role to run (repeatable): triage, investigate, verify, supervisor, report, respond
+    /// (when the config says `[agents] respond = true`).
     #[arg(long = "role", required = true, value_name = "ROLE")]
     pub roles: Vec<String>,
     /// The distributed config: NATS, PostgreSQL and the keys folder.
@@ -41,6 +42,8 @@ pub struct AgentArgs {
     /// This process's name in agent identities (default: host name and process id).
     #[arg(long)]
     pub name: Option<String>,
+    #[command(flatten)]
+    pub response: crate::respond::ResponseArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -55,7 +58,10 @@ pub enum KeysCommand {
 pub fn keys(command: KeysCommand) -> Result<ExitCode, Failure> {
     match command {
         KeysCommand::Init { dir } => {
-            let roles: Vec<&str> = std::iter::once(DETECT).chain(AGENT_ROLES).collect();
+            let roles: Vec<&str> = std::iter::once(DETECT)
+                .chain(AGENT_ROLES)
+                .chain([team::RESPOND])
+                .collect();
             let created = garrison_bus::KeyRing::init(&dir, &roles)
                 .map_err(|error| Failure::Output(error.to_string()))?;
             eprintln!(
@@ -78,10 +84,11 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
     let mut roles: Vec<&str> = Vec::new();
     for role in &args.roles {
         let role = role.as_str();
-        if !AGENT_ROLES.contains(&role) {
+        if !AGENT_ROLES.contains(&role) && role != team::RESPOND {
             return Err(Failure::Usage(format!(
-                "no agent role {role:?} (roles: {})",
-                AGENT_ROLES.join(", ")
+                "no agent role {role:?} (roles: {}, {})",
+                AGENT_ROLES.join(", "),
+                team::RESPOND
             )));
         }
         if !roles.contains(&role) {
@@ -89,6 +96,13 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
         }
     }
     let distributed = Distributed::load(&args.config)?;
+    if roles.contains(&team::RESPOND) && !distributed.respond {
+        return Err(Failure::Usage(format!(
+            "{}: the respond role runs only in a deployment that says [agents] respond = true \
+             (every process then waits for it)",
+            args.config.display()
+        )));
+    }
     let store = distributed.open_store()?;
     let inventory = match &args.inventory {
         Some(path) => crate::investigate::load_inventory(path)?,
@@ -121,8 +135,20 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
             .connect_bus(&format!("garrison agent {}", roles.join("+")))
             .await?;
         let stores = TeamStores::shared(store.clone());
+        let responder = if roles.contains(&team::RESPOND) {
+            let actor = format!("{}/{name}", team::RESPOND);
+            Some(Arc::new(crate::respond::responder(
+                store.clone(),
+                inventory.clone(),
+                &args.response,
+                &actor,
+            )?))
+        } else {
+            None
+        };
         let config = TeamConfig {
             partitions: distributed.partitions,
+            responder,
             ..TeamConfig::with_inventory(inventory)
         };
         let mut partitions = partitioned.then(|| {

@@ -57,6 +57,9 @@ pub struct Distributed {
     pub partitions: u32,
     /// Stateful agents save their state every this many messages (the default when `None`).
     pub checkpoint_every: Option<u64>,
+    /// The deployment runs the response agent (`garrison agent --role respond`): every
+    /// process declares its consumer, so verified incidents wait for it.
+    pub respond: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,6 +77,7 @@ struct RawAgents {
     ack_wait_seconds: Option<f64>,
     partitions: Option<u32>,
     checkpoint_every: Option<u64>,
+    respond: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -192,6 +196,11 @@ impl Distributed {
                 .agents
                 .as_ref()
                 .and_then(|agents| agents.checkpoint_every),
+            respond: raw
+                .agents
+                .as_ref()
+                .and_then(|agents| agents.respond)
+                .unwrap_or(false),
             partitions: match raw.agents.as_ref().and_then(|agents| agents.partitions) {
                 None => 1,
                 Some(count) if (1..=MAX_PARTITIONS).contains(&count) => count,
@@ -229,6 +238,7 @@ impl Distributed {
             journal,
             ack_wait: self.ack_wait,
             checkpoint_every: self.checkpoint_every,
+            respond: self.respond,
         })
     }
 

@@ -253,14 +253,21 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
         .map_err(|error| Failure::Internal(format!("cannot start the runtime: {error}")))?;
     let stores = TeamStores::shared(store.clone());
     // The response agent runs embedded; distributed deployments do not run it yet.
-    let responder = match &opened.distributed {
-        None => Some(Arc::new(crate::respond::responder(
+    // The response agent runs here embedded, and distributed when the deployment has one
+    // and this process runs the agents.
+    let respond_here = match &opened.distributed {
+        None => true,
+        Some(distributed) => distributed.respond && !args.external_agents,
+    };
+    let responder = if respond_here {
+        Some(Arc::new(crate::respond::responder(
             store.clone(),
             inventory.clone(),
             &args.team.response,
             "respond",
-        )?)),
-        Some(_) => None,
+        )?))
+    } else {
+        None
     };
     let mut config = TeamConfig {
         partitions: opened.distributed.as_ref().map_or(1, |d| d.partitions),
@@ -295,7 +302,11 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
         let local: Vec<team::Local> = if args.external_agents {
             Vec::new()
         } else {
-            team::AGENT_ROLES.map(team::Local::whole).to_vec()
+            let mut local = team::AGENT_ROLES.map(team::Local::whole).to_vec();
+            if respond_here {
+                local.push(team::Local::whole(team::RESPOND));
+            }
+            local
         };
         let own: Vec<&str> = std::iter::once(team::DETECT)
             .chain(local.iter().map(|local| local.role))

@@ -189,6 +189,11 @@ impl Drop for Agent {
 }
 
 fn investigate(store: &[&str], samples: &Path) -> serde_json::Value {
+    without_actions(investigate_with_actions(store, samples))
+}
+
+/// The report as `investigate` writes it, response actions included.
+fn investigate_with_actions(store: &[&str], samples: &Path) -> serde_json::Value {
     let mut args = vec!["investigate", "--quiet"];
     args.extend_from_slice(store);
     args.push(samples.to_str().unwrap());
@@ -198,9 +203,11 @@ fn investigate(store: &[&str], samples: &Path) -> serde_json::Value {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let mut report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    // The response agent runs embedded only (not yet as a process role): the comparisons
-    // with the distributed team leave its actions out.
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// The report without response actions, for deployments that run no response agent.
+fn without_actions(mut report: serde_json::Value) -> serde_json::Value {
     let report_object = report.as_object_mut().unwrap();
     report_object.remove("actions");
     report_object["stats"]
@@ -271,6 +278,20 @@ fn the_team_on_jetstream_and_postgresql_reports_what_it_reports_embedded() {
 }
 
 #[test]
+fn the_respond_role_needs_a_deployment_that_waits_for_it() {
+    let deployment = Deployment::with_keys();
+    let config = deployment.config.to_str().unwrap();
+    let output = garrison(&["agent", "--config", config, "--role", "respond"]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    assert!(said.contains("[agents] respond = true"), "{said}");
+    let output = garrison(&["agent", "--config", config, "--role", "janitor"]);
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{said}");
+    assert!(said.contains("respond"), "{said}");
+}
+
+#[test]
 fn an_unreachable_engine_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("distributed.toml");
@@ -290,19 +311,45 @@ fn an_unreachable_engine_is_a_clear_error() {
 
 #[test]
 fn agents_in_separate_processes_report_what_the_embedded_team_reports_and_a_standby_takes_over() {
+    // Response actions as decided, without the moments they were decided at.
+    let decided = |report: serde_json::Value| {
+        let mut actions: Vec<serde_json::Value> = report["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|action| {
+                let mut action = action.clone();
+                for moment in ["proposed_at", "updated_at", "expires_at"] {
+                    action.as_object_mut().unwrap().remove(moment);
+                }
+                action
+            })
+            .collect();
+        actions.sort_by_key(|action| action["key"].as_str().unwrap().to_string());
+        (without_actions(report), actions)
+    };
     let embedded = |samples: &Path| {
         let state = tempfile::tempdir().unwrap();
-        investigate(&["--state", state.path().to_str().unwrap()], samples)
+        decided(investigate_with_actions(
+            &["--state", state.path().to_str().unwrap()],
+            samples,
+        ))
     };
     let deployment = Deployment::with_keys();
+    deployment.add("\n[agents]\nrespond = true\n");
     let config = deployment.config.to_str().unwrap();
-    let external =
-        |samples: &Path| investigate(&["--distributed", config, "--external-agents"], samples);
+    let external = |samples: &Path| {
+        decided(investigate_with_actions(
+            &["--distributed", config, "--external-agents"],
+            samples,
+        ))
+    };
+    let respond = deployment.agent(&["respond"], &[]);
     let owner = deployment.agent(&["triage", "investigate"], &[]);
     let verify = deployment.agent(&["verify"], &["--instances", "2"]);
     let verify_more = deployment.agent(&["verify"], &[]);
     let rest = deployment.agent(&["supervisor", "report"], &[]);
-    for agent in [&owner, &verify, &verify_more, &rest] {
+    for agent in [&respond, &owner, &verify, &verify_more, &rest] {
         agent.wait_running();
     }
     let standby = deployment.agent(&["triage", "investigate"], &[]);
@@ -313,9 +360,11 @@ fn agents_in_separate_processes_report_what_the_embedded_team_reports_and_a_stan
         standby.log()
     );
 
+    // The same incidents, and the response agent process decided the same actions.
     let linux = workspace().join("samples/linux");
     let expected = embedded(&linux);
-    assert!(!expected["incidents"].as_array().unwrap().is_empty());
+    assert!(!expected.0["incidents"].as_array().unwrap().is_empty());
+    assert!(!expected.1.is_empty());
     assert_eq!(external(&linux), expected);
 
     // The owner of triage and investigation dies: the standby takes over, and the next
@@ -324,7 +373,7 @@ fn agents_in_separate_processes_report_what_the_embedded_team_reports_and_a_stan
     standby.wait_running();
     let cloud = workspace().join("samples/cloud");
     let expected = embedded(&cloud);
-    assert!(!expected["incidents"].as_array().unwrap().is_empty());
+    assert!(!expected.0["incidents"].as_array().unwrap().is_empty());
     assert_eq!(external(&cloud), expected);
 
     // Stopped with SIGTERM, agents finish what they hold and say what they did.
