@@ -25,6 +25,18 @@ pub enum TeamMessage {
     IncidentStalled { incident: Incident, reason: String },
 }
 
+impl TeamMessage {
+    /// The incident a report carries: verified, or stalled with the reason its verification
+    /// never came.
+    pub fn reported_incident(&self) -> Option<(&Incident, Option<&str>)> {
+        match self {
+            TeamMessage::IncidentVerified { incident } => Some((incident, None)),
+            TeamMessage::IncidentStalled { incident, reason } => Some((incident, Some(reason))),
+            _ => None,
+        }
+    }
+}
+
 /// One alert triage passed on, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TriagedAlert {

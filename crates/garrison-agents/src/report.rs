@@ -46,14 +46,10 @@ impl Agent<TeamMessage> for Report {
         envelope: &garrison_bus::Envelope<TeamMessage>,
         context: &Context,
     ) -> Result<Vec<TeamMessage>, AgentError> {
-        let (incident, stalled) = match &envelope.payload {
-            TeamMessage::IncidentVerified { incident } => (incident, None),
-            TeamMessage::IncidentStalled { incident, reason } => (incident, Some(reason)),
-            _ => {
-                return Err(AgentError::Permanent(
-                    "report reads incident.verified and incident.stalled only".into(),
-                ));
-            }
+        let Some((incident, stalled)) = envelope.payload.reported_incident() else {
+            return Err(AgentError::Permanent(
+                "report reads incident.verified and incident.stalled only".into(),
+            ));
         };
         let stored = self
             .incidents

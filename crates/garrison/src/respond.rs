@@ -646,10 +646,7 @@ fn run_ready(responder: &Responder) -> Result<(), Failure> {
         .enable_all()
         .build()
         .map_err(|error| Failure::Internal(error.to_string()))?;
-    let config = responder.config();
-    let stale_after = config.timeout * config.max_attempts
-        + config.retry_backoff * 2u32.pow(config.max_attempts)
-        + std::time::Duration::from_secs(5);
+    let stale_after = responder.stale_after();
     let (expired, recovered, carried) = runtime
         .block_on(async {
             let expired = responder.expire(jiff::Timestamp::now())?;

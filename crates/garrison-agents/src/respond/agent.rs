@@ -6,27 +6,17 @@ use crate::messages::TeamMessage;
 use crate::runtime::{Agent, Context};
 use garrison_store::StoreError;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// The response agent: decides on each verified (or stalled) incident's actions, and on
 /// every tick expires unanswered approvals, sends escalations that came due, and carries out
 /// approved actions (approvals come from people, through the store).
 pub struct Respond {
     responder: Arc<Responder>,
-    /// Actions left `executing` longer than this are taken over.
-    stale_after: Duration,
 }
 
 impl Respond {
     pub fn new(responder: Arc<Responder>) -> Respond {
-        let config = responder.config();
-        let stale_after = config.timeout * config.max_attempts
-            + config.retry_backoff * 2u32.pow(config.max_attempts)
-            + Duration::from_secs(5);
-        Respond {
-            responder,
-            stale_after,
-        }
+        Respond { responder }
     }
 }
 
@@ -36,15 +26,12 @@ impl Agent<TeamMessage> for Respond {
         envelope: &garrison_bus::Envelope<TeamMessage>,
         context: &Context,
     ) -> Result<Vec<TeamMessage>, AgentError> {
-        let (incident, stalled) = match &envelope.payload {
-            TeamMessage::IncidentVerified { incident } => (incident, false),
-            TeamMessage::IncidentStalled { incident, .. } => (incident, true),
-            _ => {
-                return Err(AgentError::Permanent(
-                    "respond reads incident.verified and incident.stalled only".into(),
-                ));
-            }
+        let Some((incident, stalled)) = envelope.payload.reported_incident() else {
+            return Err(AgentError::Permanent(
+                "respond reads incident.verified and incident.stalled only".into(),
+            ));
         };
+        let stalled = stalled.is_some();
         let temporary = |error: StoreError| AgentError::Temporary(error.to_string());
         self.responder
             .decide(incident, stalled, context.clock.now())
@@ -65,7 +52,7 @@ impl Agent<TeamMessage> for Respond {
             .escalate(context.clock.now())
             .map_err(temporary)?;
         self.responder
-            .recover(self.stale_after, context.clock.as_ref())
+            .recover(self.responder.stale_after(), context.clock.as_ref())
             .await
             .map_err(temporary)?;
         self.responder

@@ -94,6 +94,15 @@ impl Responder {
         }
     }
 
+    /// How long an action may stay `executing` before its responder is taken for dead: every
+    /// attempt timing out, with every backoff between, and a margin.
+    pub fn stale_after(&self) -> std::time::Duration {
+        let config = &self.config;
+        config.timeout * config.max_attempts
+            + config.retry_backoff * 2u32.pow(config.max_attempts)
+            + std::time::Duration::from_secs(5)
+    }
+
     pub fn config(&self) -> &ResponseConfig {
         &self.config
     }
