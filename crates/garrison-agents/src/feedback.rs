@@ -26,6 +26,33 @@ impl Counts {
     }
 }
 
+/// Precision estimates that can be replaced while agents run: verdicts keep coming, and a
+/// long-running team learns from them without a restart.
+#[derive(Debug, Default)]
+pub struct LivePrecision(std::sync::RwLock<std::sync::Arc<Precision>>);
+
+impl LivePrecision {
+    pub fn new(precision: Precision) -> LivePrecision {
+        LivePrecision(std::sync::RwLock::new(std::sync::Arc::new(precision)))
+    }
+
+    /// The estimates now.
+    pub fn get(&self) -> std::sync::Arc<Precision> {
+        self.0
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Replaces the estimates (what every verdict so far taught).
+    pub fn replace(&self, precision: Precision) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = std::sync::Arc::new(precision);
+    }
+}
+
 /// Judged alerts a pattern needs before its own estimate counts (else its rule's is used).
 const PATTERN_EVIDENCE: u32 = 3;
 /// Judged alerts a rule needs across hosts before its estimate counts.

@@ -254,7 +254,7 @@ pub struct TriageConfig {
     pub partitions: u32,
     /// What analysts' verdicts taught: rules and rules on hosts judged benign (or
     /// malicious) again and again score down (or up).
-    pub precision: Arc<crate::feedback::Precision>,
+    pub precision: Arc<crate::feedback::LivePrecision>,
 }
 
 impl Default for TriageConfig {
@@ -353,6 +353,7 @@ impl Triage {
         if let Some(adjustment) = self
             .config
             .precision
+            .get()
             .adjustment(&alert.rule.id, alert.host.as_deref())
         {
             score = score.saturating_add_signed(adjustment.delta);
@@ -662,6 +663,70 @@ mod tests {
         assert_eq!(
             inventory.user(Some("CORP\\Administrator")),
             Some(Criticality::High)
+        );
+    }
+
+    #[test]
+    fn scoring_follows_verdicts_given_while_triage_runs() {
+        use crate::feedback::{LivePrecision, Precision};
+        use garrison_model::feedback::{
+            AnalystVerdict, RulePattern, VerdictRecord, VerdictSubject,
+        };
+        let live = Arc::new(LivePrecision::default());
+        let config = TriageConfig {
+            precision: live.clone(),
+            ..TriageConfig::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let audit = Arc::new(garrison_store::SqliteStore::open(dir.path()).unwrap());
+        let triage = Triage::new(config, audit);
+        let alert = Alert {
+            id: AlertId("al-1".into()),
+            rule: garrison_model::RuleRef {
+                id: "clamav".into(),
+                title: "ClamAV database update".into(),
+                level: Level::Medium,
+                tags: Vec::new(),
+            },
+            timestamp: None,
+            source: garrison_model::EvidenceRef {
+                path: Arc::from("alerts.csv"),
+                member: None,
+                record_id: 1,
+                offset: 0,
+            },
+            evidence: garrison_model::EvidenceId(1),
+            host: Some("mail".into()),
+            user: None,
+            channel: None,
+            event_id: None,
+            fields: Vec::new(),
+            entities: Vec::new(),
+        };
+        let (before, _) = triage.score(&alert, 1);
+        let judged = |n: usize| VerdictRecord {
+            subject: VerdictSubject::Alert(AlertId(format!("al-{n}"))),
+            verdict: AnalystVerdict::FalsePositive,
+            by: "user:ana".into(),
+            at: Timestamp::UNIX_EPOCH,
+            note: None,
+            alerts: vec![(
+                AlertId(format!("al-{n}")),
+                RulePattern {
+                    rule_id: "clamav".into(),
+                    host: Some("mail".into()),
+                },
+            )],
+        };
+        live.replace(Precision::from_verdicts(
+            &(0..5).map(judged).collect::<Vec<_>>(),
+        ));
+        let (after, reasons) = triage.score(&alert, 1);
+        assert_eq!(after, before - 40);
+        assert!(
+            reasons.iter().any(|reason| reason
+                .starts_with("5 of 5 past alerts of this rule on this host were judged benign")),
+            "{reasons:?}"
         );
     }
 }

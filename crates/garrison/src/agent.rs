@@ -146,11 +146,13 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
         } else {
             None
         };
-        let config = TeamConfig {
+        let mut config = TeamConfig {
             partitions: distributed.partitions,
             responder,
             ..TeamConfig::with_inventory(inventory)
         };
+        config.triage.precision =
+            crate::verdicts::live_precision(store.clone(), &tokio::runtime::Handle::current())?;
         let mut partitions = partitioned.then(|| {
             crate::partitions::PartitionOwner::new(
                 store.clone(),

@@ -278,8 +278,8 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
     let verdicts = store
         .verdicts()
         .map_err(|error| Failure::Store(error.to_string()))?;
-    config.triage.precision = Arc::new(garrison_agents::feedback::Precision::from_verdicts(
-        &verdicts,
+    config.triage.precision = Arc::new(garrison_agents::feedback::LivePrecision::new(
+        garrison_agents::feedback::Precision::from_verdicts(&verdicts),
     ));
     let alert_ids: std::collections::HashSet<garrison_model::AlertId> =
         alerts.iter().map(|alert| alert.id.clone()).collect();

@@ -102,11 +102,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
         &args.team.response,
         "respond",
     )?;
-    let team_config = TeamConfig {
+    let mut team_config = TeamConfig {
         observer: Some(observer),
         responder: Some(Arc::new(responder)),
         ..TeamConfig::with_inventory(inventory)
     };
+    team_config.triage.precision =
+        crate::verdicts::live_precision(store.clone(), runtime.handle())?;
     let team = runtime
         .block_on(team::start(
             bus.clone(),

@@ -5,7 +5,7 @@ use crate::output::print_json;
 use crate::respond::ListFormat;
 use crate::state::StoreArgs;
 use crate::{ExitCode, Failure};
-use garrison_agents::feedback::{Precision, judged_alerts};
+use garrison_agents::feedback::{LivePrecision, Precision, judged_alerts};
 use garrison_model::feedback::{AnalystVerdict, VerdictRecord, VerdictSubject};
 use garrison_model::{AlertId, IncidentId};
 use garrison_store::{AuditAction, AuditRecord};
@@ -53,6 +53,50 @@ pub struct ListArgs {
     pub store: StoreArgs,
     #[arg(long, value_enum, default_value = "text")]
     pub format: ListFormat,
+}
+
+/// How often a long-running team reads the verdicts again.
+const VERDICTS_RELOAD: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// What the verdicts in `store` teach, read now and again every 30 seconds on `runtime`, so a
+/// long-running team (`serve`, `garrison agent`) scores with verdicts given while it runs.
+pub fn live_precision(
+    store: std::sync::Arc<dyn garrison_store::Store>,
+    runtime: &tokio::runtime::Handle,
+) -> Result<std::sync::Arc<LivePrecision>, Failure> {
+    live_precision_every(store, runtime, VERDICTS_RELOAD)
+}
+
+fn live_precision_every(
+    store: std::sync::Arc<dyn garrison_store::Store>,
+    runtime: &tokio::runtime::Handle,
+    every: std::time::Duration,
+) -> Result<std::sync::Arc<LivePrecision>, Failure> {
+    let verdicts = store.verdicts().map_err(store_error)?;
+    let live = std::sync::Arc::new(LivePrecision::new(Precision::from_verdicts(&verdicts)));
+    let refreshed = live.clone();
+    let mut known = verdicts.len();
+    runtime.spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            let store = store.clone();
+            // The store blocks: read it off the async threads.
+            let read = tokio::task::spawn_blocking(move || store.verdicts()).await;
+            match read {
+                Ok(Ok(verdicts)) if verdicts.len() != known => {
+                    known = verdicts.len();
+                    refreshed.replace(Precision::from_verdicts(&verdicts));
+                    eprintln!("garrison: scoring with what {known} verdict(s) taught");
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => eprintln!("garrison: cannot read verdicts: {error}"),
+                Err(error) => eprintln!("garrison: cannot read verdicts: {error}"),
+            }
+        }
+    });
+    Ok(live)
 }
 
 fn store_error(error: garrison_store::StoreError) -> Failure {
@@ -241,4 +285,57 @@ fn add(args: AddArgs) -> Result<ExitCode, Failure> {
         record.alerts.len()
     );
     Ok(ExitCode::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use garrison_model::feedback::RulePattern;
+
+    #[test]
+    fn a_running_team_learns_verdicts_given_after_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(garrison_store::SqliteStore::open(dir.path()).unwrap());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let live = live_precision_every(
+            store.clone(),
+            runtime.handle(),
+            std::time::Duration::from_millis(20),
+        )
+        .unwrap();
+        assert_eq!(live.get().verdicts(), 0);
+        for n in 0..3 {
+            let record = VerdictRecord {
+                subject: VerdictSubject::Alert(AlertId(format!("al-{n}"))),
+                verdict: AnalystVerdict::FalsePositive,
+                by: "user:ana".into(),
+                at: jiff::Timestamp::now(),
+                note: None,
+                alerts: vec![(
+                    AlertId(format!("al-{n}")),
+                    RulePattern {
+                        rule_id: "r".into(),
+                        host: Some("h".into()),
+                    },
+                )],
+            };
+            let audit = AuditRecord {
+                actor: "user:ana".into(),
+                action: AuditAction::DecisionRecorded,
+                subject: record.subject.to_string(),
+                detail: "fp".into(),
+            };
+            garrison_store::VerdictStore::record_verdict(store.as_ref(), &record, &audit).unwrap();
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while live.get().verdicts() != 3 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert_eq!(live.get().verdicts(), 3);
+        assert!(live.get().adjustment("r", Some("h")).is_some());
+    }
 }
