@@ -144,6 +144,20 @@ fn setup(config: ResponseConfig, connector: Recording) -> Setup {
     }
 }
 
+/// A responder starts carrying out what is approved and dies while the connector holds its
+/// first call.
+async fn die_mid_call(setup: &Setup) {
+    let responder = setup.responder.acting_as("respond/1");
+    let running = tokio::spawn(async move {
+        let _ = responder.execute_ready(&SystemClock).await;
+    });
+    while setup.connector.calls().is_empty() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    running.abort();
+    let _ = running.await;
+}
+
 fn auto_containment() -> ResponseConfig {
     let mut config = ResponseConfig::default();
     config
@@ -354,15 +368,7 @@ async fn a_responder_dying_mid_call_does_not_act_twice() {
         .unwrap();
     analyst.approve(&suspend.key, now).unwrap();
     // The responder calls the connector, which holds the call; the responder dies meanwhile.
-    let responder = setup.responder.acting_as("respond/1");
-    let running = tokio::spawn(async move {
-        let _ = responder.execute_ready(&SystemClock).await;
-    });
-    while setup.connector.calls().is_empty() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    running.abort();
-    let _ = running.await;
+    die_mid_call(&setup).await;
     let held = setup
         .store
         .action(&setup.connector.calls()[0].key)
@@ -405,15 +411,7 @@ async fn an_unsafe_orphan_becomes_unknown_and_is_not_sent_again() {
         .responder
         .decide(&incident(0.9, ws1_dana()), false, now)
         .unwrap();
-    let responder = setup.responder.acting_as("respond/1");
-    let running = tokio::spawn(async move {
-        let _ = responder.execute_ready(&SystemClock).await;
-    });
-    while setup.connector.calls().is_empty() {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    running.abort();
-    let _ = running.await;
+    die_mid_call(&setup).await;
     // A ticket or a notification, whichever went first: neither is safe to send twice.
     let ticket = setup.connector.calls()[0].clone();
     assert!(!ticket.kind.sets_state(), "{:?}", ticket.kind);
@@ -735,7 +733,24 @@ async fn an_escalated_incident_nobody_takes_on_notifies_the_next_tier_in_time() 
     );
     // Not due yet: nothing sent.
     assert_eq!(responder.escalate(minutes(14)).unwrap(), 0);
+    // The kill switch holds pages too, until it is off again.
+    let switch = |on| AuditRecord {
+        actor: "user:ana".into(),
+        action: garrison_store::AuditAction::KillSwitch,
+        subject: "kill switch".into(),
+        detail: if on { "on" } else { "off" }.into(),
+    };
+    setup
+        .store
+        .set_kill_switch(true, &switch(true), now)
+        .unwrap();
     assert_eq!(responder.escalate(minutes(16)).unwrap(), 1);
+    assert_eq!(responder.execute_ready(&SystemClock).await.unwrap(), 0);
+    assert!(pager.calls().is_empty());
+    setup
+        .store
+        .set_kill_switch(false, &switch(false), now)
+        .unwrap();
     responder.execute_ready(&SystemClock).await.unwrap();
     let paged = pager.calls();
     assert_eq!(paged.len(), 1);

@@ -183,82 +183,6 @@ fn check(args: CheckArgs) -> Result<crate::ExitCode, Failure> {
         garrison_store::SqliteStore::open(scratch.path())
             .map_err(|error| Failure::Store(error.to_string()))?,
     );
-    let mut plan_config = config.clone();
-    if let (Some(kind), Some(target)) = (&args.action, &args.target) {
-        let kind = ActionKind::parse(kind).ok_or_else(|| {
-            Failure::Usage(format!(
-                "--action {kind}: one of {}",
-                ActionKind::ALL.map(|k| k.as_str()).join(", ")
-            ))
-        })?;
-        let target = garrison_response::config::parse_target(target)
-            .map_err(|error| Failure::Usage(format!("--target: {error}")))?;
-        if target.kind != kind.target_kind() {
-            return Err(Failure::Usage(format!(
-                "{kind} is done to a {}, not a {}",
-                kind.target_kind().as_str(),
-                target.kind.as_str()
-            )));
-        }
-        plan_config.playbooks = vec![garrison_response::Playbook {
-            name: "--action".into(),
-            tactics: Vec::new(),
-            min_severity: garrison_model::Level::Informational,
-            min_confidence: 0.0,
-            escalated_only: false,
-            actions: vec![kind],
-        }];
-        plan_config.max_targets = usize::MAX;
-        // Only the asked target: the incident's entities narrowed to it.
-        let mut narrowed = incident.clone();
-        narrowed.entities.retain(|entity| {
-            garrison_response::playbook::propose(
-                &Incident {
-                    entities: vec![entity.clone()],
-                    ..incident.clone()
-                },
-                &plan_config.playbooks,
-                1,
-            )
-            .iter()
-            .any(|proposal| proposal.target.value.eq_ignore_ascii_case(&target.value))
-        });
-        if narrowed.entities.is_empty()
-            && target.kind != garrison_model::action::TargetKind::Incident
-        {
-            narrowed.entities.push(garrison_model::Entity::new(
-                entity_kind(target.kind),
-                target.value.clone(),
-            ));
-        }
-        return explain(&args, policy, plan_config, inventory, store, &narrowed);
-    }
-    explain(&args, policy, plan_config, inventory, store, &incident)
-}
-
-fn entity_kind(kind: garrison_model::action::TargetKind) -> garrison_model::EntityKind {
-    use garrison_model::EntityKind;
-    use garrison_model::action::TargetKind;
-    match kind {
-        TargetKind::Host => EntityKind::Host,
-        TargetKind::User => EntityKind::User,
-        TargetKind::Ip => EntityKind::Ip,
-        TargetKind::Domain => EntityKind::Domain,
-        TargetKind::File => EntityKind::FileHash,
-        TargetKind::Process | TargetKind::Url | TargetKind::Incident | TargetKind::Team => {
-            EntityKind::Process
-        }
-    }
-}
-
-fn explain(
-    args: &CheckArgs,
-    policy: Policy,
-    config: ResponseConfig,
-    inventory: Inventory,
-    store: Arc<garrison_store::SqliteStore>,
-    incident: &Incident,
-) -> Result<crate::ExitCode, Failure> {
     let connectors = connectors(&config)?;
     let responder = Responder::new(
         store,
@@ -268,9 +192,40 @@ fn explain(
         connectors,
         "garrison policy check",
     );
-    let decided = responder
-        .decide(incident, args.stalled, jiff::Timestamp::now())
-        .map_err(|error| Failure::Store(error.to_string()))?;
+    let now = jiff::Timestamp::now();
+    let decided = match (&args.action, &args.target) {
+        (Some(kind), Some(target)) => {
+            let kind = ActionKind::parse(kind).ok_or_else(|| {
+                Failure::Usage(format!(
+                    "--action {kind}: one of {}",
+                    ActionKind::ALL.map(|k| k.as_str()).join(", ")
+                ))
+            })?;
+            let target = garrison_response::config::parse_target(target)
+                .map_err(|error| Failure::Usage(format!("--target: {error}")))?;
+            if target.kind != kind.target_kind() {
+                return Err(Failure::Usage(format!(
+                    "{kind} is done to a {}, not a {}",
+                    kind.target_kind().as_str(),
+                    target.kind.as_str()
+                )));
+            }
+            responder
+                .assess(&incident, args.stalled, kind, target, now)
+                .map(|record| vec![record])
+        }
+        _ => responder.decide(&incident, args.stalled, now),
+    }
+    .map_err(|error| Failure::Store(error.to_string()))?;
+    explain(&args, &incident, &decided)
+}
+
+/// Prints each decision with its reasons.
+fn explain(
+    args: &CheckArgs,
+    incident: &Incident,
+    decided: &[ActionRecord],
+) -> Result<crate::ExitCode, Failure> {
     match args.format {
         ListFormat::Json => crate::output::print_json(&decided)?,
         ListFormat::Text => {
@@ -288,7 +243,7 @@ fn explain(
             if decided.is_empty() {
                 println!("  no playbook calls for an action");
             }
-            for record in &decided {
+            for record in decided {
                 println!(
                     "  {} {}: {} (policy {}, autonomy {})",
                     record.kind,

@@ -338,4 +338,22 @@ fn policy_check_validates_and_explains() {
         stdout.contains("forbidden by unverified-only-tells"),
         "{stdout}"
     );
+    // Asked about directly, an action no playbook would propose (a private address) still
+    // gets the policy's answer.
+    let (code, stdout, stderr) = run(&[
+        "policy",
+        "check",
+        "--incident-file",
+        file.to_str().unwrap(),
+        "--action",
+        "block_ip",
+        "--target",
+        "ip:10.0.0.5",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("block_ip ip 10.0.0.5: proposed (policy allow"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("playbook asked for"), "{stdout}");
 }

@@ -117,18 +117,7 @@ impl Responder {
             outcome: None,
             ..original
         };
-        let audit = self.audit(
-            AuditAction::ResponseApproved,
-            &record,
-            format!(
-                "{} {}: {} ({}): {}",
-                record.kind,
-                record.target,
-                record.state,
-                record.verdict.as_str(),
-                record.reasons.join("; ")
-            ),
-        );
+        let audit = self.decision_audit(AuditAction::ResponseApproved, &record);
         self.store.propose_action(&record, &audit)?;
         Ok((rejected, Some(record)))
     }

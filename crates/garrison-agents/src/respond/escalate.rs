@@ -82,19 +82,10 @@ impl Responder {
                 outcome: None,
                 connector: Some(tier.connector.clone()),
             };
-            let audit = self.audit(
-                AuditAction::ResponseDecided,
+            if self.store.propose_action(
                 &record,
-                format!(
-                    "{} {}: {} ({}): {}",
-                    record.kind,
-                    record.target,
-                    record.state,
-                    record.verdict.as_str(),
-                    record.reasons.join("; ")
-                ),
-            );
-            if self.store.propose_action(&record, &audit)? {
+                &self.decision_audit(AuditAction::ResponseDecided, &record),
+            )? {
                 recorded.push(record);
             }
         }

@@ -19,7 +19,9 @@ use garrison_model::action::{
 use garrison_model::incident::VerificationStatus;
 use garrison_model::incident::tactic_rank;
 use garrison_model::{Incident, Timestamp};
-use garrison_response::{Connector, Policy, ResponseConfig, Situation, TargetFacts, playbook};
+use garrison_response::{
+    Connector, Policy, Proposal, ResponseConfig, Situation, TargetFacts, playbook,
+};
 use garrison_store::{ActionChange, ActionStore, AuditAction, AuditRecord, StoreError};
 
 mod agent;
@@ -210,65 +212,106 @@ impl Responder {
             if self.store.action(&key)?.is_some() {
                 continue;
             }
-            let facts = self.facts(&proposal.target);
-            let decision = self
-                .policy
-                .decide(proposal.kind, &proposal.target, &facts, &situation);
-            let autonomy = self.config.autonomy_of(proposal.kind);
-            let mut reasons = vec![format!("playbook {}", proposal.playbook)];
-            reasons.extend(decision.reasons.iter().cloned());
-            let state = self.settle(
-                proposal.kind,
-                decision.verdict,
-                autonomy,
-                &facts,
-                kill_switch,
-                &mut reasons,
-            );
-            let record = ActionRecord {
-                key,
-                incident: incident.id.clone(),
-                incident_version: incident.version,
-                kind: proposal.kind,
-                target: proposal.target,
-                state,
-                verdict: decision.verdict,
-                autonomy,
-                reasons,
-                priority: priority(incident, &facts),
-                proposed_at: now,
-                updated_at: now,
-                expires_at: (state == ActionState::AwaitingApproval).then(|| {
-                    now.checked_add(self.config.approval_expiry)
-                        .unwrap_or(Timestamp::MAX)
-                }),
-                assignee: (state == ActionState::AwaitingApproval)
-                    .then(|| self.config.assignee.clone())
-                    .flatten(),
-                decided_by: None,
-                attempts: 0,
-                outcome: None,
-                connector: None,
-            };
-            let audit = self.audit(
-                AuditAction::ResponseDecided,
+            let record = self.assess_proposal(incident, proposal, &situation, kill_switch, now);
+            if self.store.propose_action(
                 &record,
-                format!(
-                    "{} {}: {} ({}; autonomy {}): {}",
-                    record.kind,
-                    record.target,
-                    record.state,
-                    record.verdict.as_str(),
-                    record.autonomy.as_str(),
-                    record.reasons.join("; ")
-                ),
-            );
-            if self.store.propose_action(&record, &audit)? {
+                &self.decision_audit(AuditAction::ResponseDecided, &record),
+            )? {
                 recorded.push(record);
             }
         }
         self.schedule_escalations(incident, &tiers, &situation, now, &mut recorded)?;
         Ok(recorded)
+    }
+
+    /// What would be decided about `kind` on `target` for `incident` now, whatever the
+    /// playbooks say; nothing is recorded (`garrison policy check --action`).
+    pub fn assess(
+        &self,
+        incident: &Incident,
+        stalled: bool,
+        kind: ActionKind,
+        target: Target,
+        now: Timestamp,
+    ) -> Result<ActionRecord, StoreError> {
+        let touched = u32::from(target.kind != TargetKind::Incident);
+        let situation = self.situation(incident, stalled, touched, now)?;
+        let kill_switch = self.store.kill_switch()?;
+        let proposal = Proposal {
+            kind,
+            target,
+            playbook: "asked for".into(),
+        };
+        Ok(self.assess_proposal(incident, proposal, &situation, kill_switch, now))
+    }
+
+    /// The record of `proposal` as the policy, the kind's autonomy, the protected list, the
+    /// kill switch and the connectors make it.
+    fn assess_proposal(
+        &self,
+        incident: &Incident,
+        proposal: Proposal,
+        situation: &Situation,
+        kill_switch: bool,
+        now: Timestamp,
+    ) -> ActionRecord {
+        let facts = self.facts(&proposal.target);
+        let decision = self
+            .policy
+            .decide(proposal.kind, &proposal.target, &facts, situation);
+        let autonomy = self.config.autonomy_of(proposal.kind);
+        let mut reasons = vec![format!("playbook {}", proposal.playbook)];
+        reasons.extend(decision.reasons);
+        let state = self.settle(
+            proposal.kind,
+            decision.verdict,
+            autonomy,
+            &facts,
+            kill_switch,
+            &mut reasons,
+        );
+        let awaiting = state == ActionState::AwaitingApproval;
+        ActionRecord {
+            key: ActionRecord::key_for(&incident.id, proposal.kind, &proposal.target),
+            incident: incident.id.clone(),
+            incident_version: incident.version,
+            kind: proposal.kind,
+            target: proposal.target,
+            state,
+            verdict: decision.verdict,
+            autonomy,
+            reasons,
+            priority: priority(incident, &facts),
+            proposed_at: now,
+            updated_at: now,
+            expires_at: awaiting.then(|| {
+                now.checked_add(self.config.approval_expiry)
+                    .unwrap_or(Timestamp::MAX)
+            }),
+            assignee: awaiting.then(|| self.config.assignee.clone()).flatten(),
+            decided_by: None,
+            attempts: 0,
+            outcome: None,
+            connector: None,
+        }
+    }
+
+    /// The audit entry (`action`) of a decision on `record`: its state, verdict, autonomy
+    /// and reasons.
+    fn decision_audit(&self, action: AuditAction, record: &ActionRecord) -> AuditRecord {
+        self.audit(
+            action,
+            record,
+            format!(
+                "{} {}: {} ({}; autonomy {}): {}",
+                record.kind,
+                record.target,
+                record.state,
+                record.verdict.as_str(),
+                record.autonomy.as_str(),
+                record.reasons.join("; ")
+            ),
+        )
     }
 
     /// Where a decided action starts: the policy's verdict, lowered by the kind's autonomy,
