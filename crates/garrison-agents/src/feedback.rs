@@ -54,7 +54,11 @@ impl LivePrecision {
 }
 
 /// Judged alerts a pattern needs before its own estimate counts (else its rule's is used).
-const PATTERN_EVIDENCE: u32 = 3;
+/// One is enough to move it: the posterior mean of a single benign judgment (0.33) lowers the
+/// score by 20, and only a run of them (four, without a malicious one) by 40.
+const PATTERN_EVIDENCE: u32 = 1;
+/// Judged alerts a pattern needs before it is suggested for suppression.
+const SUPPRESSION_EVIDENCE: u32 = 3;
 /// Judged alerts a rule needs across hosts before its estimate counts.
 const RULE_EVIDENCE: u32 = 5;
 
@@ -178,7 +182,7 @@ impl Precision {
         let mut estimates: Vec<Estimate> = self
             .by_pattern
             .iter()
-            .filter(|(_, counts)| counts.total() >= PATTERN_EVIDENCE && counts.mean() < 0.2)
+            .filter(|(_, counts)| counts.total() >= SUPPRESSION_EVIDENCE && counts.mean() < 0.2)
             .map(|(pattern, counts)| Estimate {
                 pattern: pattern.clone(),
                 counts: *counts,
@@ -327,7 +331,18 @@ mod tests {
             AnalystVerdict::BenignTruePositive,
             &[("b2", "clamav", "mail")],
         ));
+        // A job on the file share, judged once.
+        verdicts.push(verdict(
+            incident("inc-y"),
+            AnalystVerdict::FalsePositive,
+            &[("c1", "new-job", "share")],
+        ));
         let precision = Precision::from_verdicts(&verdicts);
+        let once = precision.adjustment("new-job", Some("share")).unwrap();
+        assert_eq!(
+            once.reason,
+            "1 of 1 past alerts of this rule on this host were judged benign (precision 0.33) (-20)"
+        );
         let down = precision.adjustment("clamav", Some("MAIL")).unwrap();
         assert_eq!(down.delta, -40);
         assert_eq!(

@@ -165,4 +165,8 @@ pub struct TriageDecision {
     pub verdict: Verdict,
     /// Why, one reason per factor.
     pub reasons: Vec<String>,
+    /// The alert's rule never fired on its host before, since triage's baseline learned
+    /// what usually fires there (false for repeats and while it learns).
+    #[serde(default)]
+    pub new_on_host: bool,
 }

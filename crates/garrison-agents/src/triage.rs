@@ -3,6 +3,7 @@
 //! inventory), dismisses allowlisted ones, and decides: close, enrich or investigate.
 
 use crate::AgentError;
+use crate::baseline::{Baseline, BaselineConfig, Novelty, SavedBaseline};
 use crate::messages::{TeamMessage, TriageDecision, TriagedAlert, Verdict};
 use crate::runtime::{Agent, Context};
 use garrison_model::{Alert, AlertId, Level, Timestamp};
@@ -255,6 +256,8 @@ pub struct TriageConfig {
     /// What analysts' verdicts taught: rules and rules on hosts judged benign (or
     /// malicious) again and again score down (or up).
     pub precision: Arc<crate::feedback::LivePrecision>,
+    /// What usually fires where, and how long it learns before a rule can be new on a host.
+    pub baseline: BaselineConfig,
 }
 
 impl Default for TriageConfig {
@@ -264,6 +267,7 @@ impl Default for TriageConfig {
             inventory: Inventory::default(),
             partitions: 1,
             precision: Arc::default(),
+            baseline: BaselineConfig::default(),
         }
     }
 }
@@ -293,11 +297,13 @@ pub struct Triage {
     /// (the audit log could not be written) and the batch comes back, the alerts already
     /// decided keep their decision instead of being counted, grouped and audited twice.
     in_flight: HashMap<AlertId, Option<TriagedAlert>>,
+    baseline: Baseline,
 }
 
 impl Triage {
     pub fn new(config: TriageConfig, audit: Arc<dyn AuditLog>) -> Triage {
         Triage {
+            baseline: Baseline::new(config.baseline.clone()),
             config,
             audit,
             groups: HashMap::new(),
@@ -307,7 +313,7 @@ impl Triage {
     }
 
     /// Scores an alert, with a reason per factor.
-    fn score(&self, alert: &Alert, fired_before: u64) -> (u32, Vec<String>) {
+    fn score(&self, alert: &Alert, fired_before: u64, novelty: Novelty) -> (u32, Vec<String>) {
         let mut reasons = Vec::new();
         let base = match alert.rule.level {
             Level::Informational => 5,
@@ -340,7 +346,11 @@ impl Triage {
                 1 => "first time this rule fired (+5)".into(),
                 _ => "first time this rule fired on these entities (+5)".into(),
             });
-        } else if estimated >= NOISY_AFTER {
+        } else if novelty == Novelty::New {
+            score += 5;
+            reasons.push("first time this rule fired on this host (+5)".into());
+        }
+        if estimated >= NOISY_AFTER {
             score = score.saturating_sub(10);
             reasons.push(match partitions {
                 1 => format!("rule fired {fired_before} times already (-10)"),
@@ -408,6 +418,9 @@ struct Saved {
     groups: Vec<(String, Group)>,
     /// Alerts per rule, sorted.
     fired: Vec<(String, u64)>,
+    /// Absent from an older build's checkpoint: the baseline learns again.
+    #[serde(default)]
+    baseline: SavedBaseline,
 }
 
 /// The version of [`Saved`] this build writes and reads.
@@ -423,6 +436,7 @@ impl Agent<TeamMessage> for Triage {
             "version": SAVED_VERSION,
             "groups": groups,
             "fired": fired,
+            "baseline": self.baseline.save(),
         }))
         .ok()
     }
@@ -437,6 +451,7 @@ impl Agent<TeamMessage> for Triage {
         }
         self.groups = saved.groups.into_iter().collect();
         self.fired = saved.fired.into_iter().collect();
+        self.baseline.restore(saved.baseline);
         self.in_flight.clear();
         Ok(())
     }
@@ -497,6 +512,9 @@ impl Triage {
         // State changes only once the alert's decision stands (its audit record, when it has
         // one, is written): an alert whose triage fails is triaged afresh when it comes back.
         let fired_before = self.fired.get(&alert.rule.id).copied().unwrap_or(0);
+        let novelty = self
+            .baseline
+            .judge(&alert.rule.id, alert.host.as_deref(), alert.timestamp);
         let window = self.config.group_window;
         let (decision, new_group) = match self.groups.get_mut(&key) {
             Some(group) if within(window, group.last_seen, alert.timestamp) => {
@@ -509,6 +527,7 @@ impl Triage {
                         score: group.score,
                         verdict: group.verdict,
                         reasons: vec![format!("repeat of {}", group.first)],
+                        new_on_host: false,
                     },
                     false,
                 )
@@ -520,7 +539,7 @@ impl Triage {
                     .allowlist
                     .iter()
                     .find(|rule| rule.allows(alert));
-                let (score, mut reasons) = self.score(alert, fired_before);
+                let (score, mut reasons) = self.score(alert, fired_before, novelty);
                 let verdict = if let Some(rule) = allowed {
                     reasons.push(format!("allowlisted: {}", rule.reason));
                     Verdict::Close
@@ -539,6 +558,7 @@ impl Triage {
                         score,
                         verdict,
                         reasons,
+                        new_on_host: novelty == Novelty::New,
                     },
                     true,
                 )
@@ -572,6 +592,8 @@ impl Triage {
             );
         }
         *self.fired.entry(alert.rule.id.clone()).or_default() += 1;
+        self.baseline
+            .record(&alert.rule.id, alert.host.as_deref(), alert.timestamp);
         if decision.verdict == Verdict::Close {
             return Ok(None);
         }
@@ -703,7 +725,7 @@ mod tests {
             fields: Vec::new(),
             entities: Vec::new(),
         };
-        let (before, _) = triage.score(&alert, 1);
+        let (before, _) = triage.score(&alert, 1, Novelty::Unknown);
         let judged = |n: usize| VerdictRecord {
             subject: VerdictSubject::Alert(AlertId(format!("al-{n}"))),
             verdict: AnalystVerdict::FalsePositive,
@@ -721,7 +743,7 @@ mod tests {
         live.replace(Precision::from_verdicts(
             &(0..5).map(judged).collect::<Vec<_>>(),
         ));
-        let (after, reasons) = triage.score(&alert, 1);
+        let (after, reasons) = triage.score(&alert, 1, Novelty::Unknown);
         assert_eq!(after, before - 40);
         assert!(
             reasons.iter().any(|reason| reason

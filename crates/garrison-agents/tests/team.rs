@@ -599,6 +599,7 @@ async fn investigation_forgets_incidents_no_alert_can_join_any_more() {
             score: 70,
             verdict: Verdict::Investigate,
             reasons: vec![],
+            new_on_host: false,
         };
         let envelope = Envelope {
             id: EnvelopeId::new(),

@@ -1,16 +1,17 @@
 //! `garrison eval`: replays labelled alert streams (one scenario per path) through the team,
 //! measures what reaches a person against the labels, lets a simulated analyst judge the
-//! first escalated incidents of the queue from the labels, replays again with what those
-//! verdicts taught, and prints both measurements.
+//! first escalated incidents of the queue from the labels (one verdict per incident), replays
+//! again with what those verdicts taught, and prints both measurements.
 
 use crate::investigate::{InvestigateArgs, Investigation, ReportFormat, TeamInputs};
 use crate::{ExitCode, Failure};
 use garrison_agents::feedback::judged_alerts;
 use garrison_model::feedback::{AnalystVerdict, VerdictRecord, VerdictSubject};
-use garrison_model::{AlertId, Incident};
+use garrison_model::incident::AlertSummary;
+use garrison_model::{AlertId, EvidenceId, Incident, Timestamp};
 use garrison_store::{AuditAction, AuditRecord};
 use serde::Serialize;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -51,7 +52,7 @@ pub struct Measure {
     pub workload_reduction: f64,
     /// Attack phases in the labels.
     pub phases_total: usize,
-    /// Attack phases with an alert in at least one escalated incident.
+    /// Attack phases with an alert (or a repeat of one) in at least one escalated incident.
     pub phases_found: usize,
     /// Phases no escalated incident holds.
     pub phases_missed: Vec<String>,
@@ -82,16 +83,79 @@ struct Report {
 /// Labels of an incident's alerts, read from each alert's stored record.
 struct Labelled {
     incident: Incident,
-    /// Per distinct alert: its label.
-    labels: Vec<(AlertId, String)>,
+    /// The labels of every alert the incident holds: its distinct alerts and their repeats.
+    held: Vec<String>,
 }
 
 impl Labelled {
     fn phases<'a>(&'a self, benign: &'a [String]) -> impl Iterator<Item = &'a str> + 'a {
-        self.labels
+        self.held
             .iter()
-            .map(|(_, label)| label.as_str())
+            .map(String::as_str)
             .filter(move |label| !is_benign(label, benign))
+    }
+}
+
+/// An alert's time and label.
+type LabelledAlert = (Option<Timestamp>, String);
+
+/// Every alert's label, by rule and host in time order, and the attack phases they name.
+///
+/// Triage folds an alert into the first of its rule on its host within the grouping window
+/// (a repeat); the incident holding the first counts it, from the first to the last repeat,
+/// and so does the measure: labels are given by time interval, and a phase whose alerts are
+/// all repeats is still in front of whoever reads the incident.
+struct StreamLabels {
+    by_pattern: HashMap<(String, String), Vec<LabelledAlert>>,
+    /// By record and rule: the alert's host.
+    hosts: HashMap<(EvidenceId, String), String>,
+    phases: BTreeSet<String>,
+}
+
+impl StreamLabels {
+    fn read(run: &Investigation, field: &str, benign: &[String]) -> Result<StreamLabels, Failure> {
+        let mut labels = StreamLabels {
+            by_pattern: HashMap::new(),
+            hosts: HashMap::new(),
+            phases: BTreeSet::new(),
+        };
+        for raised in &run.raised {
+            let label = label_of(run, raised.evidence, field)?;
+            let host = raised.host.as_deref().unwrap_or("").to_lowercase();
+            if !is_benign(&label, benign) {
+                labels.phases.insert(label.clone());
+            }
+            labels
+                .hosts
+                .insert((raised.evidence, raised.rule_id.clone()), host.clone());
+            labels
+                .by_pattern
+                .entry((raised.rule_id.clone(), host))
+                .or_default()
+                .push((raised.timestamp, label));
+        }
+        for alerts in labels.by_pattern.values_mut() {
+            alerts.sort_by_key(|alert| alert.0);
+        }
+        Ok(labels)
+    }
+
+    /// The labels of an incident's alert and of its repeats.
+    fn held<'a>(&'a self, alert: &AlertSummary) -> impl Iterator<Item = &'a String> + 'a {
+        let host = self
+            .hosts
+            .get(&(alert.evidence, alert.rule_id.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let alerts = self
+            .by_pattern
+            .get(&(alert.rule_id.clone(), host))
+            .map_or(&[][..], Vec::as_slice);
+        let first = alert.timestamp;
+        let last = alert.last_repeat.max(alert.timestamp);
+        let from = alerts.partition_point(|(at, _)| *at < first);
+        let to = alerts.partition_point(|(at, _)| *at <= last);
+        alerts[from..to.max(from)].iter().map(|(_, label)| label)
     }
 }
 
@@ -147,8 +211,9 @@ fn scenario(args: &EvalArgs, path: &std::path::Path) -> Result<Scenario, Failure
     let started = std::time::Instant::now();
     let before_state = tempfile::tempdir().map_err(|error| Failure::Internal(error.to_string()))?;
     let before_run = replay(args, path, before_state.path())?;
-    let labels = labelled(&before_run, &args.label_field)?;
-    let all_phases = phases_in_stream(&before_run, &args.label_field, &args.benign_labels)?;
+    let stream = StreamLabels::read(&before_run, &args.label_field, &args.benign_labels)?;
+    let labels = labelled(&before_run, &stream);
+    let all_phases = stream.phases;
     let before = measure(&before_run, &labels, &all_phases, &args.benign_labels);
     let mut verdicts = 0;
     let after = if args.feedback == 0 {
@@ -165,21 +230,21 @@ fn scenario(args: &EvalArgs, path: &std::path::Path) -> Result<Scenario, Failure
             .collect();
         queue.sort_by(|a, b| queue_order(&a.incident, &b.incident));
         for labelled in queue.into_iter().take(args.feedback) {
-            for record in simulated_verdicts(labelled, &before_run, &args.benign_labels)? {
-                let audit = AuditRecord {
-                    actor: record.by.clone(),
-                    action: AuditAction::DecisionRecorded,
-                    subject: record.subject.to_string(),
-                    detail: format!("verdict {} (simulated from labels)", record.verdict),
-                };
-                garrison_store::VerdictStore::record_verdict(&after_store, &record, &audit)
-                    .map_err(|error| Failure::Store(error.to_string()))?;
-            }
+            let record = simulated_verdict(labelled, &before_run, &args.benign_labels);
+            let audit = AuditRecord {
+                actor: record.by.clone(),
+                action: AuditAction::DecisionRecorded,
+                subject: record.subject.to_string(),
+                detail: format!("verdict {} (simulated from labels)", record.verdict),
+            };
+            garrison_store::VerdictStore::record_verdict(&after_store, &record, &audit)
+                .map_err(|error| Failure::Store(error.to_string()))?;
             verdicts += 1;
         }
         drop(after_store);
         let after_run = replay(args, path, after_state.path())?;
-        let after_labels = labelled(&after_run, &args.label_field)?;
+        let after_stream = StreamLabels::read(&after_run, &args.label_field, &args.benign_labels)?;
+        let after_labels = labelled(&after_run, &after_stream);
         Some(measure(
             &after_run,
             &after_labels,
@@ -252,40 +317,22 @@ fn label_of(
         .unwrap_or_default())
 }
 
-fn labelled(run: &Investigation, field: &str) -> Result<Vec<Labelled>, Failure> {
+fn labelled(run: &Investigation, stream: &StreamLabels) -> Vec<Labelled> {
     run.incidents
         .iter()
         .map(|incident| {
-            let labels = incident
+            let held = incident
                 .alerts
                 .iter()
-                .map(|alert| Ok((alert.id.clone(), label_of(run, alert.evidence, field)?)))
-                .collect::<Result<Vec<_>, Failure>>()?;
-            Ok(Labelled {
+                .flat_map(|alert| stream.held(alert))
+                .cloned()
+                .collect();
+            Labelled {
                 incident: incident.clone(),
-                labels,
-            })
+                held,
+            }
         })
         .collect()
-}
-
-/// Every attack phase the stream's labels name (read from the stored records).
-fn phases_in_stream(
-    run: &Investigation,
-    field: &str,
-    benign: &[String],
-) -> Result<BTreeSet<String>, Failure> {
-    let mut phases = BTreeSet::new();
-    let mut seen = std::collections::HashSet::new();
-    for evidence in &run.alert_evidence {
-        if seen.insert(*evidence) {
-            let label = label_of(run, *evidence, field)?;
-            if !is_benign(&label, benign) {
-                phases.insert(label);
-            }
-        }
-    }
-    Ok(phases)
 }
 
 fn measure(
@@ -334,15 +381,10 @@ fn measure(
     }
 }
 
-/// What an analyst who knows the labels concludes about an incident: a true positive when
-/// any alert is part of the attack (and the benign alerts in it marked as such, one by one),
-/// else a false positive.
-fn simulated_verdicts(
-    labelled: &Labelled,
-    run: &Investigation,
-    benign: &[String],
-) -> Result<Vec<VerdictRecord>, Failure> {
-    let at = jiff::Timestamp::now();
+/// What an analyst who knows the labels concludes about an incident, in one verdict on the
+/// incident as a whole (as an analyst closes a case): a true positive when any alert it holds
+/// is part of the attack, else a false positive. Its alerts are judged with it.
+fn simulated_verdict(labelled: &Labelled, run: &Investigation, benign: &[String]) -> VerdictRecord {
     let hosts: BTreeMap<&AlertId, Option<String>> = labelled
         .incident
         .alerts
@@ -357,9 +399,8 @@ fn simulated_verdicts(
             (&alert.id, host)
         })
         .collect();
-    let alerts = judged_alerts(&labelled.incident, |id| hosts.get(id).cloned().flatten());
     let malicious = labelled.phases(benign).next().is_some();
-    let mut records = vec![VerdictRecord {
+    VerdictRecord {
         subject: VerdictSubject::Incident(labelled.incident.id.clone()),
         verdict: if malicious {
             AnalystVerdict::TruePositive
@@ -367,30 +408,10 @@ fn simulated_verdicts(
             AnalystVerdict::FalsePositive
         },
         by: "user:simulated-analyst".into(),
-        at,
+        at: jiff::Timestamp::now(),
         note: None,
-        alerts: alerts.clone(),
-    }];
-    if malicious {
-        let label: BTreeMap<&AlertId, &str> = labelled
-            .labels
-            .iter()
-            .map(|(id, label)| (id, label.as_str()))
-            .collect();
-        for (id, pattern) in alerts {
-            if label.get(&id).is_some_and(|label| is_benign(label, benign)) {
-                records.push(VerdictRecord {
-                    subject: VerdictSubject::Alert(id.clone()),
-                    verdict: AnalystVerdict::FalsePositive,
-                    by: "user:simulated-analyst".into(),
-                    at,
-                    note: Some("noise within a true incident".into()),
-                    alerts: vec![(id, pattern)],
-                });
-            }
-        }
+        alerts: judged_alerts(&labelled.incident, |id| hosts.get(id).cloned().flatten()),
     }
-    Ok(records)
 }
 
 /// Measures of several scenarios together: counts summed, fractions recomputed.

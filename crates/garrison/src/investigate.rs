@@ -243,7 +243,15 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
     alerts.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
     alerts.dedup_by(|a, b| a.id == b.id);
     let alert_count = alerts.len();
-    let alert_evidence: Vec<EvidenceId> = alerts.iter().map(|alert| alert.evidence).collect();
+    let raised: Vec<Raised> = alerts
+        .iter()
+        .map(|alert| Raised {
+            evidence: alert.evidence,
+            rule_id: alert.rule.id.clone(),
+            host: alert.host.clone(),
+            timestamp: alert.timestamp,
+        })
+        .collect();
 
     // 3. The team.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -364,12 +372,20 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
         incidents,
         events,
         alerts: alert_count,
-        alert_evidence,
+        raised,
         quarantined,
         team_stats,
         dead_letters,
         started,
     })
+}
+
+/// An alert raised: its rule, host, time and the record behind it.
+pub struct Raised {
+    pub evidence: EvidenceId,
+    pub rule_id: String,
+    pub host: Option<String>,
+    pub timestamp: Option<garrison_model::Timestamp>,
 }
 
 /// What a run of the team found.
@@ -381,8 +397,8 @@ pub struct Investigation {
     pub incidents: Vec<Incident>,
     pub events: usize,
     pub alerts: usize,
-    /// The record behind each alert raised.
-    pub alert_evidence: Vec<EvidenceId>,
+    /// Every alert raised, in time order.
+    pub raised: Vec<Raised>,
     pub quarantined: u64,
     pub team_stats: garrison_agents::RuntimeStats,
     pub dead_letters: u64,

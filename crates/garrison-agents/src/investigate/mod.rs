@@ -28,9 +28,10 @@ mod wording;
 
 use wording::{capitalize, indicators, person, principal};
 
-/// Distinct rules naming no ATT&CK tactic from which an incident is one level more severe
-/// than its worst alert.
-const DISTINCT_RULES_RAISE: usize = 3;
+/// Distinct rules naming no ATT&CK tactic, each firing on its host for the first time and
+/// scored worth investigating, from which an incident is one level more severe than its
+/// worst alert.
+const NEW_RULES_RAISE: usize = 2;
 
 #[derive(Debug, Clone)]
 pub struct InvestigateConfig {
@@ -291,7 +292,8 @@ impl Investigate {
         let mut timeline = Vec::new();
         let mut first_of_tactic: BTreeMap<usize, (&Alert, String)> = BTreeMap::new();
         let mut ruled: BTreeSet<&str> = BTreeSet::new();
-        let mut untagged_rules: BTreeSet<&str> = BTreeSet::new();
+        // Untagged rules new on their host, as "rule on host".
+        let mut new_rules: BTreeSet<String> = BTreeSet::new();
         let mut severity = Level::Informational;
         let mut best_score = 0;
         for (alert, decision) in &alerts {
@@ -326,8 +328,15 @@ impl Investigate {
             if !ruled.insert(&alert.rule.id) {
                 continue;
             }
-            if alert_tactics_empty {
-                untagged_rules.insert(&alert.rule.id);
+            if alert_tactics_empty
+                && decision.new_on_host
+                && decision.verdict == Verdict::Investigate
+            {
+                new_rules.insert(format!(
+                    "{} on {}",
+                    alert.rule.id,
+                    alert.host.as_deref().unwrap_or("?")
+                ));
             }
             reasoning.push(Claim {
                 claim: format!(
@@ -487,12 +496,12 @@ impl Investigate {
         }
 
         let distinct_tactics = tactics.len();
-        // A story several stages long, or told by several independent detections that name no
-        // ATT&CK tactic (other tools' alerts: distinct rules stand in for distinct stages),
-        // is one level more severe than its worst alert alone.
-        if (distinct_tactics >= 3 || untagged_rules.len() >= DISTINCT_RULES_RAISE)
-            && severity < Level::Critical
-        {
+        // A story several stages long, or told by several detections that name no ATT&CK
+        // tactic (other tools' alerts) and never fired on their host before (what is new
+        // somewhere stands in for a stage; the background every network has does not), is
+        // one level more severe than its worst alert alone.
+        let raised_by_new_rules = new_rules.len() >= NEW_RULES_RAISE;
+        if (distinct_tactics >= 3 || raised_by_new_rules) && severity < Level::Critical {
             severity = severity.next_higher();
         }
         let mut confidence = f64::from(best_score) / 100.0;
@@ -549,32 +558,15 @@ impl Investigate {
                 .map(|user| format!(" ({user})"))
                 .unwrap_or_default()
         );
-        let hypothesis = format!(
-            "{} alert(s) from {} rule(s) on {} {} show {}; {} is the most likely explanation.",
-            alerts.len(),
-            ruled.len(),
-            if hosts.is_empty() {
-                "an unknown host".to_string()
-            } else {
-                hosts.join(", ")
-            },
-            if people.is_empty() {
-                String::new()
-            } else {
-                format!("involving {}", people.join(", "))
-            },
-            if tactics.is_empty() {
-                "no ATT&CK tactic".to_string()
-            } else {
-                format!("the chain {}", tactics.join(" -> "))
-            },
-            match disposition {
-                Disposition::Malicious => "an intrusion in progress",
-                Disposition::Suspicious => "suspicious activity needing review",
-                Disposition::Benign => "benign activity",
-                Disposition::Inconclusive => "activity that the evidence does not settle",
-            }
-        );
+        let hypothesis = wording::hypothesis(&wording::Story {
+            alerts: alerts.len(),
+            rules: ruled.len(),
+            hosts: &hosts,
+            people: &people,
+            tactics: &tactics,
+            disposition,
+            new_rules: raised_by_new_rules.then_some(&new_rules),
+        });
         Ok(Incident {
             id: case.id.clone(),
             version: case.version,
