@@ -5,6 +5,7 @@
 //! from; a [`Detection`] is a rule hit on an event; [`ocsf`] holds the OCSF-aligned normalized
 //! view of events.
 
+pub mod access;
 pub mod action;
 pub mod detection;
 pub mod event;

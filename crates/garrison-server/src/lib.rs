@@ -5,6 +5,7 @@
 //! Nothing here reads records: the binary reads the spools ([`spool::read_chunk`]) and hands
 //! the records to the decoders and the agent team.
 
+pub mod auth;
 pub mod config;
 mod http;
 pub mod intake;

@@ -53,6 +53,8 @@ pub enum AuditAction {
     ResponseReverted,
     /// Configuration was loaded or changed.
     ConfigurationLoaded,
+    /// A user or an API token was added, changed or revoked.
+    AccessChanged,
 }
 
 impl AuditAction {
@@ -72,6 +74,7 @@ impl AuditAction {
             AuditAction::KillSwitch => "kill_switch",
             AuditAction::ResponseReverted => "response_reverted",
             AuditAction::ConfigurationLoaded => "configuration_loaded",
+            AuditAction::AccessChanged => "access_changed",
         }
     }
 }

@@ -3,12 +3,14 @@
 //! separate processes). Agents use the traits ([`AuditLog`], [`EvidenceStore`],
 //! [`IncidentStore`]), so they run on either unchanged.
 
+pub mod access;
 pub mod actions;
 pub mod audit;
 pub mod postgres;
 pub mod records;
 pub mod sqlite;
 
+pub use access::{AccessStore, TokenRecord, UserRecord};
 pub use actions::{ActionChange, ActionStore, VerdictStore};
 pub use audit::{AuditAction, AuditEntry, AuditRecord, AuditReport, ChainHead, ChainViolation};
 pub use postgres::{OwnerLock, PostgresOptions, PostgresStore};
@@ -73,7 +75,9 @@ pub trait Journal: Send + Sync {
 
 /// Everything a store keeps: what a process running the whole team opens, whichever store
 /// backs it.
-pub trait Store: AuditLog + EvidenceStore + IncidentStore + ActionStore + VerdictStore {
+pub trait Store:
+    AuditLog + EvidenceStore + IncidentStore + ActionStore + VerdictStore + AccessStore
+{
     /// Checks the whole audit log, and when given the head kept elsewhere, that the log still
     /// reaches it.
     fn verify_audit(&self, expected: Option<ChainHead>) -> Result<AuditReport, StoreError>;

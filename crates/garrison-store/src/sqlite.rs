@@ -104,6 +104,15 @@ const MIGRATIONS: &[&str] = &[
          incident TEXT PRIMARY KEY,
          by_whom  TEXT NOT NULL,
          at_ns    INTEGER NOT NULL
+     );", // 8: local users and API tokens (records as JSON: hashes and digests, never secrets).
+    "CREATE TABLE users (
+         name TEXT PRIMARY KEY,
+         body TEXT NOT NULL
+     );
+     CREATE TABLE tokens (
+         seq  INTEGER PRIMARY KEY AUTOINCREMENT,
+         id   TEXT NOT NULL UNIQUE,
+         body TEXT NOT NULL
      );",
 ];
 

@@ -1,5 +1,6 @@
 //! The `garrison` command: argument parsing, wiring and exit codes. No business logic here.
 
+mod access;
 mod agent;
 mod audit;
 mod bench;
@@ -68,6 +69,12 @@ enum Command {
     /// Analysts' verdicts on incidents and alerts, and what they taught.
     #[command(subcommand)]
     Verdicts(verdicts::VerdictsCommand),
+    /// Local users of the console (passwords kept as Argon2id hashes).
+    #[command(subcommand)]
+    User(access::UserCommand),
+    /// API tokens for tools (`Authorization: Bearer`), kept as digests.
+    #[command(subcommand)]
+    Token(access::TokenCommand),
     /// The rules of engagement: validate a policy, explain a decision.
     #[command(subcommand)]
     Policy(respond::PolicyCommand),
@@ -148,6 +155,8 @@ fn main() -> std::process::ExitCode {
         Command::Policy(command) => respond::policy(command),
         Command::Eval(args) => eval::run(args),
         Command::Verdicts(command) => verdicts::run(command),
+        Command::User(command) => access::run_user(command),
+        Command::Token(command) => access::run_token(command),
         Command::Actions(command) => respond::actions(command),
     };
     match result {

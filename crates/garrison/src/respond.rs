@@ -381,7 +381,7 @@ pub struct KillSwitchArgs {
     pub actor: Option<String>,
 }
 
-fn person(actor: &Option<String>) -> String {
+pub(crate) fn person(actor: &Option<String>) -> String {
     let name = actor
         .clone()
         .or_else(|| std::env::var("USER").ok())

@@ -181,6 +181,15 @@ const MIGRATIONS: &[&str] = &[
          incident TEXT PRIMARY KEY,
          by_whom  TEXT NOT NULL,
          at_ns    BIGINT NOT NULL
+     );", // 10: local users and API tokens (records as JSON: hashes and digests, never secrets).
+    "CREATE TABLE users (
+         name TEXT PRIMARY KEY,
+         body TEXT NOT NULL
+     );
+     CREATE TABLE tokens (
+         seq  BIGSERIAL PRIMARY KEY,
+         id   TEXT NOT NULL UNIQUE,
+         body TEXT NOT NULL
      );",
 ];
 
@@ -266,7 +275,7 @@ impl PostgresStore {
     /// on a runtime of its own, which must not happen on an async task's thread). A pooled
     /// connection found broken (the server restarted since it was last used) is replaced and
     /// the job run again on the new one, as many times as the pool holds connections.
-    fn with_client<R: Send>(
+    pub(crate) fn with_client<R: Send>(
         &self,
         job: impl Fn(&mut Client) -> Result<R, StoreError> + Send + Sync,
     ) -> Result<R, StoreError> {
