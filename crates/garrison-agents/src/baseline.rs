@@ -48,8 +48,13 @@ pub struct Baseline {
     since: Option<Timestamp>,
     /// The newest alert time seen.
     newest: Option<Timestamp>,
-    /// The last time each rule fired on each host (host lowercased).
-    seen: HashMap<(String, String), Timestamp>,
+    /// By host (lowercased), the last time each rule fired there.
+    seen: HashMap<String, HashMap<String, Timestamp>>,
+    /// Sightings held (rules summed over hosts).
+    sightings: usize,
+    /// Sightings from which old ones are dropped (raised when all are recent, so that
+    /// dropping is not tried again on every alert).
+    prune_at: usize,
 }
 
 /// The baseline as a checkpoint holds it.
@@ -78,7 +83,11 @@ impl Baseline {
         if at.duration_since(since) < self.config.learning {
             return Novelty::Unknown;
         }
-        match self.seen.get(&(rule.to_string(), host.to_lowercase())) {
+        match self
+            .seen
+            .get(lowercase(host).as_ref())
+            .and_then(|rules| rules.get(rule))
+        {
             Some(last) if at.duration_since(*last) < self.config.remember => Novelty::Usual,
             _ => Novelty::New,
         }
@@ -94,11 +103,20 @@ impl Baseline {
         let Some(host) = host.filter(|host| !host.is_empty()) else {
             return;
         };
-        let last = self
-            .seen
-            .entry((rule.to_string(), host.to_lowercase()))
-            .or_insert(at);
-        *last = (*last).max(at);
+        let key = lowercase(host);
+        if !self.seen.contains_key(key.as_ref()) {
+            self.seen.insert(key.clone().into_owned(), HashMap::new());
+        }
+        let Some(rules) = self.seen.get_mut(key.as_ref()) else {
+            return;
+        };
+        match rules.get_mut(rule) {
+            Some(last) => *last = (*last).max(at),
+            None => {
+                rules.insert(rule.to_string(), at);
+                self.sightings += 1;
+            }
+        }
         self.forget_old();
     }
 
@@ -112,7 +130,7 @@ impl Baseline {
     /// Keeps memory bounded: once many sightings are held, those older than the remembered
     /// span are dropped (they would count as new again anyway).
     fn forget_old(&mut self) {
-        if self.seen.len() < SIGHTINGS_KEPT {
+        if self.sightings < self.prune_at.max(SIGHTINGS_KEPT) {
             return;
         }
         let Some(horizon) = self
@@ -121,14 +139,23 @@ impl Baseline {
         else {
             return;
         };
-        self.seen.retain(|_, last| *last >= horizon);
+        for rules in self.seen.values_mut() {
+            rules.retain(|_, last| *last >= horizon);
+        }
+        self.seen.retain(|_, rules| !rules.is_empty());
+        self.sightings = self.seen.values().map(HashMap::len).sum();
+        self.prune_at = self.sightings * 2;
     }
 
     pub fn save(&self) -> SavedBaseline {
         let mut seen: Vec<(String, String, Timestamp)> = self
             .seen
             .iter()
-            .map(|((rule, host), last)| (rule.clone(), host.clone(), *last))
+            .flat_map(|(host, rules)| {
+                rules
+                    .iter()
+                    .map(|(rule, last)| (rule.clone(), host.clone(), *last))
+            })
             .collect();
         seen.sort();
         SavedBaseline {
@@ -141,11 +168,19 @@ impl Baseline {
     pub fn restore(&mut self, saved: SavedBaseline) {
         self.since = saved.since;
         self.newest = saved.newest;
-        self.seen = saved
-            .seen
-            .into_iter()
-            .map(|(rule, host, last)| ((rule, host), last))
-            .collect();
+        self.seen.clear();
+        self.sightings = saved.seen.len();
+        for (rule, host, last) in saved.seen {
+            self.seen.entry(host).or_default().insert(rule, last);
+        }
+    }
+}
+
+/// `host` lowercased, borrowed when it is already.
+fn lowercase(host: &str) -> std::borrow::Cow<'_, str> {
+    match host.chars().any(char::is_uppercase) {
+        true => std::borrow::Cow::Owned(host.to_lowercase()),
+        false => std::borrow::Cow::Borrowed(host),
     }
 }
 

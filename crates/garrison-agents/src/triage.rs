@@ -512,9 +512,6 @@ impl Triage {
         // State changes only once the alert's decision stands (its audit record, when it has
         // one, is written): an alert whose triage fails is triaged afresh when it comes back.
         let fired_before = self.fired.get(&alert.rule.id).copied().unwrap_or(0);
-        let novelty = self
-            .baseline
-            .judge(&alert.rule.id, alert.host.as_deref(), alert.timestamp);
         let window = self.config.group_window;
         let (decision, new_group) = match self.groups.get_mut(&key) {
             Some(group) if within(window, group.last_seen, alert.timestamp) => {
@@ -539,6 +536,9 @@ impl Triage {
                     .allowlist
                     .iter()
                     .find(|rule| rule.allows(alert));
+                let novelty =
+                    self.baseline
+                        .judge(&alert.rule.id, alert.host.as_deref(), alert.timestamp);
                 let (score, mut reasons) = self.score(alert, fired_before, novelty);
                 let verdict = if let Some(rule) = allowed {
                     reasons.push(format!("allowlisted: {}", rule.reason));

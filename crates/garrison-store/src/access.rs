@@ -91,22 +91,16 @@ impl AccessStore for SqliteStore {
     }
 
     fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
-        let body: Option<String> = self
-            .connection()
-            .query_row("SELECT body FROM users WHERE name = ?1", [name], |row| {
-                row.get(0)
-            })
-            .optional()?;
-        body.map(|body| decode(&body, USER)).transpose()
+        body_of(self, "SELECT body FROM users WHERE name = ?1", name)?
+            .map(|body| decode(&body, USER))
+            .transpose()
     }
 
     fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let connection = self.connection();
-        let mut statement = connection.prepare("SELECT body FROM users ORDER BY name")?;
-        let bodies = statement
-            .query_map([], |row| row.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        bodies.iter().map(|body| decode(body, USER)).collect()
+        bodies(self, "SELECT body FROM users ORDER BY name")?
+            .iter()
+            .map(|body| decode(body, USER))
+            .collect()
     }
 
     fn add_token(&self, token: &TokenRecord, audit: &AuditRecord) -> Result<(), StoreError> {
@@ -123,22 +117,16 @@ impl AccessStore for SqliteStore {
     }
 
     fn token(&self, id: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let body: Option<String> = self
-            .connection()
-            .query_row("SELECT body FROM tokens WHERE id = ?1", [id], |row| {
-                row.get(0)
-            })
-            .optional()?;
-        body.map(|body| decode(&body, TOKEN)).transpose()
+        body_of(self, "SELECT body FROM tokens WHERE id = ?1", id)?
+            .map(|body| decode(&body, TOKEN))
+            .transpose()
     }
 
     fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
-        let connection = self.connection();
-        let mut statement = connection.prepare("SELECT body FROM tokens ORDER BY seq")?;
-        let bodies = statement
-            .query_map([], |row| row.get::<_, String>(0))?
-            .collect::<Result<Vec<_>, _>>()?;
-        bodies.iter().map(|body| decode(body, TOKEN)).collect()
+        bodies(self, "SELECT body FROM tokens ORDER BY seq")?
+            .iter()
+            .map(|body| decode(body, TOKEN))
+            .collect()
     }
 
     fn revoke_token(
@@ -165,6 +153,24 @@ impl AccessStore for SqliteStore {
         transaction.commit()?;
         Ok(true)
     }
+}
+
+/// The body of the row `sql` selects by `key`.
+fn body_of(store: &SqliteStore, sql: &str, key: &str) -> Result<Option<String>, StoreError> {
+    Ok(store
+        .connection()
+        .query_row(sql, [key], |row| row.get(0))
+        .optional()?)
+}
+
+/// The bodies of the rows `sql` selects, in its order.
+fn bodies(store: &SqliteStore, sql: &str) -> Result<Vec<String>, StoreError> {
+    let connection = store.connection();
+    let mut statement = connection.prepare(sql)?;
+    let bodies = statement
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(bodies)
 }
 
 /// The token in `body` revoked at `at`, unless there is none or it was revoked already.
