@@ -235,6 +235,54 @@ pub fn judged_alerts(
         .collect()
 }
 
+/// A person's verdict on a whole incident, ready to store: every distinct alert judged by
+/// rule and the host of its record (looked up in `evidence`), with the audit entry that goes
+/// with it.
+pub fn incident_verdict(
+    incident: &Incident,
+    evidence: &dyn garrison_store::EvidenceStore,
+    verdict: AnalystVerdict,
+    by: String,
+    note: Option<String>,
+    at: garrison_model::Timestamp,
+) -> Result<(VerdictRecord, garrison_store::AuditRecord), garrison_store::StoreError> {
+    let mut hosts: HashMap<&AlertId, Option<String>> = HashMap::new();
+    for alert in &incident.alerts {
+        let host = evidence.event(alert.evidence)?.and_then(|event| event.host);
+        hosts.insert(&alert.id, host);
+    }
+    let alerts = judged_alerts(incident, |alert| hosts.get(alert).cloned().flatten());
+    let record = VerdictRecord {
+        subject: VerdictSubject::Incident(incident.id.clone()),
+        verdict,
+        by,
+        at,
+        note,
+        alerts,
+    };
+    let audit = verdict_audit(&record);
+    Ok((record, audit))
+}
+
+/// The audit entry recording `record`.
+pub fn verdict_audit(record: &VerdictRecord) -> garrison_store::AuditRecord {
+    garrison_store::AuditRecord {
+        actor: record.by.clone(),
+        action: garrison_store::AuditAction::DecisionRecorded,
+        subject: record.subject.to_string(),
+        detail: format!(
+            "verdict {} on {} alert(s){}",
+            record.verdict,
+            record.alerts.len(),
+            record
+                .note
+                .as_deref()
+                .map(|note| format!(": {note}"))
+                .unwrap_or_default()
+        ),
+    }
+}
+
 /// Past incidents that share rules with `incident`, with their verdicts: the most shared
 /// first, at most `limit` ("similar past incidents and their verdicts").
 pub fn similar_judged(

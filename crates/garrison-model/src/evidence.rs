@@ -11,10 +11,12 @@ use std::sync::Arc;
 /// and the 1-based line number for JSON lines. `offset` is the byte offset of the record: for EVTX,
 /// the offset of the record header in the file; for JSON lines, the offset of the line's first
 /// byte in the (decompressed) stream.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EvidenceRef {
+    #[schema(value_type = String)]
     pub path: Arc<str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>)]
     pub member: Option<Arc<str>>,
     pub record_id: u64,
     pub offset: u64,

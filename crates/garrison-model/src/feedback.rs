@@ -6,7 +6,19 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// What an analyst concluded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum AnalystVerdict {
     /// Malicious: the detection was right and it matters.
@@ -55,7 +67,9 @@ impl fmt::Display for AnalystVerdict {
 }
 
 /// What a verdict is about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(tag = "kind", content = "id", rename_all = "snake_case")]
 pub enum VerdictSubject {
     Incident(IncidentId),
@@ -72,7 +86,9 @@ impl fmt::Display for VerdictSubject {
 }
 
 /// A rule on a host: what precision is estimated for.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct RulePattern {
     pub rule_id: String,
     /// Lower-cased; `None` when the alerts named no host.
@@ -81,7 +97,7 @@ pub struct RulePattern {
 
 /// One verdict, with the alerts it judged (each by its rule and host), so that what it
 /// teaches survives the incident itself.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VerdictRecord {
     pub subject: VerdictSubject,
     pub verdict: AnalystVerdict,

@@ -33,6 +33,18 @@ impl EvidenceId {
     }
 }
 
+/// In the API's schema, the id's text form (`ev-` and 16 hex digits).
+impl utoipa::PartialSchema for EvidenceId {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .pattern(Some("^ev-[0-9a-f]{16}$"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EvidenceId {}
+
 impl fmt::Display for EvidenceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "ev-{:016x}", self.0)
@@ -56,7 +68,19 @@ impl TryFrom<String> for EvidenceId {
 }
 
 /// What kind of thing an entity is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum EntityKind {
     Host,
@@ -73,7 +97,9 @@ pub enum EntityKind {
 }
 
 /// A thing events and alerts are about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 pub struct Entity {
     pub kind: EntityKind,
     pub value: String,
@@ -119,7 +145,7 @@ pub fn is_public_ip(text: &str) -> bool {
 }
 
 /// The rule behind an alert, as messages carry it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RuleRef {
     pub id: String,
     pub title: String,
@@ -317,7 +343,9 @@ impl RuleRef {
 }
 
 /// An alert id (`al-…`): the rule and the record, so the same hit is the same alert.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct AlertId(pub String);
 
@@ -351,7 +379,7 @@ pub struct Alert {
 }
 
 /// What an analyst would conclude.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Disposition {
     Malicious,
@@ -361,7 +389,7 @@ pub enum Disposition {
 }
 
 /// Something an incident asserts, in a form the verifier can check against stored evidence.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Assertion {
     /// The rule matched this record.
@@ -407,7 +435,7 @@ impl Assertion {
 }
 
 /// One step of the reasoning chain: a statement and the evidence behind it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Claim {
     pub claim: String,
     pub evidence: Vec<EvidenceId>,
@@ -415,7 +443,7 @@ pub struct Claim {
 }
 
 /// A cited record, described for people.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EvidenceItem {
     pub id: EvidenceId,
     pub source: EvidenceRef,
@@ -424,7 +452,7 @@ pub struct EvidenceItem {
 }
 
 /// An alert as an incident lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertSummary {
     pub id: AlertId,
     pub rule_id: String,
@@ -447,7 +475,7 @@ fn is_zero(count: &u64) -> bool {
 }
 
 /// One line of the incident's timeline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TimelineEntry {
     pub timestamp: Option<Timestamp>,
     pub evidence: EvidenceId,
@@ -456,17 +484,18 @@ pub struct TimelineEntry {
 }
 
 /// A process in the incident's process tree.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ProcessNode {
     pub image: String,
     pub command_line: Option<String>,
     pub process_id: Option<String>,
     pub evidence: EvidenceId,
+    #[schema(no_recursion)]
     pub children: Vec<ProcessNode>,
 }
 
 /// Where verification left an incident.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum VerificationStatus {
     /// Not checked yet.
@@ -478,20 +507,22 @@ pub enum VerificationStatus {
 }
 
 /// A claim the verifier removed, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RemovedClaim {
     pub claim: String,
     pub reason: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Verification {
     pub status: VerificationStatus,
     pub removed_claims: Vec<RemovedClaim>,
 }
 
 /// An incident id (`inc-…`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
 pub struct IncidentId(pub String);
 
@@ -502,7 +533,7 @@ impl fmt::Display for IncidentId {
 }
 
 /// Related alerts explained as one story.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Incident {
     pub id: IncidentId,
     /// Grows with every change; receivers keep the highest.

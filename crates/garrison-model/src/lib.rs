@@ -15,6 +15,7 @@ pub mod fields;
 pub mod incident;
 pub mod level;
 pub mod ocsf;
+pub mod queue;
 
 pub use detection::{CorrelationContext, Detection, RuleInfo};
 pub use event::{Event, RecordFormat};

@@ -81,6 +81,18 @@ fn digest(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
+/// The SHA-256 digest (hex) a store keeps of a session's or a token's secret.
+pub fn secret_digest(secret: &str) -> String {
+    digest(secret)
+}
+
+/// A new 256-bit secret (base64url) and its digest.
+pub fn new_secret() -> Result<(String, String), CredentialError> {
+    let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random::<32>()?);
+    let digest = digest(&secret);
+    Ok((secret, digest))
+}
+
 /// A presented token's id and secret, when it has the shape of one.
 pub fn parse_token(text: &str) -> Option<(&str, &str)> {
     let rest = text.strip_prefix("gar_")?;

@@ -197,7 +197,7 @@ const DEFAULT_MAX_MESSAGE: usize = 64 << 10;
 const DEFAULT_MAX_BODY: usize = 16 << 20;
 
 /// The compiled configuration.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     pub durability: Durability,
     pub inputs: Vec<Input>,

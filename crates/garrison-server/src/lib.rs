@@ -2,11 +2,15 @@
 //! a Splunk HTTP Event Collector, the Elasticsearch bulk API, followed files, a NATS subject),
 //! each appending what it accepts to its durable [`spool`] before acknowledging it.
 //!
+//! It also serves the console: the REST API ([`api`]) on its own address.
+//!
 //! Nothing here reads records: the binary reads the spools ([`spool::read_chunk`]) and hands
 //! the records to the decoders and the agent team.
 
+pub mod api;
 pub mod auth;
 pub mod config;
+pub mod console;
 mod http;
 pub mod intake;
 mod nats;
@@ -139,6 +143,33 @@ impl Server {
                 .await?;
         }
         Ok(server)
+    }
+
+    /// Serves the console (`router`: the API) on `address` until shutdown, with the inputs'
+    /// limits (header timeout, connection cap); returns the address it listens on (port 0
+    /// picks one).
+    pub async fn start_console(
+        &mut self,
+        address: SocketAddr,
+        router: axum::Router,
+    ) -> Result<SocketAddr, ServerError> {
+        let bind_error = |source| ServerError::Bind {
+            input: "console".into(),
+            address,
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .map_err(bind_error)?;
+        let bound = listener.local_addr().map_err(bind_error)?;
+        let intake = Intake {
+            input: Arc::from("console"),
+            stats: Arc::new(InputStats::default()),
+            quarantine: self.quarantine.clone(),
+            shutdown: self.shutdown.subscribe(),
+        };
+        self.tasks.spawn(serve_http(listener, None, router, intake));
+        Ok(bound)
     }
 
     fn open_spool(

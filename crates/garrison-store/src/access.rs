@@ -47,6 +47,9 @@ pub struct TokenRecord {
     pub label: Option<String>,
     pub created: Timestamp,
     pub revoked: Option<Timestamp>,
+    /// When it stops being accepted (never, when none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<Timestamp>,
 }
 
 /// Where users and API tokens are kept.

@@ -7,7 +7,7 @@ use crate::audit::AuditRecord;
 use crate::{SqliteStore, StoreError};
 use garrison_model::Timestamp;
 use garrison_model::action::{ActionRecord, ActionState};
-use garrison_model::feedback::VerdictRecord;
+use garrison_model::feedback::{VerdictRecord, VerdictSubject};
 use rusqlite::{OptionalExtension, params};
 
 /// What a move changes besides the state.
@@ -89,6 +89,8 @@ pub trait VerdictStore: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Every verdict, oldest first (a later verdict on the same subject supersedes it).
     fn verdicts(&self) -> Result<Vec<VerdictRecord>, StoreError>;
+    /// The verdicts on `subject`, oldest first.
+    fn verdicts_about(&self, subject: &VerdictSubject) -> Result<Vec<VerdictRecord>, StoreError>;
 }
 
 /// A record as the JSON body its row holds (`what` names it in an error).
@@ -134,6 +136,16 @@ impl VerdictStore for SqliteStore {
         let mut statement = connection.prepare("SELECT body FROM verdicts ORDER BY seq")?;
         let bodies = statement
             .query_map([], |row| row.get::<_, String>(0))?
+            .collect::<Result<Vec<_>, _>>()?;
+        bodies.iter().map(|body| decode(body, VERDICT)).collect()
+    }
+
+    fn verdicts_about(&self, subject: &VerdictSubject) -> Result<Vec<VerdictRecord>, StoreError> {
+        let connection = self.connection();
+        let mut statement =
+            connection.prepare("SELECT body FROM verdicts WHERE subject = ?1 ORDER BY seq")?;
+        let bodies = statement
+            .query_map([subject.to_string()], |row| row.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
         bodies.iter().map(|body| decode(body, VERDICT)).collect()
     }

@@ -55,6 +55,12 @@ pub enum AuditAction {
     ConfigurationLoaded,
     /// A user or an API token was added, changed or revoked.
     AccessChanged,
+    /// A person signed in to the console.
+    SignedIn,
+    /// A sign-in was refused (unknown user, wrong password, disabled user).
+    SignInRefused,
+    /// A person signed out, or their session was ended.
+    SignedOut,
 }
 
 impl AuditAction {
@@ -75,6 +81,9 @@ impl AuditAction {
             AuditAction::ResponseReverted => "response_reverted",
             AuditAction::ConfigurationLoaded => "configuration_loaded",
             AuditAction::AccessChanged => "access_changed",
+            AuditAction::SignedIn => "signed_in",
+            AuditAction::SignInRefused => "sign_in_refused",
+            AuditAction::SignedOut => "signed_out",
         }
     }
 }

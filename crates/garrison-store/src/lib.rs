@@ -7,14 +7,19 @@ pub mod access;
 pub mod actions;
 pub mod audit;
 pub mod postgres;
+mod queue;
 pub mod records;
+pub mod sessions;
 pub mod sqlite;
 
 pub use access::{AccessStore, TokenRecord, UserRecord};
 pub use actions::{ActionChange, ActionStore, VerdictStore};
-pub use audit::{AuditAction, AuditEntry, AuditRecord, AuditReport, ChainHead, ChainViolation};
+pub use audit::{
+    AuditAction, AuditEntry, AuditRecord, AuditReport, ChainHead, ChainViolation, StoredEntry,
+};
 pub use postgres::{OwnerLock, PostgresOptions, PostgresStore};
 pub use records::{EvidenceStore, IncidentStore, Lease, StoredEvent};
+pub use sessions::{SessionRecord, SessionStore};
 pub use sqlite::SqliteStore;
 
 use std::path::PathBuf;
@@ -76,13 +81,15 @@ pub trait Journal: Send + Sync {
 /// Everything a store keeps: what a process running the whole team opens, whichever store
 /// backs it.
 pub trait Store:
-    AuditLog + EvidenceStore + IncidentStore + ActionStore + VerdictStore + AccessStore
+    AuditLog + EvidenceStore + IncidentStore + ActionStore + VerdictStore + AccessStore + SessionStore
 {
     /// Checks the whole audit log, and when given the head kept elsewhere, that the log still
     /// reaches it.
     fn verify_audit(&self, expected: Option<ChainHead>) -> Result<AuditReport, StoreError>;
     /// The stored head of the audit log (none while it is empty).
     fn audit_head(&self) -> Result<Option<ChainHead>, StoreError>;
+    /// Audit entries in order, from sequence number `from_seq`, at most `limit`.
+    fn audit_entries(&self, from_seq: u64, limit: usize) -> Result<Vec<StoredEntry>, StoreError>;
 }
 
 impl Store for SqliteStore {
@@ -92,6 +99,9 @@ impl Store for SqliteStore {
     fn audit_head(&self) -> Result<Option<ChainHead>, StoreError> {
         SqliteStore::audit_head(self)
     }
+    fn audit_entries(&self, from_seq: u64, limit: usize) -> Result<Vec<StoredEntry>, StoreError> {
+        SqliteStore::audit_entries(self, from_seq, limit)
+    }
 }
 
 impl Store for PostgresStore {
@@ -100,6 +110,9 @@ impl Store for PostgresStore {
     }
     fn audit_head(&self) -> Result<Option<ChainHead>, StoreError> {
         PostgresStore::audit_head(self)
+    }
+    fn audit_entries(&self, from_seq: u64, limit: usize) -> Result<Vec<StoredEntry>, StoreError> {
+        PostgresStore::audit_entries(self, from_seq, limit)
     }
 }
 

@@ -2,6 +2,7 @@
 //! use, and their SQLite implementation.
 
 use crate::{SqliteStore, StoreError};
+use garrison_model::queue::{IncidentQuery, IncidentSummary};
 use garrison_model::{EvidenceId, EvidenceRef, Incident, IncidentId, Timestamp};
 use rusqlite::{OptionalExtension, params};
 use std::sync::Arc;
@@ -95,6 +96,12 @@ pub trait IncidentStore: Send + Sync {
     fn incident(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError>;
     /// Every incident, oldest activity first.
     fn incidents(&self) -> Result<Vec<Incident>, StoreError>;
+    /// A page of the incident queue (summaries in queue order: escalated first, then the
+    /// most severe, the most confident, the most recent) and how many incidents match in all.
+    fn incident_queue(
+        &self,
+        query: &IncidentQuery,
+    ) -> Result<(Vec<IncidentSummary>, u64), StoreError>;
 }
 
 pub(crate) fn nanos(timestamp: Option<Timestamp>) -> Option<i64> {
@@ -359,16 +366,31 @@ impl IncidentStore for SqliteStore {
     fn put_incident(&self, incident: &Incident) -> Result<bool, StoreError> {
         let body = serde_json::to_string(incident)
             .map_err(|error| corrupt(format!("cannot encode incident: {error}")))?;
+        let queue = crate::queue::columns(incident)?;
         let changed = self.connection().execute(
-            "INSERT INTO incidents (id, version, first_ns, body) VALUES (?1, ?2, ?3, ?4)
+            "INSERT INTO incidents (id, version, first_ns, body, escalated, severity, confidence,
+                 last_ns, superseded, hosts, search, summary)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT (id) DO UPDATE SET version = excluded.version,
-                 first_ns = excluded.first_ns, body = excluded.body
+                 first_ns = excluded.first_ns, body = excluded.body,
+                 escalated = excluded.escalated, severity = excluded.severity,
+                 confidence = excluded.confidence, last_ns = excluded.last_ns,
+                 superseded = excluded.superseded, hosts = excluded.hosts,
+                 search = excluded.search, summary = excluded.summary
              WHERE excluded.version > incidents.version",
             params![
                 incident.id.0,
                 incident.version as i64,
                 nanos(incident.first_seen),
-                body
+                body,
+                queue.escalated,
+                queue.severity,
+                queue.confidence,
+                queue.last_ns,
+                queue.superseded,
+                queue.hosts,
+                queue.search,
+                queue.summary,
             ],
         )?;
         Ok(changed > 0)
@@ -400,4 +422,71 @@ impl IncidentStore for SqliteStore {
         })
         .collect()
     }
+
+    fn incident_queue(
+        &self,
+        query: &IncidentQuery,
+    ) -> Result<(Vec<IncidentSummary>, u64), StoreError> {
+        let (filter, params) = crate::queue::filter(
+            query,
+            |n| format!("?{n}"),
+            |column, p| format!("instr({column}, {p}) > 0"),
+        );
+        let values: Vec<rusqlite::types::Value> = params
+            .into_iter()
+            .map(|param| match param {
+                crate::queue::Param::Int(n) => rusqlite::types::Value::Integer(n),
+                crate::queue::Param::Text(text) => rusqlite::types::Value::Text(text),
+            })
+            .collect();
+        let connection = self.connection();
+        let total: i64 = connection.query_row(
+            &format!("SELECT count(*) FROM incidents WHERE {filter}"),
+            rusqlite::params_from_iter(values.iter()),
+            |row| row.get(0),
+        )?;
+        let mut statement = connection.prepare(&format!(
+            "SELECT id, summary FROM incidents WHERE {filter} ORDER BY {} LIMIT {} OFFSET {}",
+            crate::queue::ORDER,
+            query.limit,
+            query.offset.min(i64::MAX as u64)
+        ))?;
+        let rows = statement.query_map(rusqlite::params_from_iter(values.iter()), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+        })?;
+        let summaries = rows
+            .map(|row| {
+                let (id, summary) = row?;
+                crate::queue::decode_summary(&id, &summary)
+            })
+            .collect::<Result<_, _>>()?;
+        Ok((summaries, total as u64))
+    }
+}
+
+/// Fills in the queue columns of incident rows written before they existed.
+pub(crate) fn reindex_incidents(connection: &rusqlite::Connection) -> Result<usize, StoreError> {
+    let pending: Vec<(String, String)> = connection
+        .prepare("SELECT id, body FROM incidents WHERE summary IS NULL")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (id, body) in &pending {
+        let queue = crate::queue::columns(&crate::queue::decode_incident(id, body)?)?;
+        connection.execute(
+            "UPDATE incidents SET escalated = ?2, severity = ?3, confidence = ?4, last_ns = ?5,
+                 superseded = ?6, hosts = ?7, search = ?8, summary = ?9 WHERE id = ?1",
+            params![
+                id,
+                queue.escalated,
+                queue.severity,
+                queue.confidence,
+                queue.last_ns,
+                queue.superseded,
+                queue.hosts,
+                queue.search,
+                queue.summary,
+            ],
+        )?;
+    }
+    Ok(pending.len())
 }

@@ -114,6 +114,26 @@ const MIGRATIONS: &[&str] = &[
          id   TEXT NOT NULL UNIQUE,
          body TEXT NOT NULL
      );",
+    // 9: the incident queue's columns (filled in for older rows on open) and its order, and
+    // verdicts by subject.
+    "ALTER TABLE incidents ADD COLUMN escalated INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE incidents ADD COLUMN severity INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE incidents ADD COLUMN confidence REAL NOT NULL DEFAULT 0;
+     ALTER TABLE incidents ADD COLUMN last_ns INTEGER;
+     ALTER TABLE incidents ADD COLUMN superseded INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE incidents ADD COLUMN hosts TEXT NOT NULL DEFAULT '';
+     ALTER TABLE incidents ADD COLUMN search TEXT NOT NULL DEFAULT '';
+     ALTER TABLE incidents ADD COLUMN summary TEXT;
+     CREATE INDEX incidents_queue ON incidents
+         (superseded, escalated DESC, severity DESC, confidence DESC, last_ns DESC, id);
+     CREATE INDEX verdicts_by_subject ON verdicts (subject, seq);",
+    // 10: people's console sessions (by the digest of the cookie's secret).
+    "CREATE TABLE sessions (
+         digest     TEXT PRIMARY KEY,
+         expires_ns INTEGER NOT NULL,
+         body       TEXT NOT NULL
+     );
+     CREATE INDEX sessions_by_end ON sessions (expires_ns);",
 ];
 
 /// The store. Cheap to share behind an `Arc`; writes are serialized (the audit chain needs a
@@ -145,6 +165,7 @@ impl SqliteStore {
         connection.pragma_update(None, "wal_autocheckpoint", 16_384)?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         migrate(&connection)?;
+        crate::records::reindex_incidents(&connection)?;
         Ok(SqliteStore {
             path,
             connection: Mutex::new(connection),

@@ -59,6 +59,7 @@ fn users_and_tokens_are_kept_audited_and_revoked_once() {
             label: Some("SOAR".into()),
             created: at,
             revoked: None,
+            expires: None,
         };
         store
             .add_token(&token("0123456789abcdef"), &audit("token"))

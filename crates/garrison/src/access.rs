@@ -53,6 +53,9 @@ pub struct TokenCreateArgs {
     /// What the token is for (shown in lists).
     #[arg(long)]
     pub label: Option<String>,
+    /// Days the token is accepted for; 0 for a token that never expires.
+    #[arg(long, value_name = "DAYS", default_value_t = 90)]
+    pub expires_in: u32,
     #[command(flatten)]
     pub store: StoreArgs,
     #[arg(long = "as", value_name = "NAME")]
@@ -196,14 +199,24 @@ pub fn run_token(command: TokenCommand) -> Result<ExitCode, Failure> {
                 )));
             }
             let issued = issue_token().map_err(|error| Failure::Internal(error.to_string()))?;
+            let created = jiff::Timestamp::now();
+            let expires = (args.expires_in > 0)
+                .then(|| {
+                    created.checked_add(jiff::SignedDuration::from_hours(
+                        24 * i64::from(args.expires_in),
+                    ))
+                })
+                .transpose()
+                .map_err(|error| Failure::Usage(format!("--expires-in: {error}")))?;
             let token = TokenRecord {
                 id: issued.id.clone(),
                 user: user.name.clone(),
                 role,
                 digest: issued.digest.clone(),
                 label: args.label.clone(),
-                created: jiff::Timestamp::now(),
+                created,
                 revoked: None,
+                expires,
             };
             let audit = AuditRecord {
                 actor: crate::respond::person(&args.actor),
@@ -234,6 +247,7 @@ pub fn run_token(command: TokenCommand) -> Result<ExitCode, Failure> {
                     serde_json::json!({
                         "id": token.id, "user": token.user, "role": token.role,
                         "label": token.label, "created": token.created, "revoked": token.revoked,
+                        "expires": token.expires,
                     })
                 })
                 .collect();
@@ -242,7 +256,7 @@ pub fn run_token(command: TokenCommand) -> Result<ExitCode, Failure> {
                 ListFormat::Text => {
                     for token in &tokens {
                         println!(
-                            "{} {} {}{} (created {}){}",
+                            "{} {} {}{} (created {}{}){}",
                             token.id,
                             token.user,
                             token.role,
@@ -252,6 +266,10 @@ pub fn run_token(command: TokenCommand) -> Result<ExitCode, Failure> {
                                 .map(|label| format!(" \"{label}\""))
                                 .unwrap_or_default(),
                             token.created,
+                            token
+                                .expires
+                                .map(|at| format!(", expires {at}"))
+                                .unwrap_or_default(),
                             token
                                 .revoked
                                 .map(|at| format!(", revoked {at}"))

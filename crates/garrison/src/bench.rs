@@ -24,6 +24,9 @@ pub enum BenchCommand {
     /// The same workload embedded and distributed (NATS JetStream, PostgreSQL): the team in
     /// one process, then as agent processes with 1, 2 and 4 verify instances.
     Distributed(crate::bench_distributed::BenchDistributedArgs),
+    /// The REST API's server time over a store of many incidents: queue pages (filtered,
+    /// deep) and incident pages, against a whole-table scan as the baseline.
+    Console(crate::bench_console::BenchConsoleArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -202,6 +205,15 @@ fn rate(events: u64, seconds: f64) -> f64 {
     }
 }
 
+/// The `p`th percentile (0 to 100) of `sorted`, nearest rank; 0 when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
 /// Peak resident memory so far, for reports.
 pub fn peak_rss_text() -> String {
     megabytes(peak_rss())
@@ -213,6 +225,7 @@ pub fn run(command: BenchCommand) -> Result<ExitCode, Failure> {
         BenchCommand::Team(args) => return crate::bench_team::run(args),
         BenchCommand::Live(args) => return crate::bench_live::run(args),
         BenchCommand::Distributed(args) => return crate::bench_distributed::run(args),
+        BenchCommand::Console(args) => return crate::bench_console::run(args),
     };
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
     let mut discovery = garrison_ingest::discover(&args.paths)

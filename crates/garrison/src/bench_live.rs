@@ -4,6 +4,7 @@
 //! restarted, to count acknowledged events lost and records spooled twice. A discard sink in
 //! this process is the baseline: the rate the load generator itself reaches on this machine.
 
+use crate::bench::percentile;
 use crate::{ExitCode, Failure};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream, UdpSocket};
@@ -46,7 +47,7 @@ impl Server {
         let state = dir.join("state");
         let exe = std::env::current_exe().map_err(|e| Failure::Internal(e.to_string()))?;
         let mut child = Command::new(exe)
-            .args(["serve", "--config"])
+            .args(["serve", "--http", "127.0.0.1:0", "--config"])
             .arg(dir.join("serve.toml"))
             .arg("--state")
             .arg(&state)
@@ -350,13 +351,6 @@ fn hec_load(
         latencies,
         ranges.into_inner().expect("ranges"),
     )
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((p / 100.0) * (sorted.len() - 1) as f64).round() as usize]
 }
 
 /// Waits (up to `limit`) until `done` holds; the time it took.

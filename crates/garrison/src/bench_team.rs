@@ -4,6 +4,7 @@
 //! Prints the rate sustained, how far the pipeline fell behind, alert-to-incident latency
 //! percentiles and peak memory.
 
+use crate::bench::percentile;
 use crate::investigate::Settles;
 use crate::rules::{RuleSelection, load_rules};
 use crate::{ExitCode, Failure};
@@ -56,14 +57,6 @@ struct LineBatch {
 struct HuntedBatch {
     events: Vec<StoredEvent>,
     detections: Vec<(Detection, usize)>,
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
 }
 
 pub fn run(args: BenchTeamArgs) -> Result<ExitCode, Failure> {

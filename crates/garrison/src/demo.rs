@@ -9,12 +9,15 @@ use garrison_scenario::{Scenario, write_to_dir};
 use jiff::SignedDuration;
 use std::path::PathBuf;
 
+/// The seed `garrison demo` uses unless told otherwise.
+pub const SEED: u64 = 7;
+
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
     #[command(flatten)]
     pub state: StateArgs,
     /// Seed of the generated telemetry (the same seed, the same telemetry).
-    #[arg(long, default_value_t = 7)]
+    #[arg(long, default_value_t = SEED)]
     pub seed: u64,
     /// Workstations in the environment (a file server and a domain controller are added).
     #[arg(long, default_value_t = 4)]

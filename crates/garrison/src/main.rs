@@ -4,6 +4,7 @@ mod access;
 mod agent;
 mod audit;
 mod bench;
+mod bench_console;
 mod bench_distributed;
 mod bench_live;
 mod bench_team;

@@ -18,9 +18,17 @@ use std::sync::{Arc, Mutex};
 /// Arguments of `garrison serve`.
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// The configuration file (TOML): the inputs and the spool's durability.
+    /// The configuration file (TOML): the inputs and the spool's durability (none: the console
+    /// only, no live inputs).
     #[arg(long, value_name = "FILE")]
-    pub config: PathBuf,
+    pub config: Option<PathBuf>,
+    /// Before serving, generate the demo scenario into the state and investigate it (once per
+    /// state folder), so the console opens on populated incidents and approvals.
+    #[arg(long)]
+    pub demo: bool,
+    /// Where the console (the REST API under /api/v1) listens.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    pub http: std::net::SocketAddr,
     #[command(flatten)]
     pub team: crate::investigate::TeamInputs,
     #[command(flatten)]
@@ -34,14 +42,83 @@ pub struct ServeArgs {
     pub drain_seconds: u64,
 }
 
+/// The demo's response configuration: the shipped policy and playbooks, with connectors for
+/// every action kind in dry-run mode (they describe the request they would send), so that
+/// containment waits for approval and approved actions are carried out.
+const DEMO_RESPONSE: &str = r#"# Written by garrison serve --demo: dry-run connectors for every action kind.
+[response]
+[[response.connector]]
+name = "edr"
+type = "edr"
+url = "https://edr.demo.invalid"
+dry_run = true
+[[response.connector]]
+name = "identity"
+type = "okta"
+url = "https://idp.demo.invalid"
+actions = ["suspend_user", "revoke_sessions", "disable_user", "reset_credentials"]
+dry_run = true
+[[response.connector]]
+name = "firewall"
+type = "blocklist"
+url = "https://firewall.demo.invalid/api/lists/garrison"
+dry_run = true
+[[response.connector]]
+name = "tickets"
+type = "webhook"
+url = "https://tickets.demo.invalid/api/issues"
+actions = ["open_ticket", "notify"]
+body = '{"title": "Garrison {{incident}}: {{summary}}", "key": "{{key}}", "action": "{{action}}"}'
+idempotent = true
+dry_run = true
+"#;
+
+fn demo_response(dir: &std::path::Path) -> Result<PathBuf, Failure> {
+    let path = dir.join("demo").join("response.toml");
+    std::fs::create_dir_all(dir.join("demo"))
+        .and_then(|()| std::fs::write(&path, DEMO_RESPONSE))
+        .map_err(|error| Failure::Store(format!("cannot write {}: {error}", path.display())))?;
+    Ok(path)
+}
+
+/// Runs `garrison demo` into `dir` unless it ran there before (its incidents are in the store).
+fn preload_demo(
+    dir: &std::path::Path,
+    response: &crate::respond::ResponseArgs,
+) -> Result<(), Failure> {
+    let args = crate::demo::DemoArgs {
+        state: StateArgs {
+            dir: Some(dir.to_path_buf()),
+        },
+        seed: crate::demo::SEED,
+        workstations: 4,
+        minutes: 30,
+        rate: 2.0,
+        format: crate::investigate::ReportFormat::Md,
+        output: Some(dir.join("demo").join("incidents.md")),
+        quiet: true,
+        response: response.clone(),
+    };
+    if dir.join("demo").join("incidents.md").exists() {
+        eprintln!("garrison serve: the demo scenario is in the store already");
+        return Ok(());
+    }
+    eprintln!("garrison serve: generating and investigating the demo scenario");
+    crate::demo::run(args)?;
+    Ok(())
+}
+
 pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
-    let config = Config::load(&args.config).map_err(|errors| {
-        Failure::Usage(format!(
-            "configuration {}:\n  {}",
-            args.config.display(),
-            errors.join("\n  ")
-        ))
-    })?;
+    let config = match &args.config {
+        None => Config::default(),
+        Some(path) => Config::load(path).map_err(|errors| {
+            Failure::Usage(format!(
+                "configuration {}:\n  {}",
+                path.display(),
+                errors.join("\n  ")
+            ))
+        })?,
+    };
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
     let crate::investigate::Loaded {
         rules: loaded,
@@ -51,6 +128,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
     let dir = state_dir(&args.state)?;
     std::fs::create_dir_all(&dir)
         .map_err(|error| Failure::Store(format!("cannot create {}: {error}", dir.display())))?;
+    let mut args = args;
+    if args.demo {
+        if args.team.response.response.is_none() {
+            args.team.response.response = Some(demo_response(&dir)?);
+        }
+        preload_demo(&dir, &args.team.response)?;
+    }
     // Evidence cites spool files by path: an absolute one reads back from anywhere.
     let dir = dir
         .canonicalize()
@@ -102,6 +186,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
         &args.team.response,
         "respond",
     )?;
+    let console = Arc::new(
+        garrison_server::api::Console::new(store.clone(), Some(responder.acting_as("console")))
+            .map_err(|error| Failure::Internal(error.to_string()))?,
+    );
     let mut team_config = TeamConfig {
         observer: Some(observer),
         responder: Some(Arc::new(responder)),
@@ -117,9 +205,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
             team_config,
         ))
         .map_err(|error| Failure::Internal(error.to_string()))?;
-    let server = runtime
+    let mut server = runtime
         .block_on(Server::start(&config, &dir))
         .map_err(|error| Failure::Input(error.to_string()))?;
+    let console_at = runtime
+        .block_on(server.start_console(args.http, garrison_server::console::router(console)))
+        .map_err(|error| Failure::Input(error.to_string()))?;
+    eprintln!("garrison serve: console on http://{console_at}/ (the API under /api/v1)");
     for listening in &server.listening {
         eprintln!(
             "garrison serve: input {} ({}) on {}",

@@ -5,10 +5,11 @@ use crate::output::print_json;
 use crate::respond::ListFormat;
 use crate::state::StoreArgs;
 use crate::{ExitCode, Failure};
-use garrison_agents::feedback::{LivePrecision, Precision, judged_alerts};
+use garrison_agents::feedback::{
+    LivePrecision, Precision, incident_verdict, judged_alerts, verdict_audit,
+};
 use garrison_model::feedback::{AnalystVerdict, VerdictRecord, VerdictSubject};
 use garrison_model::{AlertId, IncidentId};
-use garrison_store::{AuditAction, AuditRecord};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum VerdictsCommand {
@@ -199,29 +200,23 @@ pub fn run(command: VerdictsCommand) -> Result<ExitCode, Failure> {
 fn add(args: AddArgs) -> Result<ExitCode, Failure> {
     let opened = args.store.open(true)?;
     let store = &opened.store;
-    let host_of = |evidence| {
-        store
-            .event(evidence)
-            .ok()
-            .flatten()
-            .and_then(|event| event.host)
-    };
-    let (subject, alerts) = match (&args.incident, &args.alert) {
+    let by = crate::respond::person(&args.actor);
+    let at = jiff::Timestamp::now();
+    let (record, audit) = match (&args.incident, &args.alert) {
         (Some(id), _) => {
             let incident = store
                 .incident(&IncidentId(id.clone()))
                 .map_err(store_error)?
                 .ok_or_else(|| Failure::Input(format!("no incident {id} in the store")))?;
-            let evidence: std::collections::HashMap<&AlertId, garrison_model::EvidenceId> =
-                incident
-                    .alerts
-                    .iter()
-                    .map(|alert| (&alert.id, alert.evidence))
-                    .collect();
-            let alerts = judged_alerts(&incident, |alert| {
-                evidence.get(alert).copied().and_then(host_of)
-            });
-            (VerdictSubject::Incident(incident.id.clone()), alerts)
+            incident_verdict(
+                &incident,
+                store.as_ref(),
+                args.verdict,
+                by,
+                args.note.clone(),
+                at,
+            )
+            .map_err(store_error)?
         }
         (None, Some(id)) => {
             let id = AlertId(id.clone());
@@ -233,6 +228,13 @@ fn add(args: AddArgs) -> Result<ExitCode, Failure> {
                 .ok_or_else(|| {
                     Failure::Input(format!("no incident in the store holds alert {id}"))
                 })?;
+            let host_of = |evidence| {
+                store
+                    .event(evidence)
+                    .ok()
+                    .flatten()
+                    .and_then(|event| event.host)
+            };
             let alerts: Vec<_> = judged_alerts(&incident, |alert| {
                 incident
                     .alerts
@@ -243,39 +245,18 @@ fn add(args: AddArgs) -> Result<ExitCode, Failure> {
             .into_iter()
             .filter(|(alert, _)| *alert == id)
             .collect();
-            (VerdictSubject::Alert(id), alerts)
+            let record = VerdictRecord {
+                subject: VerdictSubject::Alert(id),
+                verdict: args.verdict,
+                by,
+                at,
+                note: args.note.clone(),
+                alerts,
+            };
+            let audit = verdict_audit(&record);
+            (record, audit)
         }
         (None, None) => return Err(Failure::Usage("--incident or --alert".into())),
-    };
-    let by = format!(
-        "user:{}",
-        args.actor
-            .clone()
-            .or_else(|| std::env::var("USER").ok())
-            .unwrap_or_else(|| "unknown".into())
-    );
-    let record = VerdictRecord {
-        subject,
-        verdict: args.verdict,
-        by: by.clone(),
-        at: jiff::Timestamp::now(),
-        note: args.note.clone(),
-        alerts,
-    };
-    let audit = AuditRecord {
-        actor: by,
-        action: AuditAction::DecisionRecorded,
-        subject: record.subject.to_string(),
-        detail: format!(
-            "verdict {} on {} alert(s){}",
-            record.verdict,
-            record.alerts.len(),
-            record
-                .note
-                .as_deref()
-                .map(|note| format!(": {note}"))
-                .unwrap_or_default()
-        ),
     };
     store.record_verdict(&record, &audit).map_err(store_error)?;
     eprintln!(
@@ -323,12 +304,7 @@ mod tests {
                     },
                 )],
             };
-            let audit = AuditRecord {
-                actor: "user:ana".into(),
-                action: AuditAction::DecisionRecorded,
-                subject: record.subject.to_string(),
-                detail: "fp".into(),
-            };
+            let audit = verdict_audit(&record);
             garrison_store::VerdictStore::record_verdict(store.as_ref(), &record, &audit).unwrap();
         }
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -65,6 +65,11 @@ fn dependencies_point_inward() {
         "rules of engagement and connectors know actions and incidents, not the team"
     );
     assert_eq!(
+        ours("garrison-server"),
+        set(&["garrison-model", "garrison-store", "garrison-agents"]),
+        "the console serves what the store holds and decides through the responder"
+    );
+    assert_eq!(
         ours("garrison-scenario"),
         set(&[]),
         "the generator writes what shippers write, knowing none of our types"

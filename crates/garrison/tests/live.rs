@@ -27,7 +27,7 @@ impl Served {
         std::fs::write(dir.join("serve.toml"), config).unwrap();
         let state = dir.join("state");
         let mut child = Command::new(env!("CARGO_BIN_EXE_garrison"))
-            .args(["serve", "--config"])
+            .args(["serve", "--http", "127.0.0.1:0", "--config"])
             .arg(dir.join("serve.toml"))
             .arg("--state")
             .arg(&state)
@@ -693,7 +693,7 @@ fn a_second_server_on_the_same_state_is_refused() {
     let config = "version = 1\n[[input]]\nkind = \"syslog_udp\"\naddress = \"127.0.0.1:0\"\n";
     let served = Served::start(dir.path(), config);
     let second = Command::new(env!("CARGO_BIN_EXE_garrison"))
-        .args(["serve", "--config"])
+        .args(["serve", "--http", "127.0.0.1:0", "--config"])
         .arg(dir.path().join("serve.toml"))
         .arg("--state")
         .arg(&served.state)

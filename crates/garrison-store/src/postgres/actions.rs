@@ -10,7 +10,7 @@ use crate::actions::{
 use crate::audit::AuditRecord;
 use garrison_model::Timestamp;
 use garrison_model::action::{ActionRecord, ActionState};
-use garrison_model::feedback::VerdictRecord;
+use garrison_model::feedback::{VerdictRecord, VerdictSubject};
 
 const KILL_SWITCH: &str = "kill_switch";
 
@@ -234,6 +234,20 @@ impl VerdictStore for PostgresStore {
         self.with_client(|client| {
             client
                 .query("SELECT body FROM verdicts ORDER BY seq", &[])?
+                .iter()
+                .map(|row| decode(row.get(0), VERDICT))
+                .collect()
+        })
+    }
+
+    fn verdicts_about(&self, subject: &VerdictSubject) -> Result<Vec<VerdictRecord>, StoreError> {
+        let subject = subject.to_string();
+        self.with_client(|client| {
+            client
+                .query(
+                    "SELECT body FROM verdicts WHERE subject = $1 ORDER BY seq",
+                    &[&text(&subject)],
+                )?
                 .iter()
                 .map(|row| decode(row.get(0), VERDICT))
                 .collect()

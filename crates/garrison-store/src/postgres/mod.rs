@@ -191,6 +191,27 @@ const MIGRATIONS: &[&str] = &[
          id   TEXT NOT NULL UNIQUE,
          body TEXT NOT NULL
      );",
+    // 11: the incident queue's columns (filled in for older rows on connecting) and its
+    // order, and verdicts by subject.
+    "ALTER TABLE incidents
+         ADD COLUMN escalated  BIGINT NOT NULL DEFAULT 0,
+         ADD COLUMN severity   BIGINT NOT NULL DEFAULT 0,
+         ADD COLUMN confidence DOUBLE PRECISION NOT NULL DEFAULT 0,
+         ADD COLUMN last_ns    BIGINT,
+         ADD COLUMN superseded BIGINT NOT NULL DEFAULT 0,
+         ADD COLUMN hosts      TEXT NOT NULL DEFAULT '',
+         ADD COLUMN search     TEXT NOT NULL DEFAULT '',
+         ADD COLUMN summary    TEXT;
+     CREATE INDEX incidents_queue ON incidents
+         (superseded, escalated DESC, severity DESC, confidence DESC, last_ns DESC NULLS LAST, id);
+     CREATE INDEX verdicts_by_subject ON verdicts (subject, seq);",
+    // 12: people's console sessions (by the digest of the cookie's secret).
+    "CREATE TABLE sessions (
+         digest     TEXT PRIMARY KEY,
+         expires_ns BIGINT NOT NULL,
+         body       TEXT NOT NULL
+     );
+     CREATE INDEX sessions_by_end ON sessions (expires_ns);",
 ];
 
 /// The PostgreSQL store. Cheap to share behind an `Arc`.
@@ -268,6 +289,7 @@ impl PostgresStore {
             keep_journal: options.keep_journal,
         };
         store.with_client(migrate)?;
+        store.with_client(records::reindex_incidents)?;
         Ok(store)
     }
 

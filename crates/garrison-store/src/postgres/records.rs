@@ -3,6 +3,7 @@
 use super::{PostgresStore, lock, opt_text, text};
 use crate::records::{EvidenceStore, IncidentStore, StoredEvent, corrupt, from_nanos, nanos};
 use crate::{Journal, JournalEntry, StoreError};
+use garrison_model::queue::{IncidentQuery, IncidentSummary};
 use garrison_model::{EvidenceId, EvidenceRef, Incident, IncidentId, Timestamp};
 use postgres::Row;
 use std::sync::Arc;
@@ -368,17 +369,32 @@ impl IncidentStore for PostgresStore {
     fn put_incident(&self, incident: &Incident) -> Result<bool, StoreError> {
         let body = serde_json::to_string(incident)
             .map_err(|error| corrupt(format!("cannot encode incident: {error}")))?;
+        let queue = crate::queue::columns(incident)?;
         self.with_client(|client| {
             let changed = client.execute(
-                "INSERT INTO incidents (id, version, first_ns, body) VALUES ($1, $2, $3, $4)
+                "INSERT INTO incidents (id, version, first_ns, body, escalated, severity,
+                     confidence, last_ns, superseded, hosts, search, summary)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                  ON CONFLICT (id) DO UPDATE SET version = excluded.version,
-                     first_ns = excluded.first_ns, body = excluded.body
+                     first_ns = excluded.first_ns, body = excluded.body,
+                     escalated = excluded.escalated, severity = excluded.severity,
+                     confidence = excluded.confidence, last_ns = excluded.last_ns,
+                     superseded = excluded.superseded, hosts = excluded.hosts,
+                     search = excluded.search, summary = excluded.summary
                  WHERE excluded.version > incidents.version",
                 &[
                     &text(&incident.id.0),
                     &(incident.version as i64),
                     &nanos(incident.first_seen),
                     &body,
+                    &queue.escalated,
+                    &queue.severity,
+                    &queue.confidence,
+                    &queue.last_ns,
+                    &queue.superseded,
+                    &text(&queue.hosts),
+                    &text(&queue.search),
+                    &queue.summary,
                 ],
             )?;
             Ok(changed > 0)
@@ -412,4 +428,73 @@ impl IncidentStore for PostgresStore {
                 .collect()
         })
     }
+
+    fn incident_queue(
+        &self,
+        query: &IncidentQuery,
+    ) -> Result<(Vec<IncidentSummary>, u64), StoreError> {
+        let (filter, params) = crate::queue::filter(
+            query,
+            |n| format!("${n}"),
+            |column, p| format!("strpos({column}, {p}) > 0"),
+        );
+        let values: Vec<Box<dyn postgres::types::ToSql + Sync>> = params
+            .into_iter()
+            .map(|param| -> Box<dyn postgres::types::ToSql + Sync> {
+                match param {
+                    crate::queue::Param::Int(n) => Box::new(n),
+                    crate::queue::Param::Text(value) => Box::new(text(&value).into_owned()),
+                }
+            })
+            .collect();
+        let refs: Vec<&(dyn postgres::types::ToSql + Sync)> =
+            values.iter().map(|value| value.as_ref()).collect();
+        self.with_client(|client| {
+            let total: i64 = client
+                .query_one(
+                    &format!("SELECT count(*) FROM incidents WHERE {filter}"),
+                    &refs,
+                )?
+                .get(0);
+            let rows = client.query(
+                &format!(
+                    "SELECT id, summary FROM incidents WHERE {filter} ORDER BY {} LIMIT {} OFFSET {}",
+                    crate::queue::ORDER,
+                    query.limit,
+                    query.offset.min(i64::MAX as u64)
+                ),
+                &refs,
+            )?;
+            let summaries = rows
+                .iter()
+                .map(|row| crate::queue::decode_summary(row.get(0), row.get(1)))
+                .collect::<Result<_, _>>()?;
+            Ok((summaries, total as u64))
+        })
+    }
+}
+
+/// Fills in the queue columns of incident rows written before they existed.
+pub(crate) fn reindex_incidents(client: &mut postgres::Client) -> Result<(), StoreError> {
+    let pending = client.query("SELECT id, body FROM incidents WHERE summary IS NULL", &[])?;
+    for row in &pending {
+        let (id, body): (&str, &str) = (row.get(0), row.get(1));
+        let queue = crate::queue::columns(&crate::queue::decode_incident(id, body)?)?;
+        client.execute(
+            "UPDATE incidents SET escalated = $2, severity = $3, confidence = $4, last_ns = $5,
+                 superseded = $6, hosts = $7, search = $8, summary = $9 WHERE id = $1",
+            &[
+                &id,
+                &queue.escalated,
+                &queue.severity,
+                &queue.confidence,
+                &queue.last_ns,
+                &queue.superseded,
+                &text(&queue.hosts),
+                &text(&queue.search),
+                &queue.summary,
+            ],
+        )?;
+    }
+    Ok(())
 }

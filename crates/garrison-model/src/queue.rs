@@ -1,0 +1,125 @@
+//! How an incident shows in the queue: its summary, and the order the queue keeps (escalated
+//! first, then the most severe, the most confident, the most recent).
+
+use crate::incident::{Disposition, EntityKind, Incident, IncidentId, VerificationStatus};
+use crate::{Level, Timestamp};
+use serde::{Deserialize, Serialize};
+
+/// One incident in the queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IncidentSummary {
+    pub id: IncidentId,
+    pub version: u64,
+    pub title: String,
+    pub severity: Level,
+    pub confidence: f64,
+    pub disposition: Disposition,
+    pub escalated: bool,
+    pub verification: VerificationStatus,
+    pub tactics: Vec<String>,
+    /// Hosts the incident names.
+    pub hosts: Vec<String>,
+    /// Distinct alerts it holds.
+    pub alerts: u64,
+    pub first_seen: Option<Timestamp>,
+    pub last_seen: Option<Timestamp>,
+    /// The incident it was merged into, when it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<IncidentId>,
+}
+
+impl Incident {
+    /// The hosts the incident names, in its order.
+    pub fn hosts(&self) -> Vec<String> {
+        self.entities
+            .iter()
+            .filter(|entity| entity.kind == EntityKind::Host)
+            .map(|entity| entity.value.clone())
+            .collect()
+    }
+
+    pub fn summary(&self) -> IncidentSummary {
+        IncidentSummary {
+            id: self.id.clone(),
+            version: self.version,
+            title: self.title.clone(),
+            severity: self.severity,
+            confidence: self.confidence,
+            disposition: self.disposition,
+            escalated: self.escalated,
+            verification: self.verification.status,
+            tactics: self.tactics.clone(),
+            hosts: self.hosts(),
+            alerts: self.alerts.len() as u64,
+            first_seen: self.first_seen,
+            last_seen: self.last_seen,
+            superseded_by: self.superseded_by.clone(),
+        }
+    }
+}
+
+/// Which incidents the queue shows, and which page of them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct IncidentQuery {
+    /// Only incidents at least this severe.
+    pub min_severity: Option<Level>,
+    /// Only escalated (true) or only not escalated (false) incidents.
+    pub escalated: Option<bool>,
+    /// Only incidents naming this host (compared case-insensitively).
+    pub host: Option<String>,
+    /// Only incidents whose title or hypothesis holds this text (case-insensitively).
+    pub text: Option<String>,
+    /// Also incidents merged into others.
+    pub superseded: bool,
+    pub offset: u64,
+    pub limit: u32,
+}
+
+/// What a store keeps beside an incident to filter and order the queue without reading the
+/// incident: every value lower-cased where the query compares case-insensitively.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueKey {
+    pub escalated: bool,
+    pub severity: Level,
+    pub confidence: f64,
+    pub last_seen: Option<Timestamp>,
+    pub superseded: bool,
+    /// The hosts, lower-cased, each between line feeds (`\nws1\nfs01\n`), so one is found
+    /// whole by looking for `\nNAME\n`.
+    pub hosts: String,
+    /// Title and hypothesis, lower-cased.
+    pub text: String,
+}
+
+impl QueueKey {
+    pub fn of(incident: &Incident) -> QueueKey {
+        let mut hosts = String::from("\n");
+        for host in incident.hosts() {
+            hosts.push_str(&host.to_lowercase().replace('\n', " "));
+            hosts.push('\n');
+        }
+        QueueKey {
+            escalated: incident.escalated,
+            severity: incident.severity,
+            confidence: incident.confidence,
+            last_seen: incident.last_seen,
+            superseded: incident.superseded_by.is_some(),
+            hosts,
+            text: format!("{}\n{}", incident.title, incident.hypothesis).to_lowercase(),
+        }
+    }
+}
+
+impl IncidentQuery {
+    /// `\nNAME\n` for the host asked for, lower-cased.
+    pub fn host_key(&self) -> Option<String> {
+        self.host
+            .as_ref()
+            .map(|host| format!("\n{}\n", host.to_lowercase()))
+    }
+
+    /// The text asked for, lower-cased.
+    pub fn text_key(&self) -> Option<String> {
+        self.text.as_ref().map(|text| text.to_lowercase())
+    }
+}

@@ -1,0 +1,447 @@
+//! The analysts' console: server-rendered pages over the same store and responder as the API
+//! (the queue, an incident with its reasoning and evidence, approvals, the audit log), for
+//! people signed in with a password ([`session`]). Reading needs a session; every form post
+//! also needs the session's CSRF token and a same-origin request; every handler checks the
+//! role, as the API's do (it calls the same functions). Every answer carries a strict content
+//! security policy: no scripts, styles from this site only, no framing.
+
+mod pages;
+pub mod session;
+
+use crate::api::{ApiError, Console, actions, audit, incidents};
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use garrison_model::Timestamp;
+use garrison_model::access::Role;
+use garrison_model::action::ActionState;
+use pages::{QueueForm, page, problem};
+use serde::Deserialize;
+use session::Signed;
+use std::sync::Arc;
+
+const STYLESHEET: &str = include_str!("assets/console.css");
+
+/// The whole console: the pages and the API.
+pub fn router(console: Arc<Console>) -> Router {
+    pages_router()
+        .with_state(console.clone())
+        .merge(crate::api::router(console))
+}
+
+fn pages_router() -> Router<Arc<Console>> {
+    Router::new()
+        .route("/", get(queue))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/incidents/{id}", get(incident))
+        .route("/incidents/{id}/verdict", post(verdict))
+        .route("/incidents/{id}/acknowledge", post(acknowledge))
+        .route("/evidence/{id}", get(evidence))
+        .route("/approvals", get(approvals))
+        .route("/actions/{key}/approve", post(approve))
+        .route("/actions/{key}/reject", post(reject))
+        .route("/audit", get(audit_log))
+        .route("/static/console.css", get(stylesheet))
+        .layer(axum::middleware::map_response(protect))
+}
+
+/// Headers every console answer carries.
+async fn protect(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}
+
+async fn stylesheet() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        STYLESHEET,
+    )
+        .into_response()
+}
+
+/// An API error as a page.
+fn failed(error: ApiError) -> Response {
+    let message = match error.code() {
+        "forbidden" => "Your role does not allow this.",
+        "not_found" => "There is no such thing here.",
+        "conflict" => "This was decided already, or cannot be done in its present state.",
+        "invalid_request" => "The form was not filled in as it needs to be.",
+        "unavailable" | "busy" => "The server cannot do this now; try again shortly.",
+        _ => "The server failed to do this; its log has the cause.",
+    };
+    problem(error.status(), message)
+}
+
+/// Runs `work` on a blocking thread, its error as a page.
+async fn run<T: Send + 'static>(
+    console: &Arc<Console>,
+    work: impl FnOnce(&Console) -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, Response> {
+    console.blocking(work).await.map_err(failed)
+}
+
+async fn queue(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    Query(form): Query<QueueForm>,
+) -> Response {
+    let filter = incidents::IncidentFilter {
+        min_severity: form
+            .min_severity
+            .as_deref()
+            .and_then(|level| level.parse().ok()),
+        escalated: form
+            .escalated
+            .as_deref()
+            .and_then(|value| value.parse().ok()),
+        host: form.host.clone(),
+        q: form.q.clone(),
+        superseded: None,
+        limit: Some(50),
+        offset: form.offset,
+    };
+    match run(&console, move |console| {
+        incidents::queue_page(console, filter)
+    })
+    .await
+    {
+        Ok(found) => page(pages::queue(&signed, &form, &found)),
+        Err(response) => response,
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct Next {
+    next: Option<String>,
+}
+
+async fn login_page(Query(next): Query<Next>) -> Response {
+    page(pages::login(
+        &session::local_path(next.next.as_deref()),
+        None,
+    ))
+}
+
+#[derive(Deserialize)]
+struct SignInForm {
+    user: String,
+    password: String,
+    next: Option<String>,
+}
+
+async fn login(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    let next = session::local_path(form.next.as_deref());
+    if !session::same_origin(&headers) {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "This sign-in did not come from this console.",
+        );
+    }
+    let signed_in = console
+        .blocking(move |console| console.sign_in(&form.user, &form.password, Timestamp::now()))
+        .await;
+    match signed_in {
+        Ok(secret) => {
+            let mut response = Redirect::to(&next).into_response();
+            if let Ok(cookie) = HeaderValue::from_str(&session::session_cookie(&secret)) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Err(error) if error.code() == "invalid_token" => (
+            StatusCode::UNAUTHORIZED,
+            page(pages::login(
+                &next,
+                Some("The name or the password is wrong."),
+            )),
+        )
+            .into_response(),
+        Err(error) => failed(error),
+    }
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+    back: Option<String>,
+}
+
+async fn logout(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = signed.refusal(&headers, &form.csrf) {
+        return refused;
+    }
+    match run(&console, move |console| {
+        console.sign_out(&signed, Timestamp::now())
+    })
+    .await
+    {
+        Ok(()) => {
+            let mut response = Redirect::to("/login").into_response();
+            if let Ok(cookie) = HeaderValue::from_str(&session::cleared_cookie()) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            response
+        }
+        Err(response) => response,
+    }
+}
+
+async fn incident(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(error) = signed.principal.require(Role::Viewer) {
+        return failed(error);
+    }
+    match run(&console, move |console| incidents::detail_of(console, &id)).await {
+        Ok(detail) => page(pages::incident(&signed, &detail)),
+        Err(response) => response,
+    }
+}
+
+async fn evidence(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(error) = signed.principal.require(Role::Viewer) {
+        return failed(error);
+    }
+    match run(&console, move |console| {
+        incidents::evidence_record(console, &id)
+    })
+    .await
+    {
+        Ok(record) => page(pages::evidence(&signed, &record)),
+        Err(response) => response,
+    }
+}
+
+#[derive(Deserialize)]
+struct VerdictForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    verdict: String,
+    note: Option<String>,
+}
+
+async fn verdict(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<VerdictForm>,
+) -> Response {
+    if let Some(refused) = signed.refusal(&headers, &form.csrf) {
+        return refused;
+    }
+    let Some(verdict) = garrison_model::feedback::AnalystVerdict::parse(&form.verdict) else {
+        return failed(ApiError::invalid("unknown verdict"));
+    };
+    let principal = signed.principal.clone();
+    let back = format!("/incidents/{id}");
+    let request = incidents::VerdictRequest {
+        verdict,
+        note: form.note,
+    };
+    match run(&console, move |console| {
+        incidents::record_verdict(console, &principal, &id, request)
+    })
+    .await
+    {
+        Ok(_) => Redirect::to(&back).into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn acknowledge(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Some(refused) = signed.refusal(&headers, &form.csrf) {
+        return refused;
+    }
+    let principal = signed.principal.clone();
+    let back = format!("/incidents/{id}");
+    match run(&console, move |console| {
+        incidents::acknowledge_incident(console, &principal, &id)
+    })
+    .await
+    {
+        Ok(_) => Redirect::to(&back).into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn approvals(State(console): State<Arc<Console>>, signed: Signed) -> Response {
+    if let Err(error) = signed.principal.require(Role::Viewer) {
+        return failed(error);
+    }
+    match run(&console, |console| {
+        Ok(console
+            .store
+            .actions(&[ActionState::AwaitingApproval], 500)?)
+    })
+    .await
+    {
+        Ok(actions) => page(pages::approvals(&signed, &actions)),
+        Err(response) => response,
+    }
+}
+
+#[derive(Deserialize)]
+struct RejectForm {
+    #[serde(default)]
+    csrf: String,
+    back: Option<String>,
+    #[serde(default)]
+    reason: String,
+}
+
+async fn approve(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    decide(console, signed, headers, key, form.csrf, form.back, None).await
+}
+
+async fn reject(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    Form(form): Form<RejectForm>,
+) -> Response {
+    decide(
+        console,
+        signed,
+        headers,
+        key,
+        form.csrf,
+        form.back,
+        Some(form.reason),
+    )
+    .await
+}
+
+async fn decide(
+    console: Arc<Console>,
+    signed: Signed,
+    headers: HeaderMap,
+    key: String,
+    csrf: String,
+    back: Option<String>,
+    reason: Option<String>,
+) -> Response {
+    if let Some(refused) = signed.refusal(&headers, &csrf) {
+        return refused;
+    }
+    let principal = signed.principal.clone();
+    let back = session::local_path(back.as_deref());
+    match run(&console, move |console| {
+        actions::decide(console, &principal, &key, reason.as_deref())
+    })
+    .await
+    {
+        Ok(_) => Redirect::to(&back).into_response(),
+        Err(response) => response,
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AuditForm {
+    from: Option<u64>,
+    actor: Option<String>,
+    action: Option<String>,
+    subject: Option<String>,
+}
+
+/// Entries per audit page.
+const AUDIT_PAGE: u64 = 100;
+
+async fn audit_log(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    Query(form): Query<AuditForm>,
+) -> Response {
+    if let Err(error) = signed.principal.require(Role::Viewer) {
+        return failed(error);
+    }
+    let filtered = [&form.actor, &form.action, &form.subject]
+        .iter()
+        .any(|value| value.as_deref().is_some_and(|value| !value.is_empty()));
+    let found = run(&console, move |console| {
+        // Unfiltered, the newest page first; filtered, the matches from the start.
+        let from = match (form.from, filtered) {
+            (Some(from), _) => from,
+            (None, true) => 1,
+            (None, false) => console
+                .store
+                .audit_head()?
+                .map_or(1, |head| head.seq.saturating_sub(AUDIT_PAGE - 1).max(1)),
+        };
+        let filter = audit::AuditFilter {
+            from: Some(from),
+            limit: Some(AUDIT_PAGE as u32),
+            actor: form.actor,
+            action: form.action,
+            subject: form.subject,
+        };
+        let mut page = audit::audit_page(console, &filter)?;
+        let verification = audit::verification(console)?;
+        let older = (!filtered && from > 1)
+            .then(|| format!("/audit?from={}", from.saturating_sub(AUDIT_PAGE).max(1)));
+        let next = if filtered {
+            page.next.map(|next| format!("/audit?from={next}"))
+        } else {
+            page.entries.reverse();
+            older
+        };
+        Ok((page, verification, next))
+    })
+    .await;
+    match found {
+        Ok((page_found, verification, next)) => {
+            page(pages::audit(&signed, &page_found, &verification, next))
+        }
+        Err(response) => response,
+    }
+}

@@ -1,0 +1,181 @@
+//! The console end to end in headless Chromium (driven by playwright-core, `tests/browser/`):
+//! `garrison serve --demo` as its own process, a responder added with `garrison user add`, then
+//! the browser signs in, opens the top incident, follows a reasoning claim to its evidence,
+//! approves a pending action, records a verdict and finds both in the audit log, and the store
+//! is checked afterwards. Screenshots of each step are kept under the test's target folder.
+//!
+//! Needs Node.js, `/usr/bin/chromium` and `npm ci` run in `tests/browser` (`.ci/run` does
+//! both); skipped with a loud message when they are absent, unless `GARRISON_REQUIRE_BROWSER`
+//! is set (as CI does), when their absence fails the test.
+
+use garrison_model::action::ActionState;
+use garrison_store::{ActionStore, SqliteStore};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PASSWORD: &str = "a long passphrase for the browser";
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
+}
+
+/// Why the browser test cannot run here, if it cannot.
+fn missing() -> Option<String> {
+    let chromium =
+        std::env::var("GARRISON_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    if !Path::new(&chromium).exists() {
+        return Some(format!(
+            "no Chromium at {chromium} (apt-get install chromium)"
+        ));
+    }
+    if !browser_dir().join("node_modules/playwright-core").exists() {
+        return Some(format!(
+            "no playwright-core in {} (npm ci there)",
+            browser_dir().display()
+        ));
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        return Some("no node".into());
+    }
+    None
+}
+
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `garrison serve --demo` on a free port; the console's address.
+fn serve(state: &Path) -> (Serving, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_garrison"))
+        .args(["serve", "--demo", "--http", "127.0.0.1:0", "--state"])
+        .arg(state)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("garrison serve starts");
+    let stderr = child.stderr.take().unwrap();
+    let (found, address) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            eprintln!("{line}");
+            if let Some(rest) = line.strip_prefix("garrison serve: console on ") {
+                let _ = found.send(
+                    rest.split(' ')
+                        .next()
+                        .unwrap_or("")
+                        .trim_end_matches('/')
+                        .to_string(),
+                );
+            }
+        }
+    });
+    let address = address
+        .recv_timeout(Duration::from_secs(300))
+        .expect("the console listens");
+    (Serving(child), address)
+}
+
+#[test]
+fn an_analyst_works_an_incident_in_the_browser() {
+    if let Some(reason) = missing() {
+        if std::env::var_os("GARRISON_REQUIRE_BROWSER").is_some() {
+            panic!("the browser test must run here: {reason}");
+        }
+        eprintln!("\n!!! SKIPPED: the console's browser test cannot run: {reason}\n");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let (serving, url) = serve(&state);
+    let mut add = Command::new(env!("CARGO_BIN_EXE_garrison"))
+        .args(["user", "add", "ana", "--role", "responder", "--state"])
+        .arg(&state)
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    assert!(add.wait().unwrap().success());
+
+    let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let output = Command::new("node")
+        .arg(browser_dir().join("console.mjs"))
+        .env("GARRISON_URL", &url)
+        .env("GARRISON_USER", "ana")
+        .env("GARRISON_PASSWORD", PASSWORD)
+        .env("GARRISON_ARTIFACTS", &artifacts)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}\nscreenshots in {}",
+        String::from_utf8_lossy(&output.stderr),
+        artifacts.display()
+    );
+    eprintln!("browser: {stdout}screenshots in {}", artifacts.display());
+    let summary: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    for shot in [
+        "01-sign-in",
+        "02-queue",
+        "03-incident",
+        "04-evidence",
+        "05-approved",
+        "06-verdict",
+        "07-audit",
+    ] {
+        let path = artifacts.join(format!("{shot}.png"));
+        assert!(
+            std::fs::metadata(&path).is_ok_and(|m| m.len() > 1000),
+            "{}",
+            path.display()
+        );
+    }
+    drop(serving);
+
+    // What the browser did is in the store, under the person's name.
+    let store = SqliteStore::open(&state).unwrap();
+    let key = summary["action"].as_str().unwrap();
+    let action = store.action(key).unwrap().expect("the approved action");
+    assert!(
+        matches!(
+            action.state,
+            ActionState::Approved
+                | ActionState::Succeeded
+                | ActionState::Executing
+                | ActionState::Failed
+                | ActionState::Unknown
+        ),
+        "{:?}",
+        action.state
+    );
+    assert_eq!(action.decided_by.as_deref(), Some("user:ana"));
+    let entries: Vec<(String, String)> = store
+        .audit_entries(1, 100_000)
+        .unwrap()
+        .into_iter()
+        .map(|entry| (entry.action, entry.actor))
+        .collect();
+    for wanted in ["signed_in", "response_approved", "decision_recorded"] {
+        assert!(
+            entries.contains(&(wanted.to_string(), "user:ana".to_string())),
+            "{wanted} by user:ana"
+        );
+    }
+    assert!(store.verify_audit(None).unwrap().violation.is_none());
+}
