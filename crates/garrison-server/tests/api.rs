@@ -355,3 +355,119 @@ async fn taking_an_incident_on_is_recorded_once() {
     .await;
     assert_eq!(detail.body["acknowledged"]["by"], "user:alice");
 }
+
+#[tokio::test]
+async fn metrics_count_what_the_store_holds_in_the_text_format() {
+    let fixture = fixture();
+    let viewer = bearer(&fixture.tokens["viewer"]);
+    let request = axum::http::Request::builder()
+        .uri("/metrics")
+        .header("authorization", &viewer)
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(fixture.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain; version=0.0.4")
+    );
+    let bytes = http_body_util::BodyExt::collect(response.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    assert!(text.contains("# TYPE garrison_incidents gauge"), "{text}");
+    assert!(
+        text.contains("garrison_incidents{escalated=\"true\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("garrison_incidents{escalated=\"false\"} 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "garrison_response_actions{{state=\"awaiting_approval\"}} {}\n",
+            fixture.awaiting.len()
+        )),
+        "{text}"
+    );
+    let audit: u64 = text
+        .lines()
+        .find_map(|line| line.strip_prefix("garrison_audit_entries "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        audit,
+        garrison_store::Store::audit_head(fixture.store.as_ref())
+            .unwrap()
+            .unwrap()
+            .seq
+    );
+    // Without agents in this process, their families are there and empty.
+    assert!(text.contains("# TYPE garrison_agent_restarts_total counter"));
+    let agents = call(
+        &fixture.router,
+        "GET",
+        "/api/v1/agents",
+        Some(&viewer),
+        None,
+    )
+    .await;
+    assert_eq!(agents.body["agents"], json!([]));
+    let none = call(&fixture.router, "GET", "/metrics", None, None).await;
+    assert_eq!(none.status, 401);
+}
+
+#[tokio::test]
+async fn watchers_hear_of_each_incident_version_as_it_is_reported() {
+    let fixture = fixture();
+    let request = axum::http::Request::builder()
+        .uri("/api/v1/events")
+        .header("authorization", bearer(&fixture.tokens["viewer"]))
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(fixture.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut body = response.into_body();
+    let mut incident = api_support::incident(
+        "inc-00000000000000e9",
+        "WS9",
+        garrison_model::Level::Critical,
+        true,
+    );
+    incident.version = 3;
+    fixture.console.feed().incident(&incident);
+    let mut received = String::new();
+    while !received.contains("\n\n") {
+        let frame = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            http_body_util::BodyExt::frame(&mut body),
+        )
+        .await
+        .expect("an event within 5 s")
+        .unwrap()
+        .unwrap();
+        if let Ok(data) = frame.into_data() {
+            received.push_str(&String::from_utf8_lossy(&data));
+        }
+    }
+    assert!(received.starts_with("event: incident\n"), "{received}");
+    let data = received
+        .lines()
+        .find_map(|line| line.strip_prefix("data: "))
+        .unwrap();
+    let update: serde_json::Value = serde_json::from_str(data).unwrap();
+    assert_eq!(update["id"], "inc-00000000000000e9");
+    assert_eq!(update["version"], 3);
+    assert_eq!(update["severity"], "critical");
+    assert_eq!(update["escalated"], true);
+}

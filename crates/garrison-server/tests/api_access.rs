@@ -41,6 +41,21 @@ const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        template: "/api/v1/agents",
+        needs: Some(Role::Viewer),
+    },
+    Route {
+        method: "get",
+        template: "/api/v1/events",
+        needs: Some(Role::Viewer),
+    },
+    Route {
+        method: "get",
+        template: "/metrics",
+        needs: Some(Role::Viewer),
+    },
+    Route {
+        method: "get",
         template: "/api/v1/incidents",
         needs: Some(Role::Viewer),
     },
@@ -269,7 +284,7 @@ async fn every_route_answers_every_credential_as_its_role_requires() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 3 + 15 * (SPOILT.len() + 5));
+    assert_eq!(checked, 3 + 18 * (SPOILT.len() + 5));
 }
 
 #[tokio::test]

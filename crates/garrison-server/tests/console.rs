@@ -68,6 +68,20 @@ async fn send(
     }
 }
 
+/// The status of a GET whose body may never end (server-sent events).
+async fn send_head(router: &Router, path: &str, cookie: Option<&str>) -> StatusCode {
+    let mut request = Request::builder().uri(path);
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", format!("garrison_session={cookie}"));
+    }
+    router
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap()
+        .status()
+}
+
 fn console_router(fixture: &Fixture) -> Router {
     garrison_server::console::router(fixture.console.clone())
 }
@@ -520,6 +534,7 @@ async fn every_page_and_form_answers_each_session_as_its_role_requires() {
         format!("/evidence/{}", fixture.evidence),
         "/approvals".into(),
         "/audit".into(),
+        "/agents".into(),
     ];
     let forms: Vec<(String, &str, Role)> = vec![
         (
@@ -572,6 +587,8 @@ async fn every_page_and_form_answers_each_session_as_its_role_requires() {
             "{path} with an expired session"
         );
     }
+    let events = send_head(&router, "/events", None).await;
+    assert_eq!(events, StatusCode::SEE_OTHER, "live updates need a session");
     let mut checked = 0;
     for (user, role) in [
         ("vera", Role::Viewer),
@@ -587,6 +604,10 @@ async fn every_page_and_form_answers_each_session_as_its_role_requires() {
             csrf = csrf_of(&page.body);
             checked += 1;
         }
+        assert_eq!(
+            send_head(&router, "/events", Some(&session)).await,
+            StatusCode::OK
+        );
         for (path, body, needs) in &forms {
             let answer = send(
                 &router,

@@ -43,6 +43,8 @@ pub trait ActionStore: Send + Sync {
     ) -> Result<Vec<ActionRecord>, StoreError>;
     /// Actions of one incident, oldest first.
     fn incident_actions(&self, incident: &str) -> Result<Vec<ActionRecord>, StoreError>;
+    /// How many actions are in each state (states with none left out).
+    fn action_counts(&self) -> Result<Vec<(ActionState, u64)>, StoreError>;
     /// Moves `key` to `to` if it is in one of `from`, applying `change` and appending `audit`
     /// in the same transaction; false (nothing written) when it was not: someone else moved
     /// it first.
@@ -151,6 +153,18 @@ impl VerdictStore for SqliteStore {
     }
 }
 
+/// Counts by state code, as the stores keep them, by state (unknown codes left out).
+pub(crate) fn counted(rows: Vec<(String, i64)>) -> Vec<(ActionState, u64)> {
+    rows.into_iter()
+        .filter_map(|(code, count)| {
+            ActionState::ALL
+                .into_iter()
+                .find(|state| state.as_str() == code)
+                .map(|state| (state, count.max(0) as u64))
+        })
+        .collect()
+}
+
 /// Applies `change` and the new state to `record`.
 pub(crate) fn apply(
     record: &mut ActionRecord,
@@ -253,6 +267,18 @@ impl ActionStore for SqliteStore {
             .query_map(params![list, limit as i64], |row| row.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
         bodies.iter().map(|body| decode(body, ACTION)).collect()
+    }
+
+    fn action_counts(&self) -> Result<Vec<(ActionState, u64)>, StoreError> {
+        let connection = self.connection();
+        let mut statement =
+            connection.prepare("SELECT state, count(*) FROM actions GROUP BY state")?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(counted(rows))
     }
 
     fn incident_actions(&self, incident: &str) -> Result<Vec<ActionRecord>, StoreError> {

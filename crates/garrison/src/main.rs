@@ -13,6 +13,7 @@ mod chaos_engines;
 mod demo;
 mod distributed;
 mod eval;
+mod health;
 mod hunt;
 mod input;
 mod investigate;

@@ -155,7 +155,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
         .enable_all()
         .build()
         .map_err(|error| Failure::Internal(format!("cannot start the runtime: {error}")))?;
-    let processed = Processed::default();
+    let processed = Arc::new(Processed::default());
     let stop = AtomicBool::new(false);
     let abandon = AtomicBool::new(false);
     let handle = runtime.handle().clone();
@@ -164,7 +164,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
         intel: intel.as_ref(),
     };
     let bus = InProcessBus::new();
-    let observer = ReportObserver(Arc::new(|incident: &garrison_model::Incident| {
+    let feed = garrison_server::api::events::Feed::default();
+    let announce = feed.clone();
+    let observer = ReportObserver(Arc::new(move |incident: &garrison_model::Incident| {
+        announce.incident(incident);
         eprintln!(
             "garrison serve: incident {} v{}: {} (severity {}, confidence {:.2}{})",
             incident.id,
@@ -186,10 +189,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
         &args.team.response,
         "respond",
     )?;
-    let console = Arc::new(
-        garrison_server::api::Console::new(store.clone(), Some(responder.acting_as("console")))
-            .map_err(|error| Failure::Internal(error.to_string()))?,
-    );
+    let console_responder = responder.acting_as("console");
     let mut team_config = TeamConfig {
         observer: Some(observer),
         responder: Some(Arc::new(responder)),
@@ -208,8 +208,24 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
     let mut server = runtime
         .block_on(Server::start(&config, &dir))
         .map_err(|error| Failure::Input(error.to_string()))?;
+    let console = garrison_server::api::Console::new(store.clone(), Some(console_responder))
+        .map_err(|error| Failure::Internal(error.to_string()))?
+        .with_feed(feed)
+        .with_health(Arc::new(crate::health::ServeHealth {
+            team: team.runtime.counters(),
+            bus: bus.clone(),
+            processed: processed.clone(),
+            inputs: server
+                .listening
+                .iter()
+                .map(|listening| (listening.input.clone(), listening.stats.clone()))
+                .collect(),
+        }));
     let console_at = runtime
-        .block_on(server.start_console(args.http, garrison_server::console::router(console)))
+        .block_on(server.start_console(
+            args.http,
+            garrison_server::console::router(Arc::new(console)),
+        ))
         .map_err(|error| Failure::Input(error.to_string()))?;
     eprintln!("garrison serve: console on http://{console_at}/ (the API under /api/v1)");
     for listening in &server.listening {

@@ -1,8 +1,8 @@
 //! The console end to end in headless Chromium (driven by playwright-core, `tests/browser/`):
 //! `garrison serve --demo` as its own process, a responder added with `garrison user add`, then
 //! the browser signs in, opens the top incident, follows a reasoning claim to its evidence,
-//! approves a pending action, records a verdict and finds both in the audit log, and the store
-//! is checked afterwards. Screenshots of each step are kept under the test's target folder.
+//! approves a pending action, records a verdict, finds both in the audit log and sees the
+//! agents serving, and the store is checked afterwards. Screenshots of each step are kept under the test's target folder.
 //!
 //! Needs Node.js, `/usr/bin/chromium` and `npm ci` run in `tests/browser` (`.ci/run` does
 //! both); skipped with a loud message when they are absent, unless `GARRISON_REQUIRE_BROWSER`
@@ -138,6 +138,7 @@ fn an_analyst_works_an_incident_in_the_browser() {
         "05-approved",
         "06-verdict",
         "07-audit",
+        "08-agents",
     ] {
         let path = artifacts.join(format!("{shot}.png"));
         assert!(

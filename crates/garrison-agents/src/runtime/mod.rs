@@ -414,15 +414,29 @@ pub struct Runtime {
     counters: BTreeMap<String, Arc<AgentCounters>>,
 }
 
-impl Runtime {
+/// The team's counters, readable while it runs (for health pages and metrics).
+#[derive(Debug, Clone)]
+pub struct RuntimeCounters(BTreeMap<String, Arc<AgentCounters>>);
+
+impl RuntimeCounters {
     pub fn stats(&self) -> RuntimeStats {
         RuntimeStats {
             agents: self
-                .counters
+                .0
                 .iter()
                 .map(|(role, counters)| (role.clone(), counters.snapshot()))
                 .collect(),
         }
+    }
+}
+
+impl Runtime {
+    pub fn stats(&self) -> RuntimeStats {
+        self.counters().stats()
+    }
+
+    pub fn counters(&self) -> RuntimeCounters {
+        RuntimeCounters(self.counters.clone())
     }
 
     /// Asks every agent to stop after the message it is handling, and waits for them.

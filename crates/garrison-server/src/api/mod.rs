@@ -10,6 +10,8 @@ mod access;
 pub(crate) mod actions;
 pub(crate) mod audit;
 mod error;
+pub mod events;
+pub mod health;
 pub(crate) mod incidents;
 mod principal;
 
@@ -36,6 +38,11 @@ pub struct Console {
     /// The Argon2id hash checked when someone signs in with an unknown name, so that the time
     /// a refusal takes says nothing about which names exist.
     pub(crate) decoy_hash: String,
+    /// What the process reports about its agents, queues and counters (none: empty).
+    pub(crate) health: Option<Arc<dyn health::Health>>,
+    pub(crate) started: std::time::Instant,
+    /// Incident versions announced to watchers.
+    pub(crate) feed: events::Feed,
 }
 
 impl Console {
@@ -49,7 +56,27 @@ impl Console {
             responder,
             sign_ins: Default::default(),
             decoy_hash: crate::auth::hash_password(&decoy)?,
+            health: None,
+            started: std::time::Instant::now(),
+            feed: events::Feed::default(),
         })
+    }
+
+    /// Where incident versions are announced to watchers.
+    pub fn feed(&self) -> &events::Feed {
+        &self.feed
+    }
+
+    /// The same console announcing what `feed` carries on `/api/v1/events`.
+    pub fn with_feed(mut self, feed: events::Feed) -> Console {
+        self.feed = feed;
+        self
+    }
+
+    /// The same console reporting `health` on `/api/v1/agents` and `/metrics`.
+    pub fn with_health(mut self, health: Arc<dyn health::Health>) -> Console {
+        self.health = Some(health);
+        self
     }
 
     /// Runs `work` on a blocking thread (store calls block) and hands its answer back.
@@ -92,8 +119,11 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/api/v1/users", get(access::users))
         .route("/api/v1/tokens", get(access::tokens))
         .route("/api/v1/tokens/{id}/revoke", post(access::revoke_token))
-        .route("/healthz", get(health))
-        .route("/readyz", get(ready))
+        .route("/api/v1/events", get(events::events))
+        .route("/api/v1/agents", get(health::agents))
+        .route("/metrics", get(health::metrics))
+        .route("/healthz", get(liveness))
+        .route("/readyz", get(readiness))
         .fallback(not_found)
         .with_state(console)
 }
@@ -131,7 +161,7 @@ async fn not_found() -> ApiError {
 
 /// Whether the process serves.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Health {
+pub struct Status {
     /// `ok`.
     pub status: String,
 }
@@ -142,10 +172,10 @@ pub struct Health {
     path = "/healthz",
     operation_id = "health",
     tag = "operations",
-    responses((status = 200, description = "Up", body = Health))
+    responses((status = 200, description = "Up", body = Status))
 )]
-pub async fn health() -> Json<Health> {
-    Json(Health {
+pub async fn liveness() -> Json<Status> {
+    Json(Status {
         status: "ok".into(),
     })
 }
@@ -156,13 +186,13 @@ pub async fn health() -> Json<Health> {
     path = "/readyz",
     operation_id = "ready",
     tag = "operations",
-    responses((status = 200, description = "Ready", body = Health), (status = 503, description = "The store does not answer", body = ErrorBody))
+    responses((status = 200, description = "Ready", body = Status), (status = 503, description = "The store does not answer", body = ErrorBody))
 )]
-pub async fn ready(State(console): State<Arc<Console>>) -> Result<Json<Health>, ApiError> {
+pub async fn readiness(State(console): State<Arc<Console>>) -> Result<Json<Status>, ApiError> {
     console
         .blocking(|console| {
             console.store.audit_head()?;
-            Ok(Json(Health {
+            Ok(Json(Status {
                 status: "ok".into(),
             }))
         })
@@ -213,8 +243,8 @@ impl utoipa::Modify for BearerScheme {
     ),
     paths(
         openapi,
-        health,
-        ready,
+        liveness,
+        readiness,
         principal::me,
         incidents::list,
         incidents::detail,
@@ -230,6 +260,9 @@ impl utoipa::Modify for BearerScheme {
         access::users,
         access::tokens,
         access::revoke_token,
+        health::agents,
+        health::metrics,
+        events::events,
     ),
     modifiers(&BearerScheme),
     tags(

@@ -3,7 +3,8 @@
 //! people signed in with a password ([`session`]). Reading needs a session; every form post
 //! also needs the session's CSRF token and a same-origin request; every handler checks the
 //! role, as the API's do (it calls the same functions). Every answer carries a strict content
-//! security policy: no scripts, styles from this site only, no framing.
+//! security policy: scripts and styles from this site only (one small script: the queue's
+//! notice of incident updates), no framing.
 
 mod pages;
 pub mod session;
@@ -23,6 +24,7 @@ use session::Signed;
 use std::sync::Arc;
 
 const STYLESHEET: &str = include_str!("assets/console.css");
+const SCRIPT: &str = include_str!("assets/console.js");
 
 /// The whole console: the pages and the API.
 pub fn router(console: Arc<Console>) -> Router {
@@ -44,7 +46,10 @@ fn pages_router() -> Router<Arc<Console>> {
         .route("/actions/{key}/approve", post(approve))
         .route("/actions/{key}/reject", post(reject))
         .route("/audit", get(audit_log))
+        .route("/agents", get(agents))
+        .route("/events", get(live))
         .route("/static/console.css", get(stylesheet))
+        .route("/static/console.js", get(script))
         .layer(axum::middleware::map_response(protect))
 }
 
@@ -54,7 +59,7 @@ async fn protect(mut response: Response) -> Response {
     for (name, value) in [
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::X_FRAME_OPTIONS, "DENY"),
@@ -77,6 +82,25 @@ async fn stylesheet() -> Response {
         STYLESHEET,
     )
         .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=3600"),
+        ],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+/// Incident updates for the signed-in person's pages (server-sent events).
+async fn live(State(console): State<Arc<Console>>, signed: Signed) -> Response {
+    if let Err(error) = signed.principal.require(Role::Viewer) {
+        return failed(error);
+    }
+    crate::api::events::stream(&console.feed).into_response()
 }
 
 /// An API error as a page.
@@ -384,6 +408,13 @@ async fn decide(
         Ok(_) => Redirect::to(&back).into_response(),
         Err(response) => response,
     }
+}
+
+async fn agents(State(console): State<Arc<Console>>, signed: Signed) -> Response {
+    if let Err(error) = signed.principal.require(Role::Viewer) {
+        return failed(error);
+    }
+    page(pages::agents(&signed, &console.agents_report()))
 }
 
 #[derive(Debug, Default, Deserialize)]

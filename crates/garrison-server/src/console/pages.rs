@@ -1,9 +1,10 @@
 //! The console's pages, rendered on the server (maud escapes every value: telemetry is written
-//! by attackers). No scripts: links and forms only, so the content security policy forbids
-//! every script.
+//! by attackers). Links and forms only; the one script (`assets/console.js`) tells the queue
+//! that incidents changed while it was open.
 
 use super::session::Signed;
 use crate::api::audit::{AuditPage, AuditVerification};
+use crate::api::health::AgentsReport;
 use crate::api::incidents::{EvidenceRecord, IncidentDetail, IncidentPage};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -51,6 +52,7 @@ fn layout(title: &str, signed: Option<&Signed>, content: Markup) -> Markup {
                             a href="/" { "Queue" }
                             a href="/approvals" { "Approvals" }
                             a href="/audit" { "Audit log" }
+                            a href="/agents" { "Agents" }
                         }
                         form.signout method="post" action="/logout" {
                             input type="hidden" name="csrf" value=(signed.csrf);
@@ -135,6 +137,8 @@ pub fn queue(signed: &Signed, form: &QueueForm, page: &IncidentPage) -> Markup {
         Some(signed),
         html! {
             h1 { "Incident queue" }
+            p #live .live hidden { span {} " " a href="" { "Reload" } }
+            script src="/static/console.js" defer {}
             form.filters method="get" action="/" {
                 label { "Severity at least "
                     select name="min_severity" {
@@ -455,6 +459,34 @@ pub fn audit(
                 } }
             }
             @if let Some(link) = next_link { nav.pages { a rel="next" href=(link) { "Older entries →" } } }
+        },
+    )
+}
+
+pub fn agents(signed: &Signed, report: &AgentsReport) -> Markup {
+    layout(
+        "Agents",
+        Some(signed),
+        html! {
+            h1 { "Agents" }
+            p.muted { "Up for " (report.uptime_seconds) " s." }
+            @if report.agents.is_empty() { p.muted { "This process runs no agents." } }
+            @else {
+                table.agents {
+                    thead { tr { th { "Role" } th { "Handled" } th { "Failed" } th { "Rejected" } th { "Duplicates" } th { "Published" } th { "Restarts" } th { "State" } } }
+                    tbody { @for agent in &report.agents {
+                        tr { td { (agent.role) } td.num { (agent.handled) } td.num { (agent.failed) } td.num { (agent.rejected) } td.num { (agent.duplicates) } td.num { (agent.published) } td.num { (agent.restarts) }
+                            td { @if agent.stopped { span.problem { "stopped" } } @else { "running" } } }
+                    } }
+                }
+            }
+            h2 { "Bus queues" }
+            table.queues {
+                thead { tr { th { "Consumer" } th { "Queued" } th { "Delivered" } th { "Acknowledged" } th { "Redelivered" } th { "Dead letters" } } }
+                tbody { @for queue in &report.queues {
+                    tr { td { (queue.consumer) } td.num { (queue.queued) } td.num { (queue.delivered) } td.num { (queue.acked) } td.num { (queue.redelivered) } td.num { (queue.dead_lettered) } }
+                } }
+            }
         },
     )
 }

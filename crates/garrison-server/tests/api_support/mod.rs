@@ -311,6 +311,17 @@ pub async fn call(
     let response = router.clone().oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
+    if headers
+        .get("content-type")
+        .is_some_and(|kind| kind.as_bytes().starts_with(b"text/event-stream"))
+    {
+        // A stream of events never ends: its status and headers are the answer.
+        return Answer {
+            status,
+            headers,
+            body: Value::Null,
+        };
+    }
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     Answer {
         status,

@@ -78,6 +78,17 @@ impl ActionStore for PostgresStore {
         })
     }
 
+    fn action_counts(&self) -> Result<Vec<(ActionState, u64)>, StoreError> {
+        self.with_client(|client| {
+            let rows = client
+                .query("SELECT state, count(*) FROM actions GROUP BY state", &[])?
+                .iter()
+                .map(|row| (row.get::<_, String>(0), row.get::<_, i64>(1)))
+                .collect();
+            Ok(crate::actions::counted(rows))
+        })
+    }
+
     fn incident_actions(&self, incident: &str) -> Result<Vec<ActionRecord>, StoreError> {
         self.with_client(|client| {
             client

@@ -83,6 +83,16 @@ try {
   expect((await page.locator('p.chain').textContent()).includes('intact'), 'an intact chain');
   summary.audit = { approved: approved.replace(/\s+/g, ' ').trim(), judged: judged.replace(/\s+/g, ' ').trim() };
   await shot('07-audit');
+
+  // The agents serving, with their counters.
+  await page.click('header nav a[href="/agents"]');
+  await page.waitForLoadState();
+  const agents = await page.locator('table.agents tbody tr').allTextContents();
+  summary.agents = agents.length;
+  const roles = await page.locator('table.agents tbody tr td:first-child').allTextContents();
+  expect(['triage', 'investigate', 'verify', 'report', 'respond'].every((role) => roles.includes(role)), `the team's roles, found ${roles}`);
+  expect(agents.every((row) => row.includes('running')), 'every agent running');
+  await shot('08-agents');
   console.log(JSON.stringify(summary));
 } catch (error) {
   await shot('failure').catch(() => {});
