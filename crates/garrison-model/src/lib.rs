@@ -7,6 +7,7 @@
 
 pub mod access;
 pub mod action;
+pub mod case;
 pub mod detection;
 pub mod event;
 pub mod evidence;

@@ -1,6 +1,7 @@
 //! How an incident shows in the queue: its summary, and the order the queue keeps (escalated
 //! first, then the most severe, the most confident, the most recent).
 
+use crate::case::CaseStatus;
 use crate::incident::{Disposition, EntityKind, Incident, IncidentId, VerificationStatus};
 use crate::{Level, Timestamp};
 use serde::{Deserialize, Serialize};
@@ -26,6 +27,16 @@ pub struct IncidentSummary {
     /// The incident it was merged into, when it was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<IncidentId>,
+    /// Where work on it stands (from its case; open when nobody touched it).
+    #[serde(default = "open")]
+    pub status: CaseStatus,
+    /// Who has it.
+    #[serde(default)]
+    pub assignee: Option<String>,
+}
+
+fn open() -> CaseStatus {
+    CaseStatus::Open
 }
 
 impl Incident {
@@ -54,6 +65,8 @@ impl Incident {
             first_seen: self.first_seen,
             last_seen: self.last_seen,
             superseded_by: self.superseded_by.clone(),
+            status: CaseStatus::Open,
+            assignee: None,
         }
     }
 }
@@ -71,6 +84,10 @@ pub struct IncidentQuery {
     pub text: Option<String>,
     /// Also incidents merged into others.
     pub superseded: bool,
+    /// Only incidents whose work stands here.
+    pub status: Option<CaseStatus>,
+    /// Only incidents this user has.
+    pub assignee: Option<String>,
     pub offset: u64,
     pub limit: u32,
 }

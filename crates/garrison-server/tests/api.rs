@@ -471,3 +471,164 @@ async fn watchers_hear_of_each_incident_version_as_it_is_reported() {
     assert_eq!(update["severity"], "critical");
     assert_eq!(update["escalated"], true);
 }
+
+#[tokio::test]
+async fn an_incident_is_worked_with_a_status_an_assignee_and_comments() {
+    let fixture = fixture();
+    let analyst = bearer(&fixture.tokens["analyst"]);
+    let path = format!("/api/v1/incidents/{}", fixture.escalated);
+    let taken = call(
+        &fixture.router,
+        "PATCH",
+        &path,
+        Some(&analyst),
+        Some(json!({"status": "in_progress", "assignee": "bob"})),
+    )
+    .await;
+    assert_eq!(taken.status, 200, "{}", taken.body);
+    assert_eq!(taken.body["status"], "in_progress");
+    assert_eq!(taken.body["assignee"], "bob");
+    assert_eq!(taken.body["updated_by"], "user:alice");
+    for (bad, answer, why) in [
+        (
+            json!({"assignee": "mallory"}),
+            (409, "conflict"),
+            "no such user",
+        ),
+        (
+            json!({"assignee": "dora"}),
+            (409, "conflict"),
+            "a disabled user",
+        ),
+        (
+            json!({"status": "done"}),
+            (400, "invalid_request"),
+            "no such status",
+        ),
+    ] {
+        let got = call(&fixture.router, "PATCH", &path, Some(&analyst), Some(bad)).await;
+        assert_eq!((got.status.as_u16(), got.code()), answer, "{why}");
+    }
+    // An empty change changes nothing and writes nothing.
+    let entries = garrison_store::Store::audit_head(fixture.store.as_ref())
+        .unwrap()
+        .unwrap()
+        .seq;
+    let same = call(
+        &fixture.router,
+        "PATCH",
+        &path,
+        Some(&analyst),
+        Some(json!({"status": null})),
+    )
+    .await;
+    assert_eq!(
+        (same.status.as_u16(), same.body["assignee"].as_str()),
+        (200, Some("bob"))
+    );
+    assert_eq!(
+        garrison_store::Store::audit_head(fixture.store.as_ref())
+            .unwrap()
+            .unwrap()
+            .seq,
+        entries
+    );
+    let comment = call(
+        &fixture.router,
+        "POST",
+        &format!("{path}/comments"),
+        Some(&analyst),
+        Some(json!({"text": "  owner says the dump was not theirs  "})),
+    )
+    .await;
+    assert_eq!(comment.status, 201, "{}", comment.body);
+    assert_eq!(comment.body["text"], "owner says the dump was not theirs");
+    let blank = call(
+        &fixture.router,
+        "POST",
+        &format!("{path}/comments"),
+        Some(&analyst),
+        Some(json!({"text": "   "})),
+    )
+    .await;
+    assert_eq!(blank.status, 400);
+
+    // The detail, the queue's filters and the audit log all show it.
+    let detail = call(&fixture.router, "GET", &path, Some(&analyst), None).await;
+    assert_eq!(detail.body["case"]["assignee"], "bob");
+    assert_eq!(detail.body["comments"].as_array().unwrap().len(), 1);
+    let listed = call(
+        &fixture.router,
+        "GET",
+        &format!("{path}/comments"),
+        Some(&analyst),
+        None,
+    )
+    .await;
+    assert_eq!(listed.body["comments"][0]["by"], "user:alice");
+    let in_progress = call(
+        &fixture.router,
+        "GET",
+        "/api/v1/incidents?status=in_progress",
+        Some(&analyst),
+        None,
+    )
+    .await;
+    assert_eq!(in_progress.body["total"], 1);
+    assert_eq!(in_progress.body["incidents"][0]["assignee"], "bob");
+    let open = call(
+        &fixture.router,
+        "GET",
+        "/api/v1/incidents?status=open",
+        Some(&analyst),
+        None,
+    )
+    .await;
+    assert_eq!(open.body["incidents"][0]["id"], fixture.quiet.0.as_str());
+    assert_eq!(open.body["total"], 1);
+    let bobs = call(
+        &fixture.router,
+        "GET",
+        "/api/v1/incidents?assignee=bob",
+        Some(&analyst),
+        None,
+    )
+    .await;
+    assert_eq!(bobs.body["total"], 1);
+    let audit = call(
+        &fixture.router,
+        "GET",
+        &format!(
+            "/api/v1/audit?subject={}&actor=user:alice",
+            fixture.escalated
+        ),
+        Some(&analyst),
+        None,
+    )
+    .await;
+    let details: Vec<&str> = audit.body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        details,
+        [
+            "status open -> in_progress; assigned to bob",
+            "34 characters"
+        ]
+    );
+
+    // Unassigning keeps the status.
+    let unassigned = call(
+        &fixture.router,
+        "PATCH",
+        &path,
+        Some(&analyst),
+        Some(json!({"assignee": ""})),
+    )
+    .await;
+    assert_eq!(unassigned.body["status"], "in_progress");
+    assert!(unassigned.body["assignee"].is_null());
+}

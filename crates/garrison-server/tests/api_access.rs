@@ -40,6 +40,21 @@ const ROUTES: &[Route] = &[
         needs: Some(Role::Viewer),
     },
     Route {
+        method: "patch",
+        template: "/api/v1/incidents/{id}",
+        needs: Some(Role::Analyst),
+    },
+    Route {
+        method: "get",
+        template: "/api/v1/incidents/{id}/comments",
+        needs: Some(Role::Viewer),
+    },
+    Route {
+        method: "post",
+        template: "/api/v1/incidents/{id}/comments",
+        needs: Some(Role::Analyst),
+    },
+    Route {
         method: "get",
         template: "/api/v1/agents",
         needs: Some(Role::Viewer),
@@ -191,9 +206,11 @@ async fn every_route_answers_every_credential_as_its_role_requires() {
             .replace("evidence/{id}", &format!("evidence/{}", fixture.evidence))
             .replace("{key}", &fixture.awaiting[0])
     };
-    let body = |template: &str| match template {
-        t if t.ends_with("/verdict") => Some(json!({"verdict": "true_positive"})),
-        t if t.ends_with("/reject") => Some(json!({"reason": "not on this host"})),
+    let body = |route: &Route| match (route.method, route.template) {
+        (_, t) if t.ends_with("/verdict") => Some(json!({"verdict": "true_positive"})),
+        (_, t) if t.ends_with("/reject") => Some(json!({"reason": "not on this host"})),
+        ("patch", _) => Some(json!({"status": "in_progress"})),
+        ("post", t) if t.ends_with("/comments") => Some(json!({"text": "looked at it"})),
         _ => None,
     };
     let mut checked = 0;
@@ -208,7 +225,7 @@ async fn every_route_answers_every_credential_as_its_role_requires() {
             continue;
         };
         // No credentials, another scheme, and tokens that must not pass.
-        let none = call(&fixture.router, &method, &path, None, body(route.template)).await;
+        let none = call(&fixture.router, &method, &path, None, body(route)).await;
         assert_eq!(none.status, 401, "{method} {path} without credentials");
         assert_eq!(none.code(), "unauthenticated");
         assert_eq!(
@@ -238,7 +255,7 @@ async fn every_route_answers_every_credential_as_its_role_requires() {
                 &method,
                 &path,
                 Some(&presented),
-                body(route.template),
+                body(route),
             )
             .await;
             assert_eq!(answer.status, 401, "{method} {path} with a {spoilt} token");
@@ -264,7 +281,7 @@ async fn every_route_answers_every_credential_as_its_role_requires() {
                 &method,
                 &path,
                 Some(&bearer(&fixture.tokens[name])),
-                body(route.template),
+                body(route),
             )
             .await;
             if holds.allows(needed) {
@@ -284,7 +301,7 @@ async fn every_route_answers_every_credential_as_its_role_requires() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 3 + 18 * (SPOILT.len() + 5));
+    assert_eq!(checked, 3 + 21 * (SPOILT.len() + 5));
 }
 
 #[tokio::test]

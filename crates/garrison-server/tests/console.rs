@@ -543,6 +543,16 @@ async fn every_page_and_form_answers_each_session_as_its_role_requires() {
             Role::Analyst,
         ),
         (
+            format!("/incidents/{incident}/case"),
+            "status=in_progress&assignee=alice",
+            Role::Analyst,
+        ),
+        (
+            format!("/incidents/{incident}/comments"),
+            "text=checked+the+host",
+            Role::Analyst,
+        ),
+        (
             format!("/incidents/{incident}/acknowledge"),
             "",
             Role::Analyst,

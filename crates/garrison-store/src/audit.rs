@@ -61,6 +61,8 @@ pub enum AuditAction {
     SignInRefused,
     /// A person signed out, or their session was ended.
     SignedOut,
+    /// Someone wrote a comment on an incident.
+    CommentAdded,
 }
 
 impl AuditAction {
@@ -84,6 +86,7 @@ impl AuditAction {
             AuditAction::SignedIn => "signed_in",
             AuditAction::SignInRefused => "sign_in_refused",
             AuditAction::SignedOut => "signed_out",
+            AuditAction::CommentAdded => "comment_added",
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod actions;
 pub mod audit;
+pub mod cases;
 pub mod postgres;
 mod queue;
 pub mod records;
@@ -17,6 +18,7 @@ pub use actions::{ActionChange, ActionStore, VerdictStore};
 pub use audit::{
     AuditAction, AuditEntry, AuditRecord, AuditReport, ChainHead, ChainViolation, StoredEntry,
 };
+pub use cases::CaseStore;
 pub use postgres::{OwnerLock, PostgresOptions, PostgresStore};
 pub use records::{EvidenceStore, IncidentStore, Lease, StoredEvent};
 pub use sessions::{SessionRecord, SessionStore};
@@ -81,7 +83,14 @@ pub trait Journal: Send + Sync {
 /// Everything a store keeps: what a process running the whole team opens, whichever store
 /// backs it.
 pub trait Store:
-    AuditLog + EvidenceStore + IncidentStore + ActionStore + VerdictStore + AccessStore + SessionStore
+    AuditLog
+    + EvidenceStore
+    + IncidentStore
+    + ActionStore
+    + VerdictStore
+    + AccessStore
+    + SessionStore
+    + CaseStore
 {
     /// Checks the whole audit log, and when given the head kept elsewhere, that the log still
     /// reaches it.

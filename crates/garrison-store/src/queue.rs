@@ -4,6 +4,7 @@
 
 use crate::StoreError;
 use garrison_model::Incident;
+use garrison_model::case::CaseStatus;
 use garrison_model::queue::{IncidentQuery, IncidentSummary, QueueKey};
 
 /// What an incident row keeps for the queue.
@@ -49,7 +50,7 @@ pub(crate) fn filter(
     placeholder: impl Fn(usize) -> String,
     holds: impl Fn(&str, &str) -> String,
 ) -> (String, Vec<Param>) {
-    let mut clauses = vec!["summary IS NOT NULL".to_string()];
+    let mut clauses = vec!["incidents.summary IS NOT NULL".to_string()];
     if !query.superseded {
         clauses.push("superseded = 0".into());
     }
@@ -73,17 +74,49 @@ pub(crate) fn filter(
     if let Some(text) = query.text_key() {
         add(&|p| holds("search", p), Param::Text(text));
     }
+    if let Some(status) = query.status {
+        add(
+            &|p| format!("COALESCE(cases.status, 'open') = {p}"),
+            Param::Text(status.as_str().to_owned()),
+        );
+    }
+    if let Some(assignee) = &query.assignee {
+        add(
+            &|p| format!("cases.assignee = {p}"),
+            Param::Text(assignee.clone()),
+        );
+    }
     (clauses.join(" AND "), params)
 }
+
+/// The rows the queue reads: incidents with their cases.
+pub(crate) const FROM: &str = "incidents LEFT JOIN cases ON cases.incident = incidents.id";
 
 /// The queue's order.
 pub(crate) const ORDER: &str =
     "escalated DESC, severity DESC, confidence DESC, last_ns DESC NULLS LAST, id";
 
-pub(crate) fn decode_summary(id: &str, summary: &str) -> Result<IncidentSummary, StoreError> {
-    serde_json::from_str(summary).map_err(|error| StoreError::Corrupt {
-        what: format!("the queue summary of incident {id}: {error}"),
-    })
+/// A queue row's summary, with its case's status and assignee.
+pub(crate) fn decode_summary(
+    id: &str,
+    summary: &str,
+    status: Option<&str>,
+    assignee: Option<String>,
+) -> Result<IncidentSummary, StoreError> {
+    let mut summary: IncidentSummary =
+        serde_json::from_str(summary).map_err(|error| StoreError::Corrupt {
+            what: format!("the queue summary of incident {id}: {error}"),
+        })?;
+    summary.status = status
+        .map(|status| {
+            CaseStatus::parse(status).ok_or_else(|| StoreError::Corrupt {
+                what: format!("incident {id}: unknown case status {status:?}"),
+            })
+        })
+        .transpose()?
+        .unwrap_or(CaseStatus::Open);
+    summary.assignee = assignee;
+    Ok(summary)
 }
 
 pub(crate) fn decode_incident(id: &str, body: &str) -> Result<Incident, StoreError> {

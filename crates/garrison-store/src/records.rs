@@ -441,23 +441,30 @@ impl IncidentStore for SqliteStore {
             .collect();
         let connection = self.connection();
         let total: i64 = connection.query_row(
-            &format!("SELECT count(*) FROM incidents WHERE {filter}"),
+            &format!("SELECT count(*) FROM {} WHERE {filter}", crate::queue::FROM),
             rusqlite::params_from_iter(values.iter()),
             |row| row.get(0),
         )?;
         let mut statement = connection.prepare(&format!(
-            "SELECT id, summary FROM incidents WHERE {filter} ORDER BY {} LIMIT {} OFFSET {}",
+            "SELECT incidents.id, incidents.summary, cases.status, cases.assignee FROM {}
+             WHERE {filter} ORDER BY {} LIMIT {} OFFSET {}",
+            crate::queue::FROM,
             crate::queue::ORDER,
             query.limit,
             query.offset.min(i64::MAX as u64)
         ))?;
         let rows = statement.query_map(rusqlite::params_from_iter(values.iter()), |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Option<String>>(2)?,
+                row.get::<_, Option<String>>(3)?,
+            ))
         })?;
         let summaries = rows
             .map(|row| {
-                let (id, summary) = row?;
-                crate::queue::decode_summary(&id, &summary)
+                let (id, summary, status, assignee) = row?;
+                crate::queue::decode_summary(&id, &summary, status.as_deref(), assignee)
             })
             .collect::<Result<_, _>>()?;
         Ok((summaries, total as u64))

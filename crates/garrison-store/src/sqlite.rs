@@ -134,6 +134,22 @@ const MIGRATIONS: &[&str] = &[
          body       TEXT NOT NULL
      );
      CREATE INDEX sessions_by_end ON sessions (expires_ns);",
+    // 11: how people work incidents: cases (status, assignee) and comments.
+    "CREATE TABLE cases (
+         incident TEXT PRIMARY KEY,
+         status   TEXT NOT NULL,
+         assignee TEXT,
+         body     TEXT NOT NULL
+     );
+     CREATE INDEX cases_by_status ON cases (status);
+     CREATE INDEX cases_by_assignee ON cases (assignee);
+     CREATE TABLE comments (
+         seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+         incident TEXT NOT NULL,
+         at_ns    INTEGER NOT NULL,
+         body     TEXT NOT NULL
+     );
+     CREATE INDEX comments_by_incident ON comments (incident, seq);",
 ];
 
 /// The store. Cheap to share behind an `Arc`; writes are serialized (the audit chain needs a

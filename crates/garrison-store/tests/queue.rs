@@ -226,3 +226,83 @@ fn incidents_stored_before_the_queue_existed_are_indexed_on_opening() {
         (vec!["inc-02".into(), "inc-03".into(), "inc-01".into()], 3)
     );
 }
+
+#[test]
+fn cases_and_comments_are_kept_audited_and_filter_the_queue() {
+    use garrison_model::case::{Case, CaseStatus, Comment};
+    each_store(|store| {
+        let at: Timestamp = "2026-12-01T10:00:00Z".parse().unwrap();
+        for n in 1..=3 {
+            store
+                .put_incident(&incident(n, "WS1", Level::High, false, 0.5))
+                .unwrap();
+        }
+        let audit = |detail: &str| AuditRecord {
+            actor: "user:ana".into(),
+            action: AuditAction::IncidentUpdated,
+            subject: "inc-02".into(),
+            detail: detail.into(),
+        };
+        assert_eq!(store.case("inc-02").unwrap(), None);
+        let case = Case {
+            incident: IncidentId("inc-02".into()),
+            status: CaseStatus::Resolved,
+            assignee: Some("ana".into()),
+            updated_by: "user:ana".into(),
+            updated: at,
+        };
+        store.put_case(&case, &audit("resolved")).unwrap();
+        assert_eq!(store.case("inc-02").unwrap(), Some(case.clone()));
+        let reassigned = Case {
+            assignee: Some("bo".into()),
+            ..case
+        };
+        store.put_case(&reassigned, &audit("to bo")).unwrap();
+        assert_eq!(
+            store.case("inc-02").unwrap().unwrap().assignee.as_deref(),
+            Some("bo")
+        );
+        for text in ["first", "second"] {
+            let comment = Comment {
+                incident: IncidentId("inc-02".into()),
+                by: "user:ana".into(),
+                at,
+                text: text.into(),
+            };
+            store.add_comment(&comment, &audit("comment")).unwrap();
+        }
+        let texts: Vec<String> = store
+            .comments("inc-02")
+            .unwrap()
+            .into_iter()
+            .map(|c| c.text)
+            .collect();
+        assert_eq!(texts, ["first", "second"]);
+        assert!(store.comments("inc-01").unwrap().is_empty());
+        let resolved = IncidentQuery {
+            status: Some(CaseStatus::Resolved),
+            ..page(50)
+        };
+        let (summaries, total) = store.incident_queue(&resolved).unwrap();
+        assert_eq!(total, 1);
+        assert_eq!(
+            (summaries[0].status, summaries[0].assignee.as_deref()),
+            (CaseStatus::Resolved, Some("bo"))
+        );
+        let open = IncidentQuery {
+            status: Some(CaseStatus::Open),
+            ..page(50)
+        };
+        assert_eq!(
+            ids(store, &open),
+            (vec!["inc-03".into(), "inc-01".into()], 2)
+        );
+        let bos = IncidentQuery {
+            assignee: Some("bo".into()),
+            ..page(50)
+        };
+        assert_eq!(ids(store, &bos).0, ["inc-02"]);
+        let audited = store.audit_entries(1, 100).unwrap();
+        assert_eq!(audited.len(), 4, "each change with its entry");
+    });
+}

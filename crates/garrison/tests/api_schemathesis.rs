@@ -7,30 +7,10 @@
 //! Needs the `st` command (`pip install schemathesis`; `.ci/run` installs it); skipped with a
 //! loud message when it is absent, unless `GARRISON_REQUIRE_SCHEMATHESIS` is set (as CI does).
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
 
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn garrison() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_garrison"))
-}
+use common::serving::{add_user, serve_demo};
+use std::process::Command;
 
 #[test]
 fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
@@ -43,41 +23,10 @@ fn the_api_keeps_to_its_openapi_document_under_schemathesis() {
     }
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let mut child = garrison()
-        .args(["serve", "--demo", "--http", "127.0.0.1:0", "--state"])
-        .arg(&state)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("garrison serve starts");
-    let stderr = child.stderr.take().unwrap();
-    let serving = Serving(child);
-    let (found, address) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.strip_prefix("garrison serve: console on ") {
-                let _ = found.send(
-                    rest.split(' ')
-                        .next()
-                        .unwrap_or("")
-                        .trim_end_matches('/')
-                        .to_string(),
-                );
-            }
-        }
-    });
-    let url = address
-        .recv_timeout(Duration::from_secs(300))
-        .expect("the console listens");
-    let mut add = garrison()
-        .args(["user", "add", "ada", "--role", "admin", "--state"])
-        .arg(&state)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "a long passphrase for fuzzing").unwrap();
-    assert!(add.wait().unwrap().success());
-    let token = garrison()
+    let serving = serve_demo(&state);
+    let url = serving.url.clone();
+    add_user(&state, "ada", "admin", "a long passphrase for fuzzing");
+    let token = Command::new(env!("CARGO_BIN_EXE_garrison"))
         .args([
             "token",
             "create",

@@ -8,12 +8,13 @@
 //! both); skipped with a loud message when they are absent, unless `GARRISON_REQUIRE_BROWSER`
 //! is set (as CI does), when their absence fails the test.
 
+mod common;
+
+use common::serving::{add_user, serve_demo};
 use garrison_model::action::ActionState;
 use garrison_store::{ActionStore, SqliteStore};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 const PASSWORD: &str = "a long passphrase for the browser";
 
@@ -42,54 +43,6 @@ fn missing() -> Option<String> {
     None
 }
 
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `garrison serve --demo` on a free port; the console's address.
-fn serve(state: &Path) -> (Serving, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_garrison"))
-        .args(["serve", "--demo", "--http", "127.0.0.1:0", "--state"])
-        .arg(state)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("garrison serve starts");
-    let stderr = child.stderr.take().unwrap();
-    let (found, address) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            eprintln!("{line}");
-            if let Some(rest) = line.strip_prefix("garrison serve: console on ") {
-                let _ = found.send(
-                    rest.split(' ')
-                        .next()
-                        .unwrap_or("")
-                        .trim_end_matches('/')
-                        .to_string(),
-                );
-            }
-        }
-    });
-    let address = address
-        .recv_timeout(Duration::from_secs(300))
-        .expect("the console listens");
-    (Serving(child), address)
-}
-
 #[test]
 fn an_analyst_works_an_incident_in_the_browser() {
     if let Some(reason) = missing() {
@@ -101,21 +54,14 @@ fn an_analyst_works_an_incident_in_the_browser() {
     }
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
-    let (serving, url) = serve(&state);
-    let mut add = Command::new(env!("CARGO_BIN_EXE_garrison"))
-        .args(["user", "add", "ana", "--role", "responder", "--state"])
-        .arg(&state)
-        .stdin(Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-    assert!(add.wait().unwrap().success());
+    let serving = serve_demo(&state);
+    add_user(&state, "ana", "responder", PASSWORD);
 
     let artifacts = Path::new(env!("CARGO_TARGET_TMPDIR")).join("browser-artifacts");
     let _ = std::fs::remove_dir_all(&artifacts);
     let output = Command::new("node")
         .arg(browser_dir().join("console.mjs"))
-        .env("GARRISON_URL", &url)
+        .env("GARRISON_URL", &serving.url)
         .env("GARRISON_USER", "ana")
         .env("GARRISON_PASSWORD", PASSWORD)
         .env("GARRISON_ARTIFACTS", &artifacts)

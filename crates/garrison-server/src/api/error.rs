@@ -159,7 +159,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// JSON bodies, whose malformation is answered in the API's error shape.
+/// JSON object bodies, whose malformation is answered in the API's error shape.
 pub struct ApiJson<T>(pub T);
 
 impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
@@ -170,10 +170,16 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
-        axum::Json::<T>::from_request(request, state)
+        // Every body the API takes is an object: serde would also read a struct from an array.
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(request, state)
             .await
-            .map(|axum::Json(value)| ApiJson(value))
-            .map_err(|rejection| ApiError::invalid(rejection.body_text()))
+            .map_err(|rejection| ApiError::invalid(rejection.body_text()))?;
+        if !value.is_object() {
+            return Err(ApiError::invalid("the body must be a JSON object"));
+        }
+        serde_json::from_value(value)
+            .map(ApiJson)
+            .map_err(|error| ApiError::invalid(format!("the body does not fit: {error}")))
     }
 }
 

@@ -34,6 +34,10 @@ pub struct IncidentFilter {
     pub q: Option<String>,
     /// Also incidents merged into others (left out by default).
     pub superseded: Option<bool>,
+    /// Only incidents whose work stands here.
+    pub status: Option<garrison_model::case::CaseStatus>,
+    /// Only incidents this user has.
+    pub assignee: Option<String>,
     /// Incidents per page (1 to 500, default 50).
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<u32>,
@@ -68,6 +72,10 @@ pub struct IncidentDetail {
     pub acknowledged: Option<Acknowledgement>,
     /// Analysts' verdicts on it, oldest first (the last one stands).
     pub verdicts: Vec<VerdictRecord>,
+    /// Where work on it stands and who has it (none while nobody touched it: open).
+    pub case: Option<garrison_model::case::Case>,
+    /// What people wrote on it, oldest first.
+    pub comments: Vec<garrison_model::case::Comment>,
 }
 
 /// One named value of a stored record.
@@ -147,6 +155,8 @@ pub(crate) fn queue_page(
         host: blank(filter.host),
         text: blank(filter.q),
         superseded: filter.superseded.unwrap_or(false),
+        status: filter.status,
+        assignee: blank(filter.assignee),
         offset,
         limit,
     };
@@ -181,11 +191,15 @@ pub(crate) fn detail_of(console: &Console, id: &str) -> Result<IncidentDetail, A
             |record| matches!(&record.subject, VerdictSubject::Incident(of) if *of == incident.id),
         )
         .collect();
+    let case = console.store.case(id)?;
+    let comments = console.store.comments(id)?;
     Ok(IncidentDetail {
         incident,
         actions,
         acknowledged,
         verdicts,
+        case,
+        comments,
     })
 }
 

@@ -9,6 +9,7 @@
 mod access;
 pub(crate) mod actions;
 pub(crate) mod audit;
+pub(crate) mod cases;
 mod error;
 pub mod events;
 pub mod health;
@@ -103,7 +104,14 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/me", get(principal::me))
         .route("/api/v1/incidents", get(incidents::list))
-        .route("/api/v1/incidents/{id}", get(incidents::detail))
+        .route(
+            "/api/v1/incidents/{id}",
+            get(incidents::detail).patch(cases::change),
+        )
+        .route(
+            "/api/v1/incidents/{id}/comments",
+            get(cases::comments).post(cases::add_comment),
+        )
         .route("/api/v1/incidents/{id}/verdict", post(incidents::verdict))
         .route(
             "/api/v1/incidents/{id}/acknowledge",
@@ -251,6 +259,9 @@ impl utoipa::Modify for BearerScheme {
         incidents::verdict,
         incidents::acknowledge,
         incidents::evidence,
+        cases::change,
+        cases::comments,
+        cases::add_comment,
         actions::list,
         actions::detail,
         actions::approve,

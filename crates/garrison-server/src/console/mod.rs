@@ -9,7 +9,7 @@
 mod pages;
 pub mod session;
 
-use crate::api::{ApiError, Console, actions, audit, incidents};
+use crate::api::{ApiError, Console, Principal, actions, audit, incidents};
 use axum::Router;
 use axum::extract::{Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -41,6 +41,8 @@ fn pages_router() -> Router<Arc<Console>> {
         .route("/incidents/{id}", get(incident))
         .route("/incidents/{id}/verdict", post(verdict))
         .route("/incidents/{id}/acknowledge", post(acknowledge))
+        .route("/incidents/{id}/case", post(change_case))
+        .route("/incidents/{id}/comments", post(add_comment))
         .route("/evidence/{id}", get(evidence))
         .route("/approvals", get(approvals))
         .route("/actions/{key}/approve", post(approve))
@@ -124,6 +126,26 @@ async fn run<T: Send + 'static>(
     console.blocking(work).await.map_err(failed)
 }
 
+/// A form post of `signed`'s: refused without the session's token or from another site;
+/// otherwise `work` runs as the signed-in person and the browser goes back to `back`.
+async fn post_form<T: Send + 'static>(
+    console: &Arc<Console>,
+    signed: &Signed,
+    headers: &HeaderMap,
+    csrf: &str,
+    back: String,
+    work: impl FnOnce(&Console, &Principal) -> Result<T, ApiError> + Send + 'static,
+) -> Response {
+    if let Some(refused) = signed.refusal(headers, csrf) {
+        return refused;
+    }
+    let principal = signed.principal.clone();
+    match run(console, move |console| work(console, &principal)).await {
+        Ok(_) => Redirect::to(&back).into_response(),
+        Err(response) => response,
+    }
+}
+
 async fn queue(
     State(console): State<Arc<Console>>,
     signed: Signed,
@@ -141,6 +163,11 @@ async fn queue(
         host: form.host.clone(),
         q: form.q.clone(),
         superseded: None,
+        status: form
+            .status
+            .as_deref()
+            .and_then(garrison_model::case::CaseStatus::parse),
+        assignee: form.assignee.clone(),
         limit: Some(50),
         offset: form.offset,
     };
@@ -288,26 +315,26 @@ async fn verdict(
     Path(id): Path<String>,
     Form(form): Form<VerdictForm>,
 ) -> Response {
-    if let Some(refused) = signed.refusal(&headers, &form.csrf) {
-        return refused;
-    }
     let Some(verdict) = garrison_model::feedback::AnalystVerdict::parse(&form.verdict) else {
-        return failed(ApiError::invalid("unknown verdict"));
+        return match signed.refusal(&headers, &form.csrf) {
+            Some(refused) => refused,
+            None => failed(ApiError::invalid("unknown verdict")),
+        };
     };
-    let principal = signed.principal.clone();
-    let back = format!("/incidents/{id}");
     let request = incidents::VerdictRequest {
         verdict,
         note: form.note,
     };
-    match run(&console, move |console| {
-        incidents::record_verdict(console, &principal, &id, request)
-    })
+    let back = format!("/incidents/{id}");
+    post_form(
+        &console,
+        &signed,
+        &headers,
+        &form.csrf,
+        back,
+        move |console, principal| incidents::record_verdict(console, principal, &id, request),
+    )
     .await
-    {
-        Ok(_) => Redirect::to(&back).into_response(),
-        Err(response) => response,
-    }
 }
 
 async fn acknowledge(
@@ -317,19 +344,83 @@ async fn acknowledge(
     Path(id): Path<String>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    if let Some(refused) = signed.refusal(&headers, &form.csrf) {
-        return refused;
-    }
-    let principal = signed.principal.clone();
     let back = format!("/incidents/{id}");
-    match run(&console, move |console| {
-        incidents::acknowledge_incident(console, &principal, &id)
-    })
+    post_form(
+        &console,
+        &signed,
+        &headers,
+        &form.csrf,
+        back,
+        move |console, principal| incidents::acknowledge_incident(console, principal, &id),
+    )
     .await
-    {
-        Ok(_) => Redirect::to(&back).into_response(),
-        Err(response) => response,
-    }
+}
+
+#[derive(Deserialize)]
+struct CaseForm {
+    #[serde(default)]
+    csrf: String,
+    status: Option<String>,
+    assignee: Option<String>,
+}
+
+async fn change_case(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CaseForm>,
+) -> Response {
+    let status = form.status.filter(|status| !status.is_empty());
+    let back = format!("/incidents/{id}");
+    post_form(
+        &console,
+        &signed,
+        &headers,
+        &form.csrf,
+        back,
+        move |console, principal| {
+            let status = status
+                .map(|text| {
+                    garrison_model::case::CaseStatus::parse(&text)
+                        .ok_or_else(|| ApiError::invalid("unknown status"))
+                })
+                .transpose()?;
+            let change = crate::api::cases::CaseChange {
+                status,
+                assignee: form.assignee,
+            };
+            crate::api::cases::change_case(console, principal, &id, change)
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct CommentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    text: String,
+}
+
+async fn add_comment(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<CommentForm>,
+) -> Response {
+    let back = format!("/incidents/{id}");
+    post_form(
+        &console,
+        &signed,
+        &headers,
+        &form.csrf,
+        back,
+        move |console, principal| crate::api::cases::comment(console, principal, &id, &form.text),
+    )
+    .await
 }
 
 async fn approvals(State(console): State<Arc<Console>>, signed: Signed) -> Response {
@@ -395,19 +486,16 @@ async fn decide(
     back: Option<String>,
     reason: Option<String>,
 ) -> Response {
-    if let Some(refused) = signed.refusal(&headers, &csrf) {
-        return refused;
-    }
-    let principal = signed.principal.clone();
     let back = session::local_path(back.as_deref());
-    match run(&console, move |console| {
-        actions::decide(console, &principal, &key, reason.as_deref())
-    })
+    post_form(
+        &console,
+        &signed,
+        &headers,
+        &csrf,
+        back,
+        move |console, principal| actions::decide(console, principal, &key, reason.as_deref()),
+    )
     .await
-    {
-        Ok(_) => Redirect::to(&back).into_response(),
-        Err(response) => response,
-    }
 }
 
 async fn agents(State(console): State<Arc<Console>>, signed: Signed) -> Response {

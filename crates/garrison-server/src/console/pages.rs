@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use garrison_model::access::Role;
 use garrison_model::action::{ActionRecord, ActionState};
+use garrison_model::case::CaseStatus;
 use garrison_model::feedback::AnalystVerdict;
 use garrison_model::incident::ProcessNode;
 use garrison_model::{EvidenceId, Level};
@@ -110,6 +111,8 @@ pub struct QueueForm {
     pub escalated: Option<String>,
     pub host: Option<String>,
     pub q: Option<String>,
+    pub status: Option<String>,
+    pub assignee: Option<String>,
     pub offset: Option<u64>,
 }
 
@@ -121,6 +124,8 @@ impl QueueForm {
             ("escalated", &self.escalated),
             ("host", &self.host),
             ("q", &self.q),
+            ("status", &self.status),
+            ("assignee", &self.assignee),
         ] {
             if let Some(value) = value.as_deref().filter(|value| !value.is_empty()) {
                 query.push(format!("{name}={}", super::session::encode_query(value)));
@@ -157,16 +162,26 @@ pub fn queue(signed: &Signed, form: &QueueForm, page: &IncidentPage) -> Markup {
                 }
                 label { "Host " input name="host" value=[form.host.as_deref()]; }
                 label { "Text " input name="q" value=[form.q.as_deref()]; }
+                label { "Status "
+                    select name="status" {
+                        option value="" { "any" }
+                        @for status in CaseStatus::ALL {
+                            option value=(status.as_str()) selected[chosen(&form.status, status.as_str())] { (status.as_str().replace('_', " ")) }
+                        }
+                    }
+                }
+                label { "Assignee " input name="assignee" value=[form.assignee.as_deref()]; }
                 button type="submit" { "Filter" }
             }
             p.count { (page.total) " incidents" @if page.total > 0 { ", " (page.offset + 1) "–" (page.offset + page.incidents.len() as u64) " shown" } }
             table.queue {
-                thead { tr { th { "Severity" } th { "Incident" } th { "Hosts" } th { "Tactics" } th { "Alerts" } th { "Confidence" } th { "Last seen" } th { "Verification" } } }
+                thead { tr { th { "Severity" } th { "Incident" } th { "Status" } th { "Hosts" } th { "Tactics" } th { "Alerts" } th { "Confidence" } th { "Last seen" } th { "Verification" } } }
                 tbody {
                     @for incident in &page.incidents {
                         tr class=@if incident.escalated { "escalated" } @else { "" } {
                             td { (severity(incident.severity)) @if incident.escalated { " " span.flag { "escalated" } } }
                             td { a href={ "/incidents/" (incident.id) } { (incident.title) } }
+                            td { (incident.status.as_str().replace('_', " ")) @if let Some(assignee) = &incident.assignee { br; span.muted { (assignee) } } }
                             td { (incident.hosts.join(", ")) }
                             td { (incident.tactics.join(", ")) }
                             td.num { (incident.alerts) }
@@ -293,6 +308,48 @@ fn actions_table(
     }
 }
 
+fn case_section(signed: &Signed, detail: &IncidentDetail, analyst: bool) -> Markup {
+    let id = &detail.incident.id;
+    let status = detail
+        .case
+        .as_ref()
+        .map_or(CaseStatus::Open, |case| case.status);
+    let assignee = detail
+        .case
+        .as_ref()
+        .and_then(|case| case.assignee.as_deref());
+    html! {
+        section.case {
+            h2 { "Case" }
+            p { "Status: " strong.status { (status.as_str().replace('_', " ")) }
+                " · assignee: " strong.assignee { (assignee.unwrap_or("nobody")) }
+                @if let Some(case) = &detail.case { span.muted { " (changed by " (case.updated_by) " at " (time(Some(case.updated))) ")" } } }
+            @if analyst {
+                form.inline.case method="post" action={ "/incidents/" (id) "/case" } {
+                    input type="hidden" name="csrf" value=(signed.csrf);
+                    select name="status" {
+                        @for option in CaseStatus::ALL {
+                            option value=(option.as_str()) selected[option == status] { (option.as_str().replace('_', " ")) }
+                        }
+                    }
+                    input name="assignee" placeholder="assignee (user name)" value=[assignee] maxlength="64";
+                    button type="submit" { "Update" }
+                }
+            }
+            @for comment in &detail.comments {
+                div.comment { p.muted { (comment.by) " at " (time(Some(comment.at))) } p { (comment.text) } }
+            }
+            @if analyst {
+                form.comment method="post" action={ "/incidents/" (id) "/comments" } {
+                    input type="hidden" name="csrf" value=(signed.csrf);
+                    textarea name="text" rows="2" maxlength="4000" placeholder="comment" required {}
+                    button type="submit" { "Add comment" }
+                }
+            }
+        }
+    }
+}
+
 pub fn incident(signed: &Signed, detail: &IncidentDetail) -> Markup {
     let incident = &detail.incident;
     let back = format!("/incidents/{}", incident.id);
@@ -326,6 +383,7 @@ pub fn incident(signed: &Signed, detail: &IncidentDetail) -> Markup {
                     }
                 }
             }
+            (case_section(signed, detail, analyst))
             section { h2 { "Hypothesis" } p { (incident.hypothesis) } }
             section {
                 h2 { "ATT&CK chain" }

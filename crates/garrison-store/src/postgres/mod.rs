@@ -212,6 +212,22 @@ const MIGRATIONS: &[&str] = &[
          body       TEXT NOT NULL
      );
      CREATE INDEX sessions_by_end ON sessions (expires_ns);",
+    // 13: how people work incidents: cases (status, assignee) and comments.
+    "CREATE TABLE cases (
+         incident TEXT PRIMARY KEY,
+         status   TEXT NOT NULL,
+         assignee TEXT,
+         body     TEXT NOT NULL
+     );
+     CREATE INDEX cases_by_status ON cases (status);
+     CREATE INDEX cases_by_assignee ON cases (assignee);
+     CREATE TABLE comments (
+         seq      BIGSERIAL PRIMARY KEY,
+         incident TEXT NOT NULL,
+         at_ns    BIGINT NOT NULL,
+         body     TEXT NOT NULL
+     );
+     CREATE INDEX comments_by_incident ON comments (incident, seq);",
 ];
 
 /// The PostgreSQL store. Cheap to share behind an `Arc`.

@@ -452,13 +452,15 @@ impl IncidentStore for PostgresStore {
         self.with_client(|client| {
             let total: i64 = client
                 .query_one(
-                    &format!("SELECT count(*) FROM incidents WHERE {filter}"),
+                    &format!("SELECT count(*) FROM {} WHERE {filter}", crate::queue::FROM),
                     &refs,
                 )?
                 .get(0);
             let rows = client.query(
                 &format!(
-                    "SELECT id, summary FROM incidents WHERE {filter} ORDER BY {} LIMIT {} OFFSET {}",
+                    "SELECT incidents.id, incidents.summary, cases.status, cases.assignee FROM {}
+                     WHERE {filter} ORDER BY {} LIMIT {} OFFSET {}",
+                    crate::queue::FROM,
                     crate::queue::ORDER,
                     query.limit,
                     query.offset.min(i64::MAX as u64)
@@ -467,7 +469,9 @@ impl IncidentStore for PostgresStore {
             )?;
             let summaries = rows
                 .iter()
-                .map(|row| crate::queue::decode_summary(row.get(0), row.get(1)))
+                .map(|row| {
+                    crate::queue::decode_summary(row.get(0), row.get(1), row.get(2), row.get(3))
+                })
                 .collect::<Result<_, _>>()?;
             Ok((summaries, total as u64))
         })
