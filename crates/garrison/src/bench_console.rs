@@ -13,8 +13,10 @@ use garrison_model::{
     AlertId, Disposition, Entity, EntityKind, EvidenceId, EvidenceRef, Incident, IncidentId, Level,
     Timestamp,
 };
-use garrison_server::api::{Console, call_local, router};
-use garrison_store::{AccessStore, AuditAction, AuditRecord, IncidentStore, SqliteStore};
+use garrison_server::api::{Console, call_local};
+use garrison_store::{
+    AccessStore, AuditAction, AuditRecord, IncidentStore, SessionStore, SqliteStore,
+};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -142,13 +144,13 @@ fn incident(n: usize, rng: &mut fastrand::Rng, start: Timestamp) -> Incident {
 /// Milliseconds of each call, sorted.
 async fn time_calls(
     router: &garrison_server::api::Router,
-    authorization: &str,
+    headers: &[(&str, &str)],
     uris: &[String],
 ) -> Result<Vec<f64>, Failure> {
     let mut times = Vec::with_capacity(uris.len());
     for uri in uris {
         let started = Instant::now();
-        let (status, body) = call_local(router, "GET", uri, Some(authorization))
+        let (status, body) = call_local(router, "GET", uri, headers)
             .await
             .map_err(Failure::Internal)?;
         times.push(started.elapsed().as_secs_f64() * 1000.0);
@@ -234,7 +236,23 @@ pub fn run(args: BenchConsoleArgs) -> Result<ExitCode, Failure> {
         )
         .map_err(internal)?;
     let authorization = format!("Bearer {}", issued.text);
-    let router = router(Arc::new(
+    // A console session of the same user, for the pages.
+    let (secret, digest) = garrison_server::auth::new_secret()
+        .map_err(|error| Failure::Internal(error.to_string()))?;
+    store
+        .add_session(
+            &garrison_store::SessionRecord {
+                digest,
+                user: "bench".into(),
+                created: Timestamp::now(),
+                expires: Timestamp::now() + jiff::SignedDuration::from_hours(1),
+                csrf: "bench".into(),
+            },
+            &audit,
+        )
+        .map_err(internal)?;
+    let cookie = format!("garrison_session={secret}");
+    let router = garrison_server::console::router(Arc::new(
         Console::new(store.clone(), None).map_err(|error| Failure::Internal(error.to_string()))?,
     ));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -244,6 +262,9 @@ pub fn run(args: BenchConsoleArgs) -> Result<ExitCode, Failure> {
         .map_err(|error| Failure::Internal(error.to_string()))?;
     let n = args.requests.max(1);
     let repeat = |uri: &str| vec![uri.to_string(); n];
+    let some_incidents: Vec<String> = (0..n)
+        .map(|k| format!("inc-{:016x}", k * 7919 % incidents.len().max(1)))
+        .collect();
     let pages: Vec<(&str, Vec<String>)> = vec![
         ("queue, first page (50)", repeat("/api/v1/incidents")),
         (
@@ -265,21 +286,37 @@ pub fn run(args: BenchConsoleArgs) -> Result<ExitCode, Failure> {
             repeat("/api/v1/incidents?offset=5000&limit=100"),
         ),
         (
-            "incident page",
+            "incident detail",
+            some_incidents
+                .iter()
+                .map(|id| format!("/api/v1/incidents/{id}"))
+                .collect(),
+        ),
+    ];
+    let console_pages: Vec<(&str, Vec<String>)> = vec![
+        ("console: the queue's first page (HTML)", repeat("/")),
+        (
+            "console: the queue, one host (HTML)",
             (0..n)
-                .map(|k| {
-                    format!(
-                        "/api/v1/incidents/inc-{:016x}",
-                        k * 7919 % incidents.len().max(1)
-                    )
-                })
+                .map(|k| format!("/?host=ws{:04}.corp.example", k * 7 % HOSTS))
+                .collect(),
+        ),
+        (
+            "console: an incident page (HTML)",
+            some_incidents
+                .iter()
+                .map(|id| format!("/incidents/{id}"))
                 .collect(),
         ),
     ];
     println!("console: server time per request (in-process, no socket):");
     runtime.block_on(async {
         for (what, uris) in &pages {
-            let times = time_calls(&router, &authorization, uris).await?;
+            let times = time_calls(&router, &[("authorization", &authorization)], uris).await?;
+            report(what, &times);
+        }
+        for (what, uris) in &console_pages {
+            let times = time_calls(&router, &[("cookie", &cookie)], uris).await?;
             report(what, &times);
         }
         Ok::<_, Failure>(())

@@ -136,17 +136,18 @@ pub fn router(console: Arc<Console>) -> Router {
         .with_state(console)
 }
 
-/// Calls `router` in-process, without a socket (for benchmarks): the status and the body.
+/// Calls `router` in-process, without a socket (for benchmarks) with `headers`: the status
+/// and the body.
 pub async fn call_local(
     router: &Router,
     method: &str,
     uri: &str,
-    authorization: Option<&str>,
+    headers: &[(&str, &str)],
 ) -> Result<(u16, Vec<u8>), String> {
     use tower::ServiceExt;
     let mut request = axum::http::Request::builder().method(method).uri(uri);
-    if let Some(authorization) = authorization {
-        request = request.header(axum::http::header::AUTHORIZATION, authorization);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
     }
     let request = request
         .body(axum::body::Body::empty())
