@@ -632,3 +632,60 @@ async fn an_incident_is_worked_with_a_status_an_assignee_and_comments() {
     assert_eq!(unassigned.body["status"], "in_progress");
     assert!(unassigned.body["assignee"].is_null());
 }
+
+#[tokio::test]
+async fn a_responder_puts_another_target_in_place_of_an_actions() {
+    let fixture = fixture();
+    let responder = bearer(&fixture.tokens["responder"]);
+    let key = &fixture.awaiting[0];
+    let original = fixture.store.action(key).unwrap().unwrap();
+    let path = format!("/api/v1/actions/{key}/modify");
+    let modified = call(
+        &fixture.router,
+        "POST",
+        &path,
+        Some(&responder),
+        Some(json!({"value": "WS7"})),
+    )
+    .await;
+    assert_eq!(modified.status, 200, "{}", modified.body);
+    assert_eq!(modified.body["original"]["state"], "rejected");
+    let replacement = &modified.body["replacement"];
+    assert_eq!(replacement["target"]["value"], "WS7");
+    assert_eq!(replacement["kind"], original.kind.as_str());
+    assert!(
+        replacement["reasons"][0]
+            .as_str()
+            .unwrap()
+            .contains("modified by user:bob"),
+        "{replacement}"
+    );
+    let stored = fixture
+        .store
+        .action(replacement["key"].as_str().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.target.value, "WS7");
+    assert_eq!(
+        fixture.store.action(key).unwrap().unwrap().state,
+        ActionState::Rejected
+    );
+    let again = call(
+        &fixture.router,
+        "POST",
+        &path,
+        Some(&responder),
+        Some(json!({"value": "WS8"})),
+    )
+    .await;
+    assert_eq!((again.status.as_u16(), again.code()), (409, "conflict"));
+    let blank = call(
+        &fixture.router,
+        "POST",
+        &format!("/api/v1/actions/{}/modify", fixture.awaiting[1]),
+        Some(&responder),
+        Some(json!({"value": " "})),
+    )
+    .await;
+    assert_eq!(blank.status, 400);
+}

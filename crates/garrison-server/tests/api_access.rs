@@ -40,6 +40,11 @@ const ROUTES: &[Route] = &[
         needs: Some(Role::Viewer),
     },
     Route {
+        method: "post",
+        template: "/api/v1/actions/{key}/modify",
+        needs: Some(Role::Responder),
+    },
+    Route {
         method: "patch",
         template: "/api/v1/incidents/{id}",
         needs: Some(Role::Analyst),
@@ -209,6 +214,7 @@ async fn every_route_answers_every_credential_as_its_role_requires() {
     let body = |route: &Route| match (route.method, route.template) {
         (_, t) if t.ends_with("/verdict") => Some(json!({"verdict": "true_positive"})),
         (_, t) if t.ends_with("/reject") => Some(json!({"reason": "not on this host"})),
+        (_, t) if t.ends_with("/modify") => Some(json!({"value": "WS7"})),
         ("patch", _) => Some(json!({"status": "in_progress"})),
         ("post", t) if t.ends_with("/comments") => Some(json!({"text": "looked at it"})),
         _ => None,
@@ -301,7 +307,7 @@ async fn every_route_answers_every_credential_as_its_role_requires() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 3 + 21 * (SPOILT.len() + 5));
+    assert_eq!(checked, 3 + 22 * (SPOILT.len() + 5));
 }
 
 #[tokio::test]

@@ -543,6 +543,11 @@ async fn every_page_and_form_answers_each_session_as_its_role_requires() {
             Role::Analyst,
         ),
         (
+            format!("/actions/{}/modify", fixture.awaiting[2]),
+            "value=WS7",
+            Role::Responder,
+        ),
+        (
             format!("/incidents/{incident}/case"),
             "status=in_progress&assignee=alice",
             Role::Analyst,

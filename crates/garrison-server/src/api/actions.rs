@@ -38,6 +38,24 @@ pub struct RejectRequest {
     pub reason: String,
 }
 
+/// The target a responder puts in place of an action's (the same kind of thing: another host,
+/// another user, ...).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModifyRequest {
+    /// The new target's value (1 to 512 characters, not only spaces).
+    #[schema(min_length = 1, max_length = 512, pattern = "\\S")]
+    pub value: String,
+}
+
+/// An action replaced: the original (rejected) and what replaced it, as the rules of
+/// engagement decided on the new target (approved by the responder unless denied).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ModifyOutcome {
+    pub original: ActionOutcome,
+    pub replacement: ActionRecord,
+}
+
 /// Where an action stands after a decision.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ActionOutcome {
@@ -135,6 +153,62 @@ pub(crate) fn decide(
         }
     };
     outcome(key.to_owned(), answer)
+}
+
+/// Replaces action `key`'s target with `value` as `principal` (shared with the console's pages).
+pub(crate) fn modify(
+    console: &Console,
+    principal: &Principal,
+    key: &str,
+    value: &str,
+) -> Result<ModifyOutcome, ApiError> {
+    principal.require(Role::Responder)?;
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > 512 {
+        return Err(ApiError::invalid("the new target is 1 to 512 characters"));
+    }
+    let record = console
+        .store
+        .action(key)?
+        .ok_or_else(|| ApiError::not_found(format!("no action {key}")))?;
+    let incident = super::incidents::incident(console, &record.incident.0)?;
+    let target = garrison_model::action::Target {
+        kind: record.target.kind,
+        value: value.to_owned(),
+    };
+    let responder = console.responder()?.acting_as(principal.actor());
+    let (answer, replacement) = responder.modify(key, target, &incident, Timestamp::now())?;
+    let original = outcome(key.to_owned(), answer)?;
+    let replacement =
+        replacement.ok_or_else(|| ApiError::conflict(format!("action {key} was not replaced")))?;
+    Ok(ModifyOutcome {
+        original,
+        replacement,
+    })
+}
+
+/// Replaces the target of an action awaiting approval: the original is rejected, and the
+/// rules of engagement decide on the new target (approved by the responder unless denied).
+#[utoipa::path(
+    post,
+    path = "/api/v1/actions/{key}/modify",
+    operation_id = "modify_action",
+    tag = "actions",
+    params(("key" = String, Path, description = "The action's idempotency key")),
+    request_body = ModifyRequest,
+    responses((status = 200, description = "Replaced", body = ModifyOutcome), ErrorResponses),
+    security(("bearer" = []))
+)]
+pub async fn modify_action(
+    State(console): State<Arc<Console>>,
+    principal: Principal,
+    ApiPath(key): ApiPath<String>,
+    ApiJson(request): ApiJson<ModifyRequest>,
+) -> Result<Json<ModifyOutcome>, ApiError> {
+    principal.require(Role::Responder)?;
+    console
+        .blocking(move |console| modify(console, &principal, &key, &request.value).map(Json))
+        .await
 }
 
 /// Approves an action awaiting approval; the response agent carries it out.

@@ -122,6 +122,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/api/v1/actions/{key}", get(actions::detail))
         .route("/api/v1/actions/{key}/approve", post(actions::approve))
         .route("/api/v1/actions/{key}/reject", post(actions::reject))
+        .route("/api/v1/actions/{key}/modify", post(actions::modify_action))
         .route("/api/v1/audit", get(audit::entries))
         .route("/api/v1/audit/verify", get(audit::verify))
         .route("/api/v1/users", get(access::users))
@@ -267,6 +268,7 @@ impl utoipa::Modify for BearerScheme {
         actions::detail,
         actions::approve,
         actions::reject,
+        actions::modify_action,
         audit::entries,
         audit::verify,
         access::users,

@@ -47,6 +47,7 @@ fn pages_router() -> Router<Arc<Console>> {
         .route("/approvals", get(approvals))
         .route("/actions/{key}/approve", post(approve))
         .route("/actions/{key}/reject", post(reject))
+        .route("/actions/{key}/modify", post(modify))
         .route("/audit", get(audit_log))
         .route("/agents", get(agents))
         .route("/events", get(live))
@@ -473,6 +474,34 @@ async fn reject(
         form.csrf,
         form.back,
         Some(form.reason),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+struct ModifyForm {
+    #[serde(default)]
+    csrf: String,
+    back: Option<String>,
+    #[serde(default)]
+    value: String,
+}
+
+async fn modify(
+    State(console): State<Arc<Console>>,
+    signed: Signed,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    Form(form): Form<ModifyForm>,
+) -> Response {
+    let back = session::local_path(form.back.as_deref());
+    post_form(
+        &console,
+        &signed,
+        &headers,
+        &form.csrf,
+        back,
+        move |console, principal| actions::modify(console, principal, &key, &form.value),
     )
     .await
 }

@@ -268,6 +268,12 @@ fn decision_forms(signed: &Signed, action: &ActionRecord, back: &str) -> Markup 
                 input name="reason" placeholder="why not" required maxlength="2000";
                 button.reject type="submit" { "Reject" }
             }
+            form.inline method="post" action={ "/actions/" (action.key) "/modify" } {
+                input type="hidden" name="csrf" value=(signed.csrf);
+                input type="hidden" name="back" value=(back);
+                input name="value" placeholder={ "another " (format!("{:?}", action.target.kind).to_lowercase()) } required maxlength="512";
+                button.reject type="submit" { "Modify" }
+            }
         }
     }
 }

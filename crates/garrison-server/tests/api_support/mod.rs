@@ -246,7 +246,7 @@ pub fn fixture() -> Fixture {
         .map(|record| record.key)
         .collect();
     assert!(
-        awaiting.len() >= 2,
+        awaiting.len() >= 3,
         "the default playbooks ask approval for containment: {awaiting:?}"
     );
     assert_eq!(
