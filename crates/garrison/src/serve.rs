@@ -259,9 +259,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
                 })
             })
             .collect();
+        let signals = {
+            let _inside = runtime.enter();
+            Signals::install()
+        };
         eprintln!("garrison serve: ready; state in {}", dir.display());
         runtime.block_on(async {
-            wait_for_signal().await;
+            signals.wait().await;
             eprintln!("garrison serve: stopping; processing what was accepted");
             server.shutdown().await;
         });
@@ -343,16 +347,47 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
 
 /// Resolves on SIGINT or SIGTERM.
 pub(crate) async fn wait_for_signal() {
-    let mut terminate =
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
+    Signals::install().wait().await
+}
+
+/// SIGINT and SIGTERM, caught from the moment this is made: a signal sent as soon as a
+/// process says it is ready finds its handler, not the default action (which kills). Make it
+/// inside a Tokio runtime.
+pub(crate) struct Signals {
+    terminate: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    pub(crate) fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        Signals {
+            terminate: signal(SignalKind::terminate()).ok(),
+            interrupt: signal(SignalKind::interrupt()).ok(),
+        }
+    }
+
+    /// Until either arrives (forever when neither could be caught).
+    pub(crate) async fn wait(mut self) {
+        let terminate = async {
+            match &mut self.terminate {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
         };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate.recv() => {}
+        let interrupt = async {
+            match &mut self.interrupt {
+                Some(signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = terminate => {}
+            _ = interrupt => {}
+        }
     }
 }
