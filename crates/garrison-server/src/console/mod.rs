@@ -127,6 +127,23 @@ async fn run<T: Send + 'static>(
     console.blocking(work).await.map_err(failed)
 }
 
+/// A page for `signed`: refused below the viewer role; otherwise `work` runs on a blocking
+/// thread and `render` draws what it found.
+async fn show<T: Send + 'static>(
+    console: &Arc<Console>,
+    signed: &Signed,
+    work: impl FnOnce(&Console) -> Result<T, ApiError> + Send + 'static,
+    render: impl FnOnce(&Signed, T) -> maud::Markup,
+) -> Response {
+    if let Err(error) = signed.principal.require(Role::Viewer) {
+        return failed(error);
+    }
+    match run(console, work).await {
+        Ok(found) => page(render(signed, found)),
+        Err(response) => response,
+    }
+}
+
 /// A form post of `signed`'s: refused without the session's token or from another site;
 /// otherwise `work` runs as the signed-in person and the browser goes back to `back`.
 async fn post_form<T: Send + 'static>(
@@ -172,14 +189,13 @@ async fn queue(
         limit: Some(50),
         offset: form.offset,
     };
-    match run(&console, move |console| {
-        incidents::queue_page(console, filter)
-    })
+    show(
+        &console,
+        &signed,
+        move |console| incidents::queue_page(console, filter),
+        |signed, found| pages::queue(signed, &form, &found),
+    )
     .await
-    {
-        Ok(found) => page(pages::queue(&signed, &form, &found)),
-        Err(response) => response,
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,13 +289,13 @@ async fn incident(
     signed: Signed,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(error) = signed.principal.require(Role::Viewer) {
-        return failed(error);
-    }
-    match run(&console, move |console| incidents::detail_of(console, &id)).await {
-        Ok(detail) => page(pages::incident(&signed, &detail)),
-        Err(response) => response,
-    }
+    show(
+        &console,
+        &signed,
+        move |console| incidents::detail_of(console, &id),
+        |signed, detail| pages::incident(signed, &detail),
+    )
+    .await
 }
 
 async fn evidence(
@@ -287,17 +303,13 @@ async fn evidence(
     signed: Signed,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(error) = signed.principal.require(Role::Viewer) {
-        return failed(error);
-    }
-    match run(&console, move |console| {
-        incidents::evidence_record(console, &id)
-    })
+    show(
+        &console,
+        &signed,
+        move |console| incidents::evidence_record(console, &id),
+        |signed, record| pages::evidence(signed, &record),
+    )
     .await
-    {
-        Ok(record) => page(pages::evidence(&signed, &record)),
-        Err(response) => response,
-    }
 }
 
 #[derive(Deserialize)]
@@ -425,19 +437,17 @@ async fn add_comment(
 }
 
 async fn approvals(State(console): State<Arc<Console>>, signed: Signed) -> Response {
-    if let Err(error) = signed.principal.require(Role::Viewer) {
-        return failed(error);
-    }
-    match run(&console, |console| {
-        Ok(console
-            .store
-            .actions(&[ActionState::AwaitingApproval], 500)?)
-    })
+    show(
+        &console,
+        &signed,
+        |console| {
+            Ok(console
+                .store
+                .actions(&[ActionState::AwaitingApproval], 500)?)
+        },
+        |signed, actions| pages::approvals(signed, &actions),
+    )
     .await
-    {
-        Ok(actions) => page(pages::approvals(&signed, &actions)),
-        Err(response) => response,
-    }
 }
 
 #[derive(Deserialize)]
@@ -528,10 +538,13 @@ async fn decide(
 }
 
 async fn agents(State(console): State<Arc<Console>>, signed: Signed) -> Response {
-    if let Err(error) = signed.principal.require(Role::Viewer) {
-        return failed(error);
-    }
-    page(pages::agents(&signed, &console.agents_report()))
+    show(
+        &console,
+        &signed,
+        |console| Ok(console.agents_report()),
+        |signed, report| pages::agents(signed, &report),
+    )
+    .await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -550,46 +563,42 @@ async fn audit_log(
     signed: Signed,
     Query(form): Query<AuditForm>,
 ) -> Response {
-    if let Err(error) = signed.principal.require(Role::Viewer) {
-        return failed(error);
-    }
     let filtered = [&form.actor, &form.action, &form.subject]
         .iter()
         .any(|value| value.as_deref().is_some_and(|value| !value.is_empty()));
-    let found = run(&console, move |console| {
-        // Unfiltered, the newest page first; filtered, the matches from the start.
-        let from = match (form.from, filtered) {
-            (Some(from), _) => from,
-            (None, true) => 1,
-            (None, false) => console
-                .store
-                .audit_head()?
-                .map_or(1, |head| head.seq.saturating_sub(AUDIT_PAGE - 1).max(1)),
-        };
-        let filter = audit::AuditFilter {
-            from: Some(from),
-            limit: Some(AUDIT_PAGE as u32),
-            actor: form.actor,
-            action: form.action,
-            subject: form.subject,
-        };
-        let mut page = audit::audit_page(console, &filter)?;
-        let verification = audit::verification(console)?;
-        let older = (!filtered && from > 1)
-            .then(|| format!("/audit?from={}", from.saturating_sub(AUDIT_PAGE).max(1)));
-        let next = if filtered {
-            page.next.map(|next| format!("/audit?from={next}"))
-        } else {
-            page.entries.reverse();
-            older
-        };
-        Ok((page, verification, next))
-    })
-    .await;
-    match found {
-        Ok((page_found, verification, next)) => {
-            page(pages::audit(&signed, &page_found, &verification, next))
-        }
-        Err(response) => response,
-    }
+    show(
+        &console,
+        &signed,
+        move |console| {
+            // Unfiltered, the newest page first; filtered, the matches from the start.
+            let from = match (form.from, filtered) {
+                (Some(from), _) => from,
+                (None, true) => 1,
+                (None, false) => console
+                    .store
+                    .audit_head()?
+                    .map_or(1, |head| head.seq.saturating_sub(AUDIT_PAGE - 1).max(1)),
+            };
+            let filter = audit::AuditFilter {
+                from: Some(from),
+                limit: Some(AUDIT_PAGE as u32),
+                actor: form.actor,
+                action: form.action,
+                subject: form.subject,
+            };
+            let mut page = audit::audit_page(console, &filter)?;
+            let verification = audit::verification(console)?;
+            let older = (!filtered && from > 1)
+                .then(|| format!("/audit?from={}", from.saturating_sub(AUDIT_PAGE).max(1)));
+            let next = if filtered {
+                page.next.map(|next| format!("/audit?from={next}"))
+            } else {
+                page.entries.reverse();
+                older
+            };
+            Ok((page, verification, next))
+        },
+        |signed, (found, verification, next)| pages::audit(signed, &found, &verification, next),
+    )
+    .await
 }
