@@ -127,6 +127,11 @@ impl Precision {
         precision
     }
 
+    /// The judged alerts of `rule_id` across hosts (none judged: none).
+    pub fn of_rule(&self, rule_id: &str) -> Option<Counts> {
+        self.by_rule.get(rule_id).copied()
+    }
+
     /// Verdicts learned from.
     pub fn verdicts(&self) -> usize {
         self.verdicts

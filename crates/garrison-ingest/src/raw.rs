@@ -1,9 +1,12 @@
 //! Reading an original record again from its [`EvidenceRef`]: the EVTX record rendered as XML,
 //! or the JSON line / document exactly as stored. Evidence stays citable and checkable.
 
+use crate::Diagnostic;
+use crate::decode::Decoder;
+use crate::read::{LineFormat, StreamName, Unit};
 use crate::source::{InputKind, sniff};
 use evtx::{EvtxChunkData, ParserSettings};
-use garrison_model::EvidenceRef;
+use garrison_model::{Event, EvidenceRef};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Cursor, Read, Seek, SeekFrom};
 use std::sync::Arc;
@@ -48,6 +51,20 @@ const EVTX_RECORD_HEADER: u64 = 24;
 
 /// Reads the record `evidence` points to.
 pub fn read_raw_record(evidence: &EvidenceRef) -> Result<RawRecord, RawError> {
+    read_record(evidence).map(|(record, _)| record)
+}
+
+/// What kind of text stream a line came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Text {
+    /// JSON, EVTX: not a text log.
+    None,
+    Zeek,
+    Auditd,
+    Syslog,
+}
+
+fn read_record(evidence: &EvidenceRef) -> Result<(RawRecord, Text), RawError> {
     let io = |source| RawError::Io {
         path: evidence.path.to_string(),
         source,
@@ -151,21 +168,29 @@ fn spool(mut reader: Box<dyn BufRead + '_>, evidence: &EvidenceRef) -> Result<Fi
 fn read_from_stream(
     mut stream: Box<dyn BufRead + '_>,
     evidence: &EvidenceRef,
-) -> Result<RawRecord, RawError> {
+) -> Result<(RawRecord, Text), RawError> {
     let io = |source| RawError::Io {
         path: evidence.path.to_string(),
         source,
     };
     let head = stream.fill_buf().map_err(io)?;
     if head.starts_with(b"ElfFile\0") {
-        return read_evtx_record(stream, evidence);
+        return Ok((read_evtx_record(stream, evidence)?, Text::None));
     }
     let audit_log = crate::auditd::looks_like_auditd(head);
-    let text_log = audit_log
-        || crate::zeek::looks_like_zeek(head)
-        || (!head.trim_ascii_start().starts_with(b"{")
-            && !head.trim_ascii_start().starts_with(b"[")
-            && crate::syslog::looks_like_syslog(head));
+    let text = if audit_log {
+        Text::Auditd
+    } else if crate::zeek::looks_like_zeek(head) {
+        Text::Zeek
+    } else if !head.trim_ascii_start().starts_with(b"{")
+        && !head.trim_ascii_start().starts_with(b"[")
+        && crate::syslog::looks_like_syslog(head)
+    {
+        Text::Syslog
+    } else {
+        Text::None
+    };
+    let text_log = text != Text::None;
     // JSON: skip to the offset, then read one value.
     std::io::copy(
         &mut (&mut stream).take(evidence.offset),
@@ -174,7 +199,7 @@ fn read_from_stream(
     .map_err(io)?;
     let mut rest = Vec::new();
     if audit_log {
-        return read_audit_event(stream, evidence);
+        return Ok((read_audit_event(stream, evidence)?, text));
     }
     if text_log {
         stream.read_until(b'\n', &mut rest).map_err(io)?;
@@ -186,13 +211,13 @@ fn read_from_stream(
                 evidence.offset
             )));
         }
-        return Ok(RawRecord::Line(line.to_vec()));
+        return Ok((RawRecord::Line(line.to_vec()), text));
     }
     stream.read_to_end(&mut rest).map_err(io)?;
     let mut values =
         serde_json::Deserializer::from_slice(&rest).into_iter::<&serde_json::value::RawValue>();
     match values.next() {
-        Some(Ok(value)) => Ok(RawRecord::Json(value.get().as_bytes().to_vec())),
+        Some(Ok(value)) => Ok((RawRecord::Json(value.get().as_bytes().to_vec()), text)),
         Some(Err(error)) => {
             // A quarantined line is still its bytes up to the end of the line.
             let end = memchr::memchr(b'\n', &rest).unwrap_or(rest.len());
@@ -202,7 +227,7 @@ fn read_from_stream(
                     evidence.offset
                 )));
             }
-            Ok(RawRecord::Json(rest[..end].to_vec()))
+            Ok((RawRecord::Json(rest[..end].to_vec()), text))
         }
         None => Err(RawError::NotFound(format!(
             "no record at offset {}",
@@ -252,10 +277,11 @@ fn read_audit_event(
     Ok(RawRecord::Line(out))
 }
 
-fn read_evtx_record(
+/// The chunk holding the EVTX record at `evidence`'s offset, and that offset in the chunk.
+fn evtx_chunk(
     stream: Box<dyn BufRead + '_>,
     evidence: &EvidenceRef,
-) -> Result<RawRecord, RawError> {
+) -> Result<(EvtxChunkData, u64), RawError> {
     let io = |source| RawError::Io {
         path: evidence.path.to_string(),
         source,
@@ -277,10 +303,25 @@ fn read_evtx_record(
     let mut chunk_data = EvtxChunkData::new(data, false)
         .map_err(|error| RawError::Format(format!("damaged chunk {chunk_number}: {error}")))?;
     chunk_data.number = Some(chunk_number);
+    let offset_in_chunk = evidence.offset - EVTX_FILE_HEADER - chunk_number * EVTX_CHUNK_SIZE;
+    Ok((chunk_data, offset_in_chunk))
+}
+
+fn evtx_not_found(evidence: &EvidenceRef) -> RawError {
+    RawError::NotFound(format!(
+        "no record {} at offset {}",
+        evidence.record_id, evidence.offset
+    ))
+}
+
+fn read_evtx_record(
+    stream: Box<dyn BufRead + '_>,
+    evidence: &EvidenceRef,
+) -> Result<RawRecord, RawError> {
+    let (mut chunk_data, offset_in_chunk) = evtx_chunk(stream, evidence)?;
     let mut chunk = chunk_data
         .parse(Arc::new(ParserSettings::new().num_threads(1)))
-        .map_err(|error| RawError::Format(format!("damaged chunk {chunk_number}: {error}")))?;
-    let offset_in_chunk = evidence.offset - EVTX_FILE_HEADER - chunk_number * EVTX_CHUNK_SIZE;
+        .map_err(|error| RawError::Format(format!("damaged chunk: {error}")))?;
     for record in chunk.iter().flatten() {
         if record.binxml_offset.saturating_sub(EVTX_RECORD_HEADER) == offset_in_chunk {
             let xml = record
@@ -289,8 +330,84 @@ fn read_evtx_record(
             return Ok(RawRecord::EvtxXml(xml.data));
         }
     }
-    Err(RawError::NotFound(format!(
-        "no record {} at offset {} (chunk {chunk_number})",
-        evidence.record_id, evidence.offset
-    )))
+    Err(evtx_not_found(evidence))
+}
+
+/// The record `evidence` points to, decoded again the way it was when read (for its OCSF
+/// form). A Zeek TSV record needs its file's header and is not decoded alone.
+pub fn decode_again(evidence: &EvidenceRef) -> Result<Event, RawError> {
+    let stream_name = Arc::new(StreamName {
+        path: evidence.path.clone(),
+        member: evidence.member.clone(),
+    });
+    let mut found = None;
+    let mut problem = None;
+    let mut decoder = Decoder::new();
+    let mut on_event = |event: &Event| {
+        if found.is_none() && event.evidence.offset == evidence.offset {
+            found = Some(event.clone());
+        }
+    };
+    let mut report = |diagnostic: Diagnostic| {
+        problem.get_or_insert(diagnostic.message);
+    };
+    let (record, text) = read_record(evidence)?;
+    let unit = match record {
+        RawRecord::EvtxXml(_) => {
+            let file = File::open(&*evidence.path).map_err(|source| RawError::Io {
+                path: evidence.path.to_string(),
+                source,
+            })?;
+            let members: Vec<&str> = evidence
+                .member
+                .as_deref()
+                .map(|member| member.split('!').collect())
+                .unwrap_or_default();
+            let stream = open_stream(Box::new(BufReader::new(file)), &members, evidence)?;
+            let (chunk, _) = evtx_chunk(stream, evidence)?;
+            Unit::EvtxChunk {
+                stream: stream_name,
+                chunk: Box::new(chunk),
+            }
+        }
+        RawRecord::Json(bytes) => {
+            // One line, however the document was laid out.
+            let value: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|error| RawError::Format(format!("the record is not JSON: {error}")))?;
+            let mut data =
+                serde_json::to_vec(&value).map_err(|error| RawError::Format(error.to_string()))?;
+            data.push(b'\n');
+            Unit::Lines {
+                stream: stream_name,
+                format: LineFormat::Json,
+                first_line: evidence.record_id,
+                first_offset: evidence.offset,
+                data,
+            }
+        }
+        RawRecord::Line(mut data) => {
+            let format = match text {
+                Text::Auditd => LineFormat::Auditd,
+                Text::Syslog => LineFormat::Syslog,
+                Text::Zeek | Text::None => {
+                    return Err(RawError::Format(
+                        "a Zeek record is decoded with its file's header, not alone".into(),
+                    ));
+                }
+            };
+            data.push(b'\n');
+            Unit::Lines {
+                stream: stream_name,
+                format,
+                first_line: evidence.record_id,
+                first_offset: evidence.offset,
+                data,
+            }
+        }
+    };
+    decoder.decode(unit, &mut on_event, &mut report);
+    found.ok_or_else(|| match problem {
+        Some(message) => RawError::Format(format!("the record does not decode: {message}")),
+        None => evtx_not_found(evidence),
+    })
 }

@@ -17,6 +17,7 @@ pub mod incident;
 pub mod level;
 pub mod ocsf;
 pub mod queue;
+pub mod tuning;
 
 pub use detection::{CorrelationContext, Detection, RuleInfo};
 pub use event::{Event, RecordFormat};

@@ -49,6 +49,15 @@ impl Incident {
             .collect()
     }
 
+    /// The users the incident names, in its order.
+    pub fn users(&self) -> Vec<String> {
+        self.entities
+            .iter()
+            .filter(|entity| entity.kind == EntityKind::User)
+            .map(|entity| entity.value.clone())
+            .collect()
+    }
+
     pub fn summary(&self) -> IncidentSummary {
         IncidentSummary {
             id: self.id.clone(),
@@ -80,6 +89,8 @@ pub struct IncidentQuery {
     pub escalated: Option<bool>,
     /// Only incidents naming this host (compared case-insensitively).
     pub host: Option<String>,
+    /// Only incidents naming this user (compared case-insensitively).
+    pub user: Option<String>,
     /// Only incidents whose title or hypothesis holds this text (case-insensitively).
     pub text: Option<String>,
     /// Also incidents merged into others.
@@ -104,24 +115,30 @@ pub struct QueueKey {
     /// The hosts, lower-cased, each between line feeds (`\nws1\nfs01\n`), so one is found
     /// whole by looking for `\nNAME\n`.
     pub hosts: String,
+    /// The users, as `hosts`.
+    pub users: String,
     /// Title and hypothesis, lower-cased.
     pub text: String,
 }
 
 impl QueueKey {
     pub fn of(incident: &Incident) -> QueueKey {
-        let mut hosts = String::from("\n");
-        for host in incident.hosts() {
-            hosts.push_str(&host.to_lowercase().replace('\n', " "));
-            hosts.push('\n');
-        }
+        let names = |names: Vec<String>| {
+            let mut key = String::from("\n");
+            for name in names {
+                key.push_str(&name.to_lowercase().replace('\n', " "));
+                key.push('\n');
+            }
+            key
+        };
         QueueKey {
             escalated: incident.escalated,
             severity: incident.severity,
             confidence: incident.confidence,
             last_seen: incident.last_seen,
             superseded: incident.superseded_by.is_some(),
-            hosts,
+            hosts: names(incident.hosts()),
+            users: names(incident.users()),
             text: format!("{}\n{}", incident.title, incident.hypothesis).to_lowercase(),
         }
     }
@@ -133,6 +150,13 @@ impl IncidentQuery {
         self.host
             .as_ref()
             .map(|host| format!("\n{}\n", host.to_lowercase()))
+    }
+
+    /// `\nNAME\n` for the user asked for, lower-cased.
+    pub fn user_key(&self) -> Option<String> {
+        self.user
+            .as_ref()
+            .map(|user| format!("\n{}\n", user.to_lowercase()))
     }
 
     /// The text asked for, lower-cased.

@@ -69,6 +69,18 @@ pub enum ConnectorType {
     Blocklist,
 }
 
+impl ConnectorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorType::Webhook => "webhook",
+            ConnectorType::Edr => "edr",
+            ConnectorType::Okta => "okta",
+            ConnectorType::Graph => "graph",
+            ConnectorType::Blocklist => "blocklist",
+        }
+    }
+}
+
 /// A connector as the configuration describes it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

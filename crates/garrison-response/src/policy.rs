@@ -140,6 +140,8 @@ pub enum PolicyError {
 
 /// A loaded, validated policy set.
 pub struct Policy {
+    /// The Cedar text it was parsed from.
+    text: String,
     policies: PolicySet,
     schema: Schema,
     authorizer: Authorizer,
@@ -199,6 +201,7 @@ impl Policy {
             }
         }
         Ok(Policy {
+            text: text.to_owned(),
             policies,
             schema,
             authorizer: Authorizer::new(),
@@ -211,6 +214,11 @@ impl Policy {
             Ok(policy) => policy,
             Err(error) => panic!("the shipped policy is invalid: {error}"),
         }
+    }
+
+    /// The Cedar text it was parsed from.
+    pub fn text(&self) -> &str {
+        &self.text
     }
 
     /// How many policies the set holds.

@@ -131,6 +131,41 @@ const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        template: "/api/v1/evidence/{id}/original",
+        needs: Some(Role::Viewer),
+    },
+    Route {
+        method: "get",
+        template: "/api/v1/entities/{kind}/{name}",
+        needs: Some(Role::Viewer),
+    },
+    Route {
+        method: "get",
+        template: "/api/v1/rules",
+        needs: Some(Role::Viewer),
+    },
+    Route {
+        method: "get",
+        template: "/api/v1/rules/{id}",
+        needs: Some(Role::Viewer),
+    },
+    Route {
+        method: "patch",
+        template: "/api/v1/rules/{id}",
+        needs: Some(Role::Admin),
+    },
+    Route {
+        method: "get",
+        template: "/api/v1/policy",
+        needs: Some(Role::Viewer),
+    },
+    Route {
+        method: "post",
+        template: "/api/v1/policy/check",
+        needs: Some(Role::Analyst),
+    },
+    Route {
+        method: "get",
         template: "/api/v1/users",
         needs: Some(Role::Admin),
     },
@@ -209,13 +244,19 @@ async fn every_route_answers_every_credential_as_its_role_requires() {
                 &format!("incidents/{}", fixture.escalated),
             )
             .replace("evidence/{id}", &format!("evidence/{}", fixture.evidence))
+            .replace("rules/{id}", "rules/rule-lsass")
+            .replace("{kind}/{name}", "user/corp%5CDANA")
             .replace("{key}", &fixture.awaiting[0])
     };
     let body = |route: &Route| match (route.method, route.template) {
         (_, t) if t.ends_with("/verdict") => Some(json!({"verdict": "true_positive"})),
         (_, t) if t.ends_with("/reject") => Some(json!({"reason": "not on this host"})),
         (_, t) if t.ends_with("/modify") => Some(json!({"value": "WS7"})),
+        ("patch", t) if t.starts_with("/api/v1/rules/") => {
+            Some(json!({"enabled": false, "reason": "noisy"}))
+        }
         ("patch", _) => Some(json!({"status": "in_progress"})),
+        ("post", "/api/v1/policy/check") => Some(json!({"incident": fixture.escalated.0})),
         ("post", t) if t.ends_with("/comments") => Some(json!({"text": "looked at it"})),
         _ => None,
     };
@@ -307,7 +348,7 @@ async fn every_route_answers_every_credential_as_its_role_requires() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 3 + 22 * (SPOILT.len() + 5));
+    assert_eq!(checked, 3 + 29 * (SPOILT.len() + 5));
 }
 
 #[tokio::test]

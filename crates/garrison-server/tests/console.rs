@@ -3,131 +3,13 @@
 //! token and a same-origin post, the role checked on every change, and telemetry escaped.
 
 mod api_support;
+mod console_support;
 
-use api_support::{Fixture, fixture};
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use api_support::fixture;
+use axum::http::StatusCode;
+use console_support::{audit_actions, console_router, csrf_of, send, send_head, sign_in};
 use garrison_model::action::ActionState;
-use garrison_store::{ActionStore, Store, VerdictStore};
-use http_body_util::BodyExt;
-use tower::ServiceExt;
-
-const PASSWORD: &str = "correct horse battery staple";
-
-struct Page {
-    status: StatusCode,
-    location: String,
-    cookie: String,
-    headers: axum::http::HeaderMap,
-    body: String,
-}
-
-async fn send(
-    router: &Router,
-    method: &str,
-    path: &str,
-    cookie: Option<&str>,
-    form: Option<&str>,
-    origin: Option<&str>,
-) -> Page {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header("host", "console.test");
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", format!("garrison_session={cookie}"));
-    }
-    if let Some(origin) = origin {
-        request = request.header("origin", origin);
-    }
-    let request = match form {
-        Some(form) => request
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(Body::from(form.to_owned())),
-        None => request.body(Body::empty()),
-    }
-    .unwrap();
-    let response = router.clone().oneshot(request).await.unwrap();
-    let header = |name: &str| {
-        response
-            .headers()
-            .get(name)
-            .map(|value| value.to_str().unwrap().to_owned())
-            .unwrap_or_default()
-    };
-    let (status, location, cookie) = (response.status(), header("location"), header("set-cookie"));
-    let headers = response.headers().clone();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Page {
-        status,
-        location,
-        cookie,
-        headers,
-        body: String::from_utf8_lossy(&bytes).into_owned(),
-    }
-}
-
-/// The status of a GET whose body may never end (server-sent events).
-async fn send_head(router: &Router, path: &str, cookie: Option<&str>) -> StatusCode {
-    let mut request = Request::builder().uri(path);
-    if let Some(cookie) = cookie {
-        request = request.header("cookie", format!("garrison_session={cookie}"));
-    }
-    router
-        .clone()
-        .oneshot(request.body(Body::empty()).unwrap())
-        .await
-        .unwrap()
-        .status()
-}
-
-fn console_router(fixture: &Fixture) -> Router {
-    garrison_server::console::router(fixture.console.clone())
-}
-
-/// Signs `user` in; the session cookie's secret.
-async fn sign_in(router: &Router, user: &str) -> String {
-    let page = send(
-        router,
-        "POST",
-        "/login",
-        None,
-        Some(&format!(
-            "user={user}&password={}&next=/",
-            PASSWORD.replace(' ', "+")
-        )),
-        Some("http://console.test"),
-    )
-    .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    let secret = page
-        .cookie
-        .strip_prefix("garrison_session=")
-        .and_then(|rest| rest.split(';').next())
-        .unwrap()
-        .to_owned();
-    assert!(!secret.is_empty());
-    secret
-}
-
-/// The CSRF token the session's forms carry.
-fn csrf_of(body: &str) -> String {
-    let at = body
-        .find("name=\"csrf\" value=\"")
-        .expect("a form with a token")
-        + 19;
-    body[at..].split('"').next().unwrap().to_owned()
-}
-
-fn audit_actions(store: &dyn Store) -> Vec<String> {
-    store
-        .audit_entries(1, 10_000)
-        .unwrap()
-        .into_iter()
-        .map(|entry| format!("{} {}", entry.action, entry.actor))
-        .collect()
-}
+use garrison_store::{ActionStore, VerdictStore};
 
 #[tokio::test]
 async fn signing_in_sets_a_strict_cookie_and_guessing_is_held_back() {
@@ -535,6 +417,10 @@ async fn every_page_and_form_answers_each_session_as_its_role_requires() {
         "/approvals".into(),
         "/audit".into(),
         "/agents".into(),
+        "/rules".into(),
+        "/policy".into(),
+        "/entities/host/WS1".into(),
+        "/entities/user/CORP%5Cdana".into(),
     ];
     let forms: Vec<(String, &str, Role)> = vec![
         (
@@ -571,6 +457,11 @@ async fn every_page_and_form_answers_each_session_as_its_role_requires() {
             format!("/actions/{}/reject", fixture.awaiting[1]),
             "reason=not+ours",
             Role::Responder,
+        ),
+        (
+            "/rules/rule-whoami/switch".into(),
+            "enabled=false&reason=noisy",
+            Role::Admin,
         ),
     ];
     for path in &pages {

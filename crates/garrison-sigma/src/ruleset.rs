@@ -480,6 +480,13 @@ impl RuleSet {
         self.rules.len()
     }
 
+    /// The correlation rules, in load order.
+    pub fn correlation_rules(&self) -> impl Iterator<Item = &Arc<RuleInfo>> {
+        self.correlations
+            .iter()
+            .map(|correlation| &correlation.info)
+    }
+
     /// Rules with a regular expression that turned out too large to build when first used
     /// (such a regex never matches); listed so the loss is not silent.
     pub fn regex_build_failures(&self) -> Vec<(Arc<RuleInfo>, String)> {

@@ -63,6 +63,8 @@ pub enum AuditAction {
     SignedOut,
     /// Someone wrote a comment on an incident.
     CommentAdded,
+    /// A rule was switched off (its matches raise no alerts) or back on.
+    RuleSwitched,
 }
 
 impl AuditAction {
@@ -87,6 +89,7 @@ impl AuditAction {
             AuditAction::SignInRefused => "sign_in_refused",
             AuditAction::SignedOut => "signed_out",
             AuditAction::CommentAdded => "comment_added",
+            AuditAction::RuleSwitched => "rule_switched",
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod actions;
+pub mod activity;
 pub mod audit;
 pub mod cases;
 pub mod postgres;
@@ -12,9 +13,11 @@ mod queue;
 pub mod records;
 pub mod sessions;
 pub mod sqlite;
+pub mod tuning;
 
 pub use access::{AccessStore, TokenRecord, UserRecord};
 pub use actions::{ActionChange, ActionStore, VerdictStore};
+pub use activity::{Activity, ActivityCursor, ActivityStore, Subject};
 pub use audit::{
     AuditAction, AuditEntry, AuditRecord, AuditReport, ChainHead, ChainViolation, StoredEntry,
 };
@@ -23,6 +26,7 @@ pub use postgres::{OwnerLock, PostgresOptions, PostgresStore};
 pub use records::{EvidenceStore, IncidentStore, Lease, StoredEvent};
 pub use sessions::{SessionRecord, SessionStore};
 pub use sqlite::SqliteStore;
+pub use tuning::RuleSwitchStore;
 
 use std::path::PathBuf;
 
@@ -91,6 +95,8 @@ pub trait Store:
     + AccessStore
     + SessionStore
     + CaseStore
+    + RuleSwitchStore
+    + ActivityStore
 {
     /// Checks the whole audit log, and when given the head kept elsewhere, that the log still
     /// reaches it.

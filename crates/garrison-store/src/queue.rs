@@ -15,6 +15,7 @@ pub(crate) struct QueueColumns {
     pub last_ns: Option<i64>,
     pub superseded: i64,
     pub hosts: String,
+    pub users: String,
     pub search: String,
     pub summary: String,
 }
@@ -32,6 +33,7 @@ pub(crate) fn columns(incident: &Incident) -> Result<QueueColumns, StoreError> {
         last_ns: crate::records::nanos(key.last_seen),
         superseded: i64::from(key.superseded),
         hosts: key.hosts,
+        users: key.users,
         search: key.text,
         summary,
     })
@@ -70,6 +72,9 @@ pub(crate) fn filter(
     }
     if let Some(host) = query.host_key() {
         add(&|p| holds("hosts", p), Param::Text(host));
+    }
+    if let Some(user) = query.user_key() {
+        add(&|p| holds("users", p), Param::Text(user));
     }
     if let Some(text) = query.text_key() {
         add(&|p| holds("search", p), Param::Text(text));

@@ -116,7 +116,7 @@ pub(crate) fn corrupt(what: impl Into<String>) -> StoreError {
     StoreError::Corrupt { what: what.into() }
 }
 
-fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredEvent, String)> {
+pub(crate) fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredEvent, String)> {
     let member: Option<String> = row.get(8)?;
     Ok((
         StoredEvent {
@@ -143,13 +143,15 @@ fn event_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<(StoredEvent, String)>
     ))
 }
 
-fn with_fields((mut event, fields): (StoredEvent, String)) -> Result<StoredEvent, StoreError> {
+pub(crate) fn with_fields(
+    (mut event, fields): (StoredEvent, String),
+) -> Result<StoredEvent, StoreError> {
     event.fields = serde_json::from_str(&fields)
         .map_err(|error| corrupt(format!("fields of {}: {error}", event.id)))?;
     Ok(event)
 }
 
-const EVENT_COLUMNS: &str = "id, at_ns, host, user, channel, event_id, fields, path, member, \
+pub(crate) const EVENT_COLUMNS: &str = "id, at_ns, host, user, channel, event_id, fields, path, member, \
      record_id, offset, process_key, parent_key, session_key, host_address";
 
 impl EvidenceStore for SqliteStore {
@@ -369,14 +371,15 @@ impl IncidentStore for SqliteStore {
         let queue = crate::queue::columns(incident)?;
         let changed = self.connection().execute(
             "INSERT INTO incidents (id, version, first_ns, body, escalated, severity, confidence,
-                 last_ns, superseded, hosts, search, summary)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                 last_ns, superseded, hosts, search, summary, users)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT (id) DO UPDATE SET version = excluded.version,
                  first_ns = excluded.first_ns, body = excluded.body,
                  escalated = excluded.escalated, severity = excluded.severity,
                  confidence = excluded.confidence, last_ns = excluded.last_ns,
                  superseded = excluded.superseded, hosts = excluded.hosts,
-                 search = excluded.search, summary = excluded.summary
+                 search = excluded.search, summary = excluded.summary,
+                 users = excluded.users
              WHERE excluded.version > incidents.version",
             params![
                 incident.id.0,
@@ -391,6 +394,7 @@ impl IncidentStore for SqliteStore {
                 queue.hosts,
                 queue.search,
                 queue.summary,
+                queue.users,
             ],
         )?;
         Ok(changed > 0)
@@ -481,7 +485,8 @@ pub(crate) fn reindex_incidents(connection: &rusqlite::Connection) -> Result<usi
         let queue = crate::queue::columns(&crate::queue::decode_incident(id, body)?)?;
         connection.execute(
             "UPDATE incidents SET escalated = ?2, severity = ?3, confidence = ?4, last_ns = ?5,
-                 superseded = ?6, hosts = ?7, search = ?8, summary = ?9 WHERE id = ?1",
+                 superseded = ?6, hosts = ?7, search = ?8, summary = ?9, users = ?10
+             WHERE id = ?1",
             params![
                 id,
                 queue.escalated,
@@ -492,6 +497,7 @@ pub(crate) fn reindex_incidents(connection: &rusqlite::Connection) -> Result<usi
                 queue.hosts,
                 queue.search,
                 queue.summary,
+                queue.users,
             ],
         )?;
     }

@@ -150,6 +150,17 @@ const MIGRATIONS: &[&str] = &[
          body     TEXT NOT NULL
      );
      CREATE INDEX comments_by_incident ON comments (incident, seq);",
+    // 12: rule switches (detection tuned by people), evidence by user and incidents by user (what else a
+    // user did; the queue columns are filled in again)
+    "CREATE TABLE rule_switches (
+         rule_id TEXT PRIMARY KEY,
+         enabled INTEGER NOT NULL,
+         body    TEXT NOT NULL
+     );
+     CREATE INDEX evidence_by_user_and_time ON evidence (user COLLATE NOCASE, at_ns)
+         WHERE user IS NOT NULL;
+     ALTER TABLE incidents ADD COLUMN users TEXT NOT NULL DEFAULT '';
+     UPDATE incidents SET summary = NULL;",
 ];
 
 /// The store. Cheap to share behind an `Arc`; writes are serialized (the audit chain needs a

@@ -35,7 +35,22 @@ fn incident(n: u32, host: &str, severity: Level, escalated: bool, confidence: f6
         },
         tactics: vec!["credential-access".into()],
         techniques: Vec::new(),
-        entities: vec![Entity::new(EntityKind::Host, host)],
+        entities: match n {
+            // A user named whole: CORP\\dana on 2 and 5 (in either case), not CORP\\danab.
+            2 => vec![
+                Entity::new(EntityKind::Host, host),
+                Entity::new(EntityKind::User, "CORP\\dana"),
+            ],
+            5 => vec![
+                Entity::new(EntityKind::Host, host),
+                Entity::new(EntityKind::User, "corp\\DANA"),
+            ],
+            3 => vec![
+                Entity::new(EntityKind::Host, host),
+                Entity::new(EntityKind::User, "CORP\\danab"),
+            ],
+            _ => vec![Entity::new(EntityKind::Host, host)],
+        },
         alerts: Vec::new(),
         evidence: Vec::new(),
         timeline: Vec::new(),
@@ -111,6 +126,14 @@ fn the_queue_is_ordered_filtered_and_paged_by_the_store() {
             ..page(50)
         };
         assert_eq!(ids(store, &on_ws1).0, ["inc-03", "inc-01", "inc-04"]);
+        let of_dana = IncidentQuery {
+            user: Some("Corp\\Dana".into()),
+            ..page(50)
+        };
+        assert_eq!(
+            ids(store, &of_dana),
+            (vec!["inc-05".into(), "inc-02".into()], 2)
+        );
         let severe = IncidentQuery {
             min_severity: Some(Level::Critical),
             ..page(50)

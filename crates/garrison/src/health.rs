@@ -75,6 +75,11 @@ impl Health for ServeHealth {
                 "Alerts raised to the agent team.",
                 &self.processed.alerts,
             ),
+            pipeline(
+                "garrison_pipeline_alerts_switched_off_total",
+                "Alerts held back because their rule is switched off.",
+                &self.processed.switched_off,
+            ),
         ];
         for (input, stats) in &self.inputs {
             let snapshot = stats.snapshot();

@@ -37,11 +37,15 @@ pub struct Processed {
     pub records: AtomicU64,
     pub events: AtomicU64,
     pub alerts: AtomicU64,
+    /// Alerts held back because their rule is switched off.
+    pub switched_off: AtomicU64,
 }
 
 /// What every processor shares.
 pub struct Shared<'a> {
     pub detectors: Detectors<'a>,
+    /// Which rules people switched off: their matches raise no alerts.
+    pub rules: &'a garrison_server::rules::RuleBook,
     pub store: &'a SqliteStore,
     pub publisher: &'a Publisher<InProcessBus, TeamMessage>,
     /// The bus, to tell when the team has handled the alerts raised.
@@ -234,6 +238,12 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
         let (events, mut alerts, sightings) = worker.take();
         let caught_up = chunk.next.record() >= end.borrow().records;
         alerts.extend(correlations.add(sightings, caught_up, shared, &events)?);
+        let raised = alerts.len();
+        alerts.retain(|alert| shared.rules.is_enabled(&alert.rule.id));
+        shared
+            .processed
+            .switched_off
+            .fetch_add((raised - alerts.len()) as u64, Ordering::Relaxed);
         store_events(shared.store, &events)?;
         for batch in alerts.chunks(ALERT_BATCH) {
             shared

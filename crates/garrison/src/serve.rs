@@ -9,6 +9,7 @@ use crate::{ExitCode, Failure};
 use garrison_agents::SystemClock;
 use garrison_agents::team::{self, ReportObserver, TeamConfig, TeamStores};
 use garrison_bus::InProcessBus;
+use garrison_server::rules::{LoadedRule, RuleBook, Unloadable};
 use garrison_server::{Config, Server};
 use garrison_store::SqliteStore;
 use std::path::PathBuf;
@@ -197,6 +198,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
     };
     team_config.triage.precision =
         crate::verdicts::live_precision(store.clone(), runtime.handle())?;
+    let rule_book = Arc::new(
+        rule_book(&loaded.rules, store.as_ref())
+            .map_err(|error| Failure::Store(error.to_string()))?,
+    );
+    let team_config_precision = team_config.triage.precision.clone();
     let team = runtime
         .block_on(team::start(
             bus.clone(),
@@ -211,6 +217,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
     let console = garrison_server::api::Console::new(store.clone(), Some(console_responder))
         .map_err(|error| Failure::Internal(error.to_string()))?
         .with_feed(feed)
+        .with_rules(rule_book.clone(), Some(team_config_precision.clone()))
         .with_health(Arc::new(crate::health::ServeHealth {
             team: team.runtime.counters(),
             bus: bus.clone(),
@@ -238,6 +245,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
     let spools = server.spools.clone();
     let shared = Shared {
         detectors,
+        rules: &rule_book,
         store: &store,
         publisher: &team.detect,
         bus: &bus,
@@ -343,6 +351,35 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::Success)
+}
+
+/// The rules `rules` holds, with the switches kept in `store`.
+fn rule_book(
+    rules: &garrison_sigma::RuleSet,
+    store: &SqliteStore,
+) -> Result<RuleBook, garrison_store::StoreError> {
+    let mut loaded: Vec<LoadedRule> = (0..rules.rule_count() as u32)
+        .map(|index| LoadedRule {
+            info: rules.rule(index).clone(),
+            reported: rules.is_reported(index),
+        })
+        .collect();
+    loaded.extend(rules.correlation_rules().map(|info| LoadedRule {
+        info: info.clone(),
+        reported: true,
+    }));
+    let unloadable = rules
+        .errors()
+        .iter()
+        .map(|error| Unloadable {
+            path: error.path.clone(),
+            id: error.id.clone(),
+            title: error.title.clone(),
+            kind: error.kind.as_str().into(),
+            reason: error.reason.clone(),
+        })
+        .collect();
+    RuleBook::load(loaded, unloadable, store)
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -66,8 +66,14 @@ fn dependencies_point_inward() {
     );
     assert_eq!(
         ours("garrison-server"),
-        set(&["garrison-model", "garrison-store", "garrison-agents"]),
-        "the console serves what the store holds and decides through the responder"
+        set(&[
+            "garrison-model",
+            "garrison-store",
+            "garrison-agents",
+            "garrison-ingest"
+        ]),
+        "the console serves what the store holds, reads evidence back from where it was taken, \
+         and decides through the responder"
     );
     assert_eq!(
         ours("garrison-scenario"),

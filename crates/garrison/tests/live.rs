@@ -4,137 +4,14 @@
 
 mod common;
 
+use common::served::{Served, TOKEN, http, try_http};
 use common::*;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpStream, UdpSocket};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::path::Path;
+use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const TOKEN: &str = "0123456789abcdef0123";
-
-/// A running `garrison serve` and what it has said.
-struct Served {
-    child: Child,
-    log: Arc<Mutex<String>>,
-    state: PathBuf,
-}
-
-impl Served {
-    fn start(dir: &Path, config: &str) -> Served {
-        std::fs::write(dir.join("hec.tokens"), format!("{TOKEN}\n")).unwrap();
-        std::fs::write(dir.join("serve.toml"), config).unwrap();
-        let state = dir.join("state");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_garrison"))
-            .args(["serve", "--http", "127.0.0.1:0", "--config"])
-            .arg(dir.join("serve.toml"))
-            .arg("--state")
-            .arg(&state)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("garrison serve starts");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (ready, is_ready) = std::sync::mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let shared = log.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let done = line.starts_with("garrison serve: ready");
-                shared.lock().unwrap().push_str(&(line + "\n"));
-                if done {
-                    let _ = ready.send(());
-                }
-            }
-            let _ = ready.send(());
-        });
-        is_ready
-            .recv_timeout(Duration::from_secs(60))
-            .expect("serve gets ready");
-        let served = Served { child, log, state };
-        assert!(
-            served.log().contains("ready"),
-            "serve did not start:\n{}",
-            served.log()
-        );
-        served
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// The address input `name` listens on.
-    fn address(&self, name: &str) -> String {
-        let log = self.log();
-        let prefix = format!("garrison serve: input {name} (");
-        let line = log
-            .lines()
-            .find(|l| l.starts_with(&prefix))
-            .unwrap_or_else(|| panic!("no input {name}:\n{log}"));
-        line.rsplit(' ').next().unwrap().to_string()
-    }
-
-    /// SIGTERM, then the whole log once it exits.
-    fn stop(mut self) -> String {
-        let status = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let exit = self.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        let log = self.log();
-        assert!(exit.success(), "serve failed: {exit:?}\n{log}");
-        log
-    }
-
-    fn kill(mut self) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-/// Sends one HTTP/1.1 request and returns the status and body.
-fn http(
-    address: &str,
-    method: &str,
-    path: &str,
-    authorization: Option<&str>,
-    body: &[u8],
-) -> (u16, String) {
-    try_http(address, method, path, authorization, body).expect("an HTTP answer")
-}
-
-/// As [`http`], `None` when the server is not there to answer.
-fn try_http(
-    address: &str,
-    method: &str,
-    path: &str,
-    authorization: Option<&str>,
-    body: &[u8],
-) -> Option<(u16, String)> {
-    let mut stream = TcpStream::connect(address).ok()?;
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    if let Some(value) = authorization {
-        request.push_str(&format!("Authorization: {value}\r\n"));
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).ok()?;
-    stream.write_all(body).ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.get(9..12)?.parse().ok()?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    Some((status, body))
-}
 
 fn evidence_count(state: &Path) -> i64 {
     let db = rusqlite::Connection::open(state.join("garrison.sqlite3")).unwrap();
@@ -157,15 +34,6 @@ fn summary_number(log: &str, before: &str) -> u64 {
         .unwrap()
         .parse()
         .unwrap()
-}
-
-fn sample_lines(path: &str) -> Vec<String> {
-    std::fs::read_to_string(workspace().join(path))
-        .unwrap()
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(str::to_string)
-        .collect()
 }
 
 #[test]

@@ -32,6 +32,18 @@ mod execute;
 pub use agent::Respond;
 use std::sync::Arc;
 
+/// The targets `proposals` touch (other than incidents), each once.
+fn blast_radius(proposals: &[Proposal]) -> u32 {
+    let mut touched: Vec<&Target> = proposals
+        .iter()
+        .filter(|proposal| proposal.target.kind != TargetKind::Incident)
+        .map(|proposal| &proposal.target)
+        .collect();
+    touched.sort();
+    touched.dedup();
+    touched.len() as u32
+}
+
 /// Decides on and carries out response actions. Shared by the response agent and by the
 /// commands that approve, reject or roll back actions.
 pub struct Responder {
@@ -197,14 +209,7 @@ impl Responder {
         if proposals.is_empty() && tiers.is_empty() {
             return Ok(Vec::new());
         }
-        let mut touched: Vec<&Target> = proposals
-            .iter()
-            .filter(|proposal| proposal.target.kind != TargetKind::Incident)
-            .map(|proposal| &proposal.target)
-            .collect();
-        touched.sort();
-        touched.dedup();
-        let situation = self.situation(incident, stalled, touched.len() as u32, now)?;
+        let situation = self.situation(incident, stalled, blast_radius(&proposals), now)?;
         let kill_switch = self.store.kill_switch()?;
         let mut recorded = Vec::new();
         for proposal in proposals {
@@ -243,6 +248,24 @@ impl Responder {
             playbook: "asked for".into(),
         };
         Ok(self.assess_proposal(incident, proposal, &situation, kill_switch, now))
+    }
+
+    /// What the playbooks would propose for `incident` now and what would be decided about
+    /// each, whether recorded already or not; nothing is recorded (a dry run).
+    pub fn dry_run(
+        &self,
+        incident: &Incident,
+        stalled: bool,
+        now: Timestamp,
+    ) -> Result<Vec<ActionRecord>, StoreError> {
+        let proposals =
+            playbook::propose(incident, &self.config.playbooks, self.config.max_targets);
+        let situation = self.situation(incident, stalled, blast_radius(&proposals), now)?;
+        let kill_switch = self.store.kill_switch()?;
+        Ok(proposals
+            .into_iter()
+            .map(|proposal| self.assess_proposal(incident, proposal, &situation, kill_switch, now))
+            .collect())
     }
 
     /// The record of `proposal` as the policy, the kind's autonomy, the protected list, the

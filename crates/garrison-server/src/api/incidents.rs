@@ -17,7 +17,7 @@ use std::sync::Arc;
 /// The most incidents one page holds.
 pub const MAX_PAGE: u32 = 500;
 const DEFAULT_PAGE: u32 = 50;
-const MAX_OFFSET: u64 = 1_000_000_000;
+pub(crate) const MAX_OFFSET: u64 = 1_000_000_000;
 
 /// Which incidents, and which page of them.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
@@ -30,6 +30,8 @@ pub struct IncidentFilter {
     pub escalated: Option<bool>,
     /// Only incidents naming this host (case-insensitive).
     pub host: Option<String>,
+    /// Only incidents naming this user (case-insensitive).
+    pub user: Option<String>,
     /// Only incidents whose title or hypothesis holds this text (case-insensitive).
     pub q: Option<String>,
     /// Also incidents merged into others (left out by default).
@@ -153,6 +155,7 @@ pub(crate) fn queue_page(
         min_severity: filter.min_severity,
         escalated: filter.escalated,
         host: blank(filter.host),
+        user: blank(filter.user),
         text: blank(filter.q),
         superseded: filter.superseded.unwrap_or(false),
         status: filter.status,
@@ -253,7 +256,12 @@ pub(crate) fn evidence_record(console: &Console, id: &str) -> Result<EvidenceRec
         .store
         .event(id)?
         .ok_or_else(|| ApiError::not_found(format!("no evidence {id}")))?;
-    Ok(EvidenceRecord {
+    Ok(record_of(event))
+}
+
+/// A stored event as evidence.
+pub(crate) fn record_of(event: garrison_store::StoredEvent) -> EvidenceRecord {
+    EvidenceRecord {
         id: event.id,
         timestamp: event.timestamp,
         host: event.host,
@@ -266,7 +274,7 @@ pub(crate) fn evidence_record(console: &Console, id: &str) -> Result<EvidenceRec
             .into_iter()
             .map(|(name, value)| Field { name, value })
             .collect(),
-    })
+    }
 }
 
 /// Records an analyst's verdict on an incident; triage learns from it.

@@ -12,9 +12,12 @@ pub(crate) mod audit;
 pub(crate) mod cases;
 mod error;
 pub mod events;
+pub(crate) mod evidence;
 pub mod health;
 pub(crate) mod incidents;
+pub(crate) mod policy;
 mod principal;
+pub(crate) mod rules;
 
 pub use axum::Router;
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody, ErrorDetail, ErrorResponses};
@@ -44,6 +47,10 @@ pub struct Console {
     pub(crate) started: std::time::Instant,
     /// Incident versions announced to watchers.
     pub(crate) feed: events::Feed,
+    /// The detection rules the server runs and their switches (none: rule routes answer 503).
+    pub(crate) rules: Option<Arc<crate::rules::RuleBook>>,
+    /// What analysts' verdicts say of each rule (none: no precision shown).
+    pub(crate) precision: Option<Arc<garrison_agents::feedback::LivePrecision>>,
 }
 
 impl Console {
@@ -60,6 +67,8 @@ impl Console {
             health: None,
             started: std::time::Instant::now(),
             feed: events::Feed::default(),
+            rules: None,
+            precision: None,
         })
     }
 
@@ -72,6 +81,23 @@ impl Console {
     pub fn with_feed(mut self, feed: events::Feed) -> Console {
         self.feed = feed;
         self
+    }
+
+    /// The same console showing and switching `rules`, with the precision analysts' verdicts
+    /// give them.
+    pub fn with_rules(
+        mut self,
+        rules: Arc<crate::rules::RuleBook>,
+        precision: Option<Arc<garrison_agents::feedback::LivePrecision>>,
+    ) -> Console {
+        self.rules = Some(rules);
+        self.precision = precision;
+        self
+    }
+
+    /// The rules it shows (none: the server runs without).
+    pub fn rules(&self) -> Option<&Arc<crate::rules::RuleBook>> {
+        self.rules.as_ref()
     }
 
     /// The same console reporting `health` on `/api/v1/agents` and `/metrics`.
@@ -118,11 +144,20 @@ pub fn router(console: Arc<Console>) -> Router {
             post(incidents::acknowledge),
         )
         .route("/api/v1/evidence/{id}", get(incidents::evidence))
+        .route("/api/v1/evidence/{id}/original", get(evidence::original))
+        .route("/api/v1/entities/{kind}/{name}", get(evidence::entity))
         .route("/api/v1/actions", get(actions::list))
         .route("/api/v1/actions/{key}", get(actions::detail))
         .route("/api/v1/actions/{key}/approve", post(actions::approve))
         .route("/api/v1/actions/{key}/reject", post(actions::reject))
         .route("/api/v1/actions/{key}/modify", post(actions::modify_action))
+        .route("/api/v1/rules", get(rules::list))
+        .route(
+            "/api/v1/rules/{id}",
+            get(rules::detail).patch(rules::change),
+        )
+        .route("/api/v1/policy", get(policy::view))
+        .route("/api/v1/policy/check", post(policy::check))
         .route("/api/v1/audit", get(audit::entries))
         .route("/api/v1/audit/verify", get(audit::verify))
         .route("/api/v1/users", get(access::users))
@@ -261,6 +296,8 @@ impl utoipa::Modify for BearerScheme {
         incidents::verdict,
         incidents::acknowledge,
         incidents::evidence,
+        evidence::original,
+        evidence::entity,
         cases::change,
         cases::comments,
         cases::add_comment,
@@ -269,6 +306,11 @@ impl utoipa::Modify for BearerScheme {
         actions::approve,
         actions::reject,
         actions::modify_action,
+        rules::list,
+        rules::detail,
+        rules::change,
+        policy::view,
+        policy::check,
         audit::entries,
         audit::verify,
         access::users,
@@ -282,6 +324,8 @@ impl utoipa::Modify for BearerScheme {
     tags(
         (name = "incidents", description = "The queue, incidents, their evidence and verdicts"),
         (name = "actions", description = "Response actions and approvals"),
+        (name = "rules", description = "Detection rules: switches and precision"),
+        (name = "policy", description = "The rules of engagement, and dry runs of their decisions"),
         (name = "audit", description = "The tamper-evident audit log"),
         (name = "access", description = "Who is asking; users and tokens (admin)"),
         (name = "operations", description = "Health and this document"),

@@ -8,6 +8,7 @@
 
 mod pages;
 pub mod session;
+mod tuning;
 
 use crate::api::{ApiError, Console, Principal, actions, audit, incidents};
 use axum::Router;
@@ -48,6 +49,10 @@ fn pages_router() -> Router<Arc<Console>> {
         .route("/actions/{key}/approve", post(approve))
         .route("/actions/{key}/reject", post(reject))
         .route("/actions/{key}/modify", post(modify))
+        .route("/rules", get(tuning::rules))
+        .route("/rules/{id}/switch", post(tuning::switch))
+        .route("/policy", get(tuning::policy))
+        .route("/entities/{kind}/{name}", get(tuning::entity))
         .route("/audit", get(audit_log))
         .route("/agents", get(agents))
         .route("/events", get(live))
@@ -179,6 +184,7 @@ async fn queue(
             .as_deref()
             .and_then(|value| value.parse().ok()),
         host: form.host.clone(),
+        user: form.user.clone(),
         q: form.q.clone(),
         superseded: None,
         status: form
@@ -306,8 +312,13 @@ async fn evidence(
     show(
         &console,
         &signed,
-        move |console| incidents::evidence_record(console, &id),
-        |signed, record| pages::evidence(signed, &record),
+        move |console| {
+            Ok((
+                incidents::evidence_record(console, &id)?,
+                crate::api::evidence::original_record(console, &id)?,
+            ))
+        },
+        |signed, (record, original)| pages::evidence(signed, &record, &original),
     )
     .await
 }

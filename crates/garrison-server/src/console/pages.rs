@@ -4,6 +4,7 @@
 
 use super::session::Signed;
 use crate::api::audit::{AuditPage, AuditVerification};
+use crate::api::evidence::OriginalRecord;
 use crate::api::health::AgentsReport;
 use crate::api::incidents::{EvidenceRecord, IncidentDetail, IncidentPage};
 use axum::http::StatusCode;
@@ -13,7 +14,7 @@ use garrison_model::action::{ActionRecord, ActionState};
 use garrison_model::case::CaseStatus;
 use garrison_model::feedback::AnalystVerdict;
 use garrison_model::incident::ProcessNode;
-use garrison_model::{EvidenceId, Level};
+use garrison_model::{EntityKind, EvidenceId, Level};
 use maud::{DOCTYPE, Markup, html};
 
 /// A page answer.
@@ -35,7 +36,7 @@ pub fn problem(status: StatusCode, message: &str) -> Response {
     (status, axum::response::Html(markup.into_string())).into_response()
 }
 
-fn layout(title: &str, signed: Option<&Signed>, content: Markup) -> Markup {
+pub(super) fn layout(title: &str, signed: Option<&Signed>, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -52,6 +53,8 @@ fn layout(title: &str, signed: Option<&Signed>, content: Markup) -> Markup {
                         nav {
                             a href="/" { "Queue" }
                             a href="/approvals" { "Approvals" }
+                            a href="/rules" { "Rules" }
+                            a href="/policy" { "Policy" }
                             a href="/audit" { "Audit log" }
                             a href="/agents" { "Agents" }
                         }
@@ -68,11 +71,11 @@ fn layout(title: &str, signed: Option<&Signed>, content: Markup) -> Markup {
     }
 }
 
-fn severity(level: Level) -> Markup {
+pub(super) fn severity(level: Level) -> Markup {
     html! { span class={ "sev sev-" (level.as_str()) } { (level.as_str()) } }
 }
 
-fn time(at: Option<garrison_model::Timestamp>) -> Markup {
+pub(super) fn time(at: Option<garrison_model::Timestamp>) -> Markup {
     html! {
         @match at {
             Some(at) => time datetime=(at) { (at.strftime("%Y-%m-%d %H:%M:%S")) },
@@ -81,7 +84,7 @@ fn time(at: Option<garrison_model::Timestamp>) -> Markup {
     }
 }
 
-fn evidence_link(id: EvidenceId) -> Markup {
+pub(super) fn evidence_link(id: EvidenceId) -> Markup {
     html! { a.evidence href={ "/evidence/" (id) } { (id) } }
 }
 
@@ -110,6 +113,7 @@ pub struct QueueForm {
     pub min_severity: Option<String>,
     pub escalated: Option<String>,
     pub host: Option<String>,
+    pub user: Option<String>,
     pub q: Option<String>,
     pub status: Option<String>,
     pub assignee: Option<String>,
@@ -123,6 +127,7 @@ impl QueueForm {
             ("min_severity", &self.min_severity),
             ("escalated", &self.escalated),
             ("host", &self.host),
+            ("user", &self.user),
             ("q", &self.q),
             ("status", &self.status),
             ("assignee", &self.assignee),
@@ -161,6 +166,7 @@ pub fn queue(signed: &Signed, form: &QueueForm, page: &IncidentPage) -> Markup {
                     }
                 }
                 label { "Host " input name="host" value=[form.host.as_deref()]; }
+                label { "User " input name="user" value=[form.user.as_deref()]; }
                 label { "Text " input name="q" value=[form.q.as_deref()]; }
                 label { "Status "
                     select name="status" {
@@ -182,7 +188,7 @@ pub fn queue(signed: &Signed, form: &QueueForm, page: &IncidentPage) -> Markup {
                             td { (severity(incident.severity)) @if incident.escalated { " " span.flag { "escalated" } } }
                             td { a href={ "/incidents/" (incident.id) } { (incident.title) } }
                             td { (incident.status.as_str().replace('_', " ")) @if let Some(assignee) = &incident.assignee { br; span.muted { (assignee) } } }
-                            td { (incident.hosts.join(", ")) }
+                            td { @for (n, host) in incident.hosts.iter().enumerate() { @if n > 0 { ", " } a href=(super::tuning::entity_href("host", host)) { (host) } } }
                             td { (incident.tactics.join(", ")) }
                             td.num { (incident.alerts) }
                             td.num { (format!("{:.0}%", incident.confidence * 100.0)) }
@@ -445,7 +451,13 @@ pub fn incident(signed: &Signed, detail: &IncidentDetail) -> Markup {
             section {
                 h2 { "Entities" }
                 (entity_graph(detail))
-                ul.entities { @for entity in &incident.entities { li { span.muted { (format!("{:?}", entity.kind).to_lowercase()) } " " (entity.value) } } }
+                ul.entities { @for entity in &incident.entities { li { span.muted { (format!("{:?}", entity.kind).to_lowercase()) } " "
+                    @match entity.kind {
+                        EntityKind::Host => a href=(super::tuning::entity_href("host", &entity.value)) { (entity.value) },
+                        EntityKind::User => a href=(super::tuning::entity_href("user", &entity.value)) { (entity.value) },
+                        _ => (entity.value),
+                    }
+                } } }
             }
             section {
                 h2 { "Alerts" }
@@ -460,7 +472,7 @@ pub fn incident(signed: &Signed, detail: &IncidentDetail) -> Markup {
     )
 }
 
-pub fn evidence(signed: &Signed, record: &EvidenceRecord) -> Markup {
+pub fn evidence(signed: &Signed, record: &EvidenceRecord, original: &OriginalRecord) -> Markup {
     layout(
         &record.id.to_string(),
         Some(signed),
@@ -471,13 +483,29 @@ pub fn evidence(signed: &Signed, record: &EvidenceRecord) -> Markup {
                 dt { "Original record" } dd { code { (record.source.path) } @if let Some(member) = &record.source.member { " ! " code { (member) } } }
                 dt { "Record" } dd { "#" (record.source.record_id) " at byte " (record.source.offset) }
                 dt { "Time" } dd { (time(record.timestamp)) }
-                dt { "Host" } dd { (record.host.as_deref().unwrap_or("—")) }
-                dt { "User" } dd { (record.user.as_deref().unwrap_or("—")) }
+                dt { "Host" } dd { @match &record.host { Some(host) => a href=(super::tuning::entity_href("host", host)) { (host) }, None => "—" } }
+                dt { "User" } dd { @match &record.user { Some(user) => a href=(super::tuning::entity_href("user", user)) { (user) }, None => "—" } }
                 dt { "Channel" } dd { (record.channel.as_deref().unwrap_or("—")) @if let Some(id) = record.event_id { " · event " (id) } }
             }
             table.fields {
                 thead { tr { th { "Field" } th { "Value" } } }
                 tbody { @for field in &record.fields { tr { th { (field.name) } td { code { (field.value) } } } } }
+            }
+            h2 { "As taken" }
+            @match (&original.raw, &original.raw_error) {
+                (Some(raw), _) => {
+                    p.muted { (raw.format) @if raw.truncated { ", cut at 1 MiB" } }
+                    pre.original { code { (raw.text) } }
+                },
+                (None, error) => p.problem { "The original cannot be read again: " (error.as_deref().unwrap_or("")) },
+            }
+            h2 { "OCSF" }
+            @match (&original.ocsf, &original.ocsf_error) {
+                (Some(ocsf), _) => {
+                    p.muted { "class_uid " (original.ocsf_class_uid.unwrap_or(0)) }
+                    pre.ocsf { code { (serde_json::to_string_pretty(ocsf).unwrap_or_default()) } }
+                },
+                (None, error) => p.muted { "No OCSF form: " (error.as_deref().unwrap_or("")) },
             }
         },
     )

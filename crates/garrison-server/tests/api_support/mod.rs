@@ -7,9 +7,13 @@
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Request, StatusCode};
+use garrison_agents::feedback::{LivePrecision, Precision};
 use garrison_agents::respond::Responder;
 use garrison_agents::triage::Inventory;
+use garrison_model::RuleInfo;
 use garrison_model::access::Role;
+use garrison_model::detection::RuleKind;
+use garrison_model::feedback::{AnalystVerdict, RulePattern, VerdictRecord, VerdictSubject};
 use garrison_model::incident::{AlertSummary, Verification, VerificationStatus};
 use garrison_model::{
     AlertId, Disposition, Entity, EntityKind, EvidenceId, EvidenceRef, Incident, IncidentId, Level,
@@ -17,6 +21,7 @@ use garrison_model::{
 };
 use garrison_server::api::{Console, router};
 use garrison_server::auth::{hash_password, issue_token};
+use garrison_server::rules::{LoadedRule, RuleBook, Unloadable};
 use garrison_store::{
     AccessStore, ActionStore, AuditAction, AuditRecord, EvidenceStore, IncidentStore, SqliteStore,
     StoredEvent, TokenRecord, UserRecord,
@@ -259,8 +264,16 @@ pub fn fixture() -> Fixture {
             .len(),
         awaiting.len()
     );
-    let console =
-        Arc::new(Console::new(store.clone(), Some(responder.acting_as("console"))).unwrap());
+    let console = Arc::new(
+        Console::new(store.clone(), Some(responder.acting_as("console")))
+            .unwrap()
+            .with_rules(
+                Arc::new(rule_book(&store)),
+                Some(Arc::new(LivePrecision::new(Precision::from_verdicts(
+                    &judged_lsass_alerts(),
+                )))),
+            ),
+    );
     Fixture {
         _dir: dir,
         router: router(console.clone()),
@@ -274,6 +287,85 @@ pub fn fixture() -> Fixture {
         evidence: event.id,
         awaiting,
     }
+}
+
+pub fn rule(id: &str, title: &str, level: Level, kind: RuleKind) -> LoadedRule {
+    LoadedRule {
+        info: Arc::new(RuleInfo {
+            id: id.into(),
+            title: title.into(),
+            level,
+            tags: vec!["attack.credential-access".into(), "attack.t1003.001".into()],
+            status: Some("test".into()),
+            description: Some(format!("{title}, as the fixture says")),
+            author: Some("Garrison tests".into()),
+            references: vec!["https://attack.mitre.org/techniques/T1003/001/".into()],
+            falsepositives: vec!["Backup software".into()],
+            path: format!("bundled:{id}.yml"),
+            kind,
+        }),
+        reported: true,
+    }
+}
+
+/// Three rules (one a correlation), one file that did not load.
+pub fn rule_book(store: &SqliteStore) -> RuleBook {
+    RuleBook::load(
+        vec![
+            rule(
+                "rule-lsass",
+                "LSASS dump with comsvcs",
+                Level::High,
+                RuleKind::Detection,
+            ),
+            rule("rule-whoami", "Whoami run", Level::Low, RuleKind::Detection),
+            rule(
+                "rule-spray",
+                "Password spray",
+                Level::Medium,
+                RuleKind::Correlation,
+            ),
+        ],
+        vec![Unloadable {
+            path: "rules/broken.yml".into(),
+            id: None,
+            title: Some("Broken".into()),
+            kind: "condition".into(),
+            reason: "unknown search 'sel2'".into(),
+        }],
+        store,
+    )
+    .unwrap()
+}
+
+/// Four alerts of rule-lsass judged: three malicious, one benign.
+pub fn judged_lsass_alerts() -> Vec<VerdictRecord> {
+    [
+        AnalystVerdict::TruePositive,
+        AnalystVerdict::TruePositive,
+        AnalystVerdict::TruePositive,
+        AnalystVerdict::FalsePositive,
+    ]
+    .into_iter()
+    .enumerate()
+    .map(|(n, verdict)| {
+        let alert = AlertId::of("rule-lsass", EvidenceId(n as u64 + 1));
+        VerdictRecord {
+            subject: VerdictSubject::Alert(alert.clone()),
+            verdict,
+            by: "user:alice".into(),
+            at: Timestamp::now(),
+            note: None,
+            alerts: vec![(
+                alert,
+                RulePattern {
+                    rule_id: "rule-lsass".into(),
+                    host: Some("ws1".into()),
+                },
+            )],
+        }
+    })
+    .collect()
 }
 
 /// An answer: status, headers, and the body as JSON (null when empty or not JSON).

@@ -228,6 +228,17 @@ const MIGRATIONS: &[&str] = &[
          body     TEXT NOT NULL
      );
      CREATE INDEX comments_by_incident ON comments (incident, seq);",
+    // 14: rule switches (detection tuned by people), evidence by user and incidents by user (what else a
+    // user did; the queue columns are filled in again)
+    "CREATE TABLE rule_switches (
+         rule_id TEXT PRIMARY KEY,
+         enabled BOOLEAN NOT NULL,
+         body    TEXT NOT NULL
+     );
+     CREATE INDEX evidence_by_user_and_time ON evidence (lower(user_name), at_ns)
+         WHERE user_name IS NOT NULL;
+     ALTER TABLE incidents ADD COLUMN users TEXT NOT NULL DEFAULT '';
+     UPDATE incidents SET summary = NULL;",
 ];
 
 /// The PostgreSQL store. Cheap to share behind an `Arc`.
@@ -695,6 +706,6 @@ pub(crate) fn is_retryable(error: &postgres::Error) -> bool {
 
 mod actions;
 mod owner;
-mod records;
+pub(crate) mod records;
 
 pub use owner::OwnerLock;

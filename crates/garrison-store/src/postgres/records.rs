@@ -8,10 +8,10 @@ use garrison_model::{EvidenceId, EvidenceRef, Incident, IncidentId, Timestamp};
 use postgres::Row;
 use std::sync::Arc;
 
-const EVENT_COLUMNS: &str = "id, at_ns, host, user_name, channel, event_id, fields, path, member, \
+pub(crate) const EVENT_COLUMNS: &str = "id, at_ns, host, user_name, channel, event_id, fields, path, member, \
      record_id, byte_offset, process_key, parent_key, session_key, host_address";
 
-fn event_of(row: &Row) -> Result<StoredEvent, StoreError> {
+pub(crate) fn event_of(row: &Row) -> Result<StoredEvent, StoreError> {
     let id = EvidenceId(row.get::<_, i64>(0) as u64);
     let fields: String = row.get(6);
     Ok(StoredEvent {
@@ -37,7 +37,7 @@ fn event_of(row: &Row) -> Result<StoredEvent, StoreError> {
     })
 }
 
-fn events_of(rows: &[Row]) -> Result<Vec<StoredEvent>, StoreError> {
+pub(crate) fn events_of(rows: &[Row]) -> Result<Vec<StoredEvent>, StoreError> {
     rows.iter().map(event_of).collect()
 }
 
@@ -373,14 +373,15 @@ impl IncidentStore for PostgresStore {
         self.with_client(|client| {
             let changed = client.execute(
                 "INSERT INTO incidents (id, version, first_ns, body, escalated, severity,
-                     confidence, last_ns, superseded, hosts, search, summary)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                     confidence, last_ns, superseded, hosts, search, summary, users)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                  ON CONFLICT (id) DO UPDATE SET version = excluded.version,
                      first_ns = excluded.first_ns, body = excluded.body,
                      escalated = excluded.escalated, severity = excluded.severity,
                      confidence = excluded.confidence, last_ns = excluded.last_ns,
                      superseded = excluded.superseded, hosts = excluded.hosts,
-                     search = excluded.search, summary = excluded.summary
+                     search = excluded.search, summary = excluded.summary,
+                     users = excluded.users
                  WHERE excluded.version > incidents.version",
                 &[
                     &text(&incident.id.0),
@@ -395,6 +396,7 @@ impl IncidentStore for PostgresStore {
                     &text(&queue.hosts),
                     &text(&queue.search),
                     &queue.summary,
+                    &text(&queue.users),
                 ],
             )?;
             Ok(changed > 0)
@@ -486,7 +488,8 @@ pub(crate) fn reindex_incidents(client: &mut postgres::Client) -> Result<(), Sto
         let queue = crate::queue::columns(&crate::queue::decode_incident(id, body)?)?;
         client.execute(
             "UPDATE incidents SET escalated = $2, severity = $3, confidence = $4, last_ns = $5,
-                 superseded = $6, hosts = $7, search = $8, summary = $9 WHERE id = $1",
+                 superseded = $6, hosts = $7, search = $8, summary = $9, users = $10
+             WHERE id = $1",
             &[
                 &id,
                 &queue.escalated,
@@ -497,6 +500,7 @@ pub(crate) fn reindex_incidents(client: &mut postgres::Client) -> Result<(), Sto
                 &text(&queue.hosts),
                 &text(&queue.search),
                 &queue.summary,
+                &text(&queue.users),
             ],
         )?;
     }

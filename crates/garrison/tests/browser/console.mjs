@@ -36,7 +36,7 @@ try {
   await shot('02-queue');
 
   // The top incident.
-  const top = page.locator('table.queue tbody tr').first().locator('a');
+  const top = page.locator('table.queue tbody tr').first().locator('a[href^="/incidents/"]');
   summary.incidentTitle = (await top.textContent()).trim();
   await Promise.all([page.waitForNavigation(), top.click()]);
   summary.incident = new URL(page.url()).pathname.split('/').pop();
@@ -52,6 +52,11 @@ try {
   expect(await page.locator('dl.source').count() === 1, 'where the original record is');
   summary.fields = await page.locator('table.fields tbody tr').count();
   expect(summary.fields > 0, 'the record\'s fields');
+  // The original as taken, and its OCSF form.
+  expect(await page.locator('pre.original').count() === 1, 'the original record, read again');
+  const ocsf = JSON.parse(await page.locator('pre.ocsf').textContent());
+  summary.ocsfClass = ocsf.class_uid;
+  expect(Number.isInteger(ocsf.class_uid) && ocsf.class_uid > 0, `an OCSF class, found ${ocsf.class_uid}`);
   await shot('04-evidence');
   await page.goBack();
 

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod served;
 pub mod serving;
 
 use std::path::{Path, PathBuf};
@@ -93,5 +94,15 @@ pub fn counted(items: &[((&str, u64), usize)]) -> std::collections::BTreeMap<(St
     items
         .iter()
         .map(|((format, class), count)| ((format.to_string(), *class), *count))
+        .collect()
+}
+
+/// The non-blank lines of a file in the workspace.
+pub fn sample_lines(path: &str) -> Vec<String> {
+    std::fs::read_to_string(workspace().join(path))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
         .collect()
 }

@@ -1,0 +1,145 @@
+//! Rule switches and entity activity, the same on both stores: the last switch of each rule
+//! kept with its audit entry, and a host's or a user's events newest first, a page at a time.
+
+mod common;
+
+use garrison_model::tuning::RuleSwitch;
+use garrison_model::{EvidenceId, EvidenceRef, Timestamp};
+use garrison_store::{AuditAction, AuditRecord, SqliteStore, Store, StoredEvent, Subject};
+use std::sync::Arc;
+
+fn each_store(test: impl Fn(&dyn Store)) {
+    let dir = tempfile::tempdir().unwrap();
+    test(&SqliteStore::open(dir.path()).unwrap());
+    let postgres = common::postgres_store(&common::fresh_schema("gt"), 4);
+    test(&postgres);
+    postgres.drop_schema().unwrap();
+}
+
+fn switch(rule: &str, enabled: bool, reason: Option<&str>) -> RuleSwitch {
+    RuleSwitch {
+        rule_id: rule.into(),
+        enabled,
+        reason: reason.map(String::from),
+        by: "user:ada".into(),
+        at: "2026-12-06T10:00:00Z".parse().unwrap(),
+    }
+}
+
+#[test]
+fn the_last_switch_of_each_rule_is_kept_with_its_audit_entry() {
+    each_store(|store| {
+        assert!(store.rule_switches().unwrap().is_empty());
+        let audit = |rule: &str| AuditRecord {
+            actor: "user:ada".into(),
+            action: AuditAction::RuleSwitched,
+            subject: rule.into(),
+            detail: "test".into(),
+        };
+        store
+            .put_rule_switch(&switch("rule-b", false, Some("noisy")), &audit("rule-b"))
+            .unwrap();
+        store
+            .put_rule_switch(&switch("rule-a", false, None), &audit("rule-a"))
+            .unwrap();
+        store
+            .put_rule_switch(&switch("rule-a", true, Some("tuned")), &audit("rule-a"))
+            .unwrap();
+        assert_eq!(
+            store.rule_switches().unwrap(),
+            [
+                switch("rule-a", true, Some("tuned")),
+                switch("rule-b", false, Some("noisy"))
+            ]
+        );
+        let entries = store.audit_entries(1, 100).unwrap();
+        assert_eq!(entries.len(), 3);
+        assert!(entries.iter().all(|entry| entry.action == "rule_switched"));
+        assert!(store.verify_audit(None).unwrap().violation.is_none());
+    });
+}
+
+fn event(n: u64, host: &str, user: Option<&str>, minute: i64) -> StoredEvent {
+    let source = EvidenceRef {
+        path: Arc::from(format!("/logs/{host}.jsonl")),
+        member: None,
+        record_id: n,
+        offset: n * 100,
+    };
+    StoredEvent {
+        id: EvidenceId::of(&source),
+        timestamp: Some(
+            "2026-12-06T10:00:00Z".parse::<Timestamp>().unwrap()
+                + jiff::SignedDuration::from_mins(minute),
+        ),
+        host: Some(host.into()),
+        user: user.map(String::from),
+        channel: Some("Security".into()),
+        event_id: Some(4624),
+        source,
+        fields: vec![("EventID".into(), "4624".into())],
+        process_key: None,
+        parent_key: None,
+        session_key: None,
+        host_address: None,
+        lease: None,
+    }
+}
+
+#[test]
+fn activity_pages_newest_first_by_host_or_user() {
+    each_store(|store| {
+        // Seven events on WS1: two at 10:03 (a tie), one untimed (never shown); three by dana.
+        let mut events = vec![
+            event(1, "WS1", Some("CORP\\dana"), 0),
+            event(2, "WS1", None, 1),
+            event(3, "WS1", Some("corp\\DANA"), 3),
+            event(4, "WS1", None, 3),
+            event(5, "ws1", None, 5),
+            event(6, "WS10", Some("CORP\\dana"), 6),
+        ];
+        let mut untimed = event(7, "WS1", None, 0);
+        untimed.timestamp = None;
+        events.push(untimed);
+        store.put_events(&events).unwrap();
+
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store
+                .activity(Subject::Host, "Ws1", Timestamp::MAX, after, 2)
+                .unwrap();
+            assert!(page.events.len() <= 2);
+            seen.extend(page.events.iter().map(|event| event.source.record_id));
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        // Newest first; the tie at 10:03 once each, in a stable order.
+        assert_eq!(seen.len(), 5, "{seen:?}");
+        assert_eq!(seen[0], 5);
+        assert_eq!(&seen[3..], [2, 1]);
+        let mut tie = seen[1..3].to_vec();
+        tie.sort_unstable();
+        assert_eq!(tie, [3, 4]);
+
+        let until: Timestamp = "2026-12-06T10:02:00Z".parse().unwrap();
+        let early = store
+            .activity(Subject::Host, "WS1", until, None, 10)
+            .unwrap();
+        let ids: Vec<u64> = early.events.iter().map(|e| e.source.record_id).collect();
+        assert_eq!(ids, [2, 1]);
+        assert!(early.next.is_none());
+
+        let dana = store
+            .activity(Subject::User, "corp\\dana", Timestamp::MAX, None, 10)
+            .unwrap();
+        let ids: Vec<u64> = dana.events.iter().map(|e| e.source.record_id).collect();
+        assert_eq!(ids, [6, 3, 1]);
+        let nobody = store
+            .activity(Subject::User, "CORP\\eve", Timestamp::MAX, None, 10)
+            .unwrap();
+        assert!(nobody.events.is_empty() && nobody.next.is_none());
+    });
+}
