@@ -1,7 +1,7 @@
 //! Ingestion end to end: files, archives and damaged input through the pipeline, and raw
-//! records read back from their evidence references.
+//! records read back from their evidence references (and decoded again: the same event).
 
-use garrison_ingest::raw::{RawRecord, read_raw_record};
+use garrison_ingest::raw::{RawError, RawRecord, decode_again, read_raw_record};
 use garrison_ingest::{Diagnostic, DiagnosticKind, IngestSummary, Progress, discover};
 use garrison_model::{Event, RecordFormat};
 use std::io::Write;
@@ -502,4 +502,94 @@ fn zeek_logs_tsv_through_gzip_and_json_read_back_by_line() {
     assert_eq!(bad.len(), 1, "{:?}", collected.diagnostics);
     assert_eq!(bad[0].location.record, Some(9));
     assert_eq!(collected.summary.decode.quarantined, 1);
+}
+
+/// Evidence decoded again from its reference alone is the event ingestion produced.
+fn assert_decodes_again(events: &[Event]) {
+    for event in events {
+        let again = decode_again(&event.evidence)
+            .unwrap_or_else(|error| panic!("{}: {error}", event.evidence));
+        assert_eq!(&again, event, "{}", event.evidence);
+    }
+}
+
+#[test]
+fn text_records_decode_again_to_the_same_event() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("events.jsonl"),
+        concat!(
+            r#"{"EventID":4625,"Channel":"Security","Hostname":"WS01","@timestamp":"2026-11-20T09:00:00Z","TargetUserName":"alice"}"#,
+            "\n",
+            r#"{"eventSource":"signin.amazonaws.com","eventName":"ConsoleLogin","eventTime":"2026-11-20T09:01:00Z","userIdentity":{"type":"IAMUser","userName":"bob"},"sourceIPAddress":"203.0.113.9"}"#,
+            "\n"
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("doc.json"),
+        "{\n  \"Event\": {\n    \"System\": {\"EventID\": 1, \"Channel\": \"Microsoft-Windows-Sysmon/Operational\", \"Computer\": \"ws\",\n      \"TimeCreated\": {\"#attributes\": {\"SystemTime\": \"2025-01-01T00:00:00Z\"}}},\n    \"EventData\": {\"Image\": \"C:\\\\x.exe\"}\n  }\n}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("auth.log"),
+        "Nov 20 09:00:01 web01 sshd[811]: Failed password for invalid user admin from 198.51.100.7 port 52114 ssh2\n\
+         Nov 20 09:00:05 web01 sudo: alice : TTY=pts/0 ; PWD=/home/alice ; USER=root ; COMMAND=/bin/cat /etc/shadow\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("audit.log"),
+        "type=SYSCALL msg=audit(1763629200.123:42): arch=c000003e syscall=59 success=yes exit=0 pid=4242 ppid=1 uid=0 comm=\"curl\" exe=\"/usr/bin/curl\"\n\
+         type=EXECVE msg=audit(1763629200.123:42): argc=2 a0=\"curl\" a1=\"http://203.0.113.5/x\"\n",
+    )
+    .unwrap();
+    let events = collect(&[dir.path().to_path_buf()]).events;
+    let formats: Vec<RecordFormat> = events.iter().map(|event| event.format).collect();
+    assert_eq!(events.len(), 6, "{events:#?}");
+    for format in [
+        RecordFormat::FlatWindows,
+        RecordFormat::Json,
+        RecordFormat::EvtxJson,
+        RecordFormat::Syslog,
+        RecordFormat::Auditd,
+    ] {
+        assert!(
+            formats.contains(&format),
+            "{format:?} not among {formats:?}"
+        );
+    }
+    assert_decodes_again(&events);
+}
+
+#[test]
+fn zeek_records_are_not_decoded_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("conn.log"),
+        "#separator \\x09\n#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\n#types\ttime\tstring\taddr\tport\taddr\tport\tenum\n1763629200.000000\tCx1\t10.0.0.5\t52000\t203.0.113.5\t443\ttcp\n",
+    )
+    .unwrap();
+    let events = collect(&[dir.path().to_path_buf()]).events;
+    assert_eq!(events.len(), 1);
+    match decode_again(&events[0].evidence) {
+        Err(RawError::Format(message)) => assert!(message.contains("header"), "{message}"),
+        other => panic!("expected a format error, got {other:?}"),
+    }
+}
+
+#[test]
+fn evtx_records_decode_again_to_the_same_event() {
+    let Some(data) = shared_data() else { return };
+    let file = data
+        .join("evtx-attack-samples")
+        .join("Defense Evasion")
+        .join("DE_UAC_Disabled_Sysmon_12_13.evtx");
+    let events = collect(&[file]).events;
+    assert!(events.len() >= 2, "{} events", events.len());
+    assert!(
+        events
+            .iter()
+            .all(|event| event.format == RecordFormat::Evtx)
+    );
+    assert_decodes_again(&events);
 }

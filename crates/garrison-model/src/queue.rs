@@ -80,6 +80,13 @@ impl Incident {
     }
 }
 
+/// An alert and the incident holding it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct IncidentAlert {
+    pub incident: IncidentId,
+    pub alert: crate::incident::AlertSummary,
+}
+
 /// Which incidents the queue shows, and which page of them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct IncidentQuery {

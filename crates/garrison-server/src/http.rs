@@ -311,7 +311,7 @@ async fn store(
         }
     };
     let failed = |error: String| {
-        eprintln!("garrison serve: {}: {error}", input.intake.input);
+        tracing::warn!("garrison serve: {}: {error}", input.intake.input);
         match api {
             Api::Hec => hec_reply(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -562,7 +562,7 @@ async fn bulk(
     let appended = match append(Some(&input.json), records).await {
         Some(Ok(appended)) => appended,
         Some(Err(error)) => {
-            eprintln!("garrison serve: {}: {error}", input.intake.input);
+            tracing::warn!("garrison serve: {}: {error}", input.intake.input);
             return es_error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "exception",

@@ -91,7 +91,7 @@ impl Quarantine {
             {
                 Ok(file) => *guard = Some(file),
                 Err(error) => {
-                    eprintln!(
+                    tracing::error!(
                         "garrison serve: cannot write the quarantine {}: {error}",
                         self.path.display()
                     );
@@ -102,7 +102,7 @@ impl Quarantine {
         if let Some(file) = guard.as_mut()
             && let Err(error) = writeln!(file, "{line}")
         {
-            eprintln!(
+            tracing::error!(
                 "garrison serve: cannot write the quarantine {}: {error}",
                 self.path.display()
             );

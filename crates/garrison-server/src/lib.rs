@@ -153,7 +153,15 @@ impl Server {
         &mut self,
         address: SocketAddr,
         router: axum::Router,
+        tls: Option<&config::TlsFiles>,
     ) -> Result<SocketAddr, ServerError> {
+        let acceptor = tls
+            .map(tls::acceptor)
+            .transpose()
+            .map_err(|reason| ServerError::Tls {
+                input: "console".into(),
+                reason,
+            })?;
         let bind_error = |source| ServerError::Bind {
             input: "console".into(),
             address,
@@ -169,7 +177,8 @@ impl Server {
             quarantine: self.quarantine.clone(),
             shutdown: self.shutdown.subscribe(),
         };
-        self.tasks.spawn(serve_http(listener, None, router, intake));
+        self.tasks
+            .spawn(serve_http(listener, acceptor, router, intake));
         Ok(bound)
     }
 

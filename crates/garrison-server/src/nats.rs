@@ -100,7 +100,7 @@ pub async fn serve(
             },
         );
         if let Err(error) = a.and(b) {
-            eprintln!("garrison serve: {}: {error}; messages lost", intake.input);
+            tracing::error!("garrison serve: {}: {error}; messages lost", intake.input);
             return;
         }
         intake.stats.accepted.fetch_add(count, Ordering::Relaxed);

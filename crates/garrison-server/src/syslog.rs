@@ -60,7 +60,7 @@ pub async fn serve_udp(socket: UdpSocket, spool: Spool, mut intake: Intake, max_
                 intake.stats.accepted.fetch_add(count, Ordering::Relaxed);
             }
             Err(error) => {
-                eprintln!("garrison serve: {}: {error}; datagrams lost", intake.input);
+                tracing::warn!("garrison serve: {}: {error}; datagrams lost", intake.input);
                 return;
             }
         }
@@ -98,7 +98,7 @@ pub async fn serve_tcp(
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
-                    eprintln!("garrison serve: {}: accept: {error}", intake.input);
+                    tracing::warn!("garrison serve: {}: accept: {error}", intake.input);
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 }
@@ -157,7 +157,7 @@ async fn read_frames<S: AsyncRead + AsyncWrite + Unpin>(
         if !batch.is_empty() {
             let count = batch.len() as u64;
             if let Err(error) = spool.append(batch).await {
-                eprintln!("garrison serve: {}: {error}; closing {peer}", intake.input);
+                tracing::warn!("garrison serve: {}: {error}; closing {peer}", intake.input);
                 return;
             }
             intake.stats.accepted.fetch_add(count, Ordering::Relaxed);

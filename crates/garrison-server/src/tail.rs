@@ -141,7 +141,7 @@ pub fn follow(
         skip: 0,
     };
     if let Err(error) = follower.run() {
-        eprintln!(
+        tracing::error!(
             "garrison serve: {}: {error}; no longer following {}",
             follower.intake.input,
             follower.path.display()
@@ -189,7 +189,7 @@ impl Follower {
             match std::fs::metadata(&self.path) {
                 Ok(now) if now.dev() == open.device && now.ino() == open.inode => {
                     if now.len() < open.offset {
-                        eprintln!(
+                        tracing::warn!(
                             "garrison serve: {}: {} was truncated; reading it again from its start",
                             self.intake.input,
                             self.path.display()
@@ -249,7 +249,7 @@ impl Follower {
                 self.open = Some(Open::at(file, saved.offset).map_err(|e| e.to_string())?);
             }
             None => {
-                eprintln!(
+                tracing::warn!(
                     "garrison serve: {}: the file last read is gone; lines written to it after the last run are lost",
                     self.intake.input
                 );

@@ -131,6 +131,11 @@ const ROUTES: &[Route] = &[
     },
     Route {
         method: "get",
+        template: "/api/v1/alerts",
+        needs: Some(Role::Viewer),
+    },
+    Route {
+        method: "get",
         template: "/api/v1/evidence/{id}/original",
         needs: Some(Role::Viewer),
     },
@@ -348,7 +353,7 @@ async fn every_route_answers_every_credential_as_its_role_requires() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 3 + 29 * (SPOILT.len() + 5));
+    assert_eq!(checked, 3 + 30 * (SPOILT.len() + 5));
 }
 
 #[tokio::test]

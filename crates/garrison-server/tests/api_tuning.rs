@@ -372,3 +372,46 @@ async fn entities_show_their_incidents_and_events_a_page_at_a_time() {
         assert_eq!(answer.status, 400, "{bad}: {}", answer.body);
     }
 }
+
+#[tokio::test]
+async fn alerts_are_listed_with_their_incident() {
+    let fixture = fixture();
+    let viewer = bearer(&fixture.tokens["viewer"]);
+    let get = |path: &'static str| call(&fixture.router, "GET", path, Some(&viewer), None);
+    let all = get("/api/v1/alerts").await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    let alerts = all.body["alerts"].as_array().unwrap();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["incident"], fixture.escalated.0.as_str());
+    assert_eq!(alerts[0]["alert"]["rule_id"], "rule-lsass");
+    assert_eq!(alerts[0]["alert"]["evidence"], json!(fixture.evidence));
+    assert!(all.body["next"].is_null());
+    assert_eq!(
+        get("/api/v1/alerts?rule=rule-lsass&min_level=high")
+            .await
+            .body["alerts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(
+        get("/api/v1/alerts?rule=rule-whoami").await.body["alerts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        get("/api/v1/alerts?until=2026-11-20T09:00:00Z").await.body["alerts"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    for bad in [
+        "/api/v1/alerts?after=x",
+        "/api/v1/alerts?limit=501",
+        "/api/v1/alerts?min_level=loud",
+    ] {
+        assert_eq!(get(bad).await.status, 400, "{bad}");
+    }
+}

@@ -187,3 +187,49 @@ async fn entity_pages_link_incidents_and_events() {
     assert!(evidence.body.contains("The original cannot be read again"));
     assert!(evidence.body.contains("No OCSF form"));
 }
+
+#[tokio::test]
+async fn the_audit_logs_next_page_keeps_its_filters() {
+    let fixture = fixture();
+    let router = console_router(&fixture);
+    let book = fixture.console.rules().unwrap();
+    // More rule switches than one page holds (100).
+    for n in 0..101 {
+        book.switch(
+            fixture.store.as_ref(),
+            garrison_model::tuning::RuleSwitch {
+                rule_id: "rule-whoami".into(),
+                enabled: n % 2 == 1,
+                reason: Some(format!("change {n}")),
+                by: "user:ada".into(),
+                at: garrison_model::Timestamp::now(),
+            },
+        )
+        .unwrap();
+    }
+    let viewer = sign_in(&router, "vera").await;
+    let page = send(
+        &router,
+        "GET",
+        "/audit?action=rule_switched&actor=user%3Aada",
+        Some(&viewer),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(page.body.matches("<code>rule_switched</code>").count(), 100);
+    let at = page.body.find("rel=\"next\" href=\"").expect("a next page") + 17;
+    let link = page.body[at..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(
+        link.contains("&actor=user%3Aada&action=rule_switched"),
+        "{link}"
+    );
+    let next = send(&router, "GET", &link, Some(&viewer), None, None).await;
+    assert_eq!(next.body.matches("<code>rule_switched</code>").count(), 1);
+    assert!(next.body.contains("change 100"));
+}

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod actions;
 pub mod activity;
+pub mod alerts;
 pub mod audit;
 pub mod cases;
 pub mod postgres;
@@ -18,6 +19,7 @@ pub mod tuning;
 pub use access::{AccessStore, TokenRecord, UserRecord};
 pub use actions::{ActionChange, ActionStore, VerdictStore};
 pub use activity::{Activity, ActivityCursor, ActivityStore, Subject};
+pub use alerts::{AlertPage, AlertQuery, AlertStore};
 pub use audit::{
     AuditAction, AuditEntry, AuditRecord, AuditReport, ChainHead, ChainViolation, StoredEntry,
 };
@@ -97,6 +99,7 @@ pub trait Store:
     + CaseStore
     + RuleSwitchStore
     + ActivityStore
+    + AlertStore
 {
     /// Checks the whole audit log, and when given the head kept elsewhere, that the log still
     /// reaches it.

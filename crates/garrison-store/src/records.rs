@@ -369,7 +369,9 @@ impl IncidentStore for SqliteStore {
         let body = serde_json::to_string(incident)
             .map_err(|error| corrupt(format!("cannot encode incident: {error}")))?;
         let queue = crate::queue::columns(incident)?;
-        let changed = self.connection().execute(
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        let changed = transaction.execute(
             "INSERT INTO incidents (id, version, first_ns, body, escalated, severity, confidence,
                  last_ns, superseded, hosts, search, summary, users)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
@@ -397,6 +399,10 @@ impl IncidentStore for SqliteStore {
                 queue.users,
             ],
         )?;
+        if changed > 0 {
+            crate::alerts::index_sqlite(&transaction, incident)?;
+        }
+        transaction.commit()?;
         Ok(changed > 0)
     }
 
@@ -482,7 +488,9 @@ pub(crate) fn reindex_incidents(connection: &rusqlite::Connection) -> Result<usi
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
     for (id, body) in &pending {
-        let queue = crate::queue::columns(&crate::queue::decode_incident(id, body)?)?;
+        let incident = crate::queue::decode_incident(id, body)?;
+        crate::alerts::index_sqlite(connection, &incident)?;
+        let queue = crate::queue::columns(&incident)?;
         connection.execute(
             "UPDATE incidents SET escalated = ?2, severity = ?3, confidence = ?4, last_ns = ?5,
                  superseded = ?6, hosts = ?7, search = ?8, summary = ?9, users = ?10

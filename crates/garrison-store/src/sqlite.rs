@@ -161,6 +161,22 @@ const MIGRATIONS: &[&str] = &[
          WHERE user IS NOT NULL;
      ALTER TABLE incidents ADD COLUMN users TEXT NOT NULL DEFAULT '';
      UPDATE incidents SET summary = NULL;",
+    // 13: each incident's alerts in rows of their own (filled in for stored incidents).
+    "CREATE TABLE incident_alerts (
+         seq      INTEGER PRIMARY KEY,
+         incident TEXT NOT NULL,
+         alert    TEXT NOT NULL,
+         rule_id  TEXT NOT NULL,
+         level    INTEGER NOT NULL,
+         at_ns    INTEGER NOT NULL,
+         -- the incident's: alerts of merged incidents are left out unless asked for
+         superseded INTEGER NOT NULL,
+         body     TEXT NOT NULL,
+         UNIQUE (incident, alert)
+     );
+     CREATE INDEX incident_alerts_by_time ON incident_alerts (superseded, at_ns, seq);
+     CREATE INDEX incident_alerts_by_rule ON incident_alerts (rule_id, superseded, at_ns, seq);
+     UPDATE incidents SET summary = NULL;",
 ];
 
 /// The store. Cheap to share behind an `Arc`; writes are serialized (the audit chain needs a

@@ -143,3 +143,153 @@ fn activity_pages_newest_first_by_host_or_user() {
         assert!(nobody.events.is_empty() && nobody.next.is_none());
     });
 }
+
+fn alert(
+    rule: &str,
+    n: u64,
+    level: garrison_model::Level,
+    minute: i64,
+) -> garrison_model::incident::AlertSummary {
+    let source = EvidenceRef {
+        path: Arc::from("/logs/a.jsonl"),
+        member: None,
+        record_id: n,
+        offset: n * 10,
+    };
+    let evidence = EvidenceId::of(&source);
+    garrison_model::incident::AlertSummary {
+        id: garrison_model::AlertId::of(rule, evidence),
+        rule_id: rule.into(),
+        title: format!("{rule} fired"),
+        level,
+        timestamp: Some(
+            "2026-12-06T10:00:00Z".parse::<Timestamp>().unwrap()
+                + jiff::SignedDuration::from_mins(minute),
+        ),
+        source,
+        evidence,
+        repeats: 0,
+        last_repeat: None,
+    }
+}
+
+fn incident_with(
+    id: &str,
+    version: u64,
+    alerts: Vec<garrison_model::incident::AlertSummary>,
+) -> garrison_model::Incident {
+    use garrison_model::incident::{Verification, VerificationStatus};
+    garrison_model::Incident {
+        id: garrison_model::IncidentId(id.into()),
+        version,
+        title: id.into(),
+        severity: garrison_model::Level::High,
+        confidence: 0.8,
+        disposition: garrison_model::Disposition::Suspicious,
+        escalated: false,
+        hypothesis: String::new(),
+        tactics: Vec::new(),
+        techniques: Vec::new(),
+        entities: Vec::new(),
+        alerts,
+        evidence: Vec::new(),
+        timeline: Vec::new(),
+        process_tree: Vec::new(),
+        reasoning: Vec::new(),
+        verification: Verification {
+            status: VerificationStatus::Verified,
+            removed_claims: Vec::new(),
+        },
+        first_seen: None,
+        last_seen: None,
+        superseded_by: None,
+    }
+}
+
+#[test]
+fn alerts_are_listed_across_incidents_newest_first() {
+    use garrison_model::Level;
+    use garrison_store::AlertQuery;
+    each_store(|store| {
+        let one = incident_with(
+            "inc-1",
+            1,
+            vec![
+                alert("rule-a", 1, Level::High, 0),
+                alert("rule-b", 2, Level::Low, 5),
+            ],
+        );
+        store.put_incident(&one).unwrap();
+        // A newer version replaces its alerts; an older one changes nothing.
+        let one_v2 = incident_with(
+            "inc-1",
+            2,
+            vec![
+                alert("rule-a", 1, Level::High, 0),
+                alert("rule-b", 2, Level::Low, 5),
+                alert("rule-a", 3, Level::High, 7),
+            ],
+        );
+        store.put_incident(&one_v2).unwrap();
+        assert!(!store.put_incident(&one).unwrap());
+        let mut merged = incident_with("inc-2", 1, vec![alert("rule-a", 4, Level::Critical, 9)]);
+        merged.superseded_by = Some(garrison_model::IncidentId("inc-1".into()));
+        store.put_incident(&merged).unwrap();
+        let records = |query: AlertQuery| -> Vec<u64> {
+            store
+                .alerts(&query)
+                .unwrap()
+                .alerts
+                .iter()
+                .map(|found| found.alert.source.record_id)
+                .collect()
+        };
+        let all = AlertQuery {
+            limit: 10,
+            ..AlertQuery::default()
+        };
+        assert_eq!(records(all.clone()), [3, 2, 1]);
+        assert_eq!(
+            records(AlertQuery {
+                superseded: true,
+                ..all.clone()
+            }),
+            [4, 3, 2, 1]
+        );
+        assert_eq!(
+            records(AlertQuery {
+                rule_id: Some("rule-a".into()),
+                ..all.clone()
+            }),
+            [3, 1]
+        );
+        assert_eq!(
+            records(AlertQuery {
+                min_level: Some(Level::High),
+                ..all.clone()
+            }),
+            [3, 1]
+        );
+        let first = store
+            .alerts(&AlertQuery {
+                limit: 2,
+                ..all.clone()
+            })
+            .unwrap();
+        assert_eq!(first.alerts[0].incident.0, "inc-1");
+        let rest = records(AlertQuery {
+            after: first.next,
+            limit: 2,
+            ..all.clone()
+        });
+        assert_eq!(rest, [1]);
+        let until: Timestamp = "2026-12-06T10:06:00Z".parse().unwrap();
+        assert_eq!(
+            records(AlertQuery {
+                until: Some(until),
+                ..all
+            }),
+            [2, 1]
+        );
+    });
+}

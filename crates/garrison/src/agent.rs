@@ -187,7 +187,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
                     break;
                 }
                 if !waiting {
-                    eprintln!("agent: another process runs {role}; standing by to take over");
+                    tracing::info!("agent: another process runs {role}; standing by to take over");
                     waiting = true;
                 }
                 if let Some(partitions) = &mut partitions {
@@ -234,7 +234,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
             ),
         };
 
-        eprintln!(
+        tracing::info!(
             "agent: {} running as {name} on {} (prefix {}), store {}",
             roles.join(", "),
             distributed.nats.url,
@@ -283,9 +283,12 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
         Ok::<_, Failure>(stats)
     })?;
     for (role, counters) in &stats.agents {
-        eprintln!(
+        tracing::info!(
             "agent: {role}: {} handled, {} rejected, {} failed, {} restarts",
-            counters.handled, counters.rejected, counters.failed, counters.restarts
+            counters.handled,
+            counters.rejected,
+            counters.failed,
+            counters.restarts
         );
     }
     Ok(ExitCode::Success)

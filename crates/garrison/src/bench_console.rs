@@ -285,6 +285,19 @@ pub fn run(args: BenchConsoleArgs) -> Result<ExitCode, Failure> {
             "queue, deep page (100 from 5,000)",
             repeat("/api/v1/incidents?offset=5000&limit=100"),
         ),
+        ("alerts, newest first (100)", repeat("/api/v1/alerts")),
+        (
+            "alerts of one rule, high and above",
+            (0..n)
+                .map(|k| format!("/api/v1/alerts?rule=rule-{}&min_level=high", k % 7))
+                .collect(),
+        ),
+        (
+            "entity: one user's incidents and events",
+            (0..n)
+                .map(|k| format!("/api/v1/entities/user/CORP%5Cuser{}", k * 31 % 10_000))
+                .collect(),
+        ),
         (
             "incident detail",
             some_incidents

@@ -18,6 +18,7 @@ mod hunt;
 mod input;
 mod investigate;
 mod live;
+mod logging;
 mod normalize;
 mod output;
 mod partitions;
@@ -33,6 +34,16 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "garrison", version, about)]
 struct Cli {
+    /// How `serve`, `agent` and errors are logged on standard error: `text` (the message) or
+    /// `json` (one object per line: time, level, target, message and fields).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t,
+        env = "GARRISON_LOG_FORMAT"
+    )]
+    log_format: logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -143,6 +154,7 @@ impl Failure {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    logging::init(cli.log_format);
     let result = match cli.command {
         Command::Hunt(args) => hunt::run(args),
         Command::Investigate(args) => investigate::run(args),
@@ -164,7 +176,7 @@ fn main() -> std::process::ExitCode {
     match result {
         Ok(code) => std::process::ExitCode::from(code as u8),
         Err(failure) => {
-            eprintln!("garrison: error: {}", failure.message());
+            tracing::error!("garrison: error: {}", failure.message());
             std::process::ExitCode::from(failure.code())
         }
     }

@@ -30,6 +30,15 @@ pub struct ServeArgs {
     /// Where the console (the REST API under /api/v1) listens.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub http: std::net::SocketAddr,
+    /// Serve the console over TLS with this certificate chain (PEM); needs --tls-key.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The console certificate's private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Also require a client certificate issued by these authorities (PEM): mutual TLS.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_client_ca: Option<PathBuf>,
     #[command(flatten)]
     pub team: crate::investigate::TeamInputs,
     #[command(flatten)]
@@ -101,10 +110,10 @@ fn preload_demo(
         response: response.clone(),
     };
     if dir.join("demo").join("incidents.md").exists() {
-        eprintln!("garrison serve: the demo scenario is in the store already");
+        tracing::info!("garrison serve: the demo scenario is in the store already");
         return Ok(());
     }
-    eprintln!("garrison serve: generating and investigating the demo scenario");
+    tracing::info!("garrison serve: generating and investigating the demo scenario");
     crate::demo::run(args)?;
     Ok(())
 }
@@ -119,6 +128,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
                 errors.join("\n  ")
             ))
         })?,
+    };
+    let console_tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(certificate), Some(key)) => Some(garrison_server::config::TlsFiles {
+            certificate: certificate.clone(),
+            key: key.clone(),
+            client_ca: args.tls_client_ca.clone(),
+        }),
+        _ => None,
     };
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
     let crate::investigate::Loaded {
@@ -169,7 +186,12 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
     let announce = feed.clone();
     let observer = ReportObserver(Arc::new(move |incident: &garrison_model::Incident| {
         announce.incident(incident);
-        eprintln!(
+        tracing::info!(
+            incident = %incident.id,
+            version = incident.version,
+            severity = %incident.severity,
+            confidence = incident.confidence,
+            escalated = incident.escalated,
             "garrison serve: incident {} v{}: {} (severity {}, confidence {:.2}{})",
             incident.id,
             incident.version,
@@ -232,11 +254,23 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
         .block_on(server.start_console(
             args.http,
             garrison_server::console::router(Arc::new(console)),
+            console_tls.as_ref(),
         ))
         .map_err(|error| Failure::Input(error.to_string()))?;
-    eprintln!("garrison serve: console on http://{console_at}/ (the API under /api/v1)");
+    let scheme = if console_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(
+        address = %console_at,
+        "garrison serve: console on {scheme}://{console_at}/ (the API under /api/v1)"
+    );
     for listening in &server.listening {
-        eprintln!(
+        tracing::info!(
+            input = %listening.input,
+            kind = %listening.kind,
+            address = %listening.at,
             "garrison serve: input {} ({}) on {}",
             listening.input, listening.kind, listening.at
         );
@@ -271,10 +305,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
             let _inside = runtime.enter();
             Signals::install()
         };
-        eprintln!("garrison serve: ready; state in {}", dir.display());
+        tracing::info!(state = %dir.display(), "garrison serve: ready; state in {}", dir.display());
         runtime.block_on(async {
             signals.wait().await;
-            eprintln!("garrison serve: stopping; processing what was accepted");
+            tracing::info!("garrison serve: stopping; processing what was accepted");
             server.shutdown().await;
         });
         stop.store(true, Ordering::Release);
@@ -284,7 +318,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
         if processors.iter().any(|p| !p.is_finished()) {
-            eprintln!(
+            tracing::warn!(
                 "garrison serve: stopped processing after {} s; the rest waits in the spools for the next start",
                 args.drain_seconds
             );
@@ -303,7 +337,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
     })?;
     for listening in &listening {
         let s = listening.stats.snapshot();
-        eprintln!(
+        tracing::info!(
+            input = %listening.input,
+            accepted = s.accepted,
+            quarantined = s.quarantined,
+            unauthorized = s.unauthorized,
+            busy = s.busy,
+            connections = s.connections,
             "garrison serve: input {}: {} accepted, {} quarantined, {} unauthorized, {} busy, {} connections",
             listening.input, s.accepted, s.quarantined, s.unauthorized, s.busy, s.connections
         );
@@ -323,7 +363,10 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
         })
         .sum();
     if left > 0 {
-        eprintln!("garrison serve: {left} records wait in the spools for the next start");
+        tracing::warn!(
+            left,
+            "garrison serve: {left} records wait in the spools for the next start"
+        );
     }
     let quarantined: u64 = diagnostics
         .lock()
@@ -331,7 +374,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
         .unwrap_or(0);
     let reported = team.reported.lock().map(|ids| ids.len()).unwrap_or(0);
     let restarts: u64 = stats.agents.values().map(|a| a.restarts).sum();
-    eprintln!(
+    tracing::info!(
+        records = processed.records.load(Ordering::Relaxed),
+        events = processed.events.load(Ordering::Relaxed),
+        alerts = processed.alerts.load(Ordering::Relaxed),
+        incidents = reported,
+        quarantined,
+        restarts,
+        dead_letters = bus.dead_letters().len(),
         "garrison serve: {} records -> {} events, {} alerts -> {reported} incidents; {quarantined} records quarantined, {restarts} agent restarts, {} dead letters",
         processed.records.load(Ordering::Relaxed),
         processed.events.load(Ordering::Relaxed),
@@ -341,7 +391,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
     if let Ok(mut log) = diagnostics.lock()
         && let Err(error) = log.finish()
     {
-        eprintln!("garrison serve: cannot write the quarantine: {error}");
+        tracing::error!("garrison serve: cannot write the quarantine: {error}");
     }
     for result in results {
         match result {

@@ -96,7 +96,7 @@ impl Responder {
                 ),
                 Err(ConnectorError::Transient(reason)) if attempt < self.config.max_attempts => {
                     let wait = self.config.retry_backoff * 2u32.pow(attempt - 1);
-                    eprintln!(
+                    tracing::warn!(
                         "garrison: {} {} through {}: {reason}; trying again in {wait:?}",
                         record.kind,
                         record.target,

@@ -242,7 +242,7 @@ where
                 // which the owner does not share, decides anything more.
                 counters.failed.fetch_add(1, Ordering::Relaxed);
                 delivery.nack(Duration::ZERO);
-                eprintln!(
+                tracing::warn!(
                     "garrison: {} stops: another process owns {role} now",
                     instance.keys.id()
                 );

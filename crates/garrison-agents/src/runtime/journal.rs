@@ -37,7 +37,7 @@ where
             Ok(None) => break 0,
             Ok(Some((position, state))) => match agent.restore(&state) {
                 Ok(()) => {
-                    eprintln!(
+                    tracing::info!(
                         "garrison: {} restored {owner}'s state as of its journal position \
                          {position}",
                         instance.keys.id()
@@ -48,7 +48,7 @@ where
             },
             Err(error) => format!("cannot read its checkpoint ({error})"),
         };
-        eprintln!("garrison: {} {problem}; trying again", instance.keys.id());
+        tracing::warn!("garrison: {} {problem}; trying again", instance.keys.id());
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(5)) => {}
             _ = shutdown.wait_for(|stop| *stop) => return false,
@@ -115,7 +115,7 @@ async fn page<B: Bus, M: Message>(
         match journal.entries(owner, after, limit) {
             Ok(page) => return Some(page),
             Err(error) => {
-                eprintln!(
+                tracing::warn!(
                     "garrison: {} cannot read its journal ({error}); trying again",
                     instance.keys.id()
                 );
@@ -153,7 +153,7 @@ pub(super) fn save_checkpoint<B: Bus, M: Message, A: Agent<M>>(
     match journal.checkpoint(&instance.spec.owner(), &state) {
         Ok(_) => Saved::Yes,
         Err(garrison_store::StoreError::Fenced { role }) => {
-            eprintln!(
+            tracing::warn!(
                 "garrison: {} stops: another process owns {role} now",
                 instance.keys.id()
             );

@@ -204,7 +204,7 @@ impl<B: Bus, M: Message> Shared<B, M> {
         // An audit write that fails must not pass unnoticed: it is reported, and the counters
         // still show what happened.
         if let Err(error) = self.audit.append(&record, self.clock.now()) {
-            eprintln!("garrison: audit write failed ({error}) for {record:?}");
+            tracing::error!("garrison: audit write failed ({error}) for {record:?}");
         }
     }
 }

@@ -56,7 +56,7 @@ impl Puller {
                     }
                 },
                 Err(error) => {
-                    eprintln!("garrison: cannot pull from consumer {}: {error}", self.name);
+                    tracing::warn!("garrison: cannot pull from consumer {}: {error}", self.name);
                 }
             }
             tokio::select! {
@@ -144,7 +144,7 @@ impl Puller {
                 .fetch_add(1, Ordering::Relaxed);
             let _ = message.ack_with(AckKind::Term).await;
         } else {
-            eprintln!(
+            tracing::error!(
                 "garrison: cannot keep a dead letter of {}; it will be delivered again",
                 self.name
             );

@@ -103,7 +103,7 @@ impl ApiError {
 
     /// A fault of ours: the cause is logged, the client hears only that it happened.
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
-        eprintln!("garrison api: internal error: {cause}");
+        tracing::error!("garrison api: internal error: {cause}");
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -123,7 +123,7 @@ impl ApiError {
 impl From<garrison_store::StoreError> for ApiError {
     fn from(error: garrison_store::StoreError) -> ApiError {
         if error.is_retryable() {
-            eprintln!("garrison api: store busy: {error}");
+            tracing::warn!("garrison api: store busy: {error}");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "busy",

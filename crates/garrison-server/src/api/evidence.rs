@@ -154,6 +154,24 @@ pub struct EntityActivity {
     pub next: Option<String>,
 }
 
+/// Where a keyset page starts (`after`, a cursor this server gave out) and how long it is
+/// (`limit`, 1 to 500, else `default`).
+pub(crate) fn page_of(
+    after: Option<&str>,
+    limit: Option<u32>,
+    default: u32,
+) -> Result<(Option<ActivityCursor>, u32), ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=super::incidents::MAX_PAGE).contains(&limit) {
+        return Err(ApiError::invalid("limit is 1 to 500"));
+    }
+    let after = after
+        .map(str::parse::<ActivityCursor>)
+        .transpose()
+        .map_err(ApiError::invalid)?;
+    Ok((after, limit))
+}
+
 /// `kind` `name`'s incidents and events (shared with the console's pages).
 pub(crate) fn entity_activity(
     console: &Console,
@@ -165,16 +183,7 @@ pub(crate) fn entity_activity(
     if name.is_empty() || name.chars().count() > 512 {
         return Err(ApiError::invalid("a name is 1 to 512 characters"));
     }
-    let limit = filter.limit.unwrap_or(50);
-    if !(1..=super::incidents::MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid("limit is 1 to 500"));
-    }
-    let after = filter
-        .after
-        .as_deref()
-        .map(str::parse::<ActivityCursor>)
-        .transpose()
-        .map_err(ApiError::invalid)?;
+    let (after, limit) = page_of(filter.after.as_deref(), filter.limit, 50)?;
     let mut query = IncidentQuery {
         limit: ENTITY_INCIDENTS,
         ..IncidentQuery::default()

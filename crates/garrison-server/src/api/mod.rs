@@ -8,6 +8,7 @@
 
 mod access;
 pub(crate) mod actions;
+pub(crate) mod alerts;
 pub(crate) mod audit;
 pub(crate) mod cases;
 mod error;
@@ -143,6 +144,7 @@ pub fn router(console: Arc<Console>) -> Router {
             "/api/v1/incidents/{id}/acknowledge",
             post(incidents::acknowledge),
         )
+        .route("/api/v1/alerts", get(alerts::list))
         .route("/api/v1/evidence/{id}", get(incidents::evidence))
         .route("/api/v1/evidence/{id}/original", get(evidence::original))
         .route("/api/v1/entities/{kind}/{name}", get(evidence::entity))
@@ -295,6 +297,7 @@ impl utoipa::Modify for BearerScheme {
         incidents::detail,
         incidents::verdict,
         incidents::acknowledge,
+        alerts::list,
         incidents::evidence,
         evidence::original,
         evidence::entity,

@@ -27,11 +27,31 @@ use std::sync::Arc;
 const STYLESHEET: &str = include_str!("assets/console.css");
 const SCRIPT: &str = include_str!("assets/console.js");
 
-/// The whole console: the pages and the API.
+/// The whole console: the pages and the API, each request logged (`access_log`).
 pub fn router(console: Arc<Console>) -> Router {
     pages_router()
         .with_state(console.clone())
         .merge(crate::api::router(console))
+        .layer(axum::middleware::from_fn(access_log))
+}
+
+/// One event per request, target `garrison_server::access`: method, path (never the query,
+/// which holds what people searched for), status and the time to the answer's head.
+async fn access_log(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    tracing::info!(
+        target: "garrison_server::access",
+        method = %method,
+        path = %path,
+        status,
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "{method} {path} {status}"
+    );
+    response
 }
 
 fn pages_router() -> Router<Arc<Console>> {
@@ -577,6 +597,20 @@ async fn audit_log(
     let filtered = [&form.actor, &form.action, &form.subject]
         .iter()
         .any(|value| value.as_deref().is_some_and(|value| !value.is_empty()));
+    // The filters, kept in the link to the next page.
+    let kept: String = [
+        ("actor", &form.actor),
+        ("action", &form.action),
+        ("subject", &form.subject),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| {
+        value
+            .as_deref()
+            .filter(|value| !value.is_empty())
+            .map(|value| format!("&{name}={}", tuning::urlencode(value)))
+    })
+    .collect();
     show(
         &console,
         &signed,
@@ -602,7 +636,7 @@ async fn audit_log(
             let older = (!filtered && from > 1)
                 .then(|| format!("/audit?from={}", from.saturating_sub(AUDIT_PAGE).max(1)));
             let next = if filtered {
-                page.next.map(|next| format!("/audit?from={next}"))
+                page.next.map(|next| format!("/audit?from={next}{kept}"))
             } else {
                 page.entries.reverse();
                 older

@@ -550,7 +550,7 @@ pub fn audit(
                     tr { td.num { (entry.seq) } td { (entry.at) } td { (entry.actor) } td { code { (entry.action) } } td { (entry.subject) } td { (entry.detail) } }
                 } }
             }
-            @if let Some(link) = next_link { nav.pages { a rel="next" href=(link) { "Older entries →" } } }
+            @if let Some(link) = next_link { nav.pages { a rel="next" href=(link) { "More entries →" } } }
         },
     )
 }

@@ -239,6 +239,22 @@ const MIGRATIONS: &[&str] = &[
          WHERE user_name IS NOT NULL;
      ALTER TABLE incidents ADD COLUMN users TEXT NOT NULL DEFAULT '';
      UPDATE incidents SET summary = NULL;",
+    // 15: each incident's alerts in rows of their own (filled in for stored incidents).
+    "CREATE TABLE incident_alerts (
+         seq      BIGSERIAL PRIMARY KEY,
+         incident TEXT NOT NULL,
+         alert    TEXT NOT NULL,
+         rule_id  TEXT NOT NULL,
+         level    BIGINT NOT NULL,
+         at_ns    BIGINT NOT NULL,
+         -- the incident's: alerts of merged incidents are left out unless asked for
+         superseded BIGINT NOT NULL,
+         body     TEXT NOT NULL,
+         UNIQUE (incident, alert)
+     );
+     CREATE INDEX incident_alerts_by_time ON incident_alerts (superseded, at_ns, seq);
+     CREATE INDEX incident_alerts_by_rule ON incident_alerts (rule_id, superseded, at_ns, seq);
+     UPDATE incidents SET summary = NULL;",
 ];
 
 /// The PostgreSQL store. Cheap to share behind an `Arc`.

@@ -371,7 +371,8 @@ impl IncidentStore for PostgresStore {
             .map_err(|error| corrupt(format!("cannot encode incident: {error}")))?;
         let queue = crate::queue::columns(incident)?;
         self.with_client(|client| {
-            let changed = client.execute(
+            let mut transaction = client.transaction()?;
+            let changed = transaction.execute(
                 "INSERT INTO incidents (id, version, first_ns, body, escalated, severity,
                      confidence, last_ns, superseded, hosts, search, summary, users)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
@@ -399,6 +400,10 @@ impl IncidentStore for PostgresStore {
                     &text(&queue.users),
                 ],
             )?;
+            if changed > 0 {
+                crate::alerts::index_postgres(&mut transaction, incident)?;
+            }
+            transaction.commit()?;
             Ok(changed > 0)
         })
     }
@@ -485,7 +490,9 @@ pub(crate) fn reindex_incidents(client: &mut postgres::Client) -> Result<(), Sto
     let pending = client.query("SELECT id, body FROM incidents WHERE summary IS NULL", &[])?;
     for row in &pending {
         let (id, body): (&str, &str) = (row.get(0), row.get(1));
-        let queue = crate::queue::columns(&crate::queue::decode_incident(id, body)?)?;
+        let incident = crate::queue::decode_incident(id, body)?;
+        crate::alerts::index_postgres(client, &incident)?;
+        let queue = crate::queue::columns(&incident)?;
         client.execute(
             "UPDATE incidents SET escalated = $2, severity = $3, confidence = $4, last_ns = $5,
                  superseded = $6, hosts = $7, search = $8, summary = $9, users = $10

@@ -19,6 +19,11 @@ pub struct Served {
 
 impl Served {
     pub fn start(dir: &Path, config: &str) -> Served {
+        Served::start_with(dir, config, &[])
+    }
+
+    /// As [`Served::start`], with more arguments for `serve`.
+    pub fn start_with(dir: &Path, config: &str, more: &[&str]) -> Served {
         std::fs::write(dir.join("hec.tokens"), format!("{TOKEN}\n")).unwrap();
         std::fs::write(dir.join("serve.toml"), config).unwrap();
         let state = dir.join("state");
@@ -27,6 +32,7 @@ impl Served {
             .arg(dir.join("serve.toml"))
             .arg("--state")
             .arg(&state)
+            .args(more)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -66,7 +72,10 @@ impl Served {
         let log = self.log();
         let line = log
             .lines()
-            .find_map(|l| l.strip_prefix("garrison serve: console on http://"))
+            .find_map(|l| {
+                l.strip_prefix("garrison serve: console on http://")
+                    .or_else(|| l.strip_prefix("garrison serve: console on https://"))
+            })
             .unwrap_or_else(|| panic!("no console:\n{log}"));
         line.split('/').next().unwrap().to_string()
     }
