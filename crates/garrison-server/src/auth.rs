@@ -86,6 +86,16 @@ pub fn secret_digest(secret: &str) -> String {
     digest(secret)
 }
 
+/// Whether `name` is one people and tools may be known by: 1 to 64 letters, digits, `.`,
+/// `_`, `-` and `@`.
+pub fn valid_user_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'))
+}
+
 /// A new 256-bit secret (base64url) and its digest.
 pub fn new_secret() -> Result<(String, String), CredentialError> {
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random::<32>()?);

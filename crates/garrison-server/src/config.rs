@@ -15,6 +15,128 @@ struct RawConfig {
     spool: RawSpool,
     #[serde(default, rename = "input")]
     inputs: Vec<RawInput>,
+    oidc: Option<RawOidc>,
+}
+
+/// Single sign-on for the console through an OpenID Connect provider, as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOidc {
+    issuer: String,
+    client_id: String,
+    /// The environment variable holding the client secret (none: a public client, PKCE only).
+    client_secret_env: Option<String>,
+    /// This console's callback, as registered with the provider (`.../login/oidc/callback`).
+    redirect_url: String,
+    username_claim: Option<String>,
+    roles_claim: Option<String>,
+    /// Values of the roles claim, each with the Garrison role it grants.
+    roles: std::collections::BTreeMap<String, String>,
+    /// Extra certificate authorities for reaching the provider (PEM).
+    ca_file: Option<PathBuf>,
+}
+
+/// Single sign-on through an OpenID Connect provider (authorization code flow with PKCE).
+#[derive(Clone)]
+pub struct OidcConfig {
+    /// The provider's issuer URL, exactly as its tokens name it.
+    pub issuer: String,
+    pub client_id: String,
+    /// Read from the environment when the file is loaded; never logged.
+    pub client_secret: Option<String>,
+    pub redirect_url: String,
+    /// The claim naming the user (`preferred_username` by default).
+    pub username_claim: String,
+    /// The claim listing the user's groups or roles (`groups` by default).
+    pub roles_claim: String,
+    pub roles: std::collections::BTreeMap<String, garrison_model::access::Role>,
+    pub ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field(
+                "client_secret",
+                &self.client_secret.as_ref().map(|_| "<hidden>"),
+            )
+            .field("redirect_url", &self.redirect_url)
+            .field("roles", &self.roles)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `url` is https, or http to this machine only (a provider in a test).
+fn secure_url(url: &str) -> bool {
+    url.starts_with("https://")
+        || ["http://127.0.0.1", "http://localhost", "http://[::1]"]
+            .iter()
+            .any(|local| {
+                url.strip_prefix(local)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/']))
+            })
+}
+
+fn compile_oidc(raw: RawOidc, base: &Path, errors: &mut Vec<String>) -> OidcConfig {
+    for (what, url) in [("issuer", &raw.issuer), ("redirect_url", &raw.redirect_url)] {
+        if !secure_url(url) {
+            errors.push(format!(
+                "oidc.{what}: {url:?} must be https (http only to 127.0.0.1 or localhost)"
+            ));
+        }
+    }
+    if !raw.redirect_url.ends_with("/login/oidc/callback") {
+        errors.push(format!(
+            "oidc.redirect_url: {:?} must end with /login/oidc/callback, where the console takes the answer",
+            raw.redirect_url
+        ));
+    }
+    if raw.client_id.trim().is_empty() {
+        errors.push("oidc.client_id: empty".into());
+    }
+    let client_secret = raw.client_secret_env.as_ref().and_then(|name| {
+        let value = std::env::var(name).ok().filter(|value| !value.is_empty());
+        if value.is_none() {
+            errors.push(format!(
+                "oidc.client_secret_env: the environment variable {name} is not set"
+            ));
+        }
+        value
+    });
+    let mut roles = std::collections::BTreeMap::new();
+    for (value, role) in raw.roles {
+        match role.parse() {
+            Ok(role) => {
+                roles.insert(value, role);
+            }
+            Err(_) => errors.push(format!(
+                "oidc.roles.{value}: {role:?} is not a role (viewer, analyst, responder, admin)"
+            )),
+        }
+    }
+    if roles.is_empty() {
+        errors.push("oidc.roles: no value grants a role, so nobody could sign in".into());
+    }
+    let ca_file = raw.ca_file.map(|path| base.join(path));
+    if let Some(path) = &ca_file
+        && !path.is_file()
+    {
+        errors.push(format!("oidc.ca_file: {} is not a file", path.display()));
+    }
+    OidcConfig {
+        issuer: raw.issuer,
+        client_id: raw.client_id,
+        client_secret,
+        redirect_url: raw.redirect_url,
+        username_claim: raw
+            .username_claim
+            .unwrap_or_else(|| "preferred_username".into()),
+        roles_claim: raw.roles_claim.unwrap_or_else(|| "groups".into()),
+        roles,
+        ca_file,
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,6 +323,8 @@ const DEFAULT_MAX_BODY: usize = 16 << 20;
 pub struct Config {
     pub durability: Durability,
     pub inputs: Vec<Input>,
+    /// Single sign-on for the console (none: local users only).
+    pub oidc: Option<OidcConfig>,
 }
 
 impl Config {
@@ -240,13 +364,15 @@ impl Config {
                 inputs.push(input);
             }
         }
-        if inputs.is_empty() && errors.is_empty() {
+        if inputs.is_empty() && raw.oidc.is_none() && errors.is_empty() {
             errors.push("no [[input]]: serve would listen to nothing".into());
         }
+        let oidc = raw.oidc.map(|raw| compile_oidc(raw, base, &mut errors));
         match errors.is_empty() {
             true => Ok(Config {
                 durability: raw.spool.durability,
                 inputs,
+                oidc,
             }),
             false => Err(errors),
         }
@@ -512,5 +638,60 @@ format = "csv"
         assert!(tokens.accepts(b"0123456789abcdef0123"));
         assert!(!tokens.accepts(b"0123456789abcdef012"));
         assert_eq!(*max_body, DEFAULT_MAX_BODY);
+    }
+
+    #[test]
+    fn single_sign_on_is_checked_and_its_secret_read_from_the_environment() {
+        let errors = Config::parse(
+            r#"version = 1
+[oidc]
+issuer = "http://idp.example.com"
+client_id = ""
+client_secret_env = "GARRISON_TEST_UNSET_SECRET_VARIABLE"
+redirect_url = "https://console.example.com/callback"
+[oidc.roles]
+soc = "superuser"
+"#,
+            Path::new("."),
+        )
+        .unwrap_err();
+        let expected = [
+            "oidc.issuer",
+            "oidc.redirect_url",
+            "oidc.client_id",
+            "oidc.client_secret_env",
+            "oidc.roles.soc",
+            "oidc.roles: no value",
+        ];
+        assert_eq!(errors.len(), expected.len(), "{errors:#?}");
+        for (error, start) in errors.iter().zip(expected) {
+            assert!(error.starts_with(start), "{error} / {start}");
+        }
+        // PATH is set wherever tests run: it stands in for a secret variable.
+        let config = Config::parse(
+            r#"version = 1
+[oidc]
+issuer = "https://idp.example.com/realms/soc/"
+client_id = "garrison"
+client_secret_env = "PATH"
+redirect_url = "https://console.example.com/login/oidc/callback"
+[oidc.roles]
+soc-analysts = "analyst"
+soc-admins = "admin"
+"#,
+            Path::new("."),
+        )
+        .unwrap();
+        assert!(config.inputs.is_empty(), "the console alone needs no input");
+        let oidc = config.oidc.unwrap();
+        assert_eq!(oidc.issuer, "https://idp.example.com/realms/soc/");
+        assert_eq!(oidc.username_claim, "preferred_username");
+        assert_eq!(oidc.roles_claim, "groups");
+        assert_eq!(
+            oidc.roles["soc-admins"],
+            garrison_model::access::Role::Admin
+        );
+        assert!(oidc.client_secret.is_some());
+        assert!(!format!("{oidc:?}").contains(&std::env::var("PATH").unwrap()));
     }
 }

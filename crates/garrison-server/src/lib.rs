@@ -14,6 +14,7 @@ pub mod console;
 mod http;
 pub mod intake;
 mod nats;
+pub mod oidc;
 pub mod rules;
 pub mod spool;
 mod syslog;

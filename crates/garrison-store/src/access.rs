@@ -57,6 +57,9 @@ pub trait AccessStore: Send + Sync {
     /// Adds a user with its audit entry; false (nothing written) when the name is taken.
     fn add_user(&self, user: &UserRecord, audit: &AuditRecord) -> Result<bool, StoreError>;
     fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// Rewrites an existing user (its role, its state) with its audit entry; false when there
+    /// is no such user.
+    fn put_user(&self, user: &UserRecord, audit: &AuditRecord) -> Result<bool, StoreError>;
     /// Every user, by name.
     fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
     /// Adds a token with its audit entry.
@@ -89,6 +92,22 @@ impl AccessStore for SqliteStore {
             return Ok(false);
         }
         append_in(&transaction, audit, user.created)?;
+        transaction.commit()?;
+        Ok(true)
+    }
+
+    fn put_user(&self, user: &UserRecord, audit: &AuditRecord) -> Result<bool, StoreError> {
+        let body = encode(user, &user.name)?;
+        let mut connection = self.connection();
+        let transaction = connection.transaction()?;
+        let changed = transaction.execute(
+            "UPDATE users SET body = ?2 WHERE name = ?1",
+            params![user.name, body],
+        )?;
+        if changed == 0 {
+            return Ok(false);
+        }
+        append_in(&transaction, audit, jiff::Timestamp::now())?;
         transaction.commit()?;
         Ok(true)
     }
@@ -202,6 +221,23 @@ impl AccessStore for PostgresStore {
                 return Ok(false);
             }
             append_in_postgres(&mut transaction, audit, user.created)?;
+            transaction.commit()?;
+            Ok(true)
+        })
+    }
+
+    fn put_user(&self, user: &UserRecord, audit: &AuditRecord) -> Result<bool, StoreError> {
+        let body = encode(user, &user.name)?;
+        self.with_client(|client| {
+            let mut transaction = client.transaction()?;
+            let changed = transaction.execute(
+                "UPDATE users SET body = $2 WHERE name = $1",
+                &[&text(&user.name), &text(&body)],
+            )?;
+            if changed == 0 {
+                return Ok(false);
+            }
+            append_in_postgres(&mut transaction, audit, jiff::Timestamp::now())?;
             transaction.commit()?;
             Ok(true)
         })

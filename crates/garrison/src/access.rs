@@ -89,12 +89,7 @@ fn store_error(error: garrison_store::StoreError) -> Failure {
 
 /// A name people and tools are known by: letters, digits, `.`, `_`, `-` and `@`.
 fn check_name(name: &str) -> Result<(), Failure> {
-    let fits = !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
-    match fits {
+    match garrison_server::auth::valid_user_name(name) {
         true => Ok(()),
         false => Err(Failure::Usage(format!(
             "user name {name:?}: 1 to 64 letters, digits, '.', '_', '-' or '@'"

@@ -250,6 +250,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
                 .map(|listening| (listening.input.clone(), listening.stats.clone()))
                 .collect(),
         }));
+    let console = match &config.oidc {
+        None => console,
+        Some(oidc) => console.with_oidc(Arc::new(
+            garrison_server::oidc::Oidc::new(oidc.clone())
+                .map_err(|error| Failure::Usage(format!("oidc: {error}")))?,
+        )),
+    };
     let console_at = runtime
         .block_on(server.start_console(
             args.http,

@@ -70,10 +70,12 @@ fn dependencies_point_inward() {
             "garrison-model",
             "garrison-store",
             "garrison-agents",
-            "garrison-ingest"
+            "garrison-ingest",
+            "garrison-response"
         ]),
         "the console serves what the store holds, reads evidence back from where it was taken, \
-         and decides through the responder"
+         decides through the responder and reaches the sign-on provider with the connectors' \
+         HTTP client"
     );
     assert_eq!(
         ours("garrison-scenario"),

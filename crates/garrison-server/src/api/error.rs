@@ -85,6 +85,11 @@ impl ApiError {
         )
     }
 
+    /// Refused for a reason other than the role.
+    pub fn forbidden_because(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
     pub fn not_found(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     }

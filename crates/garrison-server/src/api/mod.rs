@@ -52,6 +52,8 @@ pub struct Console {
     pub(crate) rules: Option<Arc<crate::rules::RuleBook>>,
     /// What analysts' verdicts say of each rule (none: no precision shown).
     pub(crate) precision: Option<Arc<garrison_agents::feedback::LivePrecision>>,
+    /// Single sign-on (none: local users only).
+    pub(crate) oidc: Option<Arc<crate::oidc::Oidc>>,
 }
 
 impl Console {
@@ -70,6 +72,7 @@ impl Console {
             feed: events::Feed::default(),
             rules: None,
             precision: None,
+            oidc: None,
         })
     }
 
@@ -93,6 +96,12 @@ impl Console {
     ) -> Console {
         self.rules = Some(rules);
         self.precision = precision;
+        self
+    }
+
+    /// The same console letting people sign in through `oidc` too.
+    pub fn with_oidc(mut self, oidc: Arc<crate::oidc::Oidc>) -> Console {
+        self.oidc = Some(oidc);
         self
     }
 

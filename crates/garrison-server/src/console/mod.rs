@@ -8,6 +8,7 @@
 
 mod pages;
 pub mod session;
+mod sso;
 mod tuning;
 
 use crate::api::{ApiError, Console, Principal, actions, audit, incidents};
@@ -58,6 +59,8 @@ fn pages_router() -> Router<Arc<Console>> {
     Router::new()
         .route("/", get(queue))
         .route("/login", get(login_page).post(login))
+        .route("/login/oidc", get(sso::begin))
+        .route("/login/oidc/callback", get(sso::callback))
         .route("/logout", post(logout))
         .route("/incidents/{id}", get(incident))
         .route("/incidents/{id}/verdict", post(verdict))
@@ -229,10 +232,11 @@ struct Next {
     next: Option<String>,
 }
 
-async fn login_page(Query(next): Query<Next>) -> Response {
+async fn login_page(State(console): State<Arc<Console>>, Query(next): Query<Next>) -> Response {
     page(pages::login(
         &session::local_path(next.next.as_deref()),
         None,
+        console.oidc.is_some(),
     ))
 }
 
@@ -271,6 +275,7 @@ async fn login(
             page(pages::login(
                 &next,
                 Some("The name or the password is wrong."),
+                console.oidc.is_some(),
             )),
         )
             .into_response(),

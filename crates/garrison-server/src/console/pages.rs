@@ -88,7 +88,24 @@ pub(super) fn evidence_link(id: EvidenceId) -> Markup {
     html! { a.evidence href={ "/evidence/" (id) } { (id) } }
 }
 
-pub fn login(next: &str, error: Option<&str>) -> Markup {
+/// A page that goes on to `next` (a path of this site) at once: after single sign-on, so that
+/// the browser's next request starts on this site and carries the strict session cookie.
+pub fn continue_to(next: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="refresh" content={ "0; url=" (next) };
+                title { "Signed in · Garrison" }
+                link rel="stylesheet" href="/static/console.css";
+            }
+            body { main { p { "Signed in. " a href=(next) { "Continue" } } } }
+        }
+    }
+}
+
+pub fn login(next: &str, error: Option<&str>, sso: bool) -> Markup {
     layout(
         "Sign in",
         None,
@@ -101,6 +118,9 @@ pub fn login(next: &str, error: Option<&str>) -> Markup {
                     label { "Name" input name="user" autocomplete="username" required autofocus; }
                     label { "Password" input name="password" type="password" autocomplete="current-password" required; }
                     button type="submit" { "Sign in" }
+                }
+                @if sso {
+                    p { a.sso href={ "/login/oidc?next=" (super::tuning::urlencode(next)) } { "Sign in with single sign-on" } }
                 }
             }
         },

@@ -16,6 +16,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The password hash of users who sign in only through single sign-on: not a PHC string, so
+/// no password ever matches it.
+pub const SSO_HASH: &str = "!sso";
+
 /// The session cookie's name.
 pub const COOKIE: &str = "garrison_session";
 /// How long a session lasts, whatever is done with it.
@@ -72,13 +76,18 @@ pub struct Signed {
 
 /// The session cookie's secret, when the request carries one.
 fn cookie_secret(headers: &HeaderMap) -> Option<String> {
+    cookie(headers, COOKIE)
+}
+
+/// The value of cookie `wanted`, when the request carries one.
+pub fn cookie(headers: &HeaderMap, wanted: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(name, _)| *name == wanted)
         .map(|(_, value)| value.trim().to_owned())
         .filter(|value| !value.is_empty())
 }
@@ -173,6 +182,16 @@ impl Console {
             return refused("wrong name or password, or a disabled user");
         };
         self.sign_ins.succeeded(name);
+        self.start_session(&user, "", now)
+    }
+
+    /// Starts a session of `user` (audited, with `how` they signed in); the cookie's secret.
+    fn start_session(
+        &self,
+        user: &garrison_store::UserRecord,
+        how: &str,
+        now: Timestamp,
+    ) -> Result<String, ApiError> {
         let (secret, digest) = new_secret().map_err(ApiError::internal)?;
         let (csrf, _) = new_secret().map_err(ApiError::internal)?;
         let expires = now.checked_add(LIFETIME).map_err(ApiError::internal)?;
@@ -187,10 +206,85 @@ impl Console {
             actor: format!("user:{}", user.name),
             action: AuditAction::SignedIn,
             subject: "console".into(),
-            detail: format!("signed in as {} until {expires}", user.role),
+            detail: format!("signed in{how} as {} until {expires}", user.role),
         };
         self.store.add_session(&session, &audit)?;
         Ok(secret)
+    }
+
+    /// Audits a refused sign-in of `actor` with `detail`.
+    pub fn refuse_sign_in(
+        &self,
+        actor: &str,
+        detail: &str,
+        now: Timestamp,
+    ) -> Result<(), ApiError> {
+        self.store.append(
+            &AuditRecord {
+                actor: actor.chars().take(80).collect(),
+                action: AuditAction::SignInRefused,
+                subject: "console".into(),
+                detail: detail.into(),
+            },
+            now,
+        )?;
+        Ok(())
+    }
+
+    /// Starts a session for `identity`, whom the single sign-on provider vouched for: a user
+    /// of that name is added at their first sign-on and takes the role the provider's groups
+    /// grant at each one. A user of that name with a password, or a disabled one, is refused.
+    pub fn sign_in_identity(
+        &self,
+        identity: &crate::oidc::Identity,
+        now: Timestamp,
+    ) -> Result<String, ApiError> {
+        let actor = format!("user:{}", identity.name);
+        let refused = |detail: &str| -> Result<String, ApiError> {
+            self.refuse_sign_in(&actor, detail, now)?;
+            Err(ApiError::forbidden_because(detail))
+        };
+        let changed = |detail: String| AuditRecord {
+            actor: actor.clone(),
+            action: AuditAction::AccessChanged,
+            subject: actor.clone(),
+            detail,
+        };
+        let user = match self.store.user(&identity.name)? {
+            None => {
+                let user = garrison_store::UserRecord {
+                    name: identity.name.clone(),
+                    role: identity.role,
+                    password_hash: SSO_HASH.into(),
+                    created: now,
+                    disabled: false,
+                };
+                let audit = changed(format!(
+                    "user {} added with role {} at their first single sign-on (subject {})",
+                    user.name, user.role, identity.subject
+                ));
+                if !self.store.add_user(&user, &audit)? {
+                    return refused("the user was added meanwhile; sign in again");
+                }
+                user
+            }
+            Some(user) if user.password_hash != SSO_HASH => {
+                return refused("a local user of that name signs in with a password");
+            }
+            Some(user) if user.disabled => return refused("a disabled user"),
+            Some(mut user) => {
+                if user.role != identity.role {
+                    let audit = changed(format!(
+                        "role {} -> {} from the single sign-on provider's groups",
+                        user.role, identity.role
+                    ));
+                    user.role = identity.role;
+                    self.store.put_user(&user, &audit)?;
+                }
+                user
+            }
+        };
+        self.start_session(&user, " with single sign-on", now)
     }
 
     /// Ends `signed`'s session (audited).
