@@ -32,6 +32,7 @@ impl Health for ServeHealth {
                 published: counters.published,
                 restarts: counters.restarts,
                 stopped: counters.gave_up,
+                handled_per_second: None,
             })
             .collect()
     }

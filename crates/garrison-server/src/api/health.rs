@@ -28,6 +28,58 @@ pub struct AgentHealth {
     pub restarts: u64,
     /// Failed too often and was stopped by its supervisor.
     pub stopped: bool,
+    /// Messages handled per second over the last minute of readings (none until two
+    /// readings a second apart: the API reads the counters when asked).
+    #[serde(default)]
+    pub handled_per_second: Option<f64>,
+}
+
+/// Readings of the agents' handled counts over the last minute, to tell their recent rate.
+#[derive(Debug, Default)]
+pub(crate) struct Throughput {
+    readings: std::sync::Mutex<
+        std::collections::VecDeque<(std::time::Instant, std::collections::HashMap<String, u64>)>,
+    >,
+}
+
+/// How far back rates look.
+const RATE_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+/// Readings kept at most this often.
+const READING_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Throughput {
+    /// Records `agents`' counts at `now` and fills in their rates since the oldest reading of
+    /// the window; the window's length in seconds, when there is one.
+    pub(crate) fn rate(&self, now: std::time::Instant, agents: &mut [AgentHealth]) -> Option<f64> {
+        let mut readings = self.readings.lock().unwrap_or_else(|p| p.into_inner());
+        if readings
+            .back()
+            .is_none_or(|(at, _)| now.saturating_duration_since(*at) >= READING_EVERY)
+        {
+            let counts = agents
+                .iter()
+                .map(|agent| (agent.role.clone(), agent.handled))
+                .collect();
+            readings.push_back((now, counts));
+        }
+        while readings.len() > 2
+            && readings
+                .get(1)
+                .is_some_and(|(at, _)| now.saturating_duration_since(*at) >= RATE_WINDOW)
+        {
+            readings.pop_front();
+        }
+        let (oldest, counts) = readings.front()?;
+        let seconds = now.saturating_duration_since(*oldest).as_secs_f64();
+        if seconds < READING_EVERY.as_secs_f64() {
+            return None;
+        }
+        for agent in agents.iter_mut() {
+            let before = counts.get(&agent.role).copied().unwrap_or(0);
+            agent.handled_per_second = Some(agent.handled.saturating_sub(before) as f64 / seconds);
+        }
+        Some(seconds)
+    }
 }
 
 /// One bus consumer's queue.
@@ -66,18 +118,22 @@ pub struct AgentsReport {
     pub queues: Vec<QueueDepth>,
     /// Seconds since the API started serving.
     pub uptime_seconds: u64,
+    /// The span the agents' rates are measured over, in seconds (none before a second reading).
+    pub rate_window_seconds: Option<f64>,
 }
 
 impl Console {
     pub(crate) fn agents_report(&self) -> AgentsReport {
-        let (agents, queues) = match &self.health {
+        let (mut agents, queues) = match &self.health {
             Some(health) => (health.agents(), health.queues()),
             None => (Vec::new(), Vec::new()),
         };
+        let rate_window_seconds = self.throughput.rate(std::time::Instant::now(), &mut agents);
         AgentsReport {
             agents,
             queues,
             uptime_seconds: self.started.elapsed().as_secs(),
+            rate_window_seconds,
         }
     }
 }
@@ -301,4 +357,55 @@ pub async fn metrics(
         text,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn agent(role: &str, handled: u64) -> AgentHealth {
+        AgentHealth {
+            role: role.into(),
+            handled,
+            failed: 0,
+            rejected: 0,
+            duplicates: 0,
+            published: 0,
+            restarts: 0,
+            stopped: false,
+            handled_per_second: None,
+        }
+    }
+
+    #[test]
+    fn rates_are_taken_over_the_last_minute_of_readings() {
+        let throughput = Throughput::default();
+        let start = Instant::now();
+        let mut first = vec![agent("triage", 100), agent("verify", 0)];
+        assert_eq!(throughput.rate(start, &mut first), None);
+        assert_eq!(first[0].handled_per_second, None);
+        // Half a second on: too soon for a rate, and no reading kept.
+        let mut soon = vec![agent("triage", 150), agent("verify", 0)];
+        assert_eq!(
+            throughput.rate(start + Duration::from_millis(500), &mut soon),
+            None
+        );
+        let mut later = vec![agent("triage", 300), agent("verify", 10)];
+        let window = throughput.rate(start + Duration::from_secs(10), &mut later);
+        assert_eq!(window, Some(10.0));
+        assert_eq!(later[0].handled_per_second, Some(20.0));
+        assert_eq!(later[1].handled_per_second, Some(1.0));
+        // Two minutes on, the first reading is out of the window; the one at 10 s is the oldest
+        // still needed (the newest before the window's start).
+        let mut much_later = vec![agent("triage", 1_300), agent("verify", 10)];
+        let at = start + Duration::from_secs(130);
+        assert_eq!(throughput.rate(at, &mut much_later), Some(120.0));
+        let mut last = vec![agent("triage", 1_300), agent("verify", 10)];
+        assert_eq!(
+            throughput.rate(at + Duration::from_secs(70), &mut last),
+            Some(70.0)
+        );
+        assert_eq!(last[0].handled_per_second, Some(0.0));
+    }
 }

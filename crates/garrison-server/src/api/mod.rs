@@ -54,6 +54,8 @@ pub struct Console {
     pub(crate) precision: Option<Arc<garrison_agents::feedback::LivePrecision>>,
     /// Single sign-on (none: local users only).
     pub(crate) oidc: Option<Arc<crate::oidc::Oidc>>,
+    /// Readings of the agents' counters, for their rates.
+    pub(crate) throughput: health::Throughput,
 }
 
 impl Console {
@@ -73,6 +75,7 @@ impl Console {
             rules: None,
             precision: None,
             oidc: None,
+            throughput: Default::default(),
         })
     }
 

@@ -585,9 +585,9 @@ pub fn agents(signed: &Signed, report: &AgentsReport) -> Markup {
             @if report.agents.is_empty() { p.muted { "This process runs no agents." } }
             @else {
                 table.agents {
-                    thead { tr { th { "Role" } th { "Handled" } th { "Failed" } th { "Rejected" } th { "Duplicates" } th { "Published" } th { "Restarts" } th { "State" } } }
+                    thead { tr { th { "Role" } th { "Handled" } th { "Handled/s" } th { "Failed" } th { "Rejected" } th { "Duplicates" } th { "Published" } th { "Restarts" } th { "State" } } }
                     tbody { @for agent in &report.agents {
-                        tr { td { (agent.role) } td.num { (agent.handled) } td.num { (agent.failed) } td.num { (agent.rejected) } td.num { (agent.duplicates) } td.num { (agent.published) } td.num { (agent.restarts) }
+                        tr { td { (agent.role) } td.num { (agent.handled) } td.num { @match agent.handled_per_second { Some(rate) => (format!("{rate:.1}")), None => "—" } } td.num { (agent.failed) } td.num { (agent.rejected) } td.num { (agent.duplicates) } td.num { (agent.published) } td.num { (agent.restarts) }
                             td { @if agent.stopped { span.problem { "stopped" } } @else { "running" } } }
                     } }
                 }
