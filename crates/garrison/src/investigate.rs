@@ -242,6 +242,23 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
     }
     alerts.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
     alerts.dedup_by(|a, b| a.id == b.id);
+    // Rules switched off in the console (kept in this store) raise no alerts here either.
+    let off: std::collections::HashSet<String> = store
+        .rule_switches()
+        .map_err(|error| Failure::Store(error.to_string()))?
+        .into_iter()
+        .filter(|switch| !switch.enabled)
+        .map(|switch| switch.rule_id)
+        .collect();
+    let hunted = alerts.len();
+    alerts.retain(|alert| !off.contains(&alert.rule.id));
+    if alerts.len() < hunted {
+        eprintln!(
+            "investigate: {} alerts of {} rules switched off held back",
+            hunted - alerts.len(),
+            off.len()
+        );
+    }
     let alert_count = alerts.len();
     let raised: Vec<Raised> = alerts
         .iter()

@@ -133,3 +133,56 @@ fn markdown_reports_read_as_incident_reports() {
         assert!(stdout.contains(section), "{section} missing");
     }
 }
+
+#[test]
+fn rules_switched_off_in_the_state_raise_no_alerts() {
+    use garrison_store::RuleSwitchStore;
+    // "Event Log Cleared or Disabled from the Command Line": two hits in the Windows sample.
+    const SWITCHED: &str = "3a576257-e1dc-47d2-8ac4-92bb1702dc29";
+    let all = tempfile::tempdir().unwrap();
+    let (code, stdout, stderr) = investigate(all.path().to_str().unwrap(), "json");
+    assert_eq!(code, 0, "{stderr}");
+    let before: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let store = garrison_store::SqliteStore::open(state.path()).unwrap();
+    store
+        .put_rule_switch(
+            &garrison_model::tuning::RuleSwitch {
+                rule_id: SWITCHED.into(),
+                enabled: false,
+                reason: Some("admins clear logs after patching".into()),
+                by: "user:ada".into(),
+                at: garrison_model::Timestamp::now(),
+            },
+            &garrison_store::AuditRecord {
+                actor: "user:ada".into(),
+                action: garrison_store::AuditAction::RuleSwitched,
+                subject: SWITCHED.into(),
+                detail: "off".into(),
+            },
+        )
+        .unwrap();
+    drop(store);
+    let (code, stdout, stderr) = investigate(state.path().to_str().unwrap(), "json");
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("2 alerts of 1 rules switched off held back"),
+        "{stderr}"
+    );
+    let after: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        after["stats"]["alerts"].as_u64().unwrap() + 2,
+        before["stats"]["alerts"].as_u64().unwrap()
+    );
+    let rules = |document: &serde_json::Value| -> Vec<String> {
+        document["incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|incident| incident["alerts"].as_array().unwrap().clone())
+            .map(|alert| alert["rule_id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(rules(&before).iter().any(|rule| rule == SWITCHED));
+    assert!(!rules(&after).iter().any(|rule| rule == SWITCHED));
+}
