@@ -20,6 +20,7 @@ pub mod spool;
 mod syslog;
 mod tail;
 mod tls;
+pub mod url;
 
 pub use config::{Config, Input, InputKind, RecordFormat};
 pub use intake::{InputStats, StatsSnapshot};

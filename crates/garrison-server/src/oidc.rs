@@ -120,20 +120,15 @@ fn random_text() -> Result<String, OidcError> {
 fn form_encode(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
-        .map(|(name, value)| format!("{}={}", encode_component(name), encode_component(value)))
+        .map(|(name, value)| {
+            format!(
+                "{}={}",
+                crate::url::component(name),
+                crate::url::component(value)
+            )
+        })
         .collect::<Vec<_>>()
         .join("&")
-}
-
-fn encode_component(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }
 
 impl Oidc {

@@ -63,16 +63,23 @@ pub trait ActivityStore: Send + Sync {
     ) -> Result<Activity, StoreError>;
 }
 
-fn page(mut rows: Vec<(StoredEvent, ActivityCursor)>, limit: usize) -> Activity {
+/// The first `limit` of `rows` (fetched `limit + 1`, to tell whether there are more) and
+/// where the next page starts.
+pub(crate) fn keyset_page<T>(
+    mut rows: Vec<(T, ActivityCursor)>,
+    limit: usize,
+) -> (Vec<T>, Option<ActivityCursor>) {
     let more = rows.len() > limit;
     rows.truncate(limit);
     let next = more
         .then(|| rows.last().map(|(_, cursor)| *cursor))
         .flatten();
-    Activity {
-        events: rows.into_iter().map(|(event, _)| event).collect(),
-        next,
-    }
+    (rows.into_iter().map(|(row, _)| row).collect(), next)
+}
+
+fn page(rows: Vec<(StoredEvent, ActivityCursor)>, limit: usize) -> Activity {
+    let (events, next) = keyset_page(rows, limit);
+    Activity { events, next }
 }
 
 impl ActivityStore for SqliteStore {

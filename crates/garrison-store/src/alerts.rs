@@ -170,16 +170,9 @@ enum Param {
     Text(String),
 }
 
-fn page(mut rows: Vec<(IncidentAlert, ActivityCursor)>, limit: usize) -> AlertPage {
-    let more = rows.len() > limit;
-    rows.truncate(limit);
-    let next = more
-        .then(|| rows.last().map(|(_, cursor)| *cursor))
-        .flatten();
-    AlertPage {
-        alerts: rows.into_iter().map(|(alert, _)| alert).collect(),
-        next,
-    }
+fn page(rows: Vec<(IncidentAlert, ActivityCursor)>, limit: usize) -> AlertPage {
+    let (alerts, next) = crate::activity::keyset_page(rows, limit);
+    AlertPage { alerts, next }
 }
 
 impl AlertStore for SqliteStore {

@@ -613,7 +613,7 @@ async fn audit_log(
         value
             .as_deref()
             .filter(|value| !value.is_empty())
-            .map(|value| format!("&{name}={}", tuning::urlencode(value)))
+            .map(|value| format!("&{name}={}", crate::url::query_value(value)))
     })
     .collect();
     show(

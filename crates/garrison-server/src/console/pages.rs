@@ -120,7 +120,7 @@ pub fn login(next: &str, error: Option<&str>, sso: bool) -> Markup {
                     button type="submit" { "Sign in" }
                 }
                 @if sso {
-                    p { a.sso href={ "/login/oidc?next=" (super::tuning::urlencode(next)) } { "Sign in with single sign-on" } }
+                    p { a.sso href={ "/login/oidc?next=" (crate::url::query_value(next)) } { "Sign in with single sign-on" } }
                 }
             }
         },
@@ -153,7 +153,7 @@ impl QueueForm {
             ("assignee", &self.assignee),
         ] {
             if let Some(value) = value.as_deref().filter(|value| !value.is_empty()) {
-                query.push(format!("{name}={}", super::session::encode_query(value)));
+                query.push(format!("{name}={}", crate::url::query_value(value)));
             }
         }
         format!("/?{}", query.join("&"))

@@ -344,7 +344,8 @@ impl FromRequestParts<Arc<Console>> for Signed {
                 .map(|path| path.as_str().to_owned())
                 .unwrap_or_else(|| "/".into());
             if parts.method == Method::GET {
-                Redirect::to(&format!("/login?next={}", encode_query(&next))).into_response()
+                Redirect::to(&format!("/login?next={}", crate::url::query_value(&next)))
+                    .into_response()
             } else {
                 super::pages::problem(
                     axum::http::StatusCode::UNAUTHORIZED,
@@ -361,17 +362,4 @@ impl FromRequestParts<Arc<Console>> for Signed {
             .map_err(|error| error.into_response())?;
         found.ok_or_else(|| to_sign_in(parts))
     }
-}
-
-/// `text` for a query string (percent-encoding all but unreserved characters).
-pub fn encode_query(text: &str) -> String {
-    let mut encoded = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
-            encoded.push(byte as char);
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
 }

@@ -34,22 +34,11 @@ impl RulesForm {
         let mut query = vec![format!("offset={offset}")];
         for (name, value) in [("q", &self.q), ("enabled", &self.enabled)] {
             if let Some(value) = value.as_deref().filter(|value| !value.is_empty()) {
-                query.push(format!("{name}={}", urlencode(value)));
+                query.push(format!("{name}={}", crate::url::query_value(value)));
             }
         }
         format!("/rules?{}", query.join("&"))
     }
-}
-
-pub(super) fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (byte as char).to_string()
-            }
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
 }
 
 pub(super) async fn rules(
@@ -357,7 +346,7 @@ pub(super) async fn entity(
 
 /// The console's address of `kind` `name`.
 pub(super) fn entity_href(kind: &str, name: &str) -> String {
-    format!("/entities/{kind}/{}", urlencode(name))
+    format!("/entities/{kind}/{}", crate::url::component(name))
 }
 
 fn entity_page(signed: &Signed, found: &EntityActivity) -> Markup {
