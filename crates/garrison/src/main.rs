@@ -25,6 +25,7 @@ mod partitions;
 mod respond;
 mod rules;
 mod serve;
+mod serve_distributed;
 mod state;
 mod verdicts;
 

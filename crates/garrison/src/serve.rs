@@ -25,8 +25,13 @@ pub struct ServeArgs {
     pub config: Option<PathBuf>,
     /// Before serving, generate the demo scenario into the state and investigate it (once per
     /// state folder), so the console opens on populated incidents and approvals.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "distributed")]
     pub demo: bool,
+    /// Serve the console and the API against the shared PostgreSQL store of a distributed
+    /// deployment this config file names (its agents run as `garrison agent` processes); no
+    /// agents or inputs run here.
+    #[arg(long, value_name = "FILE")]
+    pub distributed: Option<PathBuf>,
     /// Where the console (the REST API under /api/v1) listens.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     pub http: std::net::SocketAddr,
@@ -119,24 +124,11 @@ fn preload_demo(
 }
 
 pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
-    let config = match &args.config {
-        None => Config::default(),
-        Some(path) => Config::load(path).map_err(|errors| {
-            Failure::Usage(format!(
-                "configuration {}:\n  {}",
-                path.display(),
-                errors.join("\n  ")
-            ))
-        })?,
-    };
-    let console_tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(certificate), Some(key)) => Some(garrison_server::config::TlsFiles {
-            certificate: certificate.clone(),
-            key: key.clone(),
-            client_ca: args.tls_client_ca.clone(),
-        }),
-        _ => None,
-    };
+    if let Some(path) = args.distributed.clone() {
+        return crate::serve_distributed::run(args, &path);
+    }
+    let config = load_config(args.config.as_deref())?;
+    let console_tls = console_tls(&args);
     let threads = args.threads.unwrap_or_else(default_threads).max(1);
     let crate::investigate::Loaded {
         rules: loaded,
@@ -250,13 +242,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
                 .map(|listening| (listening.input.clone(), listening.stats.clone()))
                 .collect(),
         }));
-    let console = match &config.oidc {
-        None => console,
-        Some(oidc) => console.with_oidc(Arc::new(
-            garrison_server::oidc::Oidc::new(oidc.clone())
-                .map_err(|error| Failure::Usage(format!("oidc: {error}")))?,
-        )),
-    };
+    let console = with_oidc(console, &config)?;
     let console_at = runtime
         .block_on(server.start_console(
             args.http,
@@ -410,10 +396,50 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::Success)
 }
 
+/// The console's TLS files, when `--tls-cert` and `--tls-key` name them.
+pub(crate) fn console_tls(args: &ServeArgs) -> Option<garrison_server::config::TlsFiles> {
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(certificate), Some(key)) => Some(garrison_server::config::TlsFiles {
+            certificate: certificate.clone(),
+            key: key.clone(),
+            client_ca: args.tls_client_ca.clone(),
+        }),
+        _ => None,
+    }
+}
+
+/// `console`, with single sign-on when `config` sets it up.
+pub(crate) fn with_oidc(
+    console: garrison_server::api::Console,
+    config: &Config,
+) -> Result<garrison_server::api::Console, Failure> {
+    Ok(match &config.oidc {
+        None => console,
+        Some(oidc) => console.with_oidc(Arc::new(
+            garrison_server::oidc::Oidc::new(oidc.clone())
+                .map_err(|error| Failure::Usage(format!("oidc: {error}")))?,
+        )),
+    })
+}
+
+/// The configuration file `path` names (none: no inputs, local users only).
+pub(crate) fn load_config(path: Option<&std::path::Path>) -> Result<Config, Failure> {
+    match path {
+        None => Ok(Config::default()),
+        Some(path) => Config::load(path).map_err(|errors| {
+            Failure::Usage(format!(
+                "configuration {}:\n  {}",
+                path.display(),
+                errors.join("\n  ")
+            ))
+        }),
+    }
+}
+
 /// The rules `rules` holds, with the switches kept in `store`.
-fn rule_book(
+pub(crate) fn rule_book(
     rules: &garrison_sigma::RuleSet,
-    store: &SqliteStore,
+    store: &dyn garrison_store::RuleSwitchStore,
 ) -> Result<RuleBook, garrison_store::StoreError> {
     let mut loaded: Vec<LoadedRule> = (0..rules.rule_count() as u32)
         .map(|index| LoadedRule {

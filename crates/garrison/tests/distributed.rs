@@ -536,3 +536,102 @@ fn triage_partitions_are_shared_between_processes_and_taken_over() {
         String::from_utf8_lossy(&verify.stdout)
     );
 }
+
+#[test]
+fn a_console_serves_the_deployments_store() {
+    use std::io::{BufRead, BufReader, Write};
+    let samples = workspace().join("samples");
+    let deployment = Deployment::new();
+    let config = deployment.config.to_str().unwrap();
+    let report = investigate(&["--distributed", config], &samples);
+    let reported: Vec<String> = report["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|incident| incident["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!reported.is_empty());
+    // An admin of the deployment and a token, kept in PostgreSQL.
+    let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_garrison"))
+        .args([
+            "user",
+            "add",
+            "ada",
+            "--role",
+            "admin",
+            "--distributed",
+            config,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(add.stdin.take().unwrap(), "a long passphrase for postgres").unwrap();
+    assert!(add.wait().unwrap().success());
+    let token = garrison(&["token", "create", "--user", "ada", "--distributed", config]);
+    assert!(token.status.success());
+    let token = String::from_utf8(token.stdout).unwrap().trim().to_string();
+
+    let local = tempfile::tempdir().unwrap();
+    let mut serve = std::process::Command::new(env!("CARGO_BIN_EXE_garrison"))
+        .args([
+            "serve",
+            "--distributed",
+            config,
+            "--http",
+            "127.0.0.1:0",
+            "--state",
+        ])
+        .arg(local.path())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (found, address) = std::sync::mpsc::channel();
+    let stderr = serve.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("garrison serve: console on http://") {
+                let _ = found.send(rest.split('/').next().unwrap().to_string());
+            }
+        }
+    });
+    let console = address
+        .recv_timeout(std::time::Duration::from_secs(120))
+        .expect("the console listens");
+    let call = |method: &str, path: &str, body: Option<serde_json::Value>| {
+        common::served::api(&console, method, path, &token, body.as_ref())
+    };
+    let (status, page) = call("GET", "/api/v1/incidents?superseded=true&limit=500", None);
+    assert_eq!(status, 200, "{page}");
+    let listed: Vec<&str> = page["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|incident| incident["id"].as_str().unwrap())
+        .collect();
+    for id in &reported {
+        assert!(listed.contains(&id.as_str()), "{id} not in {listed:?}");
+    }
+    let (status, detail) = call("GET", &format!("/api/v1/incidents/{}", reported[0]), None);
+    assert_eq!(status, 200);
+    assert_eq!(detail["incident"]["id"], reported[0].as_str());
+    // A rule switched here is the deployment's: audited in PostgreSQL under the admin's name.
+    let rule = "3a576257-e1dc-47d2-8ac4-92bb1702dc29";
+    let (status, switched) = call(
+        "PATCH",
+        &format!("/api/v1/rules/{rule}"),
+        Some(serde_json::json!({"enabled": false, "reason": "noisy here"})),
+    );
+    assert_eq!(status, 200, "{switched}");
+    let (_, audit) = call("GET", "/api/v1/audit?action=rule_switched", None);
+    assert_eq!(audit["entries"][0]["actor"], "user:ada");
+    let (_, verified) = call("GET", "/api/v1/audit/verify", None);
+    assert_eq!(verified["intact"], true, "{verified}");
+    assert!(
+        std::process::Command::new("kill")
+            .arg(serve.id().to_string())
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(serve.wait().unwrap().success());
+}

@@ -1,0 +1,90 @@
+//! `garrison serve --distributed FILE`: the console (pages and API) against the shared
+//! PostgreSQL store of a distributed deployment whose agents run as `garrison agent`
+//! processes. Incidents, approvals (carried out by the deployment's response agent), verdicts,
+//! cases, rule switches, users, sessions and the audit log are the deployment's; several
+//! such consoles may serve one store. No agents or live inputs run in this process.
+
+use crate::serve::{ServeArgs, Signals, console_tls, load_config, rule_book, with_oidc};
+use crate::state::state_dir;
+use crate::{ExitCode, Failure};
+use garrison_server::Server;
+use std::path::Path;
+use std::sync::Arc;
+
+pub fn run(args: ServeArgs, path: &Path) -> Result<ExitCode, Failure> {
+    let config = load_config(args.config.as_deref())?;
+    if !config.inputs.is_empty() {
+        return Err(Failure::Usage(
+            "live inputs run with the embedded store; a distributed deployment takes telemetry \
+             with `garrison investigate --distributed` and its agents"
+                .into(),
+        ));
+    }
+    let distributed = crate::distributed::Distributed::load(path)?;
+    let store = distributed.open_store()?;
+    let threads = args
+        .threads
+        .unwrap_or_else(crate::hunt::default_threads)
+        .max(1);
+    let loaded = args.team.load(threads)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads.min(4))
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::Internal(format!("cannot start the runtime: {error}")))?;
+    let responder = crate::respond::responder(
+        store.clone(),
+        loaded.inventory,
+        &args.team.response,
+        "console",
+    )?;
+    let precision = crate::verdicts::live_precision(store.clone(), runtime.handle())?;
+    let rules = Arc::new(
+        rule_book(&loaded.rules.rules, store.as_ref())
+            .map_err(|error| Failure::Store(error.to_string()))?,
+    );
+    let console = garrison_server::api::Console::new(store.clone(), Some(responder))
+        .map_err(|error| Failure::Internal(error.to_string()))?
+        .with_rules(rules, Some(precision));
+    let console = with_oidc(console, &config)?;
+    // This process's own folder (its lock), not the deployment's state.
+    let dir = state_dir(&args.state)?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|error| Failure::Store(format!("cannot create {}: {error}", dir.display())))?;
+    let mut server = runtime
+        .block_on(Server::start(&config, &dir))
+        .map_err(|error| Failure::Input(error.to_string()))?;
+    let tls = console_tls(&args);
+    let at = runtime
+        .block_on(server.start_console(
+            args.http,
+            garrison_server::console::router(Arc::new(console)),
+            tls.as_ref(),
+        ))
+        .map_err(|error| Failure::Input(error.to_string()))?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    tracing::info!(
+        address = %at,
+        "garrison serve: console on {scheme}://{at}/ (the API under /api/v1)"
+    );
+    let signals = {
+        let _inside = runtime.enter();
+        Signals::install()
+    };
+    tracing::info!(
+        "garrison serve: ready; the store is PostgreSQL{} ({})",
+        distributed
+            .postgres
+            .schema
+            .as_deref()
+            .map(|schema| format!(" schema {schema}"))
+            .unwrap_or_default(),
+        path.display()
+    );
+    runtime.block_on(async {
+        signals.wait().await;
+        tracing::info!("garrison serve: stopping");
+        server.shutdown().await;
+    });
+    Ok(ExitCode::Success)
+}
