@@ -39,6 +39,17 @@ impl std::str::FromStr for ActivityCursor {
     }
 }
 
+impl ActivityCursor {
+    /// Where a newest-first page starts: after `after` when given, else at `until` (a time,
+    /// none: the latest), its ties included.
+    pub(crate) fn start(after: Option<ActivityCursor>, until: Option<Timestamp>) -> (i64, i64) {
+        match after {
+            Some(cursor) => (cursor.at_ns, cursor.tie),
+            None => (nanos(until).unwrap_or(i64::MAX), i64::MAX),
+        }
+    }
+}
+
 /// One page of activity.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Activity {
@@ -96,10 +107,7 @@ impl ActivityStore for SqliteStore {
             Subject::User => "user",
         };
         // The row id breaks ties: it is in every index, so the scan stays on the index.
-        let (at, tie) = match after {
-            Some(cursor) => (cursor.at_ns, cursor.tie),
-            None => (nanos(Some(until)).unwrap_or(i64::MAX), i64::MAX),
-        };
+        let (at, tie) = ActivityCursor::start(after, Some(until));
         let connection = self.connection();
         let mut statement = connection.prepare_cached(&format!(
             "SELECT {EVENT_COLUMNS}, seq FROM evidence
@@ -136,10 +144,7 @@ impl ActivityStore for PostgresStore {
             Subject::Host => "host",
             Subject::User => "user_name",
         };
-        let (at, tie) = match after {
-            Some(cursor) => (cursor.at_ns, cursor.tie),
-            None => (nanos(Some(until)).unwrap_or(i64::MAX), i64::MAX),
-        };
+        let (at, tie) = ActivityCursor::start(after, Some(until));
         self.with_client(|client| {
             let rows = client.query(
                 &format!(

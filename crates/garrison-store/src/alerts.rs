@@ -145,16 +145,7 @@ fn filter(query: &AlertQuery, placeholder: impl Fn(usize) -> String) -> (String,
     if let Some(level) = query.min_level {
         add(&|p| format!("a.level >= {p}"), Param::Int(level as i64));
     }
-    let (at_ns, tie) = match query.after {
-        Some(cursor) => (cursor.at_ns, cursor.tie),
-        None => (
-            query
-                .until
-                .and_then(|until| nanos(Some(until)))
-                .unwrap_or(i64::MAX),
-            i64::MAX,
-        ),
-    };
+    let (at_ns, tie) = ActivityCursor::start(query.after, query.until);
     params.push(Param::Int(at_ns));
     params.push(Param::Int(tie));
     clauses.push(format!(

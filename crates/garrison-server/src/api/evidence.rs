@@ -48,10 +48,15 @@ pub struct OriginalRecord {
     pub ocsf_error: Option<String>,
 }
 
-/// The original and OCSF forms of evidence `id` (shared with the console's pages).
-pub(crate) fn original_record(console: &Console, id: &str) -> Result<OriginalRecord, ApiError> {
+/// The original and OCSF forms of evidence `id`.
+fn original_record(console: &Console, id: &str) -> Result<OriginalRecord, ApiError> {
     let record = evidence_record(console, id)?;
-    let source = record.source;
+    Ok(original_of(record.id, record.source))
+}
+
+/// The original and OCSF forms of the record `source` points to (shared with the console's
+/// evidence page, which has the stored record already).
+pub(crate) fn original_of(id: EvidenceId, source: EvidenceRef) -> OriginalRecord {
     let (raw, raw_error) = match read_raw_record(&source) {
         Ok(raw) => {
             let (format, bytes) = match raw {
@@ -83,15 +88,15 @@ pub(crate) fn original_record(console: &Console, id: &str) -> Result<OriginalRec
         }
         Err(error) => (None, None, Some(error.to_string())),
     };
-    Ok(OriginalRecord {
-        id: record.id,
+    OriginalRecord {
+        id,
         source,
         raw,
         raw_error,
         ocsf,
         ocsf_class_uid,
         ocsf_error,
-    })
+    }
 }
 
 /// The original record behind evidence, read again from where it was taken, and its OCSF

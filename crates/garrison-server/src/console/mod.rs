@@ -338,10 +338,9 @@ async fn evidence(
         &console,
         &signed,
         move |console| {
-            Ok((
-                incidents::evidence_record(console, &id)?,
-                crate::api::evidence::original_record(console, &id)?,
-            ))
+            let record = incidents::evidence_record(console, &id)?;
+            let original = crate::api::evidence::original_of(record.id, record.source.clone());
+            Ok((record, original))
         },
         |signed, (record, original)| pages::evidence(signed, &record, &original),
     )
