@@ -7,6 +7,7 @@
 //! when it panics (the message in flight is delivered again), stops it gracefully, and counts
 //! what it did.
 
+pub mod announce;
 pub mod baseline;
 pub mod dedupe;
 pub mod evidence;

@@ -78,6 +78,16 @@ impl EnvelopeId {
     }
 }
 
+impl EnvelopeId {
+    /// The id of every publication of the message named `key` (an announcement of one state
+    /// change): published again, it is recognized as the same message.
+    pub fn named(key: &str) -> EnvelopeId {
+        const NAMESPACE: uuid::Uuid =
+            uuid::Uuid::from_u128(0x6761_7272_6973_6f6e_0000_6e61_6d65_6421);
+        EnvelopeId(uuid::Uuid::new_v5(&NAMESPACE, key.as_bytes()))
+    }
+}
+
 impl Default for EnvelopeId {
     fn default() -> Self {
         EnvelopeId::new()

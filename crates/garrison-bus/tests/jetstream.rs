@@ -286,3 +286,53 @@ async fn a_full_stream_makes_publishers_wait_until_the_consumer_catches_up() {
     nothing_pending(&mut triage).await;
     test.finish().await;
 }
+
+/// An envelope sent as an announcement (the bus routes by subject; receivers check bodies).
+fn announcement(rule: &str, id: garrison_bus::EnvelopeId) -> SignedEnvelope {
+    let keys = AgentKeys::from_seed(AgentId::new("report", "1"), [2; 32]);
+    let mut signed = keys
+        .seal_as(id, alert(rule), Lineage::start(), now())
+        .unwrap();
+    signed.subject = "state.incident".into();
+    signed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn announcements_reach_every_watcher_need_none_and_repeats_are_dropped() {
+    use garrison_bus::EnvelopeId;
+    let test = TestBus::default().await;
+    // Nobody watches: kept, not refused.
+    test.bus
+        .announce(announcement("before", EnvelopeId::named("before")))
+        .await
+        .unwrap();
+    let mut first = test.bus.watch("state.>").await.unwrap();
+    let mut second = test.bus.watch("state.incident").await.unwrap();
+    let one = announcement("one", EnvelopeId::named("incident/1/1"));
+    let two = announcement("two", EnvelopeId::named("incident/1/2"));
+    test.bus.announce(one.clone()).await.unwrap();
+    // A relay publishing the same change again after a crash.
+    test.bus.announce(one.clone()).await.unwrap();
+    test.bus.announce(two.clone()).await.unwrap();
+    for watch in [&mut first, &mut second] {
+        for expected in [&one, &two] {
+            let got = tokio::time::timeout(Duration::from_secs(10), watch.next())
+                .await
+                .expect("an announcement arrives")
+                .expect("the watch goes on")
+                .expect("an envelope");
+            assert_eq!(&got, expected);
+        }
+        let more = tokio::time::timeout(Duration::from_millis(300), watch.next()).await;
+        assert!(more.is_err(), "nothing else: {more:?}");
+    }
+    let stats = test.bus.stats();
+    assert_eq!((stats.published, stats.duplicates), (3, 1));
+    // Work for agents is not an announcement, nor is watching it.
+    assert!(matches!(
+        test.bus.announce(sealed("work")).await,
+        Err(BusError::InvalidSubscription(_))
+    ));
+    assert!(test.bus.watch("alert.raised").await.is_err());
+    test.finish().await;
+}

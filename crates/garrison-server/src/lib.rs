@@ -383,6 +383,9 @@ fn bind_udp(address: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
     tokio::net::UdpSocket::from_std(socket.into())
 }
 
+/// How long open connections get to finish when the server stops.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Time a client has to send a request's headers.
 const HEADER_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -464,8 +467,10 @@ async fn serve_connection<S>(
     tokio::select! {
         _ = connection.as_mut() => {}
         _ = stop.stopping() => {
+            // Requests in progress finish; a stream that never does (a page watching the live
+            // feed) is cut after a grace period rather than holding the process up.
             connection.as_mut().graceful_shutdown();
-            let _ = connection.await;
+            let _ = tokio::time::timeout(SHUTDOWN_GRACE, connection).await;
         }
     }
 }

@@ -8,7 +8,7 @@ use garrison_model::action::{
 };
 use garrison_model::feedback::{AnalystVerdict, RulePattern, VerdictRecord, VerdictSubject};
 use garrison_model::{AlertId, IncidentId, Timestamp};
-use garrison_store::{ActionChange, AuditAction, AuditRecord, SqliteStore, Store};
+use garrison_store::{ActionChange, ActionStore, AuditAction, AuditRecord, SqliteStore, Store};
 
 fn each_store(test: impl Fn(&dyn Store)) {
     let dir = tempfile::tempdir().unwrap();
@@ -187,4 +187,65 @@ fn verdicts_are_kept_in_order_with_their_alerts() {
         assert_eq!(store.verdicts().unwrap(), vec![first, second]);
         assert_eq!(store.audit_head().unwrap().unwrap().seq, 2);
     });
+}
+
+#[test]
+fn postgres_announces_every_proposal_and_move_in_its_transaction() {
+    use garrison_store::postgres::outbox::{ACTION, INCIDENT};
+    let store = common::postgres_store(&common::fresh_schema("gx"), 2);
+    let at: Timestamp = "2026-12-03T10:00:00Z".parse().unwrap();
+    let proposed = action("ws1", 10, ActionState::AwaitingApproval, at);
+    assert!(store.propose_action(&proposed, &audit("proposed")).unwrap());
+    // Nothing changed, nothing announced.
+    assert!(!store.propose_action(&proposed, &audit("again")).unwrap());
+    let later = at.checked_add(jiff::SignedDuration::from_secs(5)).unwrap();
+    let approve = ActionChange {
+        decided_by: Some("user:ana".into()),
+        ..ActionChange::default()
+    };
+    let move_to = |to| {
+        store
+            .transition(
+                &proposed.key,
+                &[ActionState::AwaitingApproval],
+                to,
+                &approve,
+                &audit("move"),
+                later,
+            )
+            .unwrap()
+    };
+    assert!(move_to(ActionState::Approved));
+    assert!(
+        !move_to(ActionState::Rejected),
+        "a refused move announces nothing"
+    );
+
+    let waiting = store.outbox_pending(&[ACTION], 10).unwrap();
+    assert_eq!(waiting.len(), 2);
+    assert!(store.outbox_pending(&[INCIDENT], 10).unwrap().is_empty());
+    let announced: Vec<ActionRecord> = waiting
+        .iter()
+        .map(|entry| serde_json::from_str(&entry.body).unwrap())
+        .collect();
+    assert_eq!(
+        announced.iter().map(|a| a.state).collect::<Vec<_>>(),
+        [ActionState::AwaitingApproval, ActionState::Approved]
+    );
+    assert_eq!(announced[1].decided_by.as_deref(), Some("user:ana"));
+    assert_eq!(announced[1], store.action(&proposed.key).unwrap().unwrap());
+    assert!(waiting[0].seq < waiting[1].seq);
+    assert_ne!(waiting[0].key, waiting[1].key);
+    assert!(
+        waiting[1]
+            .key
+            .starts_with(&format!("action/{}/approved/", proposed.key))
+    );
+    assert_eq!(store.outbox_depth().unwrap(), [(ACTION.to_string(), 2)]);
+
+    // Published: removed, once.
+    assert_eq!(store.outbox_published(&[waiting[0].seq]).unwrap(), 1);
+    assert_eq!(store.outbox_published(&[waiting[0].seq]).unwrap(), 0);
+    assert_eq!(store.outbox_pending(&[ACTION], 10).unwrap(), waiting[1..]);
+    store.drop_schema().unwrap();
 }

@@ -445,3 +445,36 @@ fn members_say_they_are_alive_and_which_partitions_they_own() {
     assert_eq!(recent, [("c".to_string(), vec![])]);
     store.drop_schema().unwrap();
 }
+
+#[test]
+fn postgres_announces_each_stored_incident_version_with_it() {
+    use garrison_model::queue::IncidentSummary;
+    use garrison_store::postgres::outbox::INCIDENT;
+    let store = postgres_store();
+    assert!(store.put_incident(&incident(2, "second")).unwrap());
+    // An older version is not stored, so not announced.
+    assert!(!store.put_incident(&incident(1, "first")).unwrap());
+    assert!(!store.put_incident(&incident(2, "second again")).unwrap());
+    assert!(store.put_incident(&incident(3, "third")).unwrap());
+    let waiting = store.outbox_pending(&[INCIDENT], 10).unwrap();
+    assert_eq!(
+        waiting
+            .iter()
+            .map(|entry| entry.key.as_str())
+            .collect::<Vec<_>>(),
+        ["incident/inc-1/2", "incident/inc-1/3"]
+    );
+    let announced: Vec<IncidentSummary> = waiting
+        .iter()
+        .map(|entry| serde_json::from_str(&entry.body).unwrap())
+        .collect();
+    assert_eq!(
+        announced
+            .iter()
+            .map(|summary| (summary.version, summary.title.as_str()))
+            .collect::<Vec<_>>(),
+        [(2, "second"), (3, "third")]
+    );
+    assert_eq!(store.outbox_pending(&[INCIDENT], 1).unwrap(), waiting[..1]);
+    store.drop_schema().unwrap();
+}

@@ -161,6 +161,15 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
                 membership.clone(),
             )
         });
+        // Announcements of what this process's roles change, from the store's outbox.
+        let relay = crate::outbox::Relay::start(
+            store.clone(),
+            bus.clone(),
+            &membership.ring,
+            &roles,
+            &name,
+            tokio::runtime::Handle::current(),
+        )?;
         let signal = crate::serve::wait_for_signal();
         tokio::pin!(signal);
 
@@ -198,6 +207,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
                         if let Some(partitions) = partitions {
                             partitions.stop().await;
                         }
+                        stop_relay(relay).await;
                         let _ = bus.flush().await;
                         bus.close();
                         return Ok(Default::default());
@@ -268,6 +278,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
             Some(part) => part.runtime.shutdown().await,
             None => Default::default(),
         };
+        stop_relay(relay).await;
         // Acks sent while stopping reach the server before the process ends.
         let _ = bus.flush().await;
         bus.close();
@@ -292,4 +303,13 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
         );
     }
     Ok(ExitCode::Success)
+}
+
+/// Stops the outbox relay (after publishing what waits) off the async threads.
+async fn stop_relay(relay: Option<crate::outbox::Relay>) {
+    if let Some(relay) = relay
+        && let Ok(published) = tokio::task::spawn_blocking(move || relay.stop()).await
+    {
+        tracing::info!("agent: the outbox relay published {published} announcements");
+    }
 }

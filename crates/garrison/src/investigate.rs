@@ -314,7 +314,7 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
             let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
                 .await
                 .map_err(|error| Failure::Internal(error.to_string()))?;
-            return run_team(bus, team.into(), alerts, args.pace).await;
+            return run_team(bus, team.into(), alerts, args.pace, None).await;
         };
         let bus = distributed.connect_bus("garrison investigate").await?;
         if distributed.keys.is_none() {
@@ -322,7 +322,7 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
             let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
                 .await
                 .map_err(|error| Failure::Internal(error.to_string()))?;
-            return run_team(bus, team.into(), alerts, args.pace).await;
+            return run_team(bus, team.into(), alerts, args.pace, None).await;
         }
         let local: Vec<team::Local> = if args.external_agents {
             Vec::new()
@@ -336,23 +336,32 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
         let own: Vec<&str> = std::iter::once(team::DETECT)
             .chain(local.iter().map(|local| local.role))
             .collect();
-        let journal = opened
-            .journal
+        let postgres = opened
+            .postgres
             .clone()
-            .ok_or_else(|| Failure::Internal("a distributed store has a journal".into()))?;
+            .ok_or_else(|| Failure::Internal("a distributed store is PostgreSQL".into()))?;
         let instance = format!("investigate-{}", std::process::id());
+        let membership = distributed.membership(&own, instance.clone(), postgres.clone())?;
+        let relay = crate::outbox::Relay::start(
+            postgres,
+            bus.clone(),
+            &membership.ring,
+            &own,
+            &instance,
+            tokio::runtime::Handle::current(),
+        )?;
         let part = team::start_part(
             bus.clone(),
             stores,
             Arc::new(SystemClock),
             config,
-            distributed.membership(&own, instance, journal)?,
+            membership,
             &local,
             true,
         )
         .await
         .map_err(|error| Failure::Internal(error.to_string()))?;
-        run_team(bus, part.try_into()?, alerts, args.pace).await
+        run_team(bus, part.try_into()?, alerts, args.pace, relay).await
     })?;
     if args.external_agents {
         // Reported by agents elsewhere: the incidents holding this run's alerts.
@@ -612,6 +621,7 @@ async fn run_team<B: Settles>(
     team: Running<B>,
     alerts: Vec<Alert>,
     pace: Option<f64>,
+    relay: Option<crate::outbox::Relay>,
 ) -> Result<
     (
         std::collections::BTreeSet<garrison_model::IncidentId>,
@@ -643,6 +653,10 @@ async fn run_team<B: Settles>(
         }
     }
     settle(&bus).await?;
+    // Every incident is stored: what announces them is published before the bus closes.
+    if let Some(relay) = relay {
+        let _ = tokio::task::spawn_blocking(move || relay.stop()).await;
+    }
     let stats = team.runtime.shutdown().await;
     bus.finish().await;
     let reported = team

@@ -20,6 +20,7 @@ mod investigate;
 mod live;
 mod logging;
 mod normalize;
+mod outbox;
 mod output;
 mod partitions;
 mod respond;

@@ -7,6 +7,8 @@
 use crate::serve::{ServeArgs, Signals, console_tls, load_config, rule_book, with_oidc};
 use crate::state::state_dir;
 use crate::{ExitCode, Failure};
+use garrison_agents::announce::Announcement;
+use garrison_bus::{Directory, JetStreamBus};
 use garrison_server::Server;
 use std::path::Path;
 use std::sync::Arc;
@@ -47,6 +49,23 @@ pub fn run(args: ServeArgs, path: &Path) -> Result<ExitCode, Failure> {
         .map_err(|error| Failure::Internal(error.to_string()))?
         .with_rules(rules, Some(precision));
     let console = with_oidc(console, &config)?;
+    // The live queue notice: incident versions the deployment's report agents announce.
+    match &distributed.keys {
+        Some(dir) => {
+            let ring = garrison_bus::KeyRing::load(dir, &[])
+                .map_err(|error| Failure::Usage(format!("keys: {error}")))?;
+            let bus = runtime.block_on(distributed.connect_bus("garrison serve"))?;
+            runtime.spawn(follow_announcements(
+                bus,
+                Announcement::directory(&ring),
+                console.feed().clone(),
+            ));
+        }
+        None => tracing::warn!(
+            "garrison serve: no [keys] in the distributed config, so announcements cannot be \
+             checked: pages are not told of new incidents as they are reported"
+        ),
+    }
     // This process's own folder (its lock), not the deployment's state.
     let dir = state_dir(&args.state)?;
     std::fs::create_dir_all(&dir)
@@ -87,4 +106,38 @@ pub fn run(args: ServeArgs, path: &Path) -> Result<ExitCode, Failure> {
         server.shutdown().await;
     });
     Ok(ExitCode::Success)
+}
+
+/// Passes every incident version announced on the deployment's bus, once checked, to the
+/// console's watchers; watches again after the server went away.
+async fn follow_announcements(
+    bus: JetStreamBus,
+    directory: Directory<garrison_agents::announce::AnnouncementKind>,
+    feed: garrison_server::api::events::Feed,
+) {
+    loop {
+        let mut watch = match bus.watch("state.incident").await {
+            Ok(watch) => watch,
+            Err(error) => {
+                tracing::warn!("garrison serve: cannot watch announcements yet: {error}");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        while let Some(next) = watch.next().await {
+            let checked = next.and_then(|signed| {
+                directory
+                    .open::<Announcement>(&signed)
+                    .map_err(|rejection| format!("refused an announcement: {rejection}"))
+            });
+            match checked {
+                Ok(envelope) => {
+                    if let Announcement::IncidentStored { incident } = envelope.payload {
+                        feed.summary(*incident);
+                    }
+                }
+                Err(why) => tracing::warn!("garrison serve: {why}"),
+            }
+        }
+    }
 }

@@ -47,8 +47,8 @@ pub struct OpenedStore {
     pub store: std::sync::Arc<dyn garrison_store::Store>,
     pub location: String,
     pub distributed: Option<crate::distributed::Distributed>,
-    /// The shared store's journal (distributed only).
-    pub journal: Option<std::sync::Arc<dyn garrison_store::Journal>>,
+    /// The shared store itself (distributed only): its journal, its outbox.
+    pub postgres: Option<std::sync::Arc<garrison_store::PostgresStore>>,
 }
 
 impl StoreArgs {
@@ -59,7 +59,7 @@ impl StoreArgs {
             let distributed = crate::distributed::Distributed::load(path)?;
             let store = distributed.open_store()?;
             return Ok(OpenedStore {
-                journal: Some(store.clone()),
+                postgres: Some(store.clone()),
                 store,
                 location: format!(
                     "PostgreSQL{} ({})",
@@ -87,7 +87,7 @@ impl StoreArgs {
             store: std::sync::Arc::new(store),
             location: dir.display().to_string(),
             distributed: None,
-            journal: None,
+            postgres: None,
         })
     }
 }

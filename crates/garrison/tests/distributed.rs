@@ -87,22 +87,7 @@ impl Deployment {
 
     /// Runs `job` with a connection to the NATS server under this deployment's prefix.
     fn with_bus<R>(&self, job: impl AsyncFnOnce(garrison_bus::JetStreamBus) -> R) -> R {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let bus = garrison_bus::JetStreamBus::connect(
-                &garrison_bus::NatsOptions::new(nats_url()),
-                garrison_bus::JetStreamConfig {
-                    prefix: self.name.clone(),
-                    ..Default::default()
-                },
-            )
-            .await
-            .unwrap();
-            job(bus).await
-        })
+        on_bus(&self.name, job)
     }
 
     /// The team's consumers at the NATS server, under this deployment's prefix.
@@ -112,6 +97,42 @@ impl Deployment {
                 .await
                 .unwrap()
         })
+    }
+
+    fn keys(&self) -> std::path::PathBuf {
+        self._dir.path().join("keys")
+    }
+
+    /// The number a query in this deployment's schema counts.
+    fn count(&self, query: &str) -> i64 {
+        let mut client = postgres::Client::connect(&postgres_url(), postgres::NoTls).unwrap();
+        client
+            .batch_execute(&format!("SET search_path TO {}", self.name))
+            .unwrap();
+        client.query_one(query, &[]).unwrap().get(0)
+    }
+
+    /// Collects the announcements under `subject` from now until stopped.
+    fn watch_announcements(&self, subject: &str) -> Watching {
+        let (ready, started) = std::sync::mpsc::channel();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (name, subject, stopping) = (self.name.clone(), subject.to_string(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            on_bus(&name, async |bus| {
+                let mut watch = bus.watch(&subject).await.unwrap();
+                ready.send(()).unwrap();
+                let mut heard = Vec::new();
+                let pause = std::time::Duration::from_millis(200);
+                while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                    if let Ok(Some(next)) = tokio::time::timeout(pause, watch.next()).await {
+                        heard.push(next.unwrap());
+                    }
+                }
+                heard
+            })
+        });
+        started.recv().unwrap();
+        Watching { stop, thread }
     }
 
     fn sql(&self, statement: &str) {
@@ -124,6 +145,41 @@ impl Drop for Deployment {
     fn drop(&mut self) {
         self.sql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name));
         self.with_bus(async |bus| bus.purge_all(&["alert", "incident"]).await.unwrap());
+    }
+}
+
+/// Runs `job` with a connection to the NATS server under `prefix`.
+fn on_bus<R>(prefix: &str, job: impl AsyncFnOnce(garrison_bus::JetStreamBus) -> R) -> R {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let bus = garrison_bus::JetStreamBus::connect(
+            &garrison_bus::NatsOptions::new(nats_url()),
+            garrison_bus::JetStreamConfig {
+                prefix: prefix.to_string(),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        job(bus).await
+    })
+}
+
+/// Announcements being collected.
+struct Watching {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<Vec<garrison_bus::SignedEnvelope>>,
+}
+
+impl Watching {
+    /// What was heard, after a last moment for anything on its way.
+    fn stop(self) -> Vec<garrison_bus::SignedEnvelope> {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.thread.join().unwrap()
     }
 }
 
@@ -538,19 +594,12 @@ fn triage_partitions_are_shared_between_processes_and_taken_over() {
 }
 
 #[test]
-fn a_console_serves_the_deployments_store() {
+fn a_console_serves_the_deployments_store_and_hears_what_its_agents_announce() {
     use std::io::{BufRead, BufReader, Write};
     let samples = workspace().join("samples");
-    let deployment = Deployment::new();
+    let deployment = Deployment::with_keys();
+    deployment.add("\n[agents]\nrespond = true\n");
     let config = deployment.config.to_str().unwrap();
-    let report = investigate(&["--distributed", config], &samples);
-    let reported: Vec<String> = report["incidents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|incident| incident["id"].as_str().unwrap().to_string())
-        .collect();
-    assert!(!reported.is_empty());
     // An admin of the deployment and a token, kept in PostgreSQL.
     let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_garrison"))
         .args([
@@ -597,6 +646,71 @@ fn a_console_serves_the_deployments_store() {
     let console = address
         .recv_timeout(std::time::Duration::from_secs(120))
         .expect("the console listens");
+    // Watching: the console's live feed, and the actions announced on the bus.
+    let updates = common::served::event_stream(&console, &token);
+    let actions = deployment.watch_announcements("state.action");
+
+    // The team (the respond role included) runs while both watch.
+    let report = investigate_with_actions(&["--distributed", config], &samples);
+    let reported: Vec<String> = report["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|incident| incident["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(!reported.is_empty());
+    // Every announcement left the outbox before the run ended.
+    assert_eq!(deployment.count("SELECT count(*) FROM outbox"), 0);
+    let mut heard: std::collections::BTreeMap<String, u64> = Default::default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while report["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|incident| {
+            heard.get(incident["id"].as_str().unwrap()) != incident["version"].as_u64().as_ref()
+        })
+    {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let update = updates
+            .recv_timeout(left)
+            .unwrap_or_else(|_| panic!("the feed told of {heard:?}, not {reported:?}"));
+        let version = update["version"].as_u64().unwrap();
+        let newest = heard
+            .entry(update["id"].as_str().unwrap().to_string())
+            .or_default();
+        *newest = version.max(*newest);
+    }
+    // Actions: each announced by the respond role, the last word on each its stored state.
+    let keys = garrison_bus::KeyRing::load(&deployment.keys(), &[]).unwrap();
+    let directory = garrison_agents::announce::Announcement::directory(&keys);
+    let announced = actions.stop();
+    let mut last: std::collections::BTreeMap<String, String> = Default::default();
+    for signed in &announced {
+        let envelope = directory
+            .open::<garrison_agents::announce::Announcement>(signed)
+            .expect("a genuine announcement");
+        assert_eq!(envelope.sender.role, "respond");
+        let garrison_agents::announce::Announcement::ActionChanged { action } = envelope.payload
+        else {
+            panic!("only actions were watched");
+        };
+        last.insert(action.key.clone(), action.state.as_str().to_string());
+    }
+    let stored: std::collections::BTreeMap<String, String> = report["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|action| {
+            (
+                action["key"].as_str().unwrap().to_string(),
+                action["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(!stored.is_empty());
+    assert_eq!(last, stored);
+
     let call = |method: &str, path: &str, body: Option<serde_json::Value>| {
         common::served::api(&console, method, path, &token, body.as_ref())
     };

@@ -31,9 +31,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 
+mod announce;
 mod options;
 mod pull;
 
+pub use announce::Watch;
 pub use options::NatsOptions;
 pub use pull::JetStreamSubscription;
 use pull::Puller;
@@ -243,6 +245,7 @@ impl JetStreamBus {
         }
         let config = &self.inner.config;
         let dead = family == DEAD_FAMILY;
+        let announcements = family == announce::FAMILY;
         let stream = self
             .inner
             .context
@@ -251,15 +254,22 @@ impl JetStreamBus {
                 subjects: vec![format!("{}.{family}.>", config.prefix)],
                 // Dead letters stay until someone deals with them; the oldest go first when
                 // the stream is full, so dead letters never block the living.
-                retention: if dead {
+                // Announcements are kept for whoever watches now or soon (a day at most),
+                // whether or not anyone does.
+                retention: if dead || announcements {
                     stream::RetentionPolicy::Limits
                 } else {
                     stream::RetentionPolicy::Interest
                 },
-                discard: if dead {
+                discard: if dead || announcements {
                     stream::DiscardPolicy::Old
                 } else {
                     stream::DiscardPolicy::New
+                },
+                max_age: if announcements {
+                    announce::KEPT
+                } else {
+                    Duration::ZERO
                 },
                 max_messages: config.max_messages,
                 max_bytes: config.max_bytes,
@@ -421,7 +431,11 @@ impl JetStreamBus {
     /// for operators resetting a deployment.
     pub async fn purge_all(&self, families: &[&str]) -> Result<(), BusError> {
         let mut streams = self.inner.streams.lock().await;
-        for family in families.iter().copied().chain([DEAD_FAMILY]) {
+        for family in families
+            .iter()
+            .copied()
+            .chain([DEAD_FAMILY, announce::FAMILY])
+        {
             streams.remove(family);
             let name = self.stream_name(family);
             if let Err(error) = self.inner.context.delete_stream(&name).await
@@ -434,6 +448,68 @@ impl JetStreamBus {
         }
         lock(&self.inner.routed).clear();
         Ok(())
+    }
+}
+
+impl JetStreamBus {
+    /// Publishes `envelope` with its id as `Nats-Msg-Id`, waiting and sending again while the
+    /// stream is full or the server away (up to the publish timeout).
+    async fn send(&self, envelope: SignedEnvelope) -> Result<(), BusError> {
+        let mut headers = async_nats::HeaderMap::new();
+        let id = envelope.id.to_string();
+        headers.insert("Nats-Msg-Id", id.as_str());
+        headers.insert(ID, id.as_str());
+        headers.insert(SENDER, envelope.sender.to_string().as_str());
+        headers.insert(SIGNATURE, hex::encode(envelope.signature).as_str());
+        let subject = self.nats_subject(&envelope.subject);
+        let payload = bytes::Bytes::from(envelope.body);
+        let deadline = tokio::time::Instant::now() + self.inner.config.publish_timeout;
+        let mut delay = Duration::from_millis(10);
+        loop {
+            let sent = self
+                .inner
+                .context
+                .publish_with_headers(subject.clone(), headers.clone(), payload.clone())
+                .await;
+            let error = match sent {
+                Ok(ack) => match ack.await {
+                    Ok(ack) => {
+                        let counter = if ack.duplicate {
+                            &self.inner.counters.duplicates
+                        } else {
+                            &self.inner.counters.published
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
+                        return Ok(());
+                    }
+                    Err(error) => error,
+                },
+                Err(error) => error,
+            };
+            // A full stream, a timeout or a lost connection: wait and send again (the message
+            // id makes a resend of something that did arrive a duplicate the stream drops).
+            let retryable = is_stream_full(&error)
+                || matches!(
+                    error.kind(),
+                    jetstream::context::PublishErrorKind::TimedOut
+                        | jetstream::context::PublishErrorKind::BrokenPipe
+                        | jetstream::context::PublishErrorKind::MaxAckPending
+                );
+            if !retryable || tokio::time::Instant::now() + delay > deadline {
+                return Err(BusError::Unavailable(format!(
+                    "cannot publish to {subject}: {error}"
+                )));
+            }
+            if self.inner.closed.load(Ordering::SeqCst) {
+                return Err(BusError::Closed);
+            }
+            self.inner
+                .counters
+                .publish_waits
+                .fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(1));
+        }
     }
 }
 
@@ -492,61 +568,7 @@ impl Bus for JetStreamBus {
         if !self.routed(&envelope.subject).await? {
             return Err(BusError::NoRoute(envelope.subject));
         }
-        let mut headers = async_nats::HeaderMap::new();
-        let id = envelope.id.to_string();
-        headers.insert("Nats-Msg-Id", id.as_str());
-        headers.insert(ID, id.as_str());
-        headers.insert(SENDER, envelope.sender.to_string().as_str());
-        headers.insert(SIGNATURE, hex::encode(envelope.signature).as_str());
-        let subject = self.nats_subject(&envelope.subject);
-        let payload = bytes::Bytes::from(envelope.body);
-        let deadline = tokio::time::Instant::now() + self.inner.config.publish_timeout;
-        let mut delay = Duration::from_millis(10);
-        loop {
-            let sent = self
-                .inner
-                .context
-                .publish_with_headers(subject.clone(), headers.clone(), payload.clone())
-                .await;
-            let error = match sent {
-                Ok(ack) => match ack.await {
-                    Ok(ack) => {
-                        let counter = if ack.duplicate {
-                            &self.inner.counters.duplicates
-                        } else {
-                            &self.inner.counters.published
-                        };
-                        counter.fetch_add(1, Ordering::Relaxed);
-                        return Ok(());
-                    }
-                    Err(error) => error,
-                },
-                Err(error) => error,
-            };
-            // A full stream, a timeout or a lost connection: wait and send again (the message
-            // id makes a resend of something that did arrive a duplicate the stream drops).
-            let retryable = is_stream_full(&error)
-                || matches!(
-                    error.kind(),
-                    jetstream::context::PublishErrorKind::TimedOut
-                        | jetstream::context::PublishErrorKind::BrokenPipe
-                        | jetstream::context::PublishErrorKind::MaxAckPending
-                );
-            if !retryable || tokio::time::Instant::now() + delay > deadline {
-                return Err(BusError::Unavailable(format!(
-                    "cannot publish to {subject}: {error}"
-                )));
-            }
-            if self.inner.closed.load(Ordering::SeqCst) {
-                return Err(BusError::Closed);
-            }
-            self.inner
-                .counters
-                .publish_waits
-                .fetch_add(1, Ordering::Relaxed);
-            tokio::time::sleep(delay).await;
-            delay = (delay * 2).min(Duration::from_secs(1));
-        }
+        self.send(envelope).await
     }
 
     async fn declare(&self, specs: &[SubscriptionSpec]) -> Result<(), BusError> {

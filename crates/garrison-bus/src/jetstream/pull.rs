@@ -156,7 +156,10 @@ impl Puller {
 }
 
 /// Rebuilds the envelope from a message's headers and body; why not, when it is not one.
-fn envelope_of(message: &jetstream::Message, prefix: &str) -> Result<SignedEnvelope, String> {
+pub(super) fn envelope_of(
+    message: &jetstream::Message,
+    prefix: &str,
+) -> Result<SignedEnvelope, String> {
     let headers = message
         .headers
         .as_ref()

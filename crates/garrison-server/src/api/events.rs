@@ -41,7 +41,12 @@ impl Default for Feed {
 impl Feed {
     /// Announces `incident` to everyone watching (nobody watching is fine).
     pub fn incident(&self, incident: &Incident) {
-        let summary: IncidentSummary = incident.summary();
+        self.summary(incident.summary());
+    }
+
+    /// Announces an incident version known by its summary (a distributed deployment's
+    /// announcements carry only that).
+    pub fn summary(&self, summary: IncidentSummary) {
         let _ = self.0.send(IncidentUpdate {
             id: summary.id,
             version: summary.version,

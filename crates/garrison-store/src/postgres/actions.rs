@@ -1,5 +1,6 @@
 //! Response actions and the kill switch in PostgreSQL: the same compare-and-set moves as the
-//! embedded store, the row locked for the move, committed with the move's audit entry.
+//! embedded store, the row locked for the move, committed with the move's audit entry and the
+//! announcement of the action as it now stands (the outbox).
 
 use super::{PostgresStore, append_in, text};
 use crate::StoreError;
@@ -37,6 +38,7 @@ impl ActionStore for PostgresStore {
             )?;
             if inserted == 1 {
                 append_in(&mut transaction, audit, action.proposed_at)?;
+                super::outbox::action(&mut transaction, action)?;
             }
             transaction.commit()?;
             Ok(inserted == 1)
@@ -136,6 +138,7 @@ impl ActionStore for PostgresStore {
                 &[&key, &to.as_str(), &text(&encode(&record, key)?), &started],
             )?;
             append_in(&mut transaction, audit, at)?;
+            super::outbox::action(&mut transaction, &record)?;
             transaction.commit()?;
             Ok(true)
         })

@@ -255,6 +255,16 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX incident_alerts_by_time ON incident_alerts (superseded, at_ns, seq);
      CREATE INDEX incident_alerts_by_rule ON incident_alerts (rule_id, superseded, at_ns, seq);
      UPDATE incidents SET summary = NULL;",
+    // 16: the transactional outbox: messages announcing state changes, written in the
+    // changes' transactions, removed once published.
+    "CREATE TABLE outbox (
+         seq   BIGSERIAL PRIMARY KEY,
+         topic TEXT NOT NULL,
+         key   TEXT NOT NULL,
+         body  TEXT NOT NULL,
+         at    TIMESTAMPTZ NOT NULL DEFAULT now()
+     );
+     CREATE INDEX outbox_by_topic ON outbox (topic, seq);",
 ];
 
 /// The PostgreSQL store. Cheap to share behind an `Arc`.
@@ -721,6 +731,7 @@ pub(crate) fn is_retryable(error: &postgres::Error) -> bool {
 }
 
 mod actions;
+pub mod outbox;
 mod owner;
 pub(crate) mod records;
 

@@ -402,6 +402,7 @@ impl IncidentStore for PostgresStore {
             )?;
             if changed > 0 {
                 crate::alerts::index_postgres(&mut transaction, incident)?;
+                super::outbox::incident(&mut transaction, incident)?;
             }
             transaction.commit()?;
             Ok(changed > 0)

@@ -191,3 +191,30 @@ pub fn try_http(
         .unwrap_or_default();
     Some((status, body))
 }
+
+/// The console's live feed (`/api/v1/events`), each update's JSON as it comes.
+pub fn event_stream(address: &str, token: &str) -> std::sync::mpsc::Receiver<serde_json::Value> {
+    let mut stream = TcpStream::connect(address).unwrap();
+    // HTTP/1.0: the body comes as it is, not in chunks, until the server closes.
+    write!(
+        stream,
+        "GET /api/v1/events HTTP/1.0\r\nHost: {address}\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status).unwrap();
+    assert!(status.contains(" 200 "), "{status}");
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in reader.lines().map_while(Result::ok) {
+            if let Some(data) = line.strip_prefix("data: ")
+                && let Ok(update) = serde_json::from_str(data)
+                && sender.send(update).is_err()
+            {
+                return;
+            }
+        }
+    });
+    receiver
+}
