@@ -277,6 +277,12 @@ pub async fn start_part<B: Bus>(
             None => builder.remote(&spec)?,
         }
     }
+    // The deployment's ack wait holds for the response agent too: how long a verified
+    // incident held by a responder that died waits for another.
+    let mut respond_spec = spec(RESPOND)?;
+    if ack_wait.is_some() {
+        respond_spec.ack_wait = ack_wait;
+    }
     match (
         local.iter().find(|local| local.role == RESPOND),
         &config.responder,
@@ -285,14 +291,14 @@ pub async fn start_part<B: Bus>(
             let responder = responder.clone();
             let spec = AgentSpec {
                 instances: local.instances.unwrap_or(1).max(1),
-                ..spec(RESPOND)?
+                ..respond_spec
             };
             builder.agent(spec, move || {
                 crate::respond::Respond::new(responder.clone())
             })?;
         }
         (Some(_), None) => return Err(TeamError::NoResponder),
-        (None, _) if respond => builder.remote(&spec(RESPOND)?)?,
+        (None, _) if respond => builder.remote(&respond_spec)?,
         (None, _) => {}
     }
     let runtime = builder.start().await?;

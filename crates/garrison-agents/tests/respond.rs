@@ -90,6 +90,47 @@ async fn a_verified_incident_gets_actions_decided_by_policy_autonomy_and_connect
 }
 
 #[tokio::test]
+async fn a_host_contained_for_one_incident_is_not_contained_again_for_another() {
+    let setup = setup(auto_containment(), Recording::default());
+    let now = SystemClock.now();
+    // The first incident's containment is carried out.
+    let first = incident(0.9, ws1_dana());
+    setup.responder.decide(&first, false, now).unwrap();
+    setup.responder.execute_ready(&SystemClock).await.unwrap();
+    let isolations = |setup: &Setup| {
+        setup
+            .connector
+            .calls()
+            .iter()
+            .filter(|call| call.kind == ActionKind::IsolateHost)
+            .count()
+    };
+    assert_eq!(isolations(&setup), 1);
+    // Another incident on the same host (say, one later merged with the first) calls for it
+    // again: recorded as done, naming the first action, not carried out twice.
+    let mut second = incident(0.9, ws1_dana());
+    second.id = IncidentId("inc-00000000000000b2".into());
+    let decided = setup.responder.decide(&second, false, now).unwrap();
+    let isolate = decided
+        .iter()
+        .find(|record| record.kind == ActionKind::IsolateHost)
+        .unwrap();
+    assert_eq!(isolate.state, ActionState::Succeeded);
+    let outcome = isolate.outcome.as_deref().unwrap();
+    assert!(
+        outcome.starts_with("already carried out as ") && outcome.contains(&first.id.0),
+        "{outcome}"
+    );
+    setup.responder.execute_ready(&SystemClock).await.unwrap();
+    assert_eq!(isolations(&setup), 1);
+    // Its ticket is its own: a ticket names an incident.
+    assert_eq!(
+        by_kind(&decided)[&ActionKind::OpenTicket],
+        ActionState::Approved
+    );
+}
+
+#[tokio::test]
 async fn approving_twice_executes_once_and_rejection_or_expiry_never() {
     let setup = setup(auto_containment(), Recording::default());
     let now = SystemClock.now();

@@ -2,14 +2,18 @@
 //! JetStream and PostgreSQL (its own servers unless given URLs), replays a stream at a pace
 //! while killing agent processes with SIGKILL and restarting them, and restarting NATS and
 //! PostgreSQL where it started them, then compares what came out with a fault-free run of the
-//! same stream on the embedded engines and prints JSON.
+//! same stream on the embedded engines and prints JSON. Two response agents act alone on every
+//! action their playbooks propose, through an endpoint counting each action's calls, so an
+//! action executed twice is seen.
 
 use crate::chaos_engines::{Engines, Supervisor};
+use crate::chaos_response::{self, Recorder};
 use crate::distributed::Distributed;
 use crate::{ExitCode, Failure};
 use garrison_agents::messages::TeamMessage;
 use garrison_bus::Envelope;
-use garrison_store::{EvidenceStore, Journal, Store};
+use garrison_model::action::ActionState;
+use garrison_store::{ActionStore, EvidenceStore, Journal, Store};
 use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,13 +56,28 @@ struct Report {
     events_lost: u64,
     alerts_raised: u64,
     alerts_lost: u64,
+    /// Actions executed (distinct idempotency keys the connector endpoint received).
     response_actions: u64,
+    response_actions_fault_free: u64,
+    /// Executions beyond an action's first that do it again (a second ticket or page).
     duplicate_actions: u64,
+    /// Actions that set a state (isolate, block, suspend) sent again with the same
+    /// idempotency key after their responder died mid-call: the effect of sending once.
+    actions_resent_safely: u64,
+    /// Actions executed for an effect (kind on target) another action already had.
+    repeated_effects: u64,
+    repeated_effects_fault_free: u64,
+    /// Actions whose outcome a kill left unknown: never retried automatically.
+    actions_ambiguous: u64,
+    /// Actions still approved or executing when the agents were stopped.
+    actions_unsettled: u64,
     incidents: usize,
     incidents_fault_free: usize,
     incidents_equal_to_fault_free: bool,
     audit_verified: bool,
     kills: u64,
+    /// Kills of response agents (every other kill).
+    responder_kills: u64,
     agent_restarts: u64,
     nats_restarts: u64,
     postgres_restarts: u64,
@@ -86,8 +105,22 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
     } else {
         args.inputs.clone()
     };
+    // Response actions: the agent acts alone on all it proposes, through an endpoint that
+    // counts each action's calls.
+    let recorder = Recorder::start()?;
+    let response = recorder.write_config(&work)?;
     eprintln!("chaos: the fault-free run, embedded");
-    let baseline = investigate(&binary, &["--state", path(&work.join("baseline"))], &inputs)?;
+    let baseline = investigate(
+        &binary,
+        &[
+            "--state",
+            path(&work.join("baseline")),
+            "--response",
+            path(&response),
+        ],
+        &inputs,
+    )?;
+    let fault_free = chaos_response::executions(&recorder.take());
 
     let mut engines = Engines::start(&work, args.nats.clone(), args.postgres.clone())?;
     let config = work.join("distributed.toml");
@@ -95,7 +128,7 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
     std::fs::write(
         &config,
         format!(
-            "[nats]\nurl = {:?}\nprefix = {namespace:?}\n\n[postgres]\nurl = {:?}\nschema = {namespace:?}\nkeep_journal = true\n\n[keys]\ndir = \"keys\"\n\n[agents]\nack_wait_seconds = 5\npartitions = {}\ncheckpoint_every = 4\n",
+            "[nats]\nurl = {:?}\nprefix = {namespace:?}\n\n[postgres]\nurl = {:?}\nschema = {namespace:?}\nkeep_journal = true\n\n[keys]\ndir = \"keys\"\n\n[agents]\nack_wait_seconds = 5\npartitions = {}\ncheckpoint_every = 4\nrespond = true\n",
             engines.nats_url(),
             engines.postgres_url(),
             args.partitions
@@ -106,14 +139,22 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
         dir: work.join("keys"),
     })?;
 
-    let roles: [&[&str]; 5] = [
+    let roles: [&[&str]; 7] = [
         &["triage", "investigate"],
         &["triage", "investigate"],
         &["verify"],
         &["verify"],
         &["supervisor", "report"],
+        &["respond"],
+        &["respond"],
     ];
-    let mut agents = Supervisor::new(&binary, &config, &work.join("logs"), &roles)?;
+    let mut agents = Supervisor::new(
+        &binary,
+        &config,
+        &work.join("logs"),
+        &roles,
+        &["--response", path(&response)],
+    )?;
     let mut feeder = Command::new(&binary)
         .args([
             "investigate",
@@ -147,6 +188,7 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
         .map(Duration::from_secs_f64)
         .unwrap_or(pace / 10)
         .max(Duration::from_millis(500));
+    let (mut agents_killed, mut responder_kills) = (0u64, 0u64);
     let replay_started = Instant::now();
     let (mut next_kill, mut nats_done, mut postgres_done) =
         (replay_started + kill_every, false, false);
@@ -156,7 +198,12 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
         let elapsed = now - replay_started;
         if elapsed < pace {
             if now >= next_kill {
-                agents.kill_one(&mut random);
+                // Every other kill lands on a response agent, likely mid-action.
+                let responder = (agents_killed % 2 == 1).then_some("respond");
+                if agents.kill_one(&mut random, responder) && responder.is_some() {
+                    responder_kills += 1;
+                }
+                agents_killed += 1;
                 next_kill = now + kill_every;
             }
             if !nats_done && elapsed > pace / 3 {
@@ -192,14 +239,24 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
             work.join("logs/feeder.log").display()
         ))
     })?;
+    let distributed = Distributed::load(&config)?;
+    let store = distributed.open_store()?;
+    // Actions the last incidents called for are carried out before the agents stop.
+    let unsettled = settle_actions(store.as_ref(), &mut agents)?;
     let (kills, agent_restarts) = agents.stop();
+    let executed = chaos_response::executions(&recorder.take());
+    let ambiguous = store
+        .action_counts()
+        .map_err(|error| Failure::Store(error.to_string()))?
+        .into_iter()
+        .filter(|(state, _)| *state == ActionState::Unknown)
+        .map(|(_, count)| count)
+        .sum();
     // Both runs' incidents stay in the working folder, to compare by hand.
     for (name, value) in [("fault-free.json", &baseline), ("faulty.json", &faulty)] {
         let _ = std::fs::write(work.join(name), value.to_string());
     }
 
-    let distributed = Distributed::load(&config)?;
-    let store = distributed.open_store()?;
     let events_accepted = faulty["stats"]["events"].as_u64().unwrap_or(0);
     let stored = store
         .event_count()
@@ -213,14 +270,20 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
         events_lost: events_accepted.saturating_sub(stored),
         alerts_raised,
         alerts_lost: alerts_raised.saturating_sub(triaged),
-        // Response actions arrive with the policy work; none exist to be executed twice yet.
-        response_actions: 0,
-        duplicate_actions: 0,
+        response_actions: executed.actions,
+        response_actions_fault_free: fault_free.actions,
+        duplicate_actions: executed.duplicates,
+        actions_resent_safely: executed.resent,
+        repeated_effects: executed.repeated_effects,
+        repeated_effects_fault_free: fault_free.repeated_effects,
+        actions_ambiguous: ambiguous,
+        actions_unsettled: unsettled,
         incidents: grouping(&faulty).len(),
         incidents_fault_free: grouping(&baseline).len(),
         incidents_equal_to_fault_free: grouping(&faulty) == grouping(&baseline),
         audit_verified: audit.violation.is_none(),
         kills,
+        responder_kills,
         agent_restarts,
         nats_restarts: engines.nats_restarts,
         postgres_restarts: engines.postgres_restarts,
@@ -331,4 +394,24 @@ fn alerts_triage_handled(journal: &dyn Journal, partitions: u32) -> Result<u64, 
         }
     }
     Ok(alerts.len() as u64)
+}
+
+/// Waits (up to a minute, reviving killed agents but killing no more) until no action is
+/// approved or executing; how many still are.
+fn settle_actions(store: &dyn ActionStore, agents: &mut Supervisor) -> Result<u64, Failure> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let unsettled: u64 = store
+            .action_counts()
+            .map_err(|error| Failure::Store(error.to_string()))?
+            .into_iter()
+            .filter(|(state, _)| matches!(state, ActionState::Approved | ActionState::Executing))
+            .map(|(_, count)| count)
+            .sum();
+        if unsettled == 0 || Instant::now() > deadline {
+            return Ok(unsettled);
+        }
+        agents.revive()?;
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

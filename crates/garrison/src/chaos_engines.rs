@@ -321,6 +321,8 @@ pub struct Supervisor {
     binary: PathBuf,
     config: PathBuf,
     logs: PathBuf,
+    /// Arguments every agent process gets.
+    extra: Vec<String>,
     agents: Vec<(Vec<String>, Option<Child>)>,
     kills: u64,
     restarts: u64,
@@ -332,12 +334,14 @@ impl Supervisor {
         config: &Path,
         logs: &Path,
         roles: &[&[&str]],
+        extra: &[&str],
     ) -> Result<Supervisor, Failure> {
         std::fs::create_dir_all(logs).map_err(io_failure("cannot make the logs folder"))?;
         let mut supervisor = Supervisor {
             binary: binary.to_path_buf(),
             config: config.to_path_buf(),
             logs: logs.to_path_buf(),
+            extra: extra.iter().map(|arg| arg.to_string()).collect(),
             agents: roles
                 .iter()
                 .map(|roles| (roles.iter().map(|r| r.to_string()).collect(), None))
@@ -363,6 +367,7 @@ impl Supervisor {
         for role in roles.iter() {
             command.args(["--role", role]);
         }
+        command.args(&self.extra);
         *slot = Some(
             command
                 .stdout(Stdio::null())
@@ -388,16 +393,25 @@ impl Supervisor {
         Ok(())
     }
 
-    /// SIGKILL to one agent process, picked at random.
-    pub fn kill_one(&mut self, random: &mut fastrand::Rng) {
-        let index = random.usize(..self.agents.len());
-        let (roles, slot) = &mut self.agents[index];
-        if let Some(child) = slot {
-            eprintln!("chaos: SIGKILL to agent {index} ({})", roles.join("+"));
-            let _ = child.kill();
-            let _ = child.wait();
-            self.kills += 1;
+    /// SIGKILL to one agent process, picked at random (among those running `role` when
+    /// given); whether one was killed.
+    pub fn kill_one(&mut self, random: &mut fastrand::Rng, role: Option<&str>) -> bool {
+        let candidates: Vec<usize> = (0..self.agents.len())
+            .filter(|&index| role.is_none_or(|role| self.agents[index].0.iter().any(|r| r == role)))
+            .collect();
+        if candidates.is_empty() {
+            return false;
         }
+        let index = candidates[random.usize(..candidates.len())];
+        let (roles, slot) = &mut self.agents[index];
+        let Some(child) = slot else {
+            return false;
+        };
+        eprintln!("chaos: SIGKILL to agent {index} ({})", roles.join("+"));
+        let _ = child.kill();
+        let _ = child.wait();
+        self.kills += 1;
+        true
     }
 
     /// Stops every agent with SIGTERM (they finish what they hold); kills and restarts made.

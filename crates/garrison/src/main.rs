@@ -10,6 +10,7 @@ mod bench_live;
 mod bench_team;
 mod chaos;
 mod chaos_engines;
+mod chaos_response;
 mod demo;
 mod distributed;
 mod eval;

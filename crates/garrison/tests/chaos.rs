@@ -1,7 +1,7 @@
 //! `garrison chaos` in the test suite: agents as processes on its own NATS server and
 //! PostgreSQL cluster, the bundled samples replayed while agent processes are killed with
 //! SIGKILL and both servers are restarted; nothing accepted may be lost, the incidents must be
-//! the fault-free run's, and the audit chain must verify.
+//! the fault-free run's, no response action may run twice, and the audit chain must verify.
 
 mod common;
 
@@ -36,7 +36,13 @@ fn killing_agents_and_restarting_nats_and_postgresql_loses_nothing_and_changes_n
     assert!(number("alerts_raised") >= 50, "{report}");
     assert_eq!(number("events_lost"), 0, "{report}");
     assert_eq!(number("alerts_lost"), 0, "{report}");
+    // Response actions ran through the faults: the agents acted, none twice, none left
+    // half-done.
+    assert!(number("response_actions_fault_free") >= 5, "{report}");
+    assert!(number("response_actions") >= 5, "{report}");
     assert_eq!(number("duplicate_actions"), 0, "{report}");
+    assert_eq!(number("repeated_effects"), 0, "{report}");
+    assert_eq!(number("actions_unsettled"), 0, "{report}");
     assert!(number("kills") >= 3, "{report}\n{said}");
     assert_eq!(number("nats_restarts"), 1, "{report}");
     assert_eq!(number("postgres_restarts"), 1, "{report}");

@@ -211,13 +211,28 @@ impl Responder {
         }
         let situation = self.situation(incident, stalled, blast_radius(&proposals), now)?;
         let kill_switch = self.store.kill_switch()?;
+        let mut in_effect: Option<Vec<ActionRecord>> = None;
         let mut recorded = Vec::new();
         for proposal in proposals {
             let key = ActionRecord::key_for(&incident.id, proposal.kind, &proposal.target);
             if self.store.action(&key)?.is_some() {
                 continue;
             }
-            let record = self.assess_proposal(incident, proposal, &situation, kill_switch, now);
+            let mut record = self.assess_proposal(incident, proposal, &situation, kill_switch, now);
+            if record.state == ActionState::Approved {
+                let in_effect = match &mut in_effect {
+                    Some(in_effect) => in_effect,
+                    None => in_effect.insert(self.store.actions(
+                        &[
+                            ActionState::Approved,
+                            ActionState::Executing,
+                            ActionState::Succeeded,
+                        ],
+                        IN_EFFECT_LIMIT,
+                    )?),
+                };
+                already_in_effect(&mut record, in_effect);
+            }
             if self.store.propose_action(
                 &record,
                 &self.decision_audit(AuditAction::ResponseDecided, &record),
@@ -436,4 +451,34 @@ pub(crate) fn priority(incident: &Incident, facts: &TargetFacts) -> u32 {
         });
     let score = criticality * incident.confidence.clamp(0.0, 1.0) * (0.5 + 0.5 * stage);
     (score * 100.0).round() as u32
+}
+
+/// Actions looked at when checking whether a new one's effect is already there.
+const IN_EFFECT_LIMIT: usize = 100_000;
+
+/// An action the agent would carry out alone whose effect another incident's action already
+/// has, or is about to have (the same kind on the same target: a host isolated for an incident
+/// later merged into this one), is recorded as done, naming that action, instead of being
+/// carried out a second time.
+fn already_in_effect(record: &mut ActionRecord, in_effect: &[ActionRecord]) {
+    if record.target.kind == TargetKind::Incident {
+        return;
+    }
+    let Some(other) = in_effect.iter().find(|other| {
+        other.kind == record.kind && other.target == record.target && other.key != record.key
+    }) else {
+        return;
+    };
+    record.state = ActionState::Succeeded;
+    let why = format!(
+        "already {} as {} (incident {})",
+        match other.state {
+            ActionState::Succeeded => "carried out",
+            _ => "under way",
+        },
+        other.key,
+        other.incident
+    );
+    record.reasons.push(why.clone());
+    record.outcome = Some(why);
 }
