@@ -122,3 +122,91 @@ impl Health for ServeHealth {
         counters
     }
 }
+
+/// What `garrison serve --distributed` reports: it runs no agents, so its page shows the
+/// deployment's queues: every JetStream consumer of the team (messages waiting, delivered,
+/// acknowledged, delivered again) and the announcements waiting in the store's outbox
+/// (`outbox:KIND`), as last read (every few seconds, by [`DeploymentHealth::follow`]).
+#[derive(Default)]
+pub struct DeploymentHealth {
+    queues: std::sync::Mutex<Vec<QueueDepth>>,
+}
+
+/// The outbox's kinds of announcement, each shown even when nothing waits.
+const OUTBOX_TOPICS: [&str; 2] = [
+    garrison_store::postgres::outbox::INCIDENT,
+    garrison_store::postgres::outbox::ACTION,
+];
+
+/// How often the deployment's queues are read.
+const READ_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl DeploymentHealth {
+    /// Reads the deployment's queues until the process ends.
+    pub async fn follow(
+        self: Arc<Self>,
+        bus: garrison_bus::JetStreamBus,
+        store: Arc<garrison_store::PostgresStore>,
+    ) {
+        loop {
+            let mut queues = Vec::new();
+            match bus.consumers(&crate::investigate::team_subjects()).await {
+                Ok(consumers) => queues.extend(consumers.into_iter().map(|state| QueueDepth {
+                    consumer: state.name,
+                    queued: state.pending + state.unacked,
+                    delivered: state.delivered,
+                    acked: state.delivered.saturating_sub(state.unacked),
+                    redelivered: state.redelivered,
+                    dead_lettered: 0,
+                })),
+                Err(error) => tracing::warn!("garrison serve: cannot read the bus queues: {error}"),
+            }
+            let outbox = {
+                let store = store.clone();
+                tokio::task::spawn_blocking(move || store.outbox_depth()).await
+            };
+            match outbox {
+                Ok(Ok(depths)) => queues.extend(OUTBOX_TOPICS.iter().map(|topic| {
+                    let waiting = depths
+                        .iter()
+                        .find(|(known, _)| known == topic)
+                        .map_or(0, |(_, waiting)| *waiting);
+                    QueueDepth {
+                        consumer: format!("outbox:{topic}"),
+                        queued: waiting,
+                        delivered: 0,
+                        acked: 0,
+                        redelivered: 0,
+                        dead_lettered: 0,
+                    }
+                })),
+                Ok(Err(error)) => {
+                    tracing::warn!("garrison serve: cannot read the outbox: {error}")
+                }
+                Err(_) => {}
+            }
+            *self
+                .queues
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = queues;
+            tokio::time::sleep(READ_EVERY).await;
+        }
+    }
+}
+
+impl Health for DeploymentHealth {
+    fn agents(&self) -> Vec<AgentHealth> {
+        Vec::new()
+    }
+
+    fn queues(&self) -> Vec<QueueDepth> {
+        self.queues
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    fn counters(&self) -> Vec<Counter> {
+        Vec::new()
+    }
+}

@@ -667,7 +667,7 @@ async fn run_team<B: Settles>(
     Ok((reported, stats, bus.dead_letters()))
 }
 
-fn team_subjects() -> Vec<&'static str> {
+pub(crate) fn team_subjects() -> Vec<&'static str> {
     use garrison_bus::Message;
     garrison_agents::messages::TeamKind::ALL
         .iter()

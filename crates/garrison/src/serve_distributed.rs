@@ -2,7 +2,9 @@
 //! PostgreSQL store of a distributed deployment whose agents run as `garrison agent`
 //! processes. Incidents, approvals (carried out by the deployment's response agent), verdicts,
 //! cases, rule switches, users, sessions and the audit log are the deployment's; several
-//! such consoles may serve one store. No agents or live inputs run in this process.
+//! such consoles may serve one store. No agents or live inputs run in this process; its agents
+//! page shows the deployment's queues (JetStream consumers, the outbox), and its live feed the
+//! incidents the deployment announces.
 
 use crate::serve::{ServeArgs, Signals, console_tls, load_config, rule_book, with_oidc};
 use crate::state::state_dir;
@@ -48,13 +50,16 @@ pub fn run(args: ServeArgs, path: &Path) -> Result<ExitCode, Failure> {
     let console = garrison_server::api::Console::new(store.clone(), Some(responder))
         .map_err(|error| Failure::Internal(error.to_string()))?
         .with_rules(rules, Some(precision));
-    let console = with_oidc(console, &config)?;
+    // The agents page: the deployment's queues (the agents run elsewhere).
+    let bus = runtime.block_on(distributed.connect_bus("garrison serve"))?;
+    let health = Arc::new(crate::health::DeploymentHealth::default());
+    runtime.spawn(health.clone().follow(bus.clone(), store.clone()));
+    let console = with_oidc(console, &config)?.with_health(health);
     // The live queue notice: incident versions the deployment's report agents announce.
     match &distributed.keys {
         Some(dir) => {
             let ring = garrison_bus::KeyRing::load(dir, &[])
                 .map_err(|error| Failure::Usage(format!("keys: {error}")))?;
-            let bus = runtime.block_on(distributed.connect_bus("garrison serve"))?;
             runtime.spawn(follow_announcements(
                 bus,
                 Announcement::directory(&ring),

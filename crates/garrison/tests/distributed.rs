@@ -725,6 +725,32 @@ fn a_console_serves_the_deployments_store_and_hears_what_its_agents_announce() {
     for id in &reported {
         assert!(listed.contains(&id.as_str()), "{id} not in {listed:?}");
     }
+    // Its agents page: the deployment's queues, drained, and an empty outbox.
+    let mut queues = serde_json::Value::Null;
+    for _ in 0..50 {
+        queues = call("GET", "/api/v1/agents", None).1["queues"].clone();
+        // Read every 2 s: a reading from before the run ended may still show work queued.
+        if queues.as_array().is_some_and(|queues| {
+            queues
+                .iter()
+                .any(|queue| queue["consumer"] == "respond__incident_verified")
+                && queues.iter().all(|queue| queue["queued"] == 0)
+        }) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let queues = queues.as_array().unwrap();
+    let named = |name: &str| queues.iter().find(|queue| queue["consumer"] == name);
+    for consumer in ["verify__incident_proposed", "respond__incident_verified"] {
+        let queue = named(consumer).unwrap_or_else(|| panic!("{consumer} in {queues:?}"));
+        assert_eq!(queue["queued"], 0, "{queue}");
+        assert!(queue["delivered"].as_u64().unwrap() > 0, "{queue}");
+    }
+    for outbox in ["outbox:incident", "outbox:action"] {
+        let queue = named(outbox).unwrap_or_else(|| panic!("{outbox} in {queues:?}"));
+        assert_eq!(queue["queued"], 0, "{queue}");
+    }
     let (status, detail) = call("GET", &format!("/api/v1/incidents/{}", reported[0]), None);
     assert_eq!(status, 200);
     assert_eq!(detail["incident"]["id"], reported[0].as_str());
