@@ -23,6 +23,10 @@ pub struct BenchDistributedArgs {
     /// Files to replay instead of the generated workload.
     #[arg(long = "input", value_name = "PATH")]
     pub inputs: Vec<PathBuf>,
+    /// The inputs' format, as `investigate --from` takes it (`ait-ads`: an alert stream that
+    /// loads triage and investigation rather than detection).
+    #[arg(long, value_name = "FORMAT", requires = "inputs")]
+    pub from: Option<String>,
     /// Generated workload: minutes of telemetry, with an intrusion every three minutes.
     #[arg(long, default_value_t = 60)]
     pub minutes: i64,
@@ -62,6 +66,13 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
     } else {
         args.inputs.clone()
     };
+    // What every run reads: the format, when given, then the inputs.
+    let inputs: Vec<std::ffi::OsString> = args
+        .from
+        .iter()
+        .flat_map(|format| ["--from".into(), format.into()])
+        .chain(inputs.iter().map(|input| input.clone().into_os_string()))
+        .collect();
     let engines = Engines::start(work.path(), args.nats.clone(), args.postgres.clone())?;
     let mut runs = Vec::new();
 
@@ -155,7 +166,12 @@ fn path(path: &Path) -> &str {
 }
 
 /// Runs `garrison investigate` with `store` arguments, sampling its peak memory.
-fn measure(label: &str, binary: &Path, store: &[&str], inputs: &[PathBuf]) -> Result<Run, Failure> {
+fn measure(
+    label: &str,
+    binary: &Path,
+    store: &[&str],
+    inputs: &[std::ffi::OsString],
+) -> Result<Run, Failure> {
     eprintln!("bench: {label}");
     let started = Instant::now();
     let mut child = Command::new(binary)
