@@ -102,22 +102,36 @@ pub(crate) fn index_postgres(
         &[&text(&incident.id.0)],
     )?;
     let superseded = i64::from(incident.superseded_by.is_some());
+    // One statement for all the alerts: an incident of thousands of alerts stored version
+    // after version would otherwise cost a round trip per alert per version.
+    let mut ids = Vec::with_capacity(incident.alerts.len());
+    let mut rules = Vec::with_capacity(incident.alerts.len());
+    let mut levels = Vec::with_capacity(incident.alerts.len());
+    let mut times = Vec::with_capacity(incident.alerts.len());
+    let mut bodies = Vec::with_capacity(incident.alerts.len());
     for alert in &incident.alerts {
-        client.execute(
-            "INSERT INTO incident_alerts
-                 (incident, alert, rule_id, level, at_ns, superseded, body)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            &[
-                &text(&incident.id.0),
-                &alert.id.to_string(),
-                &text(&alert.rule_id),
-                &(alert.level as i64),
-                &at(alert),
-                &superseded,
-                &text(&encode(alert)?),
-            ],
-        )?;
+        ids.push(alert.id.to_string());
+        rules.push(text(&alert.rule_id).into_owned());
+        levels.push(alert.level as i64);
+        times.push(at(alert));
+        bodies.push(text(&encode(alert)?).into_owned());
     }
+    client.execute(
+        "INSERT INTO incident_alerts (incident, alert, rule_id, level, at_ns, superseded, body)
+         SELECT $1, alert, rule_id, level, at_ns, $2, body
+         FROM UNNEST($3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[])
+             AS given (alert, rule_id, level, at_ns, body)
+         ON CONFLICT DO NOTHING",
+        &[
+            &text(&incident.id.0),
+            &superseded,
+            &ids,
+            &rules,
+            &levels,
+            &times,
+            &bodies,
+        ],
+    )?;
     Ok(())
 }
 
