@@ -305,11 +305,10 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::Success)
 }
 
-/// Stops the outbox relay (after publishing what waits) off the async threads.
+/// Stops the outbox relay, after it published what waits.
 async fn stop_relay(relay: Option<crate::outbox::Relay>) {
-    if let Some(relay) = relay
-        && let Ok(published) = tokio::task::spawn_blocking(move || relay.stop()).await
-    {
+    if let Some(relay) = relay {
+        let published = relay.stop().await;
         tracing::info!("agent: the outbox relay published {published} announcements");
     }
 }

@@ -245,13 +245,7 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
     let unsettled = settle_actions(store.as_ref(), &mut agents)?;
     let (kills, agent_restarts) = agents.stop();
     let executed = chaos_response::executions(&recorder.take());
-    let ambiguous = store
-        .action_counts()
-        .map_err(|error| Failure::Store(error.to_string()))?
-        .into_iter()
-        .filter(|(state, _)| *state == ActionState::Unknown)
-        .map(|(_, count)| count)
-        .sum();
+    let ambiguous = actions_in(store.as_ref(), &[ActionState::Unknown])?;
     // Both runs' incidents stay in the working folder, to compare by hand.
     for (name, value) in [("fault-free.json", &baseline), ("faulty.json", &faulty)] {
         let _ = std::fs::write(work.join(name), value.to_string());
@@ -401,17 +395,22 @@ fn alerts_triage_handled(journal: &dyn Journal, partitions: u32) -> Result<u64, 
 fn settle_actions(store: &dyn ActionStore, agents: &mut Supervisor) -> Result<u64, Failure> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let unsettled: u64 = store
-            .action_counts()
-            .map_err(|error| Failure::Store(error.to_string()))?
-            .into_iter()
-            .filter(|(state, _)| matches!(state, ActionState::Approved | ActionState::Executing))
-            .map(|(_, count)| count)
-            .sum();
+        let unsettled = actions_in(store, &[ActionState::Approved, ActionState::Executing])?;
         if unsettled == 0 || Instant::now() > deadline {
             return Ok(unsettled);
         }
         agents.revive()?;
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// Actions now in one of `states`.
+fn actions_in(store: &dyn ActionStore, states: &[ActionState]) -> Result<u64, Failure> {
+    Ok(store
+        .action_counts()
+        .map_err(|error| Failure::Store(error.to_string()))?
+        .into_iter()
+        .filter(|(state, _)| states.contains(state))
+        .map(|(_, count)| count)
+        .sum())
 }

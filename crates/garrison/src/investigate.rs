@@ -655,7 +655,7 @@ async fn run_team<B: Settles>(
     settle(&bus).await?;
     // Every incident is stored: what announces them is published before the bus closes.
     if let Some(relay) = relay {
-        let _ = tokio::task::spawn_blocking(move || relay.stop()).await;
+        relay.stop().await;
     }
     let stats = team.runtime.shutdown().await;
     bus.finish().await;

@@ -12,7 +12,7 @@ use garrison_agents::announce::{Announcement, AnnouncementKind};
 use garrison_bus::{AgentKeys, EnvelopeId, JetStreamBus, KeyRing, Lineage};
 use garrison_store::{OwnerLock, PostgresStore};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Rows read per round.
@@ -25,8 +25,8 @@ const BACKOFF: Duration = Duration::from_secs(1);
 /// A running relay; stopping it publishes what is waiting first.
 pub struct Relay {
     stop: Arc<AtomicBool>,
-    published: Arc<AtomicU64>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    /// Returns how many announcements it published.
+    thread: Option<std::thread::JoinHandle<u64>>,
 }
 
 /// One kind this process may relay.
@@ -64,29 +64,29 @@ impl Relay {
             return Ok(None);
         }
         let stop = Arc::new(AtomicBool::new(false));
-        let published = Arc::new(AtomicU64::new(0));
         let thread = {
-            let (stop, published) = (stop.clone(), published.clone());
+            let stop = stop.clone();
             std::thread::Builder::new()
                 .name("outbox-relay".into())
-                .spawn(move || relay(&store, &bus, kinds, &stop, &published, &runtime))
+                .spawn(move || relay(&store, &bus, kinds, &stop, &runtime))
                 .map_err(|error| crate::Failure::Internal(error.to_string()))?
         };
         Ok(Some(Relay {
             stop,
-            published,
             thread: Some(thread),
         }))
     }
 
-    /// Publishes what is waiting (unless the bus is gone) and stops; how many announcements
-    /// it published in all.
-    pub fn stop(mut self) -> u64 {
+    /// Publishes what is waiting (unless the bus is gone) and stops, waiting off the async
+    /// threads (the relay publishes through them); how many announcements it published in all.
+    pub async fn stop(mut self) -> u64 {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-        self.published.load(Ordering::Relaxed)
+        let Some(thread) = self.thread.take() else {
+            return 0;
+        };
+        tokio::task::spawn_blocking(move || thread.join().unwrap_or(0))
+            .await
+            .unwrap_or(0)
     }
 }
 
@@ -101,9 +101,9 @@ fn relay(
     bus: &JetStreamBus,
     mut kinds: Vec<Kind>,
     stop: &AtomicBool,
-    published: &AtomicU64,
     runtime: &tokio::runtime::Handle,
-) {
+) -> u64 {
+    let mut published = 0;
     let mut last_claim: Option<std::time::Instant> = None;
     loop {
         let stopping = stop.load(Ordering::SeqCst);
@@ -127,7 +127,7 @@ fn relay(
         for kind in kinds.iter().filter(|kind| kind.lock.is_some()) {
             match round(store, bus, kind, runtime) {
                 Ok(count) => {
-                    published.fetch_add(count as u64, Ordering::Relaxed);
+                    published += count as u64;
                     busy |= count == BATCH;
                 }
                 Err(error) => {
@@ -139,13 +139,10 @@ fn relay(
                 }
             }
         }
-        if stopping && !busy {
-            return;
+        if stopping && (!busy || failed) {
+            return published;
         }
         if failed {
-            if stopping {
-                return;
-            }
             std::thread::sleep(BACKOFF);
         } else if !busy {
             std::thread::sleep(IDLE);

@@ -50,27 +50,31 @@ pub fn run(args: ServeArgs, path: &Path) -> Result<ExitCode, Failure> {
     let console = garrison_server::api::Console::new(store.clone(), Some(responder))
         .map_err(|error| Failure::Internal(error.to_string()))?
         .with_rules(rules, Some(precision));
-    // The agents page: the deployment's queues (the agents run elsewhere).
-    let bus = runtime.block_on(distributed.connect_bus("garrison serve"))?;
+    // The agents page (the deployment's queues: the agents run elsewhere) and the live queue
+    // notice (incident versions the report agents announce) follow the bus once it answers:
+    // the console serves the store meanwhile.
     let health = Arc::new(crate::health::DeploymentHealth::default());
-    runtime.spawn(health.clone().follow(bus.clone(), store.clone()));
-    let console = with_oidc(console, &config)?.with_health(health);
-    // The live queue notice: incident versions the deployment's report agents announce.
-    match &distributed.keys {
-        Some(dir) => {
-            let ring = garrison_bus::KeyRing::load(dir, &[])
-                .map_err(|error| Failure::Usage(format!("keys: {error}")))?;
-            runtime.spawn(follow_announcements(
-                bus,
-                Announcement::directory(&ring),
-                console.feed().clone(),
-            ));
+    let console = with_oidc(console, &config)?.with_health(health.clone());
+    let directory = match &distributed.keys {
+        Some(dir) => Some(Announcement::directory(
+            &garrison_bus::KeyRing::load(dir, &[])
+                .map_err(|error| Failure::Usage(format!("keys: {error}")))?,
+        )),
+        None => {
+            tracing::warn!(
+                "garrison serve: no [keys] in the distributed config, so announcements cannot \
+                 be checked: pages are not told of new incidents as they are reported"
+            );
+            None
         }
-        None => tracing::warn!(
-            "garrison serve: no [keys] in the distributed config, so announcements cannot be \
-             checked: pages are not told of new incidents as they are reported"
-        ),
-    }
+    };
+    runtime.spawn(follow_bus(
+        distributed.clone(),
+        health,
+        store.clone(),
+        directory,
+        console.feed().clone(),
+    ));
     // This process's own folder (its lock), not the deployment's state.
     let dir = state_dir(&args.state)?;
     std::fs::create_dir_all(&dir)
@@ -111,6 +115,36 @@ pub fn run(args: ServeArgs, path: &Path) -> Result<ExitCode, Failure> {
         server.shutdown().await;
     });
     Ok(ExitCode::Success)
+}
+
+/// Connects to the deployment's bus (trying again every 5 s until it answers), then reads
+/// its queues for the agents page and, with a directory, follows the announcements.
+async fn follow_bus(
+    distributed: crate::distributed::Distributed,
+    health: Arc<crate::health::DeploymentHealth>,
+    store: Arc<garrison_store::PostgresStore>,
+    directory: Option<Directory<garrison_agents::announce::AnnouncementKind>>,
+    feed: garrison_server::api::events::Feed,
+) {
+    let bus = loop {
+        match distributed.connect_bus("garrison serve").await {
+            Ok(bus) => break bus,
+            Err(error) => {
+                tracing::warn!(
+                    "garrison serve: {}; the agents page and the live feed wait for it",
+                    error.message()
+                );
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+            }
+        }
+    };
+    let queues = health.follow(bus.clone(), store);
+    match directory {
+        Some(directory) => {
+            tokio::join!(queues, follow_announcements(bus, directory, feed));
+        }
+        None => queues.await,
+    }
 }
 
 /// Passes every incident version announced on the deployment's bus, once checked, to the
