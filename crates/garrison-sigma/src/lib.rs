@@ -18,6 +18,7 @@ pub mod modifier;
 pub mod parse;
 pub mod pattern;
 pub mod prefilter;
+mod regex_literals;
 pub mod rule;
 pub mod ruleset;
 pub mod value;

@@ -205,7 +205,7 @@ impl RegexMatcher {
             flags,
             unicode,
             compiled: std::sync::OnceLock::new(),
-            literals: regex_literals(&hir),
+            literals: crate::regex_literals::regex_literals(&hir),
         })
     }
 
@@ -238,41 +238,6 @@ impl RegexMatcher {
     pub fn source(&self) -> &str {
         &self.source
     }
-}
-
-/// Literals every match of the regex contains (prefixes or suffixes), folded; `None` when the
-/// regex has no such finite set of literals of useful length.
-fn regex_literals(hir: &regex_syntax::hir::Hir) -> Option<Vec<Vec<u8>>> {
-    use regex_syntax::hir::literal::{ExtractKind, Extractor};
-    let mut best: Option<Vec<Vec<u8>>> = None;
-    for kind in [ExtractKind::Prefix, ExtractKind::Suffix] {
-        let mut extractor = Extractor::new();
-        extractor.kind(kind);
-        let mut sequence = extractor.extract(hir);
-        sequence.optimize_for_prefix_by_preference();
-        let Some(literals) = sequence.literals() else {
-            continue;
-        };
-        if literals.is_empty() {
-            continue;
-        }
-        let mut folded: Vec<Vec<u8>> = Vec::new();
-        for literal in literals {
-            let text = std::str::from_utf8(literal.as_bytes()).ok()?;
-            let literal = fold_case(text).into_owned().into_bytes();
-            if !folded.contains(&literal) {
-                folded.push(literal);
-            }
-        }
-        let shortest = folded.iter().map(Vec::len).min().unwrap_or(0);
-        let better = best
-            .as_ref()
-            .is_none_or(|current| shortest > current.iter().map(Vec::len).min().unwrap_or(0));
-        if shortest >= 3 && better {
-            best = Some(folded);
-        }
-    }
-    best
 }
 
 /// One compiled rule value.

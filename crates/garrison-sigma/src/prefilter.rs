@@ -91,10 +91,6 @@ fn shorten(bytes: Vec<u8>) -> Vec<u8> {
     bytes[start..].to_vec()
 }
 
-fn best(sets: Conjunction) -> Option<LiteralSet> {
-    sets.into_iter().max_by_key(score)
-}
-
 /// What the expression needs: `None` when nothing can be told, `Some(vec![])` when it never
 /// matches, otherwise sets that must all be satisfied.
 pub fn necessary_literals(expr: &Expr, skip_field: Option<FieldId>) -> Option<Conjunction> {
@@ -152,23 +148,42 @@ pub fn necessary_literals(expr: &Expr, skip_field: Option<FieldId>) -> Option<Co
             Some(sets)
         }
         Expr::Or(items) | Expr::AtLeast(_, items) => {
-            // One branch must match: the union of each branch's best set.
-            let mut union: LiteralSet = Vec::new();
+            // One branch must match, and it satisfies every set it needs: so for each choice of
+            // one set per branch, one literal of their union occurs ("A and B, or C" needs "A or
+            // C" and "B or C"). The best few choices are kept.
+            let mut unions: Conjunction = Vec::new();
             let mut any_branch = false;
             for item in items.iter() {
-                let sets = necessary_literals(item, skip_field)?;
+                let mut sets = necessary_literals(item, skip_field)?;
                 if sets.is_empty() {
                     // This branch can never match; it adds nothing.
                     continue;
                 }
-                any_branch = true;
-                for literal in best(sets).expect("not empty") {
-                    if !union.contains(&literal) {
-                        union.push(literal);
+                sets.sort_by_key(|set| std::cmp::Reverse(score(set)));
+                sets.truncate(MAX_SETS);
+                if !any_branch {
+                    any_branch = true;
+                    unions = sets;
+                    continue;
+                }
+                let mut joined: Conjunction = Vec::new();
+                for union in &unions {
+                    for set in &sets {
+                        let mut both = union.clone();
+                        for literal in set {
+                            if !both.contains(literal) {
+                                both.push(literal.clone());
+                            }
+                        }
+                        joined.push(both);
                     }
                 }
+                joined.sort_by_key(|set| std::cmp::Reverse(score(set)));
+                joined.dedup();
+                joined.truncate(MAX_SETS);
+                unions = joined;
             }
-            Some(if any_branch { vec![union] } else { Vec::new() })
+            Some(if any_branch { unions } else { Vec::new() })
         }
     }
 }
