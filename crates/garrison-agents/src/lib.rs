@@ -23,6 +23,7 @@ pub mod team;
 pub mod triage;
 pub mod verify;
 pub mod watermark;
+mod wire;
 
 pub use runtime::{
     Agent, AgentCounters, AgentSpec, Context, Publisher, Runtime, RuntimeBuilder, RuntimeStats,

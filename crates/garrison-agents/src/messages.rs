@@ -12,10 +12,16 @@ use serde::{Deserialize, Serialize};
 pub enum TeamMessage {
     /// detect -> triage: rules matched stored events; a batch of alerts in time order (one
     /// signed envelope for many alerts: signatures, not alerts, are what a flood costs).
-    AlertRaised { alerts: Vec<Alert> },
+    AlertRaised {
+        #[serde(with = "crate::wire::alerts")]
+        alerts: Vec<Alert>,
+    },
     /// triage -> investigate: the alerts of a batch worth a look (closed alerts stop at
     /// triage), with triage's decision on each.
-    AlertTriaged { triaged: Vec<TriagedAlert> },
+    AlertTriaged {
+        #[serde(with = "crate::wire::triaged")]
+        triaged: Vec<TriagedAlert>,
+    },
     /// investigate -> verify: a new or changed incident, not yet checked.
     IncidentProposed { incident: Incident },
     /// verify -> report: the incident with every unsupported claim removed.
@@ -68,7 +74,8 @@ impl TeamKind {
 
 impl Message for TeamMessage {
     type Kind = TeamKind;
-    const SCHEMA_VERSION: u16 = 3;
+    /// 4: alert batches in their compact form ([`crate::wire`]).
+    const SCHEMA_VERSION: u16 = 4;
 
     fn kind(&self) -> TeamKind {
         match self {

@@ -25,7 +25,7 @@ pub use audit::{
 };
 pub use cases::CaseStore;
 pub use postgres::{OwnerLock, PostgresOptions, PostgresStore};
-pub use records::{EvidenceStore, IncidentStore, Lease, StoredEvent};
+pub use records::{Encoded, EvidenceStore, IncidentStore, Lease, StoredEvent, encode_fields};
 pub use sessions::{SessionRecord, SessionStore};
 pub use sqlite::SqliteStore;
 pub use tuning::RuleSwitchStore;

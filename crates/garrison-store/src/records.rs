@@ -56,10 +56,34 @@ impl StoredEvent {
     }
 }
 
+/// An event and its fields as the store keeps them (from [`encode_fields`]).
+pub type Encoded<'a> = (&'a StoredEvent, &'a str);
+
+/// An event's fields as the store keeps them: a JSON array of `[name, value]` pairs.
+pub fn encode_fields(fields: &[(String, String)]) -> String {
+    // Pairs of strings always encode: serde_json fails only on maps with non-string keys and on
+    // types whose own serialization fails.
+    serde_json::to_string(fields).expect("string pairs encode as JSON")
+}
+
 /// Where agents find evidence.
 pub trait EvidenceStore: Send + Sync {
     /// Stores events not stored yet (by id); returns how many were new.
-    fn put_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError>;
+    fn put_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
+        let fields: Vec<String> = events
+            .iter()
+            .map(|event| encode_fields(&event.fields))
+            .collect();
+        let encoded: Vec<Encoded<'_>> = events
+            .iter()
+            .zip(fields.iter().map(String::as_str))
+            .collect();
+        self.put_encoded(&encoded)
+    }
+    /// As [`EvidenceStore::put_events`], with each event's fields already encoded (by
+    /// [`encode_fields`]); the events' own `fields` are not read. A single writer stores what
+    /// several threads decoded: they encode, so it only writes.
+    fn put_encoded(&self, events: &[Encoded<'_>]) -> Result<usize, StoreError>;
     fn event(&self, id: EvidenceId) -> Result<Option<StoredEvent>, StoreError>;
     /// Events of `host` from `from` to `to` inclusive, oldest first, at most `limit`; only
     /// those with one of `event_ids` unless it is empty.
@@ -155,13 +179,7 @@ pub(crate) const EVENT_COLUMNS: &str = "id, at_ns, host, user, channel, event_id
      record_id, offset, process_key, parent_key, session_key, host_address";
 
 impl EvidenceStore for SqliteStore {
-    fn put_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
-        // Encoded before the connection is taken, so writers on several threads encode at once.
-        let encoded: Vec<String> = events
-            .iter()
-            .map(|event| serde_json::to_string(&event.fields))
-            .collect::<Result<_, _>>()
-            .map_err(|error| corrupt(format!("cannot encode fields: {error}")))?;
+    fn put_encoded(&self, events: &[Encoded<'_>]) -> Result<usize, StoreError> {
         let mut connection = self.connection();
         let transaction = connection.transaction()?;
         let mut inserted = 0;
@@ -172,7 +190,7 @@ impl EvidenceStore for SqliteStore {
                   process_key, parent_key, session_key, host_address)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
-            for (event, fields) in events.iter().zip(&encoded) {
+            for &(event, fields) in events {
                 inserted += statement.execute(params![
                     event.id.0 as i64,
                     nanos(event.timestamp),
@@ -199,7 +217,7 @@ impl EvidenceStore for SqliteStore {
                 "UPDATE leases SET end_ns = ?2
                  WHERE address = ?1 AND start_ns <= ?2 AND (end_ns IS NULL OR end_ns > ?2)",
             )?;
-            for event in events {
+            for &(event, _) in events {
                 let (Some(given), Some(at)) = (&event.lease, nanos(event.timestamp)) else {
                     continue;
                 };

@@ -161,8 +161,13 @@ pub(crate) struct Worker<'r> {
 struct EvidenceBatch {
     batch: Vec<garrison_store::StoredEvent>,
     /// Where full batches go; without one, the batch grows until taken (`serve`).
-    sink: Option<std::sync::mpsc::SyncSender<Vec<garrison_store::StoredEvent>>>,
+    sink: Option<EvidenceSink>,
 }
+
+/// Events for the store's single writer, each with its fields encoded (and the decoded fields
+/// freed) by the worker that read it: the writer then only writes.
+pub type EncodedBatch = Vec<(garrison_store::StoredEvent, String)>;
+pub type EvidenceSink = std::sync::mpsc::SyncSender<EncodedBatch>;
 
 /// Events per batch sent to the evidence writer.
 const EVIDENCE_BATCH: usize = 512;
@@ -179,8 +184,16 @@ impl EvidenceBatch {
         if let Some(sink) = &self.sink
             && !self.batch.is_empty()
         {
+            let encoded: EncodedBatch = std::mem::take(&mut self.batch)
+                .into_iter()
+                .map(|mut event| {
+                    let fields = garrison_store::encode_fields(&event.fields);
+                    event.fields = Vec::new();
+                    (event, fields)
+                })
+                .collect();
             // The writer only stops early when the store failed; it reports that itself.
-            let _ = sink.send(std::mem::take(&mut self.batch));
+            let _ = sink.send(encoded);
         }
     }
 }
@@ -353,7 +366,7 @@ pub fn hunt_files_keeping(
     threads: usize,
     progress: &Progress,
     diagnostics: &Mutex<DiagnosticLog>,
-    evidence: Option<std::sync::mpsc::SyncSender<Vec<garrison_store::StoredEvent>>>,
+    evidence: Option<EvidenceSink>,
 ) -> HuntOutcome {
     let started = Instant::now();
     let correlating = rules.stats().correlations > 0;

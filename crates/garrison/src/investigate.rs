@@ -15,7 +15,6 @@ use garrison_bus::{Bus, InProcessBus, JetStreamBus, Lineage};
 use garrison_ingest::Progress;
 use garrison_model::{Alert, EvidenceId, Incident};
 use garrison_sigma::CompileOptions;
-use garrison_store::StoredEvent;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -175,7 +174,7 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
     let started = Instant::now();
 
     // 1. Hunt, keeping every event as evidence (written by one thread, in batches).
-    let (sink, batches) = std::sync::mpsc::sync_channel::<Vec<StoredEvent>>(16);
+    let (sink, batches) = std::sync::mpsc::sync_channel::<crate::hunt::EncodedBatch>(16);
     let writer_store = store.clone();
     let writer = std::thread::spawn(move || -> Result<usize, String> {
         let mut written = 0;
@@ -188,12 +187,16 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
                 batch.extend(more);
             }
             written += batch.len();
+            let encoded: Vec<garrison_store::Encoded<'_>> = batch
+                .iter()
+                .map(|(event, fields)| (event, fields.as_str()))
+                .collect();
             // A shared store may be restarting: what it cannot take yet is tried again for
             // up to two minutes before the run fails.
             let mut delay = Duration::from_millis(100);
             let give_up = Instant::now() + Duration::from_secs(120);
             loop {
-                match writer_store.put_events(&batch) {
+                match writer_store.put_encoded(&encoded) {
                     Ok(_) => break,
                     Err(error) if error.is_retryable() && Instant::now() < give_up => {
                         std::thread::sleep(delay);

@@ -1,7 +1,9 @@
 //! Evidence, incidents and the journal in PostgreSQL.
 
 use super::{PostgresStore, lock, opt_text, text};
-use crate::records::{EvidenceStore, IncidentStore, StoredEvent, corrupt, from_nanos, nanos};
+use crate::records::{
+    Encoded, EvidenceStore, IncidentStore, StoredEvent, corrupt, from_nanos, nanos,
+};
 use crate::{Journal, JournalEntry, StoreError};
 use garrison_model::queue::{IncidentQuery, IncidentSummary};
 use garrison_model::{EvidenceId, EvidenceRef, Incident, IncidentId, Timestamp};
@@ -42,15 +44,12 @@ pub(crate) fn events_of(rows: &[Row]) -> Result<Vec<StoredEvent>, StoreError> {
 }
 
 impl EvidenceStore for PostgresStore {
-    fn put_events(&self, events: &[StoredEvent]) -> Result<usize, StoreError> {
-        if events.is_empty() {
+    fn put_encoded(&self, encoded: &[Encoded<'_>]) -> Result<usize, StoreError> {
+        if encoded.is_empty() {
             return Ok(0);
         }
-        let fields: Vec<String> = events
-            .iter()
-            .map(|event| serde_json::to_string(&event.fields))
-            .collect::<Result<_, _>>()
-            .map_err(|error| corrupt(format!("cannot encode fields: {error}")))?;
+        let events: Vec<&StoredEvent> = encoded.iter().map(|&(event, _)| event).collect();
+        let fields: Vec<&str> = encoded.iter().map(|&(_, fields)| fields).collect();
         let ids: Vec<i64> = events.iter().map(|e| e.id.0 as i64).collect();
         let at: Vec<Option<i64>> = events.iter().map(|e| nanos(e.timestamp)).collect();
         let host: Vec<_> = events.iter().map(|e| opt_text(&e.host)).collect();
@@ -83,7 +82,7 @@ impl EvidenceStore for PostgresStore {
                     &record_id, &offset, &process, &parent, &session, &address,
                 ],
             )?;
-            for event in events {
+            for event in &events {
                 let (Some(given), Some(at)) = (&event.lease, nanos(event.timestamp)) else {
                     continue;
                 };
