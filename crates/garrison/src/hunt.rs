@@ -725,3 +725,17 @@ pub fn run(args: HuntArgs) -> Result<ExitCode, Failure> {
     std::mem::forget(outcome);
     Ok(code)
 }
+
+/// Alerts by time, then id. Sorted as positions, then moved once each: an alert is a few
+/// hundred bytes, and a sort moving them would copy a flood's alerts a dozen times over.
+pub(crate) fn in_time_order(alerts: Vec<garrison_model::Alert>) -> Vec<garrison_model::Alert> {
+    let mut order: Vec<usize> = (0..alerts.len()).collect();
+    order.sort_by(|&a, &b| {
+        (alerts[a].timestamp, &alerts[a].id).cmp(&(alerts[b].timestamp, &alerts[b].id))
+    });
+    let mut slots: Vec<Option<garrison_model::Alert>> = alerts.into_iter().map(Some).collect();
+    order
+        .into_iter()
+        .filter_map(|position| slots[position].take())
+        .collect()
+}

@@ -243,7 +243,7 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
             })?;
         alerts.push(alert_from_detection(detection, &event));
     }
-    alerts.sort_by(|a, b| (a.timestamp, &a.id).cmp(&(b.timestamp, &b.id)));
+    let mut alerts = crate::hunt::in_time_order(alerts);
     alerts.dedup_by(|a, b| a.id == b.id);
     // Rules switched off in the console (kept in this store) raise no alerts here either.
     let off: std::collections::HashSet<String> = store
@@ -309,8 +309,12 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
     config.triage.precision = Arc::new(garrison_agents::feedback::LivePrecision::new(
         garrison_agents::feedback::Precision::from_verdicts(&verdicts),
     ));
-    let alert_ids: std::collections::HashSet<garrison_model::AlertId> =
-        alerts.iter().map(|alert| alert.id.clone()).collect();
+    // Only needed to find what agents elsewhere reported.
+    let alert_ids: std::collections::HashSet<garrison_model::AlertId> = if args.external_agents {
+        alerts.iter().map(|alert| alert.id.clone()).collect()
+    } else {
+        Default::default()
+    };
     let (mut reported, team_stats, dead_letters) = runtime.block_on(async {
         let Some(distributed) = &opened.distributed else {
             let bus = InProcessBus::new();
