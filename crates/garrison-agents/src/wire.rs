@@ -190,7 +190,8 @@ struct BatchIn<D> {
 }
 
 impl<D> BatchIn<D> {
-    fn read<E: serde::de::Error>(self) -> Result<(Vec<Alert>, Vec<D>), E> {
+    /// The alerts, the decisions beside them, and the tables, for what else names them.
+    fn read<E: serde::de::Error>(self) -> Result<(Vec<Alert>, Vec<D>, Read), E> {
         let read = Read {
             rules: self.rules,
             strings: self.strings.into_iter().map(Arc::from).collect(),
@@ -200,8 +201,50 @@ impl<D> BatchIn<D> {
             .into_iter()
             .map(|row| read.alert(row))
             .collect::<Result<Vec<_>, E>>()?;
-        Ok((alerts, self.decisions))
+        Ok((alerts, self.decisions, read))
     }
+}
+
+/// What reads a compact batch into its items.
+type ReadCompact<Decision, Plain, E> = fn(BatchIn<Decision>) -> Result<Vec<Plain>, E>;
+
+/// Reads a batch in either form: the compact one (an object) or, from envelopes of schema
+/// version 3 and older still in a stream, the plain list it replaced.
+fn either<'de, D, Plain, Decision>(
+    deserializer: D,
+    compact: ReadCompact<Decision, Plain, D::Error>,
+) -> Result<Vec<Plain>, D::Error>
+where
+    D: Deserializer<'de>,
+    Plain: Deserialize<'de>,
+    Decision: Deserialize<'de>,
+{
+    struct Either<'de, E, Plain, Decision> {
+        compact: ReadCompact<Decision, Plain, E>,
+        marker: std::marker::PhantomData<&'de ()>,
+    }
+    impl<'de, E: serde::de::Error, Plain: Deserialize<'de>, Decision: Deserialize<'de>>
+        serde::de::Visitor<'de> for Either<'de, E, Plain, Decision>
+    {
+        type Value = Vec<Plain>;
+
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("a batch of alerts")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Vec<Plain>, A::Error> {
+            let batch = BatchIn::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+            (self.compact)(batch).map_err(|error| A::Error::custom(error.to_string()))
+        }
+
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Vec<Plain>, A::Error> {
+            Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+        }
+    }
+    deserializer.deserialize_any(Either {
+        compact,
+        marker: std::marker::PhantomData,
+    })
 }
 
 /// `#[serde(with)]` for a batch of raised alerts.
@@ -221,8 +264,9 @@ pub mod alerts {
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Alert>, D::Error> {
-        let (alerts, _) = BatchIn::<()>::deserialize(deserializer)?.read()?;
-        Ok(alerts)
+        either(deserializer, |batch: BatchIn<()>| {
+            batch.read().map(|(alerts, _, _)| alerts)
+        })
     }
 }
 
@@ -279,22 +323,19 @@ pub mod triaged {
     pub fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Vec<TriagedAlert>, D::Error> {
-        let batch = BatchIn::<DecisionIn>::deserialize(deserializer)?;
-        let strings: Vec<String> = batch.strings.clone();
-        let (alerts, decisions) = batch.read::<D::Error>()?;
+        either(deserializer, compact::<D::Error>)
+    }
+
+    fn compact<E: serde::de::Error>(batch: BatchIn<DecisionIn>) -> Result<Vec<TriagedAlert>, E> {
+        let (alerts, decisions, read) = batch.read::<E>()?;
         if alerts.len() != decisions.len() {
-            return Err(D::Error::custom(format!(
+            return Err(E::custom(format!(
                 "{} alerts and {} decisions",
                 alerts.len(),
                 decisions.len()
             )));
         }
-        let string = |index: u32| {
-            strings
-                .get(index as usize)
-                .cloned()
-                .ok_or_else(|| D::Error::custom(format!("string {index} is not in the batch")))
-        };
+        let string = |index: u32| read.string::<E>(index).map(|text| text.to_string());
         alerts
             .into_iter()
             .zip(decisions)
@@ -307,10 +348,7 @@ pub mod triaged {
                             duplicate_of: duplicate_of.map(AlertId),
                             score,
                             verdict,
-                            reasons: reasons
-                                .into_iter()
-                                .map(string)
-                                .collect::<Result<_, D::Error>>()?,
+                            reasons: reasons.into_iter().map(string).collect::<Result<_, E>>()?,
                             new_on_host: new,
                         },
                         alert,
@@ -405,6 +443,39 @@ mod tests {
         let text = serde_json::to_string(&raised).unwrap();
         assert_eq!(text.matches("Title of r1").count(), 1, "{text}");
         assert_eq!(text.matches("/data/fox.csv.gz").count(), 1, "{text}");
+    }
+
+    #[test]
+    fn batches_of_the_plain_form_still_read() {
+        // As envelopes of schema version 3 carried them: a list of alerts, each whole.
+        let alerts = vec![alert(1, "r1", Some("ws01")), alert(2, "r2", None)];
+        let plain = serde_json::json!({"kind": "alert_raised", "body": {"alerts": alerts}});
+        assert_eq!(
+            serde_json::from_value::<TeamMessage>(plain).unwrap(),
+            TeamMessage::AlertRaised {
+                alerts: alerts.clone()
+            }
+        );
+        let triaged: Vec<TriagedAlert> = alerts
+            .iter()
+            .map(|alert| TriagedAlert {
+                alert: alert.clone(),
+                decision: TriageDecision {
+                    alert: alert.id.clone(),
+                    group: "g".to_string(),
+                    duplicate_of: None,
+                    score: 7,
+                    verdict: Verdict::Enrich,
+                    reasons: vec!["weak alone".to_string()],
+                    new_on_host: true,
+                },
+            })
+            .collect();
+        let plain = serde_json::json!({"kind": "alert_triaged", "body": {"triaged": triaged}});
+        assert_eq!(
+            serde_json::from_value::<TeamMessage>(plain).unwrap(),
+            TeamMessage::AlertTriaged { triaged }
+        );
     }
 
     #[test]
