@@ -680,3 +680,61 @@ impl ScanCache {
         slot.patterns.extend_from_slice(patterns);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::expr::Predicate;
+    use crate::matcher::{Matcher, RegexMatcher};
+
+    /// `field` matches the regex `pattern` (whose literal is the pattern itself).
+    fn has(field: FieldId, pattern: &str) -> Expr {
+        let regex = RegexMatcher::new(pattern, Default::default()).expect("valid");
+        Expr::Pred(Box::new(Predicate {
+            target: Target::Field(field),
+            test: Test::Values {
+                matchers: Box::new([Matcher::Regex(Box::new(regex))]),
+                all: false,
+                negate: false,
+            },
+        }))
+    }
+
+    fn texts(set: &LiteralSet) -> Vec<(Option<FieldId>, &str)> {
+        set.iter()
+            .map(|literal| {
+                let text = std::str::from_utf8(&literal.bytes).expect("utf-8");
+                (literal.field, text)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_alternative_needs_each_of_a_branch_sets_or_the_other_branch() {
+        // (Image has "windows" and CommandLine has "system32") or CommandLine has "traversal".
+        let expr = Expr::Or(Box::new([
+            Expr::And(Box::new([has(0, "windows"), has(1, "system32")])),
+            has(1, "traversal"),
+        ]));
+        let sets = necessary_literals(&expr, None).expect("literals");
+        let sets: Vec<_> = sets.iter().map(texts).collect();
+        assert_eq!(
+            sets,
+            vec![
+                vec![(Some(1), "system32"), (Some(1), "traversal")],
+                vec![(Some(0), "windows"), (Some(1), "traversal")],
+            ]
+        );
+        // A branch that never matches adds nothing; none that can match is "never".
+        let never = Expr::Or(Box::new([Expr::Const(false), has(1, "traversal")]));
+        assert_eq!(
+            necessary_literals(&never, None).map(|sets| sets.len()),
+            Some(1)
+        );
+        let none = Expr::Or(Box::new([Expr::Const(false), Expr::Const(false)]));
+        assert_eq!(necessary_literals(&none, None), Some(Vec::new()));
+        // A branch needing nothing known makes the alternative need nothing known.
+        let open = Expr::Or(Box::new([Expr::Const(true), has(1, "traversal")]));
+        assert_eq!(necessary_literals(&open, None), None);
+    }
+}

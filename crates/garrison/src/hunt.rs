@@ -739,3 +739,62 @@ pub(crate) fn in_time_order(alerts: Vec<garrison_model::Alert>) -> Vec<garrison_
         .filter_map(|position| slots[position].take())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use garrison_model::{Alert, AlertId, EvidenceId, EvidenceRef, Level, RuleRef, Timestamp};
+
+    fn alert(id: &str, second: Option<i64>) -> Alert {
+        Alert {
+            id: AlertId(id.to_string()),
+            rule: RuleRef {
+                id: "r".to_string(),
+                title: "r".to_string(),
+                level: Level::Low,
+                tags: Vec::new(),
+            },
+            timestamp: second.map(|second| Timestamp::from_second(second).expect("valid")),
+            source: EvidenceRef {
+                path: "p".into(),
+                member: None,
+                record_id: 1,
+                offset: 0,
+            },
+            evidence: EvidenceId(1),
+            host: None,
+            user: None,
+            channel: None,
+            event_id: None,
+            fields: Vec::new(),
+            entities: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn alerts_are_put_in_time_then_id_order() {
+        let alerts = vec![
+            alert("c", Some(20)),
+            alert("b", Some(10)),
+            alert("z", None),
+            alert("a", Some(20)),
+            alert("a", Some(10)),
+        ];
+        let ordered: Vec<(Option<i64>, String)> = super::in_time_order(alerts)
+            .into_iter()
+            .map(|alert| (alert.timestamp.map(|at| at.as_second()), alert.id.0))
+            .collect();
+        let expected = [
+            (None, "z"),
+            (Some(10), "a"),
+            (Some(10), "b"),
+            (Some(20), "a"),
+            (Some(20), "c"),
+        ];
+        assert_eq!(
+            ordered,
+            expected
+                .map(|(second, id)| (second, id.to_string()))
+                .to_vec()
+        );
+    }
+}
