@@ -332,7 +332,10 @@ impl RuleSet {
 
     /// Runs every correlation over the sightings and returns the reported detections, oldest
     /// first.
-    pub fn correlate(&self, mut sightings: Vec<Sighting>) -> Vec<Detection> {
+    pub fn correlate(&self, sightings: &[Sighting]) -> Vec<Detection> {
+        // Sorted by reference: a live processor runs this every second over the sightings
+        // of the recent past, which it keeps.
+        let mut sightings: Vec<&Sighting> = sightings.iter().collect();
         sightings.sort_by(|a, b| {
             (a.timestamp, &a.evidence.path, a.evidence.record_id).cmp(&(
                 b.timestamp,
@@ -344,7 +347,7 @@ impl RuleSet {
         let mut reported = Vec::new();
         for correlation in &self.correlations {
             let mut stream: Vec<Occurrence> = Vec::new();
-            for sighting in &sightings {
+            for sighting in sightings.iter().copied() {
                 let input = Input::Rule(sighting.rule);
                 if correlation.inputs.contains(&input) {
                     stream.push(Occurrence {

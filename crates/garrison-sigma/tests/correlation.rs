@@ -44,7 +44,7 @@ fn run(rules: &RuleSet, events: &[Event]) -> (Vec<Detection>, Vec<Detection>) {
             }
         }
     }
-    (singles, rules.correlate(sightings))
+    (singles, rules.correlate(&sightings))
 }
 
 #[test]

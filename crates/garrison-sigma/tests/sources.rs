@@ -121,7 +121,7 @@ fn correlations_group_by_names_in_any_case() {
         rules.evaluate(&event, &mut scratch, &mut found);
         sightings.extend(found.iter().filter_map(|hit| rules.sighting(hit, &event)));
     }
-    let detections = rules.correlate(sightings);
+    let detections = rules.correlate(&sightings);
     assert_eq!(detections.len(), 1, "{detections:?}");
     let context = detections[0].correlation.as_ref().unwrap();
     assert_eq!(

@@ -179,6 +179,22 @@ const MIGRATIONS: &[&str] = &[
      UPDATE incidents SET summary = NULL;",
 ];
 
+fn connect(path: &Path) -> Result<Connection, StoreError> {
+    let connection = Connection::open(path)?;
+    // Small pages: a commit writes every page it touched to the log, and evidence rows
+    // land on many index pages at once (only takes effect when the database is created).
+    connection.pragma_update(None, "page_size", 4_096)?;
+    connection.pragma_update(None, "journal_mode", "WAL")?;
+    connection.pragma_update(None, "synchronous", "NORMAL")?;
+    // Evidence arrives by the thousand per second: a larger page cache and memory-mapped
+    // reads keep B-tree pages out of read() calls.
+    connection.pragma_update(None, "cache_size", -65_536)?;
+    connection.pragma_update(None, "mmap_size", 1_i64 << 30)?;
+    connection.pragma_update(None, "wal_autocheckpoint", 16_384)?;
+    connection.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(connection)
+}
+
 /// The store. Cheap to share behind an `Arc`; writes are serialized (the audit chain needs a
 /// single writer anyway).
 #[derive(Debug)]
@@ -195,24 +211,41 @@ impl SqliteStore {
             reason: error.to_string(),
         })?;
         let path = state_dir.join(DATABASE_FILE);
-        let connection = Connection::open(&path)?;
-        // Small pages: a commit writes every page it touched to the log, and evidence rows
-        // land on many index pages at once (only takes effect when the database is created).
-        connection.pragma_update(None, "page_size", 4_096)?;
-        connection.pragma_update(None, "journal_mode", "WAL")?;
-        connection.pragma_update(None, "synchronous", "NORMAL")?;
-        // Evidence arrives by the thousand per second: a larger page cache and memory-mapped
-        // reads keep B-tree pages out of read() calls.
-        connection.pragma_update(None, "cache_size", -65_536)?;
-        connection.pragma_update(None, "mmap_size", 1_i64 << 30)?;
-        connection.pragma_update(None, "wal_autocheckpoint", 16_384)?;
-        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        let connection = connect(&path)?;
         migrate(&connection)?;
         crate::records::reindex_incidents(&connection)?;
         Ok(SqliteStore {
             path,
             connection: Mutex::new(connection),
         })
+    }
+
+    /// Another connection to the same database (already opened, so already migrated): a
+    /// thread that writes in bulk (live evidence) takes its own, so it neither waits for nor
+    /// holds up the readers and writers of this one; SQLite serializes the writes.
+    pub fn another(&self) -> Result<SqliteStore, StoreError> {
+        Ok(SqliteStore {
+            path: self.path.clone(),
+            connection: Mutex::new(connect(&self.path)?),
+        })
+    }
+
+    /// Copies the write-ahead log's frames into the database as far as it can without waiting
+    /// for anyone (a passive checkpoint); returns the frames in the log and those copied.
+    pub fn checkpoint(&self) -> Result<(i64, i64), StoreError> {
+        Ok(self
+            .connection()
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+                Ok((row.get(1)?, row.get(2)?))
+            })?)
+    }
+
+    /// Pages the write-ahead log may reach before this connection's commits copy it into the
+    /// database themselves.
+    pub fn set_autocheckpoint(&self, pages: u32) -> Result<(), StoreError> {
+        Ok(self
+            .connection()
+            .pragma_update(None, "wal_autocheckpoint", pages)?)
     }
 
     /// The database file.

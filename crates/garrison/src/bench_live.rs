@@ -132,10 +132,24 @@ fn spooled(dir: &Path) -> u64 {
     entries
         .flatten()
         .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
-        .map(|e| {
-            std::fs::read(e.path()).map_or(0, |b| memchr::memchr_iter(b'\n', &b).count() as u64)
-        })
+        .map(|e| lines_in(&e.path()))
         .sum()
+}
+
+/// Lines of a file, read a block at a time (spools grow to gigabytes under load).
+fn lines_in(path: &Path) -> u64 {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return 0;
+    };
+    let mut block = vec![0; 1 << 20];
+    let mut lines = 0;
+    while let Ok(read) = file.read(&mut block) {
+        if read == 0 {
+            break;
+        }
+        lines += memchr::memchr_iter(b'\n', &block[..read]).count() as u64;
+    }
+    lines
 }
 
 /// Records of a spool folder the processor has finished (its cursor).
@@ -152,33 +166,37 @@ fn processed(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// When the `n`th message of a sender was written: 20 µs apart (50,000 a second), as a
+/// real sender's messages are in time order.
+fn stamp(n: u64) -> jiff::Timestamp {
+    jiff::Timestamp::from_second(1_764_669_600).expect("in range")
+        + jiff::SignedDuration::from_micros(n as i64 * 20)
+}
+
 /// Realistic syslog traffic: RFC 5424 sshd, sudo and cron messages, numbered.
 fn syslog_message(n: u64) -> String {
+    let at = stamp(n);
     match n % 4 {
         0 => format!(
-            "<86>1 2026-12-02T10:00:00.{:03}Z web{:02} sshd 2110 - - Accepted publickey for deploy from 198.51.100.{} port {} ssh2",
-            n % 1000,
+            "<86>1 {at} web{:02} sshd 2110 - - Accepted publickey for deploy from 198.51.100.{} port {} ssh2",
             n % 50,
             n % 250,
             40000 + n % 20000
         ),
         1 => format!(
-            "<38>1 2026-12-02T10:00:00.{:03}Z web{:02} sshd 2111 - - Failed password for invalid user admin{} from 203.0.113.{} port {} ssh2",
-            n % 1000,
+            "<38>1 {at} web{:02} sshd 2111 - - Failed password for invalid user admin{} from 203.0.113.{} port {} ssh2",
             n % 50,
             n % 7,
             n % 250,
             40000 + n % 20000
         ),
         2 => format!(
-            "<85>1 2026-12-02T10:00:00.{:03}Z web{:02} sudo - - - deploy : TTY=pts/1 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/systemctl restart app{}",
-            n % 1000,
+            "<85>1 {at} web{:02} sudo - - - deploy : TTY=pts/1 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/systemctl restart app{}",
             n % 50,
             n % 9
         ),
         _ => format!(
-            "<78>1 2026-12-02T10:00:00.{:03}Z web{:02} CRON 2231 - - (root) CMD (/usr/local/bin/backup.sh --job {n})",
-            n % 1000,
+            "<78>1 {at} web{:02} CRON 2231 - - (root) CMD (/usr/local/bin/backup.sh --job {n})",
             n % 50
         ),
     }
@@ -292,8 +310,10 @@ impl HecClient {
 fn hec_body(first: u64, count: usize) -> Vec<u8> {
     let mut body = String::with_capacity(count * 220);
     for n in first..first + count as u64 {
+        let at = stamp(n);
         body.push_str(&format!(
-            r#"{{"time":1764669600,"host":"web{:02}","sourcetype":"_json","event":{{"@timestamp":"2026-12-02T10:00:00Z","seq":{n},"host":{{"name":"web{:02}"}},"process":{{"name":"nginx","pid":{}}},"message":"GET /api/orders/{n} 200"}}}}"#,
+            r#"{{"time":{:.6},"host":"web{:02}","sourcetype":"_json","event":{{"@timestamp":"{at:.6}","seq":{n},"host":{{"name":"web{:02}"}},"process":{{"name":"nginx","pid":{}}},"message":"GET /api/orders/{n} 200"}}}}"#,
+            at.as_microsecond() as f64 / 1e6,
             n % 50,
             n % 50,
             1000 + n % 5000
@@ -447,11 +467,6 @@ pub fn run(args: BenchLiveArgs) -> Result<ExitCode, Failure> {
 
     let server = Server::start(dir.path())?;
     let spool = |name: &str| server.state.join("spool").join(name);
-    let all_processed = || {
-        ["syslog-tcp", "syslog-udp", "hec/json", "hec/text"]
-            .iter()
-            .all(|name| processed(&spool(name)) >= spooled(&spool(name)))
-    };
 
     // Syslog over TCP, as fast as the server takes it.
     let started = Instant::now();
@@ -518,15 +533,37 @@ pub fn run(args: BenchLiveArgs) -> Result<ExitCode, Failure> {
         peak as f64 / 1e6,
         anonymous as f64 / 1e6
     );
-    let waiting = |names: &[&str]| -> (u64, u64) {
-        names.iter().fold((0, 0), |(done, all), n| {
-            (done + processed(&spool(n)), all + spooled(&spool(n)))
-        })
+    // The load has ended: the spools no longer grow, so they are counted once (counting
+    // reads them whole, which would take a core from the server being measured).
+    let all_spooled: Vec<(PathBuf, u64)> = ["syslog-tcp", "syslog-udp", "hec/json", "hec/text"]
+        .iter()
+        .map(|name| (spool(name), spooled(&spool(name))))
+        .collect();
+    let done = || {
+        all_spooled
+            .iter()
+            .map(|(dir, _)| processed(dir))
+            .sum::<u64>()
     };
-    let names = ["syslog-tcp", "syslog-udp", "hec/json"];
-    let (done_before, total) = waiting(&names);
-    let caught_up = wait_until(Duration::from_secs(args.seconds * 3), all_processed);
-    let (done_after, _) = waiting(&names);
+    let total: u64 = all_spooled.iter().map(|(_, spooled)| spooled).sum();
+    let done_before = done();
+    let all_processed = || {
+        all_spooled
+            .iter()
+            .all(|(dir, spooled)| processed(dir) >= *spooled)
+    };
+    // The write-ahead log's largest size while the backlog is processed: bounded when
+    // checkpoints keep up with the evidence written.
+    let wal = server
+        .state
+        .join(format!("{}-wal", garrison_store::sqlite::DATABASE_FILE));
+    let wal_size = || std::fs::metadata(&wal).map_or(0, |m| m.len());
+    let largest_wal = std::cell::Cell::new(wal_size());
+    let caught_up = wait_until(Duration::from_secs(args.seconds * 3), || {
+        largest_wal.set(largest_wal.get().max(wal_size()));
+        all_processed()
+    });
+    let done_after = done();
     println!(
         "processing {total} records spooled, {} waiting when the load ended; {:.0} records/s processed over the next {:.0} s{}",
         total - done_before,
@@ -537,6 +574,10 @@ pub fn run(args: BenchLiveArgs) -> Result<ExitCode, Failure> {
         } else {
             ""
         }
+    );
+    println!(
+        "           evidence store's write-ahead log at most {:.0} MB meanwhile",
+        largest_wal.get() as f64 / 1e6
     );
     let log = server.stop()?;
     if let Some(summary) = log.iter().find(|l| l.contains(" records -> ")) {
@@ -570,8 +611,9 @@ pub fn run(args: BenchLiveArgs) -> Result<ExitCode, Failure> {
         .map_err(|_| Failure::Internal("the load panicked".into()))?;
     let server = Server::start(dir.path())?;
     let spool_dir = server.state.join("spool/hec/json");
+    let spooled_after = spooled(&spool_dir);
     wait_until(Duration::from_secs(600), || {
-        processed(&spool_dir) >= spooled(&spool_dir)
+        processed(&spool_dir) >= spooled_after
     });
     let ids = hec_ids(&spool_dir);
     let before = before.min(ids.len());

@@ -184,14 +184,7 @@ impl EvidenceBatch {
         if let Some(sink) = &self.sink
             && !self.batch.is_empty()
         {
-            let encoded: EncodedBatch = std::mem::take(&mut self.batch)
-                .into_iter()
-                .map(|mut event| {
-                    let fields = garrison_store::encode_fields(&event.fields);
-                    event.fields = Vec::new();
-                    (event, fields)
-                })
-                .collect();
+            let encoded = crate::evidence_writer::encode(std::mem::take(&mut self.batch));
             // The writer only stops early when the store failed; it reports that itself.
             let _ = sink.send(encoded);
         }
@@ -412,7 +405,7 @@ pub fn hunt_files_keeping(
     if correlating {
         detections.extend(
             rules
-                .correlate(sightings)
+                .correlate(&sightings)
                 .into_iter()
                 .filter(|detection| min_level.is_none_or(|min| detection.rule.level >= min)),
         );

@@ -4,6 +4,7 @@
 //! the records after the last cursor; they carry the same evidence and alert ids, so the store
 //! keeps each event once and the team sees every alert.
 
+use crate::evidence_writer::{EvidenceWriter, Written};
 use crate::hunt::{Detectors, DiagnosticLog, Worker};
 use garrison_agents::messages::{ALERT_BATCH, TeamMessage};
 use garrison_agents::runtime::Publisher;
@@ -15,8 +16,10 @@ use garrison_server::spool::{Cursor, Durability, read_chunk};
 use garrison_server::{RecordFormat, SpoolInfo};
 use garrison_sigma::Sighting;
 use garrison_store::{EvidenceStore, SqliteStore, StoredEvent};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,6 +33,9 @@ const SIGHTINGS_SPAN: jiff::SignedDuration = jiff::SignedDuration::from_hours(24
 const CORRELATE_EVERY: Duration = Duration::from_secs(1);
 /// The longest a stopping processor waits for the team to handle its last alerts.
 const SETTLE_LIMIT: Duration = Duration::from_secs(600);
+/// Chunks a processor has with the evidence writer at most: it reads the next while the
+/// last are written.
+const IN_FLIGHT: usize = 2;
 
 /// What the processors did (all spools).
 #[derive(Debug, Default)]
@@ -47,6 +53,8 @@ pub struct Shared<'a> {
     /// Which rules people switched off: their matches raise no alerts.
     pub rules: &'a garrison_server::rules::RuleBook,
     pub store: &'a SqliteStore,
+    /// Where the processors' events are written (a connection of its own).
+    pub evidence: &'a EvidenceWriter,
     pub publisher: &'a Publisher<InProcessBus, TeamMessage>,
     /// The bus, to tell when the team has handled the alerts raised.
     pub bus: &'a InProcessBus,
@@ -110,6 +118,7 @@ impl Correlations {
         caught_up: bool,
         shared: &Shared<'_>,
         kept: &[StoredEvent],
+        settle: &mut dyn FnMut() -> Result<(), String>,
     ) -> Result<Vec<Alert>, String> {
         self.unevaluated += fresh.len();
         self.sightings.extend(fresh);
@@ -129,7 +138,8 @@ impl Correlations {
         self.last_run = Some(std::time::Instant::now());
         self.forget(shared);
         let mut alerts = Vec::new();
-        for detection in shared.detectors.rules.correlate(self.sightings.clone()) {
+        let mut settled = false;
+        for detection in shared.detectors.rules.correlate(&self.sightings) {
             let id = EvidenceId::of(&detection.evidence);
             if self
                 .raised
@@ -139,10 +149,17 @@ impl Correlations {
             }
             let event = match kept.iter().find(|event| event.id == id) {
                 Some(event) => event.clone(),
-                None => match shared.store.event(id).map_err(|e| e.to_string())? {
-                    Some(event) => event,
-                    None => continue,
-                },
+                None => {
+                    // An earlier chunk's event: read once the writer has it stored.
+                    if !settled {
+                        settle()?;
+                        settled = true;
+                    }
+                    match shared.store.event(id).map_err(|e| e.to_string())? {
+                        Some(event) => event,
+                        None => continue,
+                    }
+                }
             };
             let alert = garrison_agents::evidence::alert_from_detection(&detection, &event);
             self.raised.insert(alert.id.clone(), alert.timestamp);
@@ -152,9 +169,103 @@ impl Correlations {
     }
 }
 
+/// A chunk whose events are with the evidence writer, and what to do once they are stored.
+struct InFlight {
+    written: Receiver<Written>,
+    alerts: Vec<Alert>,
+    next: Cursor,
+    records: u64,
+}
+
+/// What a processor does once its chunks are stored, oldest first: raises their alerts, then
+/// saves the cursor past them (at once when they raised none, else once the team is idle).
+struct Finisher<'s, 'a> {
+    shared: &'s Shared<'a>,
+    cursor_path: PathBuf,
+    in_flight: VecDeque<InFlight>,
+    /// A cursor past records whose alerts the team may still be handling: saved once the
+    /// bus is idle, so a crash before then raises those alerts again.
+    unsaved: Option<Cursor>,
+}
+
+impl Finisher<'_, '_> {
+    fn save(&self, cursor: &Cursor) -> Result<(), String> {
+        cursor
+            .save(&self.cursor_path, self.shared.durability)
+            .map_err(|e| e.to_string())
+    }
+
+    fn save_when_idle(&mut self) -> Result<(), String> {
+        if let Some(pending) = self.unsaved
+            && self.shared.bus.is_idle()
+        {
+            self.save(&pending)?;
+            self.unsaved = None;
+        }
+        Ok(())
+    }
+
+    /// Finishes the oldest chunk if it is stored (or, with `wait`, once it is); false when
+    /// there is none to finish.
+    fn finish_oldest(&mut self, wait: bool) -> Result<bool, String> {
+        let Some(oldest) = self.in_flight.front() else {
+            return Ok(false);
+        };
+        let written = match wait {
+            true => oldest
+                .written
+                .recv()
+                .map_err(|_| TryRecvError::Disconnected),
+            false => oldest.written.try_recv(),
+        };
+        let events = match written {
+            Ok(written) => written?,
+            Err(TryRecvError::Empty) => return Ok(false),
+            Err(TryRecvError::Disconnected) => {
+                return Err("the evidence writer stopped".to_string());
+            }
+        };
+        let chunk = self.in_flight.pop_front().expect("looked at above");
+        let shared = self.shared;
+        for batch in chunk.alerts.chunks(ALERT_BATCH) {
+            shared
+                .runtime
+                .block_on(shared.publisher.publish(
+                    TeamMessage::AlertRaised {
+                        alerts: batch.to_vec(),
+                    },
+                    Lineage::start(),
+                ))
+                .map_err(|error| format!("cannot raise alerts: {error}"))?;
+        }
+        match chunk.alerts.is_empty() && self.unsaved.is_none() {
+            true => self.save(&chunk.next)?,
+            false => self.unsaved = Some(chunk.next),
+        }
+        let processed = shared.processed;
+        processed
+            .records
+            .fetch_add(chunk.records, Ordering::Relaxed);
+        processed
+            .events
+            .fetch_add(events.len() as u64, Ordering::Relaxed);
+        processed
+            .alerts
+            .fetch_add(chunk.alerts.len() as u64, Ordering::Relaxed);
+        Ok(true)
+    }
+
+    /// Finishes every chunk with the writer.
+    fn settle(&mut self) -> Result<(), String> {
+        while self.finish_oldest(true)? {}
+        Ok(())
+    }
+}
+
 /// Processes `spool` until `shared.stop` is set and everything spooled is read.
 pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
     let cursor_path = info.dir.join("cursor");
+    // Where reading goes on from (the saved cursor trails it by the chunks not finished).
     let mut cursor = Cursor::load(&cursor_path)
         .map_err(|e| e.to_string())?
         .unwrap_or_default();
@@ -163,21 +274,14 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
     let mut decoder = Decoder::new();
     let mut correlations = Correlations::default();
     let format = line_format(info.format);
-    // A cursor past records whose alerts the team may still be handling: saved once the bus
-    // is idle, so a crash before then raises those alerts again.
-    let mut unsaved: Option<Cursor> = None;
-    let save = |cursor: &Cursor| {
-        cursor
-            .save(&cursor_path, shared.durability)
-            .map_err(|e| e.to_string())
+    let mut finisher = Finisher {
+        shared,
+        cursor_path,
+        in_flight: VecDeque::new(),
+        unsaved: None,
     };
     loop {
-        if let Some(pending) = unsaved
-            && shared.bus.is_idle()
-        {
-            save(&pending)?;
-            unsaved = None;
-        }
+        finisher.save_when_idle()?;
         // Read before looking at `stop`, so the last records are not left behind.
         let stopping = shared.stop.load(Ordering::Acquire);
         let committed = *end.borrow_and_update();
@@ -187,13 +291,15 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
                 .map_err(|e| e.to_string())?,
         };
         let Some(chunk) = chunk else {
+            // Caught up: what was read is stored and its alerts raised before waiting.
+            finisher.settle()?;
             if stopping {
-                if let Some(pending) = unsaved {
+                if let Some(pending) = finisher.unsaved {
                     let deadline = std::time::Instant::now() + SETTLE_LIMIT;
                     while !shared.bus.is_idle() && std::time::Instant::now() < deadline {
                         std::thread::sleep(Duration::from_millis(20));
                     }
-                    save(&pending)?;
+                    finisher.save(&pending)?;
                 }
                 return Ok(());
             }
@@ -237,42 +343,32 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
         );
         let (events, mut alerts, sightings) = worker.take();
         let caught_up = chunk.next.record() >= end.borrow().records;
-        alerts.extend(correlations.add(sightings, caught_up, shared, &events)?);
+        alerts.extend(
+            correlations.add(sightings, caught_up, shared, &events, &mut || {
+                finisher.settle()
+            })?,
+        );
         let raised = alerts.len();
         alerts.retain(|alert| shared.rules.is_enabled(&alert.rule.id));
         shared
             .processed
             .switched_off
             .fetch_add((raised - alerts.len()) as u64, Ordering::Relaxed);
-        store_events(shared.store, &events)?;
-        for batch in alerts.chunks(ALERT_BATCH) {
-            shared
-                .runtime
-                .block_on(shared.publisher.publish(
-                    TeamMessage::AlertRaised {
-                        alerts: batch.to_vec(),
-                    },
-                    Lineage::start(),
-                ))
-                .map_err(|error| format!("cannot raise alerts: {error}"))?;
-        }
+        let written = shared
+            .evidence
+            .send(crate::evidence_writer::encode(events))?;
+        finisher.in_flight.push_back(InFlight {
+            written,
+            alerts,
+            next: chunk.next,
+            records: chunk.records,
+        });
         cursor = chunk.next;
-        match alerts.is_empty() && unsaved.is_none() {
-            true => save(&cursor)?,
-            false => unsaved = Some(cursor),
+        // Chunks already stored are finished at once; a processor ahead of the writer waits.
+        while finisher.finish_oldest(false)? {}
+        while finisher.in_flight.len() >= IN_FLIGHT {
+            finisher.finish_oldest(true)?;
         }
-        shared
-            .processed
-            .records
-            .fetch_add(chunk.records, Ordering::Relaxed);
-        shared
-            .processed
-            .events
-            .fetch_add(events.len() as u64, Ordering::Relaxed);
-        shared
-            .processed
-            .alerts
-            .fetch_add(alerts.len() as u64, Ordering::Relaxed);
     }
 }
 
@@ -293,21 +389,6 @@ fn audit_cut(data: &[u8]) -> usize {
         start = previous;
     }
     data.len()
-}
-
-/// Stores events, trying again for a while when the store is busy.
-fn store_events(store: &SqliteStore, events: &[StoredEvent]) -> Result<(), String> {
-    let mut delay = Duration::from_millis(10);
-    loop {
-        match store.put_events(events) {
-            Ok(_) => return Ok(()),
-            Err(error) if error.is_retryable() && delay < Duration::from_secs(5) => {
-                std::thread::sleep(delay);
-                delay *= 2;
-            }
-            Err(error) => return Err(format!("cannot store evidence: {error}")),
-        }
-    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ mod chaos_response;
 mod demo;
 mod distributed;
 mod eval;
+mod evidence_writer;
 mod health;
 mod hunt;
 mod input;

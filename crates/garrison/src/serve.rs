@@ -2,6 +2,7 @@
 //! is acknowledged, then decoded, detected on, kept as evidence and handed to the agent team.
 //! Runs until SIGINT or SIGTERM, then stops accepting, processes what was accepted and exits.
 
+use crate::evidence_writer::EvidenceWriter;
 use crate::hunt::{Detectors, DiagnosticLog, default_threads};
 use crate::live::{Processed, Shared, process};
 use crate::state::{StateArgs, state_dir};
@@ -270,10 +271,12 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
     }
     let listening = server.listening.clone();
     let spools = server.spools.clone();
+    let (evidence, evidence_thread) = EvidenceWriter::start(&store).map_err(Failure::Store)?;
     let shared = Shared {
         detectors,
         rules: &rule_book,
         store: &store,
+        evidence: &evidence,
         publisher: &team.detect,
         bus: &bus,
         runtime: &handle,
@@ -322,6 +325,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
             .map(|processor| processor.join())
             .collect::<Vec<_>>()
     });
+    // Every processor has stopped: the writer finishes what it was given and stops.
+    drop(evidence);
+    evidence_thread.join();
     let stats = runtime.block_on(async {
         crate::investigate::settle(&bus).await?;
         let stats = team.runtime.shutdown().await;

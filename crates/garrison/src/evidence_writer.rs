@@ -1,0 +1,230 @@
+//! `garrison serve`'s evidence writer: one thread, on a connection of its own, writes the
+//! events of every spool's processor. Batches that wait while it writes go into the next
+//! transaction together (group commit), so under load a commit carries many chunks and the
+//! pages each touches are written once for all of them; when idle, a batch is written alone
+//! at once. Each batch comes back to its processor once committed (or with the reason it
+//! could not be), so the processor raises its alerts and saves its cursor only then, and frees
+//! the events itself.
+
+use crate::hunt::EncodedBatch;
+use garrison_store::{EvidenceStore, SqliteStore, StoredEvent};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, sync_channel};
+use std::time::Duration;
+
+/// Events written in one transaction at most (a transaction holds SQLite's write lock, which
+/// the team's own writes wait for).
+const EVENTS_PER_COMMIT: usize = 32_768;
+/// Batches waiting for the writer at most; a processor sending more waits (backpressure).
+const QUEUED: usize = 8;
+/// How often the checkpointer copies the write-ahead log into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+/// The writer's own commits copy the log only past this many pages: a backstop, should the
+/// checkpointer fall behind (the log is rewound only after a copy that reached its end).
+const BACKSTOP_PAGES: u32 = 16_384;
+
+/// A batch written, or why it could not be.
+pub type Written = Result<EncodedBatch, String>;
+
+struct Job {
+    events: EncodedBatch,
+    done: Sender<Written>,
+}
+
+/// The writer's queue; cloned into each processor.
+#[derive(Clone)]
+pub struct EvidenceWriter {
+    jobs: SyncSender<Job>,
+}
+
+/// The writer's threads, to wait for once every queue handle is dropped.
+pub struct WriterThread {
+    writer: std::thread::JoinHandle<()>,
+    checkpointer: std::thread::JoinHandle<()>,
+}
+
+impl WriterThread {
+    pub fn join(self) {
+        let _ = self.writer.join();
+        let _ = self.checkpointer.join();
+    }
+}
+
+impl EvidenceWriter {
+    /// Starts the writer on connections of its own to `store`'s database: one writes, one
+    /// copies the write-ahead log into the database (a checkpoint) beside it, so the writer
+    /// does not stop to do that itself.
+    pub fn start(store: &SqliteStore) -> Result<(EvidenceWriter, WriterThread), String> {
+        let connect = || store.another().map_err(|error| error.to_string());
+        let (writing, copying) = (connect()?, connect()?);
+        writing
+            .set_autocheckpoint(BACKSTOP_PAGES)
+            .map_err(|error| error.to_string())?;
+        let (jobs, queue) = sync_channel(QUEUED);
+        let (stopped, stop) = std::sync::mpsc::channel::<()>();
+        let writer = std::thread::Builder::new()
+            .name("evidence-writer".into())
+            .spawn(move || {
+                write_all(&writing, &queue);
+                drop(stopped);
+            })
+            .map_err(|error| format!("cannot start the evidence writer: {error}"))?;
+        let checkpointer = std::thread::Builder::new()
+            .name("evidence-checkpoint".into())
+            .spawn(move || {
+                let mut failed = false;
+                while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+                    // Busy only means another connection is copying the log just now.
+                    match copying.checkpoint() {
+                        Err(error) if !error.is_retryable() && !failed => {
+                            tracing::warn!(%error, "evidence checkpoint failed: {error}");
+                            failed = true;
+                        }
+                        _ => {}
+                    }
+                }
+            })
+            .map_err(|error| format!("cannot start the evidence checkpointer: {error}"))?;
+        Ok((
+            EvidenceWriter { jobs },
+            WriterThread {
+                writer,
+                checkpointer,
+            },
+        ))
+    }
+
+    /// Queues `events`; the receiver gets them back once committed.
+    pub fn send(&self, events: EncodedBatch) -> Result<Receiver<Written>, String> {
+        let (done, receiver) = std::sync::mpsc::channel();
+        self.jobs
+            .send(Job { events, done })
+            .map_err(|_| "the evidence writer has stopped".to_string())?;
+        Ok(receiver)
+    }
+}
+
+/// Encodes each event's fields for the store and frees the decoded fields: done by the
+/// threads that read the events, so the single writer only writes.
+pub fn encode(events: Vec<StoredEvent>) -> EncodedBatch {
+    events
+        .into_iter()
+        .map(|mut event| {
+            let fields = garrison_store::encode_fields(&event.fields);
+            event.fields = Vec::new();
+            (event, fields)
+        })
+        .collect()
+}
+
+/// Writes until every sender is gone.
+fn write_all(store: &SqliteStore, queue: &Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut jobs = vec![first];
+        let mut events = jobs[0].events.len();
+        while events < EVENTS_PER_COMMIT {
+            match queue.try_recv() {
+                Ok(job) => {
+                    events += job.events.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let outcome = write(store, &jobs);
+        for job in jobs {
+            let answer = match &outcome {
+                Ok(()) => Ok(job.events),
+                Err(error) => Err(error.clone()),
+            };
+            // A processor that stopped waiting has nothing left to do with its answer.
+            let _ = job.done.send(answer);
+        }
+    }
+}
+
+/// Writes every job's events in one transaction, trying again for a while when the
+/// database is busy.
+fn write(store: &SqliteStore, jobs: &[Job]) -> Result<(), String> {
+    let encoded: Vec<_> = jobs
+        .iter()
+        .flat_map(|job| {
+            job.events
+                .iter()
+                .map(|(event, fields)| (event, fields.as_str()))
+        })
+        .collect();
+    let mut delay = Duration::from_millis(10);
+    loop {
+        match store.put_encoded(&encoded) {
+            Ok(_) => return Ok(()),
+            Err(error) if error.is_retryable() && delay < Duration::from_secs(5) => {
+                std::thread::sleep(delay);
+                delay *= 2;
+            }
+            Err(error) => return Err(format!("cannot store evidence: {error}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use garrison_model::{EvidenceId, EvidenceRef};
+
+    fn batch(from: u64, count: u64) -> EncodedBatch {
+        (from..from + count)
+            .map(|record| {
+                let source = EvidenceRef {
+                    path: std::sync::Arc::from("spool/syslog/000001.log"),
+                    member: None,
+                    record_id: record,
+                    offset: record * 100,
+                };
+                let event = StoredEvent {
+                    id: EvidenceId::of(&source),
+                    timestamp: None,
+                    host: Some("web01".into()),
+                    user: None,
+                    channel: None,
+                    event_id: None,
+                    fields: Vec::new(),
+                    source,
+                    process_key: None,
+                    parent_key: None,
+                    session_key: None,
+                    host_address: None,
+                    lease: None,
+                };
+                (event, format!(r#"[["n","{record}"]]"#))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batches_come_back_once_stored_each_event_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let (writer, thread) = EvidenceWriter::start(&store).unwrap();
+        // Queued faster than written: several share a transaction.
+        let waiting: Vec<_> = (0..20)
+            .map(|n| writer.send(batch(n * 100 + 1, 100)).unwrap())
+            .collect();
+        // A batch sent again (a processor repeating records after a crash) is kept once.
+        let again = writer.send(batch(1, 100)).unwrap();
+        for (n, done) in waiting.into_iter().enumerate() {
+            let back = done.recv().unwrap().unwrap();
+            assert_eq!(back.len(), 100);
+            assert_eq!(back[0].0.source.record_id, n as u64 * 100 + 1);
+        }
+        assert_eq!(again.recv().unwrap().unwrap().len(), 100);
+        drop(writer);
+        thread.join();
+        assert_eq!(store.event_count().unwrap(), 2000);
+        let first = batch(1, 1).remove(0).0.id;
+        let last = batch(2000, 1).remove(0).0.id;
+        assert_eq!(store.event(first).unwrap().unwrap().source.record_id, 1);
+        let stored = store.event(last).unwrap().unwrap();
+        assert_eq!(stored.fields, vec![("n".to_string(), "2000".to_string())]);
+        assert_eq!(store.event(batch(2001, 1).remove(0).0.id).unwrap(), None);
+    }
+}
