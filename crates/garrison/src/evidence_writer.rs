@@ -6,8 +6,9 @@
 //! could not be), so the processor raises its alerts and saves its cursor only then, and frees
 //! the events itself.
 
-use crate::hunt::EncodedBatch;
-use garrison_store::{EvidenceStore, SqliteStore, StoredEvent};
+use crate::hunt::{EncodedBatch, EvidenceSink};
+use garrison_store::{Encoded, EvidenceStore, SqliteStore, Store, StoredEvent};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender, sync_channel};
 use std::time::Duration;
 
@@ -18,8 +19,7 @@ const EVENTS_PER_COMMIT: usize = 32_768;
 const QUEUED: usize = 8;
 /// How often the checkpointer copies the write-ahead log into the database.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
-/// The writer's own commits copy the log only past this many pages: a backstop, should the
-/// checkpointer fall behind (the log is rewound only after a copy that reached its end).
+/// A bulk writer's own commits copy the log only past this many pages.
 const BACKSTOP_PAGES: u32 = 16_384;
 
 /// A batch written, or why it could not be.
@@ -36,43 +36,37 @@ pub struct EvidenceWriter {
     jobs: SyncSender<Job>,
 }
 
-/// The writer's threads, to wait for once every queue handle is dropped.
+/// The writer's thread (and its checkpointer), to wait for once every queue handle is
+/// dropped.
 pub struct WriterThread {
     writer: std::thread::JoinHandle<()>,
-    checkpointer: std::thread::JoinHandle<()>,
+    checkpointer: Checkpointer,
 }
 
 impl WriterThread {
     pub fn join(self) {
         let _ = self.writer.join();
-        let _ = self.checkpointer.join();
+        drop(self.checkpointer);
     }
 }
 
-impl EvidenceWriter {
-    /// Starts the writer on connections of its own to `store`'s database: one writes, one
-    /// copies the write-ahead log into the database (a checkpoint) beside it, so the writer
-    /// does not stop to do that itself.
-    pub fn start(store: &SqliteStore) -> Result<(EvidenceWriter, WriterThread), String> {
-        let connect = || store.another().map_err(|error| error.to_string());
-        let (writing, copying) = (connect()?, connect()?);
-        writing
-            .set_autocheckpoint(BACKSTOP_PAGES)
-            .map_err(|error| error.to_string())?;
-        let (jobs, queue) = sync_channel(QUEUED);
-        let (stopped, stop) = std::sync::mpsc::channel::<()>();
-        let writer = std::thread::Builder::new()
-            .name("evidence-writer".into())
-            .spawn(move || {
-                write_all(&writing, &queue);
-                drop(stopped);
-            })
-            .map_err(|error| format!("cannot start the evidence writer: {error}"))?;
-        let checkpointer = std::thread::Builder::new()
+/// A thread copying a SQLite store's write-ahead log into the database every 200 ms on a
+/// connection of its own (a passive checkpoint: it waits for no one), so a bulk writer does
+/// not stop to do it; stopped when dropped.
+pub struct Checkpointer {
+    stop: Option<Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    pub fn start(store: &SqliteStore) -> Result<Checkpointer, String> {
+        let copying = store.another().map_err(|error| error.to_string())?;
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
             .name("evidence-checkpoint".into())
             .spawn(move || {
                 let mut failed = false;
-                while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY) {
                     // Busy only means another connection is copying the log just now.
                     match copying.checkpoint() {
                         Err(error) if !error.is_retryable() && !failed => {
@@ -84,6 +78,44 @@ impl EvidenceWriter {
                 }
             })
             .map_err(|error| format!("cannot start the evidence checkpointer: {error}"))?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A connection of its own to `store`'s database for a bulk writer beside a [`Checkpointer`]:
+/// its own commits copy the log only past a backstop, should the checkpointer fall behind
+/// (the log is rewound only after a copy that reached its end).
+pub fn bulk_connection(store: &SqliteStore) -> Result<SqliteStore, String> {
+    let writing = store.another().map_err(|error| error.to_string())?;
+    writing
+        .set_autocheckpoint(BACKSTOP_PAGES)
+        .map_err(|error| error.to_string())?;
+    Ok(writing)
+}
+
+impl EvidenceWriter {
+    /// Starts the writer on a connection of its own to `store`'s database, with a
+    /// [`Checkpointer`] beside it.
+    pub fn start(store: &SqliteStore) -> Result<(EvidenceWriter, WriterThread), String> {
+        let writing = bulk_connection(store)?;
+        let checkpointer = Checkpointer::start(store)?;
+        let (jobs, queue) = sync_channel(QUEUED);
+        let writer = std::thread::Builder::new()
+            .name("evidence-writer".into())
+            .spawn(move || write_all(&writing, &queue))
+            .map_err(|error| format!("cannot start the evidence writer: {error}"))?;
         Ok((
             EvidenceWriter { jobs },
             WriterThread {
@@ -142,8 +174,7 @@ fn write_all(store: &SqliteStore, queue: &Receiver<Job>) {
     }
 }
 
-/// Writes every job's events in one transaction, trying again for a while when the
-/// database is busy.
+/// Writes every job's events in one transaction.
 fn write(store: &SqliteStore, jobs: &[Job]) -> Result<(), String> {
     let encoded: Vec<_> = jobs
         .iter()
@@ -153,16 +184,103 @@ fn write(store: &SqliteStore, jobs: &[Job]) -> Result<(), String> {
                 .map(|(event, fields)| (event, fields.as_str()))
         })
         .collect();
+    put_patiently(store, &encoded, Duration::from_secs(10))
+}
+
+/// Writes `encoded` in one transaction, trying again while the store is busy (or, shared,
+/// restarting) for up to `patience`.
+fn put_patiently(
+    store: &dyn EvidenceStore,
+    encoded: &[Encoded<'_>],
+    patience: Duration,
+) -> Result<(), String> {
     let mut delay = Duration::from_millis(10);
+    let give_up = std::time::Instant::now() + patience;
     loop {
-        match store.put_encoded(&encoded) {
+        match store.put_encoded(encoded) {
             Ok(_) => return Ok(()),
-            Err(error) if error.is_retryable() && delay < Duration::from_secs(5) => {
+            Err(error) if error.is_retryable() && std::time::Instant::now() < give_up => {
                 std::thread::sleep(delay);
-                delay *= 2;
+                delay = (delay * 2).min(Duration::from_secs(2));
             }
             Err(error) => return Err(format!("cannot store evidence: {error}")),
         }
+    }
+}
+
+/// Events `investigate`'s writer puts in one transaction at most.
+const HUNTED_PER_COMMIT: usize = 16_384;
+
+/// `investigate`'s evidence writer: one thread writing what the hunting threads send it,
+/// batches that queued while it wrote in one transaction. Embedded, it writes on a
+/// connection of its own with a [`Checkpointer`] beside it; written batches are freed on a
+/// thread of their own, as the writer is the thread the hunt waits for.
+pub struct BulkWriter {
+    writer: std::thread::JoinHandle<Result<usize, String>>,
+    disposer: std::thread::JoinHandle<()>,
+    checkpointer: Option<Checkpointer>,
+}
+
+impl BulkWriter {
+    /// Starts writing to `store`, or to `sqlite` (the same store, embedded) on connections of
+    /// its own.
+    pub fn start(
+        store: Arc<dyn Store>,
+        sqlite: Option<&SqliteStore>,
+    ) -> Result<(EvidenceSink, BulkWriter), String> {
+        let (writing, checkpointer): (Arc<dyn EvidenceStore>, _) = match sqlite {
+            Some(sqlite) => (
+                Arc::new(bulk_connection(sqlite)?),
+                Some(Checkpointer::start(sqlite)?),
+            ),
+            None => (store, None),
+        };
+        let (sink, batches) = sync_channel::<EncodedBatch>(16);
+        let (dispose, disposal) = std::sync::mpsc::channel::<EncodedBatch>();
+        let disposer = std::thread::spawn(move || disposal.into_iter().for_each(drop));
+        let writer = std::thread::spawn(move || -> Result<usize, String> {
+            let mut written = 0;
+            while let Ok(mut batch) = batches.recv() {
+                // Batches already waiting join this one: one commit rewrites each index page
+                // once, however many rows it adds there.
+                while batch.len() < HUNTED_PER_COMMIT
+                    && let Ok(more) = batches.try_recv()
+                {
+                    batch.extend(more);
+                }
+                written += batch.len();
+                let encoded: Vec<Encoded<'_>> = batch
+                    .iter()
+                    .map(|(event, fields)| (event, fields.as_str()))
+                    .collect();
+                // A shared store may be restarting: what it cannot take yet is tried again
+                // for up to two minutes before the run fails.
+                put_patiently(&*writing, &encoded, Duration::from_secs(120))?;
+                drop(encoded);
+                let _ = dispose.send(batch);
+            }
+            Ok(written)
+        });
+        Ok((
+            sink,
+            BulkWriter {
+                writer,
+                disposer,
+                checkpointer,
+            },
+        ))
+    }
+
+    /// Waits for everything sent to be written (every sink dropped); returns the events
+    /// written.
+    pub fn finish(self) -> Result<usize, String> {
+        let written = self
+            .writer
+            .join()
+            .map_err(|_| "the evidence writer panicked".to_string())?;
+        let _ = self.disposer.join();
+        drop(self.checkpointer);
+        written
     }
 }
 

@@ -3,6 +3,7 @@
 //! and the embedded store, or over NATS JetStream and PostgreSQL (`--distributed`), and writes
 //! the incidents it reports.
 
+use crate::evidence_writer::BulkWriter;
 use crate::hunt::{DiagnosticLog, default_threads, hunt_files_keeping};
 use crate::rules::{RuleSelection, load_rules};
 use crate::state::StoreArgs;
@@ -109,9 +110,6 @@ pub struct InvestigateArgs {
     pub input: crate::input::InputArgs,
 }
 
-/// Events stored in one transaction at most.
-const WRITE_BATCH: usize = 16_384;
-
 /// The longest the team may take to settle after the last alert.
 const SETTLE_LIMIT: Duration = Duration::from_secs(600);
 
@@ -174,40 +172,8 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
     let started = Instant::now();
 
     // 1. Hunt, keeping every event as evidence (written by one thread, in batches).
-    let (sink, batches) = std::sync::mpsc::sync_channel::<crate::hunt::EncodedBatch>(16);
-    let writer_store = store.clone();
-    let writer = std::thread::spawn(move || -> Result<usize, String> {
-        let mut written = 0;
-        while let Ok(mut batch) = batches.recv() {
-            // Batches already waiting join this one: one commit rewrites each index page
-            // once, however many rows it adds there.
-            while batch.len() < WRITE_BATCH
-                && let Ok(more) = batches.try_recv()
-            {
-                batch.extend(more);
-            }
-            written += batch.len();
-            let encoded: Vec<garrison_store::Encoded<'_>> = batch
-                .iter()
-                .map(|(event, fields)| (event, fields.as_str()))
-                .collect();
-            // A shared store may be restarting: what it cannot take yet is tried again for
-            // up to two minutes before the run fails.
-            let mut delay = Duration::from_millis(100);
-            let give_up = Instant::now() + Duration::from_secs(120);
-            loop {
-                match writer_store.put_encoded(&encoded) {
-                    Ok(_) => break,
-                    Err(error) if error.is_retryable() && Instant::now() < give_up => {
-                        std::thread::sleep(delay);
-                        delay = (delay * 2).min(Duration::from_secs(2));
-                    }
-                    Err(error) => return Err(format!("cannot store evidence: {error}")),
-                }
-            }
-        }
-        Ok(written)
-    });
+    let (sink, writer) =
+        BulkWriter::start(store.clone(), opened.sqlite.as_deref()).map_err(Failure::Store)?;
     let diagnostics = Mutex::new(DiagnosticLog::new(None));
     let outcome = hunt_files_keeping(
         &discovery.files,
@@ -221,10 +187,7 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
         &diagnostics,
         Some(sink),
     );
-    let events = writer
-        .join()
-        .map_err(|_| Failure::Internal("the evidence writer panicked".into()))?
-        .map_err(Failure::Store)?;
+    let events = writer.finish().map_err(Failure::Store)?;
     let quarantined: u64 = diagnostics
         .lock()
         .map(|log| log.counts.values().sum())

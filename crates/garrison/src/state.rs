@@ -49,6 +49,8 @@ pub struct OpenedStore {
     pub distributed: Option<crate::distributed::Distributed>,
     /// The shared store itself (distributed only): its journal, its outbox.
     pub postgres: Option<std::sync::Arc<garrison_store::PostgresStore>>,
+    /// The embedded store itself, for what takes connections of its own (bulk writers).
+    pub sqlite: Option<std::sync::Arc<garrison_store::SqliteStore>>,
 }
 
 impl StoreArgs {
@@ -60,6 +62,7 @@ impl StoreArgs {
             let store = distributed.open_store()?;
             return Ok(OpenedStore {
                 postgres: Some(store.clone()),
+                sqlite: None,
                 store,
                 location: format!(
                     "PostgreSQL{} ({})",
@@ -81,13 +84,16 @@ impl StoreArgs {
                 dir.display()
             )));
         }
-        let store = garrison_store::SqliteStore::open(&dir)
-            .map_err(|error| Failure::Store(error.to_string()))?;
+        let store = std::sync::Arc::new(
+            garrison_store::SqliteStore::open(&dir)
+                .map_err(|error| Failure::Store(error.to_string()))?,
+        );
         Ok(OpenedStore {
-            store: std::sync::Arc::new(store),
+            store: store.clone(),
             location: dir.display().to_string(),
             distributed: None,
             postgres: None,
+            sqlite: Some(store),
         })
     }
 }
