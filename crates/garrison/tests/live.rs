@@ -265,6 +265,62 @@ path = "app.log"
     assert!(spooled.starts_with(auth[0].as_bytes()), "{path}");
 }
 
+#[test]
+fn a_backlog_read_in_chunks_still_correlates_across_them() {
+    // Records spooled before the server starts (as after a crash): read a megabyte at a time,
+    // the SSH brute force and the logon after it in the second chunk, the correlation due only
+    // once the third is read, while the chunks before it may still be with the writer.
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("state/spool/syslog-tcp");
+    std::fs::create_dir_all(&spool).unwrap();
+    let filler = |from: usize, bytes: usize| -> String {
+        let mut text = String::new();
+        let mut n = from;
+        while text.len() < bytes {
+            text.push_str(&format!(
+                "2024-03-14T09:50:00.000000+00:00 web02 CRON[{n}]: (root) CMD (/usr/local/bin/rotate --job {n})\n"
+            ));
+            n += 1;
+        }
+        text
+    };
+    let auth: String = sample_lines("samples/linux/web01-auth.log")
+        .iter()
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let backlog = format!(
+        "{}{auth}{}{}",
+        filler(0, 1 << 20),
+        filler(100_000, (1 << 20) - auth.len()),
+        filler(200_000, 4096)
+    );
+    let records = backlog.lines().count() as u64;
+    std::fs::write(spool.join("00000000000000000000.log"), &backlog).unwrap();
+    let served = Served::start(
+        dir.path(),
+        r#"version = 1
+[spool]
+durability = "write"
+[[input]]
+kind = "syslog_tcp"
+address = "127.0.0.1:0"
+"#,
+    );
+    let state = served.state.clone();
+    let log = served.stop();
+    assert_eq!(summary_number(&log, "records ->"), records, "{log}");
+    assert_eq!(evidence_count(&state), records as i64);
+    let db = rusqlite::Connection::open(state.join("garrison.sqlite3")).unwrap();
+    let correlated: i64 = db
+        .query_row(
+            "SELECT count(*) FROM incidents WHERE body LIKE '%SSH Password Logon After a Brute Force from the Same Source%'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(correlated >= 1, "no correlation alert:\n{log}");
+}
+
 fn hec_batch(from: usize, count: usize) -> String {
     (from..from + count)
         .map(|n| format!(r#"{{"event":{{"@timestamp":"2026-12-02T10:00:00Z","message":"load {n}","seq":{n},"host":{{"name":"web01"}}}}}}"#))
