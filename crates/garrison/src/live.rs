@@ -14,7 +14,7 @@ use garrison_ingest::read::{LineFormat, StreamName, Unit};
 use garrison_model::{Alert, AlertId, EvidenceId};
 use garrison_server::spool::{Cursor, Durability, read_chunk};
 use garrison_server::{RecordFormat, SpoolInfo};
-use garrison_sigma::Sighting;
+use garrison_sigma::{RuleSet, Sighting};
 use garrison_store::{EvidenceStore, SqliteStore, StoredEvent};
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
@@ -91,10 +91,8 @@ struct Correlations {
 impl Correlations {
     /// Drops sightings no correlation can reach any more (and all but the newest
     /// `SIGHTINGS_KEPT`), and raised alerts as old.
-    fn forget(&mut self, shared: &Shared<'_>) {
-        let span = shared
-            .detectors
-            .rules
+    fn forget(&mut self, rules: &RuleSet) {
+        let span = rules
             .correlation_horizon()
             .unwrap_or(SIGHTINGS_SPAN)
             .min(SIGHTINGS_SPAN);
@@ -111,14 +109,16 @@ impl Correlations {
         }
     }
 
-    /// Adds `fresh` and returns the correlation detections not raised before.
+    /// Adds `fresh` and returns the correlation detections not raised before. A detection
+    /// cites its last event: from `kept` (the chunk in hand), else from `earlier` (an earlier
+    /// chunk's, read from the store once stored); one neither has is left for the next run.
     fn add(
         &mut self,
         fresh: Vec<Sighting>,
         caught_up: bool,
-        shared: &Shared<'_>,
+        rules: &RuleSet,
         kept: &[StoredEvent],
-        settle: &mut dyn FnMut() -> Result<(), String>,
+        earlier: &mut dyn FnMut(EvidenceId) -> Result<Option<StoredEvent>, String>,
     ) -> Result<Vec<Alert>, String> {
         self.unevaluated += fresh.len();
         self.sightings.extend(fresh);
@@ -130,16 +130,15 @@ impl Correlations {
         if self.unevaluated == 0 || !(caught_up || due) {
             // Between runs too, a flood costs bounded memory.
             if self.sightings.len() > 2 * SIGHTINGS_KEPT {
-                self.forget(shared);
+                self.forget(rules);
             }
             return Ok(Vec::new());
         }
         self.unevaluated = 0;
         self.last_run = Some(std::time::Instant::now());
-        self.forget(shared);
+        self.forget(rules);
         let mut alerts = Vec::new();
-        let mut settled = false;
-        for detection in shared.detectors.rules.correlate(&self.sightings) {
+        for detection in rules.correlate(&self.sightings) {
             let id = EvidenceId::of(&detection.evidence);
             if self
                 .raised
@@ -149,17 +148,10 @@ impl Correlations {
             }
             let event = match kept.iter().find(|event| event.id == id) {
                 Some(event) => event.clone(),
-                None => {
-                    // An earlier chunk's event: read once the writer has it stored.
-                    if !settled {
-                        settle()?;
-                        settled = true;
-                    }
-                    match shared.store.event(id).map_err(|e| e.to_string())? {
-                        Some(event) => event,
-                        None => continue,
-                    }
-                }
+                None => match earlier(id)? {
+                    Some(event) => event,
+                    None => continue,
+                },
             };
             let alert = garrison_agents::evidence::alert_from_detection(&detection, &event);
             self.raised.insert(alert.id.clone(), alert.timestamp);
@@ -271,6 +263,7 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
         .unwrap_or_default();
     let mut end = info.spool.end();
     let mut worker = Worker::live(shared.detectors);
+    let rules = shared.detectors.rules;
     let mut decoder = Decoder::new();
     let mut correlations = Correlations::default();
     let format = line_format(info.format);
@@ -344,8 +337,10 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
         let (events, mut alerts, sightings) = worker.take();
         let caught_up = chunk.next.record() >= end.borrow().records;
         alerts.extend(
-            correlations.add(sightings, caught_up, shared, &events, &mut || {
-                finisher.settle()
+            correlations.add(sightings, caught_up, rules, &events, &mut |id| {
+                // An earlier chunk's event: read once the writer has stored it.
+                finisher.settle()?;
+                shared.store.event(id).map_err(|e| e.to_string())
             })?,
         );
         let raised = alerts.len();
@@ -394,6 +389,74 @@ fn audit_cut(data: &[u8]) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use garrison_model::{Event, EvidenceRef, Fields, RecordFormat, ValueKind};
+
+    const FAILED: &str = "title: Failed logon\nid: failed-logon\nname: failed_logon\nlevel: low\nlogsource:\n    product: test\ndetection:\n    sel:\n        action: failed\n    condition: sel\n";
+    const TWICE: &str = "title: Failed twice\nid: failed-twice\nlevel: high\ncorrelation:\n    type: event_count\n    rules: [failed_logon]\n    group-by: [source]\n    timespan: 5m\n    condition:\n        gte: 2\n";
+
+    fn failed_logon(record: u64, second: i64) -> Event {
+        let mut fields = Fields::new();
+        fields.push("action", "failed", ValueKind::Text);
+        fields.push("source", "203.0.113.50", ValueKind::Text);
+        Event {
+            evidence: EvidenceRef {
+                path: "spool/syslog-tcp/00000000000000000000.log".into(),
+                member: None,
+                record_id: record,
+                offset: record * 100,
+            },
+            timestamp: Some(jiff::Timestamp::from_second(1_700_000_000 + second).unwrap()),
+            format: RecordFormat::Json,
+            fields,
+        }
+    }
+
+    fn sightings(rules: &RuleSet, event: &Event) -> Vec<Sighting> {
+        let (mut scratch, mut found) = (rules.scratch(), Vec::new());
+        rules.evaluate(event, &mut scratch, &mut found);
+        found
+            .iter()
+            .filter_map(|hit| rules.sighting(hit, event))
+            .collect()
+    }
+
+    #[test]
+    fn a_correlation_completed_in_an_earlier_chunk_cites_its_stored_event() {
+        let sources = [FAILED, TWICE].map(|text| garrison_sigma::RuleSource {
+            path: "rule.yml".into(),
+            text: text.into(),
+        });
+        let rules = RuleSet::from_sources(&sources, &Default::default());
+        let (first, second) = (failed_logon(1, 0), failed_logon(2, 30));
+        let stored = garrison_agents::evidence::stored_event(&second);
+        let mut correlations = Correlations::default();
+        let asked = std::cell::RefCell::new(Vec::new());
+        let mut earlier = |id: EvidenceId| -> Result<Option<StoredEvent>, String> {
+            asked.borrow_mut().push(id);
+            Ok((id == stored.id).then(|| stored.clone()))
+        };
+        // The first chunk: the first run is due, and one failure is not two.
+        let none = correlations.add(sightings(&rules, &first), false, &rules, &[], &mut earlier);
+        assert_eq!(none.unwrap(), Vec::new());
+        // The second failure is read while a backlog is: no run yet (not due, not caught up).
+        let later = correlations.add(sightings(&rules, &second), false, &rules, &[], &mut earlier);
+        assert_eq!(later.unwrap(), Vec::new());
+        // Caught up, in a chunk of its own: the detection cites the second failure, which
+        // only the store has now.
+        let alerts = correlations
+            .add(Vec::new(), true, &rules, &[], &mut earlier)
+            .unwrap();
+        assert_eq!(alerts.len(), 1);
+        assert_eq!(alerts[0].rule.id, "failed-twice");
+        assert_eq!(alerts[0].evidence, stored.id);
+        assert_eq!(*asked.borrow(), vec![stored.id]);
+        // Raised once: nothing new comes of running again.
+        let third = failed_logon(3, 40);
+        let again = correlations
+            .add(sightings(&rules, &third), true, &rules, &[], &mut earlier)
+            .unwrap();
+        assert!(again.iter().all(|alert| alert.evidence != stored.id));
+    }
 
     #[test]
     fn audit_chunks_end_between_events() {
