@@ -1,10 +1,13 @@
-//! `garrison serve`'s evidence writer: one thread, on a connection of its own, writes the
-//! events of every spool's processor. Batches that wait while it writes go into the next
-//! transaction together (group commit), so under load a commit carries many chunks and the
-//! pages each touches are written once for all of them; when idle, a batch is written alone
-//! at once. Each batch comes back to its processor once committed (or with the reason it
-//! could not be), so the processor raises its alerts and saves its cursor only then, and frees
-//! the events itself.
+//! The evidence writers: one thread, on a SQLite connection of its own, writes what the
+//! reading threads encoded, with a [`Checkpointer`] beside it. Batches that wait while it
+//! writes go into the next transaction together (group commit), so under load a commit carries
+//! many batches and the pages each touches are written once for all of them; when idle, a
+//! batch is written alone at once.
+//! - [`EvidenceWriter`] (`garrison serve`): each batch comes back to its processor once
+//!   committed (or with the reason it could not be), so the processor raises its alerts and
+//!   saves its cursor only then, and frees the events itself.
+//! - [`BulkWriter`] (`garrison investigate`): the hunting threads only send; written batches
+//!   are freed on a thread of their own, as the writer is the thread the hunt waits for.
 
 use crate::hunt::{EncodedBatch, EvidenceSink};
 use garrison_store::{Encoded, EvidenceStore, SqliteStore, Store, StoredEvent};
@@ -151,18 +154,10 @@ pub fn encode(events: Vec<StoredEvent>) -> EncodedBatch {
 /// Writes until every sender is gone.
 fn write_all(store: &SqliteStore, queue: &Receiver<Job>) {
     while let Ok(first) = queue.recv() {
-        let mut jobs = vec![first];
-        let mut events = jobs[0].events.len();
-        while events < EVENTS_PER_COMMIT {
-            match queue.try_recv() {
-                Ok(job) => {
-                    events += job.events.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
-        let outcome = write(store, &jobs);
+        let jobs = gather(queue, first, EVENTS_PER_COMMIT, |job| job.events.len());
+        let encoded = encoded(jobs.iter().map(|job| &job.events));
+        let outcome = put_patiently(store, &encoded, Duration::from_secs(10));
+        drop(encoded);
         for job in jobs {
             let answer = match &outcome {
                 Ok(()) => Ok(job.events),
@@ -174,17 +169,26 @@ fn write_all(store: &SqliteStore, queue: &Receiver<Job>) {
     }
 }
 
-/// Writes every job's events in one transaction.
-fn write(store: &SqliteStore, jobs: &[Job]) -> Result<(), String> {
-    let encoded: Vec<_> = jobs
-        .iter()
-        .flat_map(|job| {
-            job.events
-                .iter()
-                .map(|(event, fields)| (event, fields.as_str()))
-        })
-        .collect();
-    put_patiently(store, &encoded, Duration::from_secs(10))
+/// `first` and what already waits behind it, up to `limit` events: written in one commit,
+/// which rewrites each index page once however many rows it adds there (group commit).
+fn gather<T>(queue: &Receiver<T>, first: T, limit: usize, events: impl Fn(&T) -> usize) -> Vec<T> {
+    let mut count = events(&first);
+    let mut gathered = vec![first];
+    while count < limit
+        && let Ok(more) = queue.try_recv()
+    {
+        count += events(&more);
+        gathered.push(more);
+    }
+    gathered
+}
+
+/// The store's view of batches of encoded events.
+fn encoded<'e>(batches: impl Iterator<Item = &'e EncodedBatch>) -> Vec<Encoded<'e>> {
+    batches
+        .flatten()
+        .map(|(event, fields)| (event, fields.as_str()))
+        .collect()
 }
 
 /// Writes `encoded` in one transaction, trying again while the store is busy (or, shared,
@@ -236,28 +240,19 @@ impl BulkWriter {
             None => (store, None),
         };
         let (sink, batches) = sync_channel::<EncodedBatch>(16);
-        let (dispose, disposal) = std::sync::mpsc::channel::<EncodedBatch>();
+        let (dispose, disposal) = std::sync::mpsc::channel::<Vec<EncodedBatch>>();
         let disposer = std::thread::spawn(move || disposal.into_iter().for_each(drop));
         let writer = std::thread::spawn(move || -> Result<usize, String> {
             let mut written = 0;
-            while let Ok(mut batch) = batches.recv() {
-                // Batches already waiting join this one: one commit rewrites each index page
-                // once, however many rows it adds there.
-                while batch.len() < HUNTED_PER_COMMIT
-                    && let Ok(more) = batches.try_recv()
-                {
-                    batch.extend(more);
-                }
-                written += batch.len();
-                let encoded: Vec<Encoded<'_>> = batch
-                    .iter()
-                    .map(|(event, fields)| (event, fields.as_str()))
-                    .collect();
+            while let Ok(first) = batches.recv() {
+                let gathered = gather(&batches, first, HUNTED_PER_COMMIT, Vec::len);
+                let encoded = encoded(gathered.iter());
+                written += encoded.len();
                 // A shared store may be restarting: what it cannot take yet is tried again
                 // for up to two minutes before the run fails.
                 put_patiently(&*writing, &encoded, Duration::from_secs(120))?;
                 drop(encoded);
-                let _ = dispose.send(batch);
+                let _ = dispose.send(gathered);
             }
             Ok(written)
         });
