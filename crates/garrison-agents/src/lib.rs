@@ -9,6 +9,7 @@
 
 pub mod announce;
 pub mod baseline;
+pub mod correlate;
 pub mod dedupe;
 pub mod evidence;
 pub mod feedback;

@@ -16,6 +16,11 @@ pub enum TeamMessage {
         #[serde(with = "crate::wire::alerts")]
         alerts: Vec<Alert>,
     },
+    /// detect -> correlate: matches of rules correlation rules read, in time order, each
+    /// with its meeting keys ([`crate::correlate`]).
+    Sighted {
+        sightings: Vec<crate::correlate::SightingRecord>,
+    },
     /// triage -> investigate: the alerts of a batch worth a look (closed alerts stop at
     /// triage), with triage's decision on each.
     AlertTriaged {
@@ -56,6 +61,7 @@ pub const ALERT_BATCH: usize = 256;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TeamKind {
     AlertRaised,
+    Sighted,
     AlertTriaged,
     IncidentProposed,
     IncidentVerified,
@@ -63,8 +69,9 @@ pub enum TeamKind {
 }
 
 impl TeamKind {
-    pub const ALL: [TeamKind; 5] = [
+    pub const ALL: [TeamKind; 6] = [
         TeamKind::AlertRaised,
+        TeamKind::Sighted,
         TeamKind::AlertTriaged,
         TeamKind::IncidentProposed,
         TeamKind::IncidentVerified,
@@ -80,6 +87,7 @@ impl Message for TeamMessage {
     fn kind(&self) -> TeamKind {
         match self {
             TeamMessage::AlertRaised { .. } => TeamKind::AlertRaised,
+            TeamMessage::Sighted { .. } => TeamKind::Sighted,
             TeamMessage::AlertTriaged { .. } => TeamKind::AlertTriaged,
             TeamMessage::IncidentProposed { .. } => TeamKind::IncidentProposed,
             TeamMessage::IncidentVerified { .. } => TeamKind::IncidentVerified,
@@ -90,6 +98,7 @@ impl Message for TeamMessage {
     fn subject(kind: TeamKind) -> &'static str {
         match kind {
             TeamKind::AlertRaised => "alert.raised",
+            TeamKind::Sighted => "sighting.raised",
             TeamKind::AlertTriaged => "alert.triaged",
             TeamKind::IncidentProposed => "incident.proposed",
             TeamKind::IncidentVerified => "incident.verified",
@@ -99,9 +108,12 @@ impl Message for TeamMessage {
 
     /// Raised alerts are cut by entity: the host, else the person (in every form of their
     /// name), so every alert of one triage group lands in one partition.
+    /// Sightings are cut by meeting key: one goes to the partition of each of its keys.
     fn split(self, partitions: u32) -> Vec<(u32, TeamMessage)> {
-        let TeamMessage::AlertRaised { alerts } = self else {
-            return vec![(0, self)];
+        let alerts = match self {
+            TeamMessage::AlertRaised { alerts } => alerts,
+            TeamMessage::Sighted { sightings } => return split_sightings(sightings, partitions),
+            other => return vec![(0, other)],
         };
         let mut parts: Vec<(u32, Vec<Alert>)> = Vec::new();
         for alert in alerts {
@@ -118,8 +130,12 @@ impl Message for TeamMessage {
     }
 
     fn partition(&self, partitions: u32) -> Option<u32> {
-        let TeamMessage::AlertRaised { alerts } = self else {
-            return Some(0);
+        let alerts = match self {
+            TeamMessage::AlertRaised { alerts } => alerts,
+            TeamMessage::Sighted { sightings } => {
+                return sightings_partition(sightings, partitions);
+            }
+            _ => return Some(0),
         };
         let mut partition = None;
         for alert in alerts {
@@ -130,6 +146,56 @@ impl Message for TeamMessage {
         }
         Some(partition.unwrap_or(0))
     }
+}
+
+/// The partitions a sighting goes to: its keys' (partition 0 without any).
+fn sighting_partitions(sighting: &crate::correlate::SightingRecord, partitions: u32) -> Vec<u32> {
+    let mut found: Vec<u32> = sighting
+        .keys
+        .iter()
+        .map(|key| garrison_bus::partition_of(key, partitions))
+        .collect();
+    found.sort_unstable();
+    found.dedup();
+    if found.is_empty() {
+        found.push(0);
+    }
+    found
+}
+
+fn split_sightings(
+    sightings: Vec<crate::correlate::SightingRecord>,
+    partitions: u32,
+) -> Vec<(u32, TeamMessage)> {
+    let mut parts: Vec<(u32, Vec<crate::correlate::SightingRecord>)> = Vec::new();
+    for sighting in sightings {
+        for partition in sighting_partitions(&sighting, partitions) {
+            match parts.iter_mut().find(|(known, _)| *known == partition) {
+                Some((_, part)) => part.push(sighting.clone()),
+                None => parts.push((partition, vec![sighting.clone()])),
+            }
+        }
+    }
+    parts
+        .into_iter()
+        .map(|(partition, sightings)| (partition, TeamMessage::Sighted { sightings }))
+        .collect()
+}
+
+/// The partition every sighting of a message goes to, if there is one.
+fn sightings_partition(
+    sightings: &[crate::correlate::SightingRecord],
+    partitions: u32,
+) -> Option<u32> {
+    let mut common: Option<Vec<u32>> = None;
+    for sighting in sightings {
+        let own = sighting_partitions(sighting, partitions);
+        match &mut common {
+            None => common = Some(own),
+            Some(common) => common.retain(|partition| own.contains(partition)),
+        }
+    }
+    common.map_or(Some(0), |common| common.first().copied())
 }
 
 /// The partition of an alert: by its host, else its person, else partition of "".

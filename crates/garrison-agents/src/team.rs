@@ -28,6 +28,8 @@ pub struct TeamConfig {
     pub partitions: u32,
     /// The response agent's decisions and actions; no response agent when `None`.
     pub responder: Option<Arc<crate::respond::Responder>>,
+    /// The correlation rules the correlate role runs (a process running it has them).
+    pub correlator: Option<crate::correlate::SharedCorrelator>,
 }
 
 /// A callback given each incident version the report agent stores.
@@ -91,6 +93,8 @@ pub enum TeamError {
     UnknownRole(String),
     #[error("the respond role runs with a responder (its policy, playbooks and connectors)")]
     NoResponder,
+    #[error("the correlate role runs with the correlation rules, and none were given")]
+    NoCorrelator,
 }
 
 /// The role that raises alerts into the team (it publishes and consumes nothing).
@@ -101,6 +105,11 @@ pub const AGENT_ROLES: [&str; 5] = ["triage", "investigate", "verify", "supervis
 
 /// The response agent's role: part of a team given a responder (embedded only for now).
 pub const RESPOND: &str = "respond";
+
+/// The role running Sigma correlation rules over every detecting process's sightings, cut
+/// by meeting key (distributed deployments that say `[agents] correlate = true`; elsewhere
+/// the detecting process correlates what it hunted).
+pub const CORRELATE: &str = "correlate";
 
 /// How long a stateful role's message may stay unacked: stateful roles take one message at a
 /// time, in order, so one held by an owner that died stops the role until it comes back.
@@ -136,6 +145,11 @@ pub fn spec(role: &str) -> Result<AgentSpec<TeamKind>, TeamError> {
             )
         },
         "report" => AgentSpec::new(role, vec![IncidentVerified, IncidentStalled], vec![]),
+        CORRELATE => AgentSpec {
+            stateful: true,
+            ack_wait: Some(STATEFUL_ACK_WAIT),
+            ..AgentSpec::new(role, vec![Sighted], vec![AlertRaised])
+        },
         RESPOND => AgentSpec {
             tick: Some(std::time::Duration::from_secs(1)),
             ..AgentSpec::new(role, vec![IncidentVerified, IncidentStalled], vec![])
@@ -144,8 +158,29 @@ pub fn spec(role: &str) -> Result<AgentSpec<TeamKind>, TeamError> {
     })
 }
 
-/// The role whose state is cut into partitions, and the kind it reads cut.
-pub const PARTITIONED: (&str, TeamKind) = ("triage", TeamKind::AlertRaised);
+/// The roles whose state is cut into partitions, and the kind each reads cut.
+pub const PARTITIONED: [(&str, TeamKind); 2] = [
+    ("triage", TeamKind::AlertRaised),
+    (CORRELATE, TeamKind::Sighted),
+];
+
+/// Whether `role`'s state is cut into partitions.
+pub fn is_partitioned(role: &str) -> bool {
+    PARTITIONED
+        .iter()
+        .any(|(partitioned, _)| *partitioned == role)
+}
+
+/// A runtime builder whose partitioned kinds are cut into `partitions`.
+fn cut<B: Bus>(
+    mut builder: RuntimeBuilder<B, TeamMessage>,
+    partitions: u32,
+) -> RuntimeBuilder<B, TeamMessage> {
+    for (_, kind) in PARTITIONED {
+        builder = builder.partitioned(kind, partitions);
+    }
+    builder
+}
 
 /// Starts the whole team in this process, with fresh keys, and a detect identity to feed it.
 pub async fn start<B: Bus>(
@@ -154,8 +189,8 @@ pub async fn start<B: Bus>(
     clock: Arc<dyn Clock>,
     config: TeamConfig,
 ) -> Result<Team<B>, TeamError> {
-    let mut builder = RuntimeBuilder::<B, TeamMessage>::new(bus, stores.audit.clone(), clock)
-        .partitioned(PARTITIONED.1, config.partitions);
+    let builder = RuntimeBuilder::<B, TeamMessage>::new(bus, stores.audit.clone(), clock);
+    let mut builder = cut(builder, config.partitions);
     let detect = builder.publisher(DETECT, [TeamKind::AlertRaised])?;
     let reported = Arc::new(Mutex::new(BTreeSet::new()));
     for role in AGENT_ROLES {
@@ -227,6 +262,9 @@ pub struct Membership {
     /// The deployment runs the response agent: a process not running it declares its
     /// consumer, so verified incidents wait for it.
     pub respond: bool,
+    /// The deployment runs the correlate role: detecting processes send it their sightings,
+    /// and a process not running it declares its consumers, so sightings wait for it.
+    pub correlate: bool,
 }
 
 pub async fn start_part<B: Bus>(
@@ -241,20 +279,25 @@ pub async fn start_part<B: Bus>(
     for local in local {
         spec(local.role)?;
     }
-    let mut builder = RuntimeBuilder::<B, TeamMessage>::new(bus, stores.audit.clone(), clock)
+    let builder = RuntimeBuilder::<B, TeamMessage>::new(bus, stores.audit.clone(), clock)
         .with_key_ring(membership.ring, membership.instance)
-        .with_journal(membership.journal)
-        .partitioned(PARTITIONED.1, config.partitions);
+        .with_journal(membership.journal);
+    let mut builder = cut(builder, config.partitions);
     let (ack_wait, checkpoint_every) = (membership.ack_wait, membership.checkpoint_every);
+    let detected = [TeamKind::AlertRaised, TeamKind::Sighted];
     let detect = if detect {
-        Some(builder.publisher(DETECT, [TeamKind::AlertRaised])?)
+        Some(builder.publisher(DETECT, detected)?)
     } else {
-        builder.remote(&AgentSpec::new(DETECT, vec![], vec![TeamKind::AlertRaised]))?;
+        builder.remote(&AgentSpec::new(DETECT, vec![], detected.to_vec()))?;
         None
     };
     let reported = Arc::new(Mutex::new(BTreeSet::new()));
     let respond = membership.respond;
-    for role in AGENT_ROLES {
+    let roles = AGENT_ROLES
+        .iter()
+        .copied()
+        .chain(membership.correlate.then_some(CORRELATE));
+    for role in roles {
         let mut spec = spec(role)?;
         if ack_wait.is_some() {
             spec.ack_wait = ack_wait;
@@ -319,7 +362,7 @@ fn add_all<B: Bus>(
     config: &TeamConfig,
     reported: &Arc<Mutex<BTreeSet<IncidentId>>>,
 ) -> Result<(), TeamError> {
-    if spec.role != PARTITIONED.0 || config.partitions <= 1 {
+    if !is_partitioned(&spec.role) || config.partitions <= 1 {
         return add(builder, spec, stores, config, reported);
     }
     let all: Vec<u32> = (0..config.partitions).collect();
@@ -369,6 +412,18 @@ fn add<B: Bus>(
             let supervisor = config.supervisor.clone();
             builder.agent(spec, move || {
                 crate::supervisor::Supervisor::new(supervisor.clone(), audit.clone())
+            })?;
+        }
+        CORRELATE => {
+            let correlator = config.correlator.clone().ok_or(TeamError::NoCorrelator)?;
+            let (partition, partitions) = (spec.partition.unwrap_or(0), config.partitions);
+            builder.agent(spec, move || {
+                crate::correlate::Correlate::new(
+                    correlator.0.clone(),
+                    evidence.clone(),
+                    partition,
+                    partitions,
+                )
             })?;
         }
         "report" => {

@@ -31,11 +31,11 @@ pub(crate) enum Input {
 pub(crate) struct LinkedCorrelation {
     pub(crate) info: Arc<RuleInfo>,
     kind: CorrelationType,
-    inputs: Vec<Input>,
+    pub(crate) inputs: Vec<Input>,
     /// Group-by names as reported.
-    group_by: Vec<String>,
+    pub(crate) group_by: Vec<String>,
     /// Per input: the field holding each group-by value.
-    group_fields: Vec<Vec<String>>,
+    pub(crate) group_fields: Vec<Vec<String>>,
     value_field: Option<String>,
     timespan_nanos: i128,
     condition: Option<CountCondition>,
@@ -333,10 +333,20 @@ impl RuleSet {
     /// Runs every correlation over the sightings and returns the reported detections, oldest
     /// first.
     pub fn correlate(&self, sightings: &[Sighting]) -> Vec<Detection> {
+        self.correlate_with(sightings, &|_, _| true)
+    }
+
+    /// [`RuleSet::correlate`] where correlation `c` reads sighting `s` only when
+    /// `reads(c, s)` (indices into the correlations and `sightings`).
+    pub(crate) fn correlate_with(
+        &self,
+        sightings: &[Sighting],
+        reads: &dyn Fn(usize, usize) -> bool,
+    ) -> Vec<Detection> {
         // Sorted by reference: a live processor runs this every second over the sightings
         // of the recent past, which it keeps.
-        let mut sightings: Vec<&Sighting> = sightings.iter().collect();
-        sightings.sort_by(|a, b| {
+        let mut sightings: Vec<(usize, &Sighting)> = sightings.iter().enumerate().collect();
+        sightings.sort_by(|(_, a), (_, b)| {
             (a.timestamp, &a.evidence.path, a.evidence.record_id).cmp(&(
                 b.timestamp,
                 &b.evidence.path,
@@ -345,11 +355,11 @@ impl RuleSet {
         });
         let mut produced: Vec<Vec<Occurrence>> = Vec::with_capacity(self.correlations.len());
         let mut reported = Vec::new();
-        for correlation in &self.correlations {
+        for (index, correlation) in self.correlations.iter().enumerate() {
             let mut stream: Vec<Occurrence> = Vec::new();
-            for sighting in sightings.iter().copied() {
+            for &(at, sighting) in &sightings {
                 let input = Input::Rule(sighting.rule);
-                if correlation.inputs.contains(&input) {
+                if correlation.inputs.contains(&input) && reads(index, at) {
                     stream.push(Occurrence {
                         input,
                         timestamp: sighting.timestamp,

@@ -14,6 +14,7 @@ pub mod event_view;
 pub mod expr;
 mod index;
 pub mod matcher;
+mod meeting;
 pub mod modifier;
 pub mod parse;
 pub mod pattern;

@@ -295,6 +295,8 @@ pub struct RuleSet {
     index: Index,
     literals: LiteralTable,
     pub(crate) correlations: Vec<crate::correlation::LinkedCorrelation>,
+    /// The correlations' families, found on first use ([`crate::meeting`]).
+    families: std::sync::OnceLock<Vec<crate::meeting::Family>>,
     errors: Vec<RuleError>,
     stats: RuleSetStats,
 }
@@ -390,6 +392,7 @@ impl RuleSet {
             index: Index::default(),
             literals: LiteralTable::default(),
             correlations,
+            families: std::sync::OnceLock::new(),
             errors,
             stats: RuleSetStats::default(),
         };
@@ -474,6 +477,28 @@ impl RuleSet {
 
     pub fn rule(&self, index: u32) -> &Arc<RuleInfo> {
         &self.rules[index as usize]
+    }
+
+    /// The correlations' families: those reading one another's detections, together.
+    pub(crate) fn families(&self) -> &[crate::meeting::Family] {
+        self.families.get_or_init(|| {
+            let correlations = &self.correlations;
+            let names: Vec<String> = correlations.iter().map(|c| c.info.id.clone()).collect();
+            let reads: Vec<Vec<usize>> = correlations
+                .iter()
+                .map(|c| {
+                    c.inputs
+                        .iter()
+                        .filter_map(|input| match input {
+                            crate::correlation::Input::Correlation(other) => Some(*other as usize),
+                            crate::correlation::Input::Rule(_) => None,
+                        })
+                        .collect()
+                })
+                .collect();
+            let groups: Vec<&[String]> = correlations.iter().map(|c| &c.group_by[..]).collect();
+            crate::meeting::families(&names, &reads, &groups)
+        })
     }
 
     pub fn rule_count(&self) -> usize {

@@ -9,25 +9,25 @@
 //! many processes as wanted, sharing the work through their durable consumers.
 //!
 //! With `[agents] partitions` above 1, triage is cut by entity into partitions that its
-//! processes share, each partition with one owner at a time (see [`crate::partitions`]).
+//! processes share, each partition with one owner at a time (see [`crate::partitions`]); so
+//! is the correlate role (`[agents] correlate = true`), by the correlations' group-by values.
 
 use crate::distributed::Distributed;
 use crate::{ExitCode, Failure};
 use garrison_agents::SystemClock;
-use garrison_agents::team::{
-    self, AGENT_ROLES, DETECT, Local, PARTITIONED, TeamConfig, TeamStores,
-};
+use garrison_agents::team::{self, AGENT_ROLES, CORRELATE, DETECT, Local, TeamConfig, TeamStores};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// Roles that keep state across messages: one owner at a time.
-const SINGLE_OWNER: [&str; 2] = ["triage", "investigate"];
+const SINGLE_OWNER: [&str; 3] = ["triage", "investigate", CORRELATE];
 
 #[derive(Debug, clap::Args)]
 pub struct AgentArgs {
     /// The role to run (repeatable): triage, investigate, verify, supervisor, report, respond
-    /// (when the config says `[agents] respond = true`).
+    /// (when the config says `[agents] respond = true`), correlate (when it says
+    /// `[agents] correlate = true`).
     #[arg(long = "role", required = true, value_name = "ROLE")]
     pub roles: Vec<String>,
     /// The distributed config: NATS, PostgreSQL and the keys folder.
@@ -42,6 +42,13 @@ pub struct AgentArgs {
     /// This process's name in agent identities (default: host name and process id).
     #[arg(long)]
     pub name: Option<String>,
+    /// Sigma rule file or folder (repeatable; correlate): added to the bundled pack. Every
+    /// detecting and correlating process of a deployment must load the same rules.
+    #[arg(long = "rules", value_name = "PATH")]
+    pub rules: Vec<PathBuf>,
+    /// Do not load the bundled rule pack (correlate).
+    #[arg(long)]
+    pub no_bundled: bool,
     #[command(flatten)]
     pub response: crate::respond::ResponseArgs,
 }
@@ -60,7 +67,7 @@ pub fn keys(command: KeysCommand) -> Result<ExitCode, Failure> {
         KeysCommand::Init { dir } => {
             let roles: Vec<&str> = std::iter::once(DETECT)
                 .chain(AGENT_ROLES)
-                .chain([team::RESPOND])
+                .chain([team::RESPOND, CORRELATE])
                 .collect();
             let created = garrison_bus::KeyRing::init(&dir, &roles)
                 .map_err(|error| Failure::Output(error.to_string()))?;
@@ -84,9 +91,9 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
     let mut roles: Vec<&str> = Vec::new();
     for role in &args.roles {
         let role = role.as_str();
-        if !AGENT_ROLES.contains(&role) && role != team::RESPOND {
+        if !AGENT_ROLES.contains(&role) && role != team::RESPOND && role != CORRELATE {
             return Err(Failure::Usage(format!(
-                "no agent role {role:?} (roles: {}, {})",
+                "no agent role {role:?} (roles: {}, {}, {CORRELATE})",
                 AGENT_ROLES.join(", "),
                 team::RESPOND
             )));
@@ -103,6 +110,31 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
             args.config.display()
         )));
     }
+    if roles.contains(&CORRELATE) && !distributed.correlate {
+        return Err(Failure::Usage(format!(
+            "{}: the correlate role runs only in a deployment that says [agents] correlate = \
+             true (detecting processes then send it their sightings)",
+            args.config.display()
+        )));
+    }
+    let correlator = if roles.contains(&CORRELATE) {
+        let selection = crate::rules::RuleSelection {
+            bundled: !args.no_bundled,
+            paths: args.rules.clone(),
+        };
+        let threads = crate::hunt::default_threads();
+        let loaded = crate::rules::load_rules(&selection, &Default::default(), threads)
+            .map_err(|error| Failure::Rules(format!("{error:#}")))?;
+        if loaded.rules.stats().correlations == 0 {
+            return Err(Failure::Rules("no correlation rule could be loaded".into()));
+        }
+        let rules = Arc::new(loaded.rules);
+        Some(garrison_agents::correlate::SharedCorrelator(Arc::new(
+            crate::correlator::RuleCorrelator::new(rules),
+        )))
+    } else {
+        None
+    };
     let store = distributed.open_store()?;
     let inventory = match &args.inventory {
         Some(path) => crate::investigate::load_inventory(path)?,
@@ -117,14 +149,23 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
     // Keys are read first: a process missing its role's key fails now, not after a standby.
     let membership = distributed.membership(&roles, name.clone(), store.clone())?;
 
-    // A partitioned triage shares its partitions with other processes; the rest of this
+    // Partitioned roles share their partitions with other processes; the rest of this
     // process's roles run as one part.
-    let partitioned = distributed.partitions > 1 && roles.contains(&PARTITIONED.0);
-    let whole: Vec<&str> = roles
-        .iter()
-        .copied()
-        .filter(|role| !(partitioned && *role == PARTITIONED.0))
-        .collect();
+    let (partitioned, whole): (Vec<&'static str>, Vec<&str>) = if distributed.partitions > 1 {
+        let partitioned = team::PARTITIONED
+            .iter()
+            .map(|(role, _)| *role)
+            .filter(|role| roles.contains(role))
+            .collect();
+        let whole = roles
+            .iter()
+            .copied()
+            .filter(|role| !team::is_partitioned(role))
+            .collect();
+        (partitioned, whole)
+    } else {
+        (Vec::new(), roles.clone())
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -149,18 +190,23 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
         let mut config = TeamConfig {
             partitions: distributed.partitions,
             responder,
+            correlator,
             ..TeamConfig::with_inventory(inventory)
         };
         config.triage.precision =
             crate::verdicts::live_precision(store.clone(), &tokio::runtime::Handle::current())?;
-        let mut partitions = partitioned.then(|| {
-            crate::partitions::PartitionOwner::new(
-                store.clone(),
-                bus.clone(),
-                config.clone(),
-                membership.clone(),
-            )
-        });
+        let mut partitions: Vec<crate::partitions::PartitionOwner> = partitioned
+            .iter()
+            .map(|role| {
+                crate::partitions::PartitionOwner::new(
+                    role,
+                    store.clone(),
+                    bus.clone(),
+                    config.clone(),
+                    membership.clone(),
+                )
+            })
+            .collect();
         // Announcements of what this process's roles change, from the store's outbox.
         let relay = crate::outbox::Relay::start(
             store.clone(),
@@ -199,12 +245,12 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
                     tracing::info!("agent: another process runs {role}; standing by to take over");
                     waiting = true;
                 }
-                if let Some(partitions) = &mut partitions {
+                for partitions in &mut partitions {
                     partitions.rebalance().await;
                 }
                 tokio::select! {
                     _ = &mut signal => {
-                        if let Some(partitions) = partitions {
+                        for partitions in partitions {
                             partitions.stop().await;
                         }
                         stop_relay(relay).await;
@@ -260,7 +306,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
         // Until told to stop, or until a lock is lost (another process may own the role);
         // meanwhile partitions are shared out once a second.
         let lock_lost = loop {
-            if let Some(partitions) = &mut partitions {
+            for partitions in &mut partitions {
                 partitions.rebalance().await;
             }
             tokio::select! {
@@ -271,7 +317,7 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
                 break true;
             }
         };
-        if let Some(partitions) = partitions {
+        for partitions in partitions {
             partitions.stop().await;
         }
         let stats = match part {

@@ -128,7 +128,7 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
     std::fs::write(
         &config,
         format!(
-            "[nats]\nurl = {:?}\nprefix = {namespace:?}\n\n[postgres]\nurl = {:?}\nschema = {namespace:?}\nkeep_journal = true\n\n[keys]\ndir = \"keys\"\n\n[agents]\nack_wait_seconds = 5\npartitions = {}\ncheckpoint_every = 4\nrespond = true\n",
+            "[nats]\nurl = {:?}\nprefix = {namespace:?}\n\n[postgres]\nurl = {:?}\nschema = {namespace:?}\nkeep_journal = true\n\n[keys]\ndir = \"keys\"\n\n[agents]\nack_wait_seconds = 5\npartitions = {}\ncheckpoint_every = 4\nrespond = true\ncorrelate = true\n",
             engines.nats_url(),
             engines.postgres_url(),
             args.partitions
@@ -139,9 +139,11 @@ pub fn run(args: ChaosArgs) -> Result<ExitCode, Failure> {
         dir: work.join("keys"),
     })?;
 
-    let roles: [&[&str]; 7] = [
+    let roles: [&[&str]; 9] = [
         &["triage", "investigate"],
         &["triage", "investigate"],
+        &["correlate"],
+        &["correlate"],
         &["verify"],
         &["verify"],
         &["supervisor", "report"],

@@ -26,8 +26,13 @@
 //! # partitions = 8          # triage's state cut by entity (host, else person) into this
 //! #                         # many partitions, each owned by one triage process at a time
 //! #                         # (all processes must agree; default 1)
-//! # checkpoint_every = 1000 # triage and investigation save their state every this many
-//! #                         # messages; a new owner replays only what came after (0: never)
+//! # checkpoint_every = 1000 # triage, investigation and correlation save their state every
+//! #                         # this many messages; a new owner replays only what came after
+//! #                         # (0: never)
+//! # correlate = true        # Sigma correlation rules run in `garrison agent --role
+//! #                         # correlate` processes over every detecting process's matches,
+//! #                         # cut into the same partitions by the correlations' group-by
+//! #                         # values (default: each detecting process correlates its own)
 //! ```
 //!
 //! Relative paths are read from the config file's folder.
@@ -60,6 +65,9 @@ pub struct Distributed {
     /// The deployment runs the response agent (`garrison agent --role respond`): every
     /// process declares its consumer, so verified incidents wait for it.
     pub respond: bool,
+    /// The deployment runs the correlate role (`garrison agent --role correlate`): detecting
+    /// processes send it their sightings instead of correlating them themselves.
+    pub correlate: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,6 +86,7 @@ struct RawAgents {
     partitions: Option<u32>,
     checkpoint_every: Option<u64>,
     respond: Option<bool>,
+    correlate: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -201,6 +210,11 @@ impl Distributed {
                 .as_ref()
                 .and_then(|agents| agents.respond)
                 .unwrap_or(false),
+            correlate: raw
+                .agents
+                .as_ref()
+                .and_then(|agents| agents.correlate)
+                .unwrap_or(false),
             partitions: match raw.agents.as_ref().and_then(|agents| agents.partitions) {
                 None => 1,
                 Some(count) if (1..=MAX_PARTITIONS).contains(&count) => count,
@@ -239,6 +253,7 @@ impl Distributed {
             ack_wait: self.ack_wait,
             checkpoint_every: self.checkpoint_every,
             respond: self.respond,
+            correlate: self.correlate,
         })
     }
 

@@ -323,10 +323,12 @@ impl<'a> Detectors<'a> {
 
 /// What hunting a set of files produced.
 pub struct HuntOutcome {
-    /// Detections; with evidence kept, only correlations (single hits are in `alerts`).
+    /// Detections; none with evidence kept (single hits are in `alerts`, `sightings` wait).
     pub detections: Vec<Detection>,
     /// With evidence kept: the alerts of single hits, in no particular order.
     pub alerts: Vec<garrison_model::Alert>,
+    /// With evidence kept: the matches correlations read, left to the caller to correlate.
+    pub sightings: Vec<Sighting>,
     pub ingest: IngestSummary,
     pub elapsed: Duration,
 }
@@ -363,6 +365,7 @@ pub fn hunt_files_keeping(
 ) -> HuntOutcome {
     let started = Instant::now();
     let correlating = rules.stats().correlations > 0;
+    let keeping = evidence.is_some();
     let (workers, ingest) = garrison_ingest::run(
         files,
         threads,
@@ -402,7 +405,7 @@ pub fn hunt_files_keeping(
         sightings.extend(worker.sightings);
         alerts.extend(worker.alerts);
     }
-    if correlating {
+    if correlating && !keeping {
         detections.extend(
             rules
                 .correlate(&sightings)
@@ -429,6 +432,7 @@ pub fn hunt_files_keeping(
     HuntOutcome {
         detections,
         alerts,
+        sightings: if keeping { sightings } else { Vec::new() },
         ingest,
         elapsed: started.elapsed(),
     }

@@ -8,6 +8,7 @@ use crate::hunt::{DiagnosticLog, default_threads, hunt_files_keeping};
 use crate::rules::{RuleSelection, load_rules};
 use crate::state::StoreArgs;
 use crate::{ExitCode, Failure};
+use garrison_agents::correlate::{SIGHTING_BATCH, SharedCorrelator, SightingRecord};
 use garrison_agents::messages::{ALERT_BATCH, TeamMessage};
 use garrison_agents::team::{self, TeamConfig, TeamStores};
 use garrison_agents::triage::Inventory;
@@ -16,6 +17,7 @@ use garrison_bus::{Bus, InProcessBus, JetStreamBus, Lineage};
 use garrison_ingest::Progress;
 use garrison_model::{Alert, EvidenceId, Incident};
 use garrison_sigma::CompileOptions;
+use std::collections::HashSet;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -194,9 +196,25 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
         .unwrap_or(0);
 
     // 2. The alerts: single hits were made while hunting; correlations on the stored record
-    // that completed them.
+    // that completed them, here, or by the deployment's correlate role, which is sent the
+    // sightings (with its role keys: a deployment without them runs the whole team here).
+    let rules = Arc::new(loaded.rules);
+    let correlate_elsewhere = opened
+        .distributed
+        .as_ref()
+        .is_some_and(|distributed| distributed.correlate && distributed.keys.is_some());
+    let (detections, sightings) = if correlate_elsewhere {
+        let records: Vec<SightingRecord> = outcome
+            .sightings
+            .into_iter()
+            .map(|sighting| crate::correlator::record(&rules, sighting))
+            .collect();
+        (Vec::new(), records)
+    } else {
+        (rules.correlate(&outcome.sightings), Vec::new())
+    };
     let mut alerts: Vec<Alert> = outcome.alerts;
-    for detection in &outcome.detections {
+    for detection in &detections {
         let id = EvidenceId::of(&detection.evidence);
         let event = store
             .event(id)
@@ -263,6 +281,9 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
     let mut config = TeamConfig {
         partitions: opened.distributed.as_ref().map_or(1, |d| d.partitions),
         responder,
+        correlator: Some(SharedCorrelator(Arc::new(
+            crate::correlator::RuleCorrelator::new(rules.clone()),
+        ))),
         ..TeamConfig::with_inventory(inventory)
     };
     // What analysts' verdicts so far taught triage.
@@ -272,19 +293,27 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
     config.triage.precision = Arc::new(garrison_agents::feedback::LivePrecision::new(
         garrison_agents::feedback::Precision::from_verdicts(&verdicts),
     ));
-    // Only needed to find what agents elsewhere reported.
-    let alert_ids: std::collections::HashSet<garrison_model::AlertId> = if args.external_agents {
-        alerts.iter().map(|alert| alert.id.clone()).collect()
-    } else {
-        Default::default()
-    };
+    // Only needed to find what agents elsewhere reported (correlations raised elsewhere cite
+    // an event of a sighting sent from here).
+    let (alert_ids, sighted): (HashSet<garrison_model::AlertId>, HashSet<EvidenceId>) =
+        if args.external_agents {
+            (
+                alerts.iter().map(|alert| alert.id.clone()).collect(),
+                sightings
+                    .iter()
+                    .map(|sighting| EvidenceId::of(&sighting.evidence))
+                    .collect(),
+            )
+        } else {
+            Default::default()
+        };
     let (mut reported, team_stats, dead_letters) = runtime.block_on(async {
         let Some(distributed) = &opened.distributed else {
             let bus = InProcessBus::new();
             let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
                 .await
                 .map_err(|error| Failure::Internal(error.to_string()))?;
-            return run_team(bus, team.into(), alerts, args.pace, None).await;
+            return run_team(bus, team.into(), alerts, Vec::new(), args.pace, None).await;
         };
         let bus = distributed.connect_bus("garrison investigate").await?;
         if distributed.keys.is_none() {
@@ -292,7 +321,7 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
             let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
                 .await
                 .map_err(|error| Failure::Internal(error.to_string()))?;
-            return run_team(bus, team.into(), alerts, args.pace, None).await;
+            return run_team(bus, team.into(), alerts, Vec::new(), args.pace, None).await;
         }
         let local: Vec<team::Local> = if args.external_agents {
             Vec::new()
@@ -300,6 +329,9 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
             let mut local = team::AGENT_ROLES.map(team::Local::whole).to_vec();
             if respond_here {
                 local.push(team::Local::whole(team::RESPOND));
+            }
+            if correlate_elsewhere {
+                local.push(team::Local::whole(team::CORRELATE));
             }
             local
         };
@@ -331,7 +363,7 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
         )
         .await
         .map_err(|error| Failure::Internal(error.to_string()))?;
-        run_team(bus, part.try_into()?, alerts, args.pace, relay).await
+        run_team(bus, part.try_into()?, alerts, sightings, args.pace, relay).await
     })?;
     if args.external_agents {
         // Reported by agents elsewhere: the incidents holding this run's alerts.
@@ -343,7 +375,7 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
                 incident
                     .alerts
                     .iter()
-                    .any(|alert| alert_ids.contains(&alert.id))
+                    .any(|alert| alert_ids.contains(&alert.id) || sighted.contains(&alert.evidence))
             })
             .map(|incident| incident.id)
             .collect();
@@ -590,6 +622,7 @@ async fn run_team<B: Settles>(
     bus: B,
     team: Running<B>,
     alerts: Vec<Alert>,
+    sightings: Vec<SightingRecord>,
     pace: Option<f64>,
     relay: Option<crate::outbox::Relay>,
 ) -> Result<
@@ -611,6 +644,14 @@ async fn run_team<B: Settles>(
         }
         _ => (ALERT_BATCH, Duration::ZERO),
     };
+    // Sightings first: their correlations take a hop more.
+    for batch in sightings.chunks(SIGHTING_BATCH) {
+        let sightings = batch.to_vec();
+        team.detect
+            .publish(TeamMessage::Sighted { sightings }, Lineage::start())
+            .await
+            .map_err(|error| Failure::Internal(error.to_string()))?;
+    }
     let mut alerts = alerts.into_iter().peekable();
     while alerts.peek().is_some() {
         let batch: Vec<Alert> = alerts.by_ref().take(batch_size).collect();

@@ -11,6 +11,7 @@ mod bench_team;
 mod chaos;
 mod chaos_engines;
 mod chaos_response;
+mod correlator;
 mod demo;
 mod distributed;
 mod eval;

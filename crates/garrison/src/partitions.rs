@@ -1,5 +1,5 @@
-//! Triage cut into partitions (`[agents] partitions` in the distributed config): the triage
-//! processes of a deployment share the partitions, each partition owned by one process at a
+//! Triage and correlation cut into partitions (`[agents] partitions` in the distributed
+//! config): the processes running such a role share its partitions, each partition owned by one process at a
 //! time. Every process says it is alive once a second (a heartbeat row in PostgreSQL); each
 //! aims at an equal share of the partitions (rounded up), claims partitions nobody owns (an
 //! advisory lock each, then the partition's epoch, which fences the previous owner out of the
@@ -9,7 +9,7 @@
 
 use garrison_agents::RuntimeStats;
 use garrison_agents::SystemClock;
-use garrison_agents::team::{self, Local, Membership, PARTITIONED, TeamConfig, TeamStores};
+use garrison_agents::team::{self, Local, Membership, TeamConfig, TeamStores};
 use garrison_bus::JetStreamBus;
 use garrison_store::{OwnerLock, PostgresStore};
 use std::collections::BTreeMap;
@@ -39,8 +39,9 @@ struct Owned {
     part: team::Part<JetStreamBus>,
 }
 
-/// The partitions of triage this process owns, kept at its share.
+/// The partitions of a role (triage, correlate) this process owns, kept at its share.
 pub struct PartitionOwner {
+    role: &'static str,
     store: Arc<PostgresStore>,
     bus: JetStreamBus,
     stores: TeamStores,
@@ -58,12 +59,14 @@ pub struct PartitionOwner {
 
 impl PartitionOwner {
     pub fn new(
+        role: &'static str,
         store: Arc<PostgresStore>,
         bus: JetStreamBus,
         config: TeamConfig,
         membership: Membership,
     ) -> PartitionOwner {
         PartitionOwner {
+            role,
             stores: TeamStores::shared(store.clone()),
             name: membership.instance.clone(),
             store,
@@ -91,21 +94,25 @@ impl PartitionOwner {
             self.release(partition, "its PostgreSQL connection broke")
                 .await;
         }
-        let (store, name) = (self.store.clone(), self.name.clone());
+        let (store, name, role) = (self.store.clone(), self.name.clone(), self.role);
         let owned: Vec<u32> = self.owned.keys().copied().collect();
-        let members = blocking(move || store.heartbeat(PARTITIONED.0, &name, &owned, ALIVE)).await;
+        let members = blocking(move || store.heartbeat(role, &name, &owned, ALIVE)).await;
         let members = match members {
             Ok(members) => {
                 if std::mem::take(&mut self.store_down) {
-                    eprintln!("agent: PostgreSQL answers again; sharing triage's partitions");
+                    eprintln!(
+                        "agent: PostgreSQL answers again; sharing {}'s partitions",
+                        self.role
+                    );
                 }
                 members
             }
             Err(error) => {
                 if !std::mem::replace(&mut self.store_down, true) {
                     eprintln!(
-                        "agent: cannot reach PostgreSQL to share triage's partitions ({error}); \
-                         keeping the ones owned"
+                        "agent: cannot reach PostgreSQL to share {}'s partitions ({error}); \
+                         keeping the ones owned",
+                        self.role
                     );
                 }
                 return;
@@ -146,7 +153,7 @@ impl PartitionOwner {
 
     /// Takes `partition` when nobody owns it, and starts its agent.
     async fn claim(&mut self, partition: u32) {
-        let owner = format!("{}.{partition}", PARTITIONED.0);
+        let owner = format!("{}.{partition}", self.role);
         let store = self.store.clone();
         let name = owner.clone();
         let claimed = blocking(move || {
@@ -175,7 +182,7 @@ impl PartitionOwner {
             self.config.clone(),
             self.membership.clone(),
             &[Local {
-                role: PARTITIONED.0,
+                role: self.role,
                 instances: Some(1),
                 partitions: Some(&only),
             }],
@@ -202,7 +209,7 @@ impl PartitionOwner {
         let _ = self.bus.flush().await;
         drop(owned.lock);
         self.releases += 1;
-        eprintln!("agent: let go of {}.{partition}: {why}", PARTITIONED.0);
+        eprintln!("agent: let go of {}.{partition}: {why}", self.role);
     }
 
     fn count(&mut self, stats: RuntimeStats) {
@@ -221,11 +228,11 @@ impl PartitionOwner {
             self.count(stats);
         }
         let _ = self.bus.flush().await;
-        let (store, name) = (self.store.clone(), self.name.clone());
-        let _ = blocking(move || store.leave(PARTITIONED.0, &name)).await;
+        let (store, name, role) = (self.store.clone(), self.name.clone(), self.role);
+        let _ = blocking(move || store.leave(role, &name)).await;
         eprintln!(
             "agent: {}: {} handled in its partitions, {} claimed, {} let go",
-            PARTITIONED.0, self.handled, self.claims, self.releases
+            self.role, self.handled, self.claims, self.releases
         );
     }
 }

@@ -1,7 +1,9 @@
 //! `garrison chaos` in the test suite: agents as processes on its own NATS server and
 //! PostgreSQL cluster, the bundled samples replayed while agent processes are killed with
 //! SIGKILL and both servers are restarted; nothing accepted may be lost, the incidents must be
-//! the fault-free run's, no response action may run twice, and the audit chain must verify.
+//! the fault-free run's (the samples' SSH brute force completed by the correlate role's
+//! processes, which are killed too), no response action may run twice, and the audit chain
+//! must verify.
 
 mod common;
 
@@ -49,8 +51,15 @@ fn killing_agents_and_restarting_nats_and_postgresql_loses_nothing_and_changes_n
     assert!(number("incidents_fault_free") >= 4, "{report}");
     assert_eq!(report["incidents_equal_to_fault_free"], true, "{report}");
     assert_eq!(report["audit_verified"], true, "{report}");
-    // Triage ran cut into 4 partitions (the default) shared by two processes: every
-    // partition was owned, and partitions changed hands as processes died.
+    // Among the incidents, the SSH logon after a brute force: a correlation of correlations,
+    // completed by the correlate role's processes.
+    let faulty = std::fs::read_to_string(work.path().join("faulty.json")).unwrap();
+    assert!(
+        faulty.contains("\"al-95e8d17d-eada-4494-b42d-c26ea984e0a1-"),
+        "{faulty}"
+    );
+    // Triage and correlation ran cut into 4 partitions (the default), each shared by two
+    // processes: every partition was owned, and partitions changed hands as processes died.
     let mut claims = std::collections::BTreeMap::<String, usize>::new();
     for log in std::fs::read_dir(work.path().join("logs")).unwrap() {
         let text = std::fs::read_to_string(log.unwrap().path()).unwrap_or_default();
@@ -60,8 +69,17 @@ fn killing_agents_and_restarting_nats_and_postgresql_loses_nothing_and_changes_n
     }
     assert_eq!(
         claims.keys().collect::<Vec<_>>(),
-        ["triage.0", "triage.1", "triage.2", "triage.3"],
+        [
+            "correlate.0",
+            "correlate.1",
+            "correlate.2",
+            "correlate.3",
+            "triage.0",
+            "triage.1",
+            "triage.2",
+            "triage.3"
+        ],
         "{said}"
     );
-    assert!(claims.values().sum::<usize>() > 4, "{claims:?}");
+    assert!(claims.values().sum::<usize>() > 8, "{claims:?}");
 }

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod deployment;
 pub mod served;
 pub mod serving;
 

@@ -1,0 +1,209 @@
+//! The correlate role: Sigma correlation rules run over the sightings of every detecting
+//! process, cut by meeting key into partitions (each with one owner at a time, its state
+//! journaled and checkpointed so that another process takes over).
+//!
+//! Detecting processes send each match of a rule some correlation reads as a
+//! [`SightingRecord`], with its meeting keys (one per family of correlations reading the rule:
+//! the values of the group-by names the family shares). Every sighting of one correlation
+//! group has the same key, so the partition owning the key sees the whole group and completes
+//! what all sightings together would. Completed correlations are raised as alerts (the
+//! detection cites its last event, which the detecting process stored first) once each.
+
+use crate::messages::{ALERT_BATCH, TeamMessage};
+use crate::{Agent, AgentError, Context};
+use garrison_bus::Envelope;
+use garrison_model::{Alert, AlertId, Detection, EvidenceId, EvidenceRef, Timestamp};
+use garrison_store::EvidenceStore;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Sightings per `Sighted` message.
+pub const SIGHTING_BATCH: usize = 2_048;
+
+/// Sightings a partition keeps at most (the oldest go first): bounded memory under a flood.
+pub const SIGHTINGS_KEPT: usize = 100_000;
+
+/// One match of a rule a correlation reads, as detecting processes send it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SightingRecord {
+    /// The matching rule's id.
+    pub rule: String,
+    pub timestamp: Timestamp,
+    pub evidence: EvidenceRef,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub computer: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<u32>,
+    /// The event's values of the fields correlations read.
+    pub fields: Vec<(String, String)>,
+    /// Where it meets the other sightings of its correlations: one key per family of
+    /// correlations reading its rule.
+    pub keys: Vec<String>,
+}
+
+/// The correlation rules, as the correlate role runs them (implemented over the Sigma rule
+/// set by the process that loads the rules).
+pub trait Correlator: Send + Sync {
+    /// The detections correlations complete from `sightings`, each family reading only the
+    /// sightings whose meeting key is in `partition` of `partitions`. An error when a
+    /// sighting names a rule not loaded here, or its keys differ from this rule set's: the
+    /// processes of a deployment run different rules, and answers would be wrong.
+    fn correlate(
+        &self,
+        sightings: &[SightingRecord],
+        partition: u32,
+        partitions: u32,
+    ) -> Result<Vec<Detection>, String>;
+
+    /// How far before the newest sighting a correlation can still reach.
+    fn horizon(&self) -> jiff::SignedDuration;
+}
+
+/// A correlator to share between a team's correlate agents.
+#[derive(Clone)]
+pub struct SharedCorrelator(pub Arc<dyn Correlator>);
+
+impl std::fmt::Debug for SharedCorrelator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedCorrelator")
+    }
+}
+
+/// What a partition of correlations holds: its recent sightings and what it raised.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Held {
+    sightings: Vec<SightingRecord>,
+    /// Alerts raised, with their detection's time, forgotten once out of reach.
+    raised: BTreeMap<String, Option<Timestamp>>,
+}
+
+/// The correlate agent of one partition (of one partition: all of them when not cut).
+pub struct Correlate {
+    correlator: Arc<dyn Correlator>,
+    evidence: Arc<dyn EvidenceStore>,
+    partition: u32,
+    partitions: u32,
+    held: Held,
+}
+
+impl Correlate {
+    pub fn new(
+        correlator: Arc<dyn Correlator>,
+        evidence: Arc<dyn EvidenceStore>,
+        partition: u32,
+        partitions: u32,
+    ) -> Correlate {
+        Correlate {
+            correlator,
+            evidence,
+            partition,
+            partitions: partitions.max(1),
+            held: Held::default(),
+        }
+    }
+
+    /// Sightings held now.
+    pub fn held(&self) -> usize {
+        self.held.sightings.len()
+    }
+
+    /// Drops sightings no correlation can reach any more, and raised alerts as old; then, past
+    /// the cap, the oldest sightings.
+    fn forget(&mut self) {
+        let held = &mut self.held;
+        if let Some(newest) = held.sightings.iter().map(|s| s.timestamp).max() {
+            let horizon = newest - self.correlator.horizon();
+            held.sightings.retain(|s| s.timestamp >= horizon);
+            held.raised
+                .retain(|_, at| at.is_none_or(|at| at >= horizon));
+        }
+        if held.sightings.len() > SIGHTINGS_KEPT {
+            held.sightings.sort_by_key(|s| s.timestamp);
+            let excess = held.sightings.len() - SIGHTINGS_KEPT;
+            held.sightings.drain(..excess);
+        }
+    }
+
+    /// Adds sightings and returns the alerts of correlations they complete, each once. On an
+    /// error nothing is kept: the message comes again, and its sightings are added then.
+    pub fn add(&mut self, fresh: &[SightingRecord]) -> Result<Vec<Alert>, AgentError> {
+        let before = self.held.sightings.len();
+        self.held.sightings.extend_from_slice(fresh);
+        let alerts = self.completed();
+        match alerts {
+            Ok(alerts) => {
+                for alert in &alerts {
+                    self.held.raised.insert(alert.id.0.clone(), alert.timestamp);
+                }
+                self.forget();
+                Ok(alerts)
+            }
+            Err(error) => {
+                self.held.sightings.truncate(before);
+                Err(error)
+            }
+        }
+    }
+
+    /// The alerts of correlations the held sightings complete, not raised before.
+    fn completed(&self) -> Result<Vec<Alert>, AgentError> {
+        let detections = self
+            .correlator
+            .correlate(&self.held.sightings, self.partition, self.partitions)
+            .map_err(AgentError::Permanent)?;
+        let mut alerts: Vec<Alert> = Vec::new();
+        for detection in detections {
+            let id = EvidenceId::of(&detection.evidence);
+            let alert_id = AlertId::of(&detection.rule.id, id);
+            if self.held.raised.contains_key(&alert_id.0)
+                || alerts.iter().any(|alert| alert.id == alert_id)
+            {
+                continue;
+            }
+            // The detecting process stores an event before it sends its sighting.
+            let event = self
+                .evidence
+                .event(id)
+                .map_err(|error| AgentError::Temporary(error.to_string()))?
+                .ok_or_else(|| {
+                    AgentError::Temporary(format!(
+                        "the event {} a correlation cites is not stored (yet)",
+                        detection.evidence
+                    ))
+                })?;
+            alerts.push(crate::evidence::alert_from_detection(&detection, &event));
+        }
+        Ok(alerts)
+    }
+}
+
+impl Agent<TeamMessage> for Correlate {
+    async fn handle(
+        &mut self,
+        envelope: &Envelope<TeamMessage>,
+        _context: &Context,
+    ) -> Result<Vec<TeamMessage>, AgentError> {
+        let TeamMessage::Sighted { sightings } = &envelope.payload else {
+            return Ok(Vec::new());
+        };
+        let alerts = self.add(sightings)?;
+        Ok(alerts
+            .chunks(ALERT_BATCH)
+            .map(|batch| TeamMessage::AlertRaised {
+                alerts: batch.to_vec(),
+            })
+            .collect())
+    }
+
+    fn checkpoint(&self) -> Option<Vec<u8>> {
+        serde_json::to_vec(&self.held).ok()
+    }
+
+    fn restore(&mut self, state: &[u8]) -> Result<(), String> {
+        self.held = serde_json::from_slice(state).map_err(|error| error.to_string())?;
+        Ok(())
+    }
+}
