@@ -24,6 +24,26 @@ pub const SIGHTING_BATCH: usize = 2_048;
 /// Sightings a partition keeps at most (the oldest go first): bounded memory under a flood.
 pub const SIGHTINGS_KEPT: usize = 100_000;
 
+/// Keeps the sightings no older than `span` before the newest, then at most `cap` of them
+/// (the newest); returns the oldest time still in reach, by which raised alerts are forgotten.
+pub fn keep_recent<T>(
+    sightings: &mut Vec<T>,
+    time: impl Fn(&T) -> Timestamp,
+    span: jiff::SignedDuration,
+    cap: usize,
+) -> Option<Timestamp> {
+    // Times come from telemetry: one near the end of time must not overflow.
+    let newest = sightings.iter().map(&time).max()?;
+    let horizon = newest.checked_sub(span).unwrap_or(Timestamp::MIN);
+    sightings.retain(|sighting| time(sighting) >= horizon);
+    if sightings.len() > cap {
+        sightings.sort_by_key(&time);
+        let excess = sightings.len() - cap;
+        sightings.drain(..excess);
+    }
+    Some(horizon)
+}
+
 /// One match of a rule a correlation reads, as detecting processes send it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SightingRecord {
@@ -114,16 +134,12 @@ impl Correlate {
     /// the cap, the oldest sightings.
     fn forget(&mut self) {
         let held = &mut self.held;
-        if let Some(newest) = held.sightings.iter().map(|s| s.timestamp).max() {
-            let horizon = newest - self.correlator.horizon();
-            held.sightings.retain(|s| s.timestamp >= horizon);
+        let span = self.correlator.horizon();
+        if let Some(horizon) =
+            keep_recent(&mut held.sightings, |s| s.timestamp, span, SIGHTINGS_KEPT)
+        {
             held.raised
                 .retain(|_, at| at.is_none_or(|at| at >= horizon));
-        }
-        if held.sightings.len() > SIGHTINGS_KEPT {
-            held.sightings.sort_by_key(|s| s.timestamp);
-            let excess = held.sightings.len() - SIGHTINGS_KEPT;
-            held.sightings.drain(..excess);
         }
     }
 

@@ -2,7 +2,8 @@
 //! JetStream and PostgreSQL, the team in one process and as agent processes with 1, 2 and 4
 //! verify instances (the stateless role that scales by instances), then with triage cut into 4
 //! partitions shared by 1, 2 and 4 triage processes (the stateful role that scales by
-//! partitions). Wall time of the whole run
+//! partitions), and with Sigma correlation rules run by 2 correlate processes sharing their 4
+//! partitions (`[agents] correlate = true`). Wall time of the whole run
 //! (hunting, evidence to the store, the team until it settles), throughput, and the peak memory
 //! of the process raising the alerts.
 
@@ -84,7 +85,10 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
         &inputs,
     )?);
     let mut deployments = 0;
-    let mut deployment = |keys: bool, partitions: u32| -> Result<PathBuf, Failure> {
+    let mut deployment = |keys: bool,
+                          partitions: u32,
+                          correlate: bool|
+     -> Result<PathBuf, Failure> {
         deployments += 1;
         let name = format!("bench_{}_{deployments}", std::process::id());
         let config = work.path().join(format!("{name}.toml"));
@@ -96,7 +100,9 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
         if keys {
             text.push_str("\n[keys]\ndir = \"keys\"\n");
         }
-        text.push_str(&format!("\n[agents]\npartitions = {partitions}\n"));
+        text.push_str(&format!(
+            "\n[agents]\npartitions = {partitions}\ncorrelate = {correlate}\n"
+        ));
         std::fs::write(&config, text).map_err(|error| Failure::Output(error.to_string()))?;
         Ok(config)
     };
@@ -104,7 +110,7 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
         dir: work.path().join("keys"),
     })?;
 
-    let config = deployment(false, 1)?;
+    let config = deployment(false, 1, false)?;
     runs.push(measure(
         "distributed, team in one process (JetStream, PostgreSQL)",
         &binary,
@@ -112,12 +118,27 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
         &inputs,
     )?);
     remove(&config);
-    for (verify, triage) in [(1usize, 0usize), (2, 0), (4, 0), (1, 1), (1, 2), (1, 4)] {
-        let config = deployment(true, if triage > 0 { 4 } else { 1 })?;
-        let agents = start_agents(&binary, &config, verify, triage, work.path())?;
-        let label = match triage {
-            0 => format!("agents as processes, verify x{verify}"),
-            _ => format!("agents as processes, 4 triage partitions, triage x{triage}"),
+    let shapes = [
+        (1, 0, 0),
+        (2, 0, 0),
+        (4, 0, 0),
+        (1, 1, 0),
+        (1, 2, 0),
+        (1, 4, 0),
+        (1, 2, 2),
+    ];
+    for (verify, triage, correlate) in shapes {
+        let config = deployment(true, if triage > 0 { 4 } else { 1 }, correlate > 0)?;
+        let shape = Shape {
+            verify,
+            triage,
+            correlate,
+        };
+        let agents = start_agents(&binary, &config, shape, work.path())?;
+        let label = match (triage, correlate) {
+            (0, _) => format!("agents as processes, verify x{verify}"),
+            (_, 0) => format!("agents as processes, 4 triage partitions, triage x{triage}"),
+            _ => format!("4 partitions, triage x{triage}, correlate x{correlate}"),
         };
         let run = measure(
             &label,
@@ -222,26 +243,42 @@ fn peak_of(child: &Child) -> u64 {
     crate::bench::memory_of(&child.id().to_string(), "VmHWM:")
 }
 
+/// Processes per role of a measured deployment (0 triage: triage runs with investigation).
+#[derive(Clone, Copy)]
+struct Shape {
+    verify: usize,
+    triage: usize,
+    correlate: usize,
+}
+
 /// One process for triage and investigation (or `triage` processes sharing triage's
-/// partitions and one for investigation), one per verify instance, one for the rest.
+/// partitions and one for investigation), the correlate processes sharing theirs, one per
+/// verify instance, one for the rest.
 fn start_agents(
     binary: &Path,
     config: &Path,
-    verify: usize,
-    triage: usize,
+    Shape {
+        verify,
+        triage,
+        correlate,
+    }: Shape,
     work: &Path,
 ) -> Result<Vec<Child>, Failure> {
     let mut groups: Vec<Vec<&str>> = match triage {
         0 => vec![vec!["triage", "investigate"]],
-        _ => std::iter::repeat_n(vec!["triage"], triage)
-            .chain([vec!["investigate"]])
-            .collect(),
+        _ => std::iter::repeat_n(vec!["triage"], triage).collect(),
     };
+    groups.extend(std::iter::repeat_n(vec!["correlate"], correlate));
+    // The processes before this one own partitions.
+    let partitioned = groups.len() * usize::from(triage > 0);
+    if triage > 0 {
+        groups.push(vec!["investigate"]);
+    }
     groups.extend(std::iter::repeat_n(vec!["verify"], verify));
     groups.push(vec!["supervisor", "report"]);
     let mut children = Vec::new();
     for (index, roles) in groups.iter().enumerate() {
-        let log = work.join(format!("agent-{verify}-{triage}-{index}.log"));
+        let log = work.join(format!("agent-{verify}-{triage}-{correlate}-{index}.log"));
         let mut command = Command::new(binary);
         command.arg("agent").arg("--config").arg(config);
         for role in roles {
@@ -257,11 +294,11 @@ fn start_agents(
             .map_err(|error| Failure::Internal(error.to_string()))?;
         children.push((child, log));
     }
-    // Running once each has said so (and each triage process owns a partition).
+    // Running once each has said so (and each triage or correlate process owns a partition).
     let deadline = Instant::now() + Duration::from_secs(30);
     for (index, (_, log)) in children.iter().enumerate() {
         let ready = |text: &str| {
-            text.contains(" running as ") && (index >= triage || text.contains("agent: owns "))
+            text.contains(" running as ") && (index >= partitioned || text.contains("agent: owns "))
         };
         while !ready(&std::fs::read_to_string(log).unwrap_or_default()) {
             if Instant::now() > deadline {

@@ -6,6 +6,7 @@
 
 use crate::evidence_writer::{EvidenceWriter, Written};
 use crate::hunt::{Detectors, DiagnosticLog, Worker};
+use garrison_agents::correlate::keep_recent;
 use garrison_agents::messages::{ALERT_BATCH, TeamMessage};
 use garrison_agents::runtime::Publisher;
 use garrison_bus::{InProcessBus, Lineage};
@@ -96,16 +97,10 @@ impl Correlations {
             .correlation_horizon()
             .unwrap_or(SIGHTINGS_SPAN)
             .min(SIGHTINGS_SPAN);
-        if let Some(newest) = self.sightings.iter().map(|s| s.timestamp).max() {
-            let horizon = newest - span;
-            self.sightings.retain(|s| s.timestamp >= horizon);
+        let kept = &mut self.sightings;
+        if let Some(horizon) = keep_recent(kept, |s| s.timestamp, span, SIGHTINGS_KEPT) {
             self.raised
                 .retain(|_, at| at.is_none_or(|at| at >= horizon));
-        }
-        if self.sightings.len() > SIGHTINGS_KEPT {
-            self.sightings.sort_by_key(|s| s.timestamp);
-            let excess = self.sightings.len() - SIGHTINGS_KEPT;
-            self.sightings.drain(..excess);
         }
     }
 

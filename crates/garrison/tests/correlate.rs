@@ -151,12 +151,7 @@ fn correlation_partitions_are_shared_by_processes_and_their_state_outlives_them(
     let said = c.stop();
     assert!(said.contains("restored correlate."), "{said}");
     rest.stop();
-    let verify = garrison(&["audit", "verify", "--distributed", config]);
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    assert_audit_verifies(config);
 }
 
 #[test]

@@ -185,12 +185,7 @@ fn agents_in_separate_processes_report_what_the_embedded_team_reports_and_a_stan
         })
         .sum();
     assert!(verified > 0);
-    let verify = garrison(&["audit", "verify", "--distributed", config]);
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    assert_audit_verifies(config);
 }
 
 #[test]
@@ -309,12 +304,7 @@ fn triage_partitions_are_shared_between_processes_and_taken_over() {
     );
     drop(third);
     rest.stop();
-    let verify = garrison(&["audit", "verify", "--distributed", config]);
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
+    assert_audit_verifies(config);
 }
 
 #[test]

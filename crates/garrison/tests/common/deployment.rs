@@ -286,3 +286,13 @@ pub fn without_versions(mut report: serde_json::Value) -> serde_json::Value {
     }
     report
 }
+
+/// The deployment's audit chain verifies.
+pub fn assert_audit_verifies(config: &str) {
+    let verify = garrison(&["audit", "verify", "--distributed", config]);
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+}
