@@ -18,8 +18,55 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Sightings per `Sighted` message.
-pub const SIGHTING_BATCH: usize = 2_048;
+/// Sightings per `Sighted` message at most.
+pub const SIGHTING_BATCH: usize = 1_024;
+
+/// Bytes of sightings per `Sighted` message at most, roughly (NATS refuses messages over its
+/// `max_payload`, 1 MiB by default).
+const BATCH_BYTES: usize = 256 * 1024;
+
+/// `sightings` cut into the batches of `Sighted` messages: at most [`SIGHTING_BATCH`] each,
+/// and about [`BATCH_BYTES`] (a sighting larger than that alone).
+pub fn batches(sightings: &[SightingRecord]) -> Vec<&[SightingRecord]> {
+    let size = |sighting: &SightingRecord| {
+        let fields: usize = sighting
+            .fields
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 8)
+            .sum();
+        let keys: usize = sighting.keys.iter().map(|key| key.len() + 4).sum();
+        let evidence =
+            sighting.evidence.path.len() + sighting.evidence.member.as_ref().map_or(0, |m| m.len());
+        128 + sighting.rule.len()
+            + evidence
+            + fields
+            + keys
+            + sighting.computer.as_ref().map_or(0, String::len)
+            + sighting.channel.as_ref().map_or(0, String::len)
+    };
+    let mut cut = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (index, sighting) in sightings.iter().enumerate() {
+        let own = size(sighting);
+        if index > start && (index - start >= SIGHTING_BATCH || bytes + own > BATCH_BYTES) {
+            cut.push(&sightings[start..index]);
+            (start, bytes) = (index, 0);
+        }
+        bytes += own;
+    }
+    if start < sightings.len() {
+        cut.push(&sightings[start..]);
+    }
+    cut
+}
+
+/// An end marker for every partition (see [`TeamMessage::Sighted`]).
+pub const EVERY_PARTITION: u32 = u32::MAX;
+
+/// A partition correlates what it holds once this many sightings came since it last did, and
+/// at every end marker: how often depends on the messages alone, so that a new owner handling
+/// the journal again decides as the first did.
+pub const CORRELATE_EVERY: usize = 8_192;
 
 /// Sightings a partition keeps at most (the oldest go first): bounded memory under a flood.
 pub const SIGHTINGS_KEPT: usize = 100_000;
@@ -98,6 +145,9 @@ struct Held {
     sightings: Vec<SightingRecord>,
     /// Alerts raised, with their detection's time, forgotten once out of reach.
     raised: BTreeMap<String, Option<Timestamp>>,
+    /// Sightings added since correlations last ran.
+    #[serde(default)]
+    unevaluated: usize,
 }
 
 /// The correlate agent of one partition (of one partition: all of them when not cut).
@@ -143,17 +193,23 @@ impl Correlate {
         }
     }
 
-    /// Adds sightings and returns the alerts of correlations they complete, each once. On an
-    /// error nothing is kept: the message comes again, and its sightings are added then.
-    pub fn add(&mut self, fresh: &[SightingRecord]) -> Result<Vec<Alert>, AgentError> {
+    /// Adds sightings and, once [`CORRELATE_EVERY`] came since correlations last ran or at
+    /// an `end` marker, returns the alerts of correlations completed, each once. On an error
+    /// nothing is kept: the message comes again, and its sightings are added then.
+    pub fn add(&mut self, fresh: &[SightingRecord], end: bool) -> Result<Vec<Alert>, AgentError> {
         let before = self.held.sightings.len();
         self.held.sightings.extend_from_slice(fresh);
-        let alerts = self.completed();
-        match alerts {
+        let unevaluated = self.held.unevaluated + fresh.len();
+        if unevaluated == 0 || (unevaluated < CORRELATE_EVERY && !end) {
+            self.held.unevaluated = unevaluated;
+            return Ok(Vec::new());
+        }
+        match self.completed() {
             Ok(alerts) => {
                 for alert in &alerts {
                     self.held.raised.insert(alert.id.0.clone(), alert.timestamp);
                 }
+                self.held.unevaluated = 0;
                 self.forget();
                 Ok(alerts)
             }
@@ -202,10 +258,10 @@ impl Agent<TeamMessage> for Correlate {
         envelope: &Envelope<TeamMessage>,
         _context: &Context,
     ) -> Result<Vec<TeamMessage>, AgentError> {
-        let TeamMessage::Sighted { sightings } = &envelope.payload else {
+        let TeamMessage::Sighted { sightings, end } = &envelope.payload else {
             return Ok(Vec::new());
         };
-        let alerts = self.add(sightings)?;
+        let alerts = self.add(sightings, end.is_some())?;
         Ok(alerts
             .chunks(ALERT_BATCH)
             .map(|batch| TeamMessage::AlertRaised {

@@ -20,6 +20,11 @@ pub enum TeamMessage {
     /// with its meeting keys ([`crate::correlate`]).
     Sighted {
         sightings: Vec<crate::correlate::SightingRecord>,
+        /// An end marker (no sightings): the sender has sent what it had, and the partition
+        /// named correlates what it holds now ([`crate::correlate::EVERY_PARTITION`]: sent
+        /// to each).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        end: Option<u32>,
     },
     /// triage -> investigate: the alerts of a batch worth a look (closed alerts stop at
     /// triage), with triage's decision on each.
@@ -112,7 +117,34 @@ impl Message for TeamMessage {
     fn split(self, partitions: u32) -> Vec<(u32, TeamMessage)> {
         let alerts = match self {
             TeamMessage::AlertRaised { alerts } => alerts,
-            TeamMessage::Sighted { sightings } => return split_sightings(sightings, partitions),
+            TeamMessage::Sighted {
+                end: Some(end),
+                sightings,
+            } => {
+                let targets = match end {
+                    crate::correlate::EVERY_PARTITION => (0..partitions.max(1)).collect(),
+                    own => vec![own],
+                };
+                return targets
+                    .into_iter()
+                    .map(|partition| {
+                        let sightings = sightings.clone();
+                        (
+                            partition,
+                            TeamMessage::Sighted {
+                                sightings,
+                                end: Some(partition),
+                            },
+                        )
+                    })
+                    .collect();
+            }
+            TeamMessage::Sighted {
+                sightings,
+                end: None,
+            } => {
+                return split_sightings(sightings, partitions);
+            }
             other => return vec![(0, other)],
         };
         let mut parts: Vec<(u32, Vec<Alert>)> = Vec::new();
@@ -132,7 +164,11 @@ impl Message for TeamMessage {
     fn partition(&self, partitions: u32) -> Option<u32> {
         let alerts = match self {
             TeamMessage::AlertRaised { alerts } => alerts,
-            TeamMessage::Sighted { sightings } => {
+            TeamMessage::Sighted { end: Some(end), .. } => return Some(*end),
+            TeamMessage::Sighted {
+                sightings,
+                end: None,
+            } => {
                 return sightings_partition(sightings, partitions);
             }
             _ => return Some(0),
@@ -178,7 +214,10 @@ fn split_sightings(
     }
     parts
         .into_iter()
-        .map(|(partition, sightings)| (partition, TeamMessage::Sighted { sightings }))
+        .map(|(partition, sightings)| {
+            let end = None;
+            (partition, TeamMessage::Sighted { sightings, end })
+        })
         .collect()
 }
 

@@ -3,7 +3,12 @@
 //! stored yet keeps nothing, so the message handled again raises it; a restored checkpoint
 //! raises nothing twice; sightings out of reach are forgotten.
 
-use garrison_agents::correlate::{Correlate, Correlator, SightingRecord, keep_recent};
+use garrison_agents::correlate::{
+    CORRELATE_EVERY, Correlate, Correlator, EVERY_PARTITION, SIGHTING_BATCH, SightingRecord,
+    batches, keep_recent,
+};
+use garrison_agents::messages::TeamMessage;
+use garrison_bus::Message;
 use garrison_model::{Detection, EvidenceId, EvidenceRef, Level, RuleInfo, Timestamp};
 use garrison_store::{EvidenceStore, SqliteStore, StoredEvent};
 use std::sync::Arc;
@@ -119,15 +124,15 @@ fn correlations_are_raised_once_from_stored_events_and_survive_a_checkpoint() {
         sighting(2, 1, "alice"),
         sighting(3, 2, "bob"),
     ];
-    assert!(agent.add(&first).unwrap().is_empty());
+    assert!(agent.add(&first, true).unwrap().is_empty());
 
     // Alice's third cites an event not stored yet: an error worth retrying, nothing kept.
     let third = [sighting(4, 3, "alice")];
-    let error = agent.add(&third).unwrap_err();
+    let error = agent.add(&third, true).unwrap_err();
     assert!(error.is_retryable(), "{error}");
     assert_eq!(agent.held(), 3);
     store.put_events(&[stored(4, 3)]).unwrap();
-    let raised = agent.add(&third).unwrap();
+    let raised = agent.add(&third, true).unwrap();
     assert_eq!(raised.len(), 1);
     assert_eq!(raised[0].evidence, EvidenceId::of(&source(4)));
     assert_eq!(raised[0].rule.id, "threes");
@@ -142,7 +147,7 @@ fn correlations_are_raised_once_from_stored_events_and_survive_a_checkpoint() {
     assert_eq!(taken_over.held(), 4);
     store.put_events(&[stored(5, 4), stored(6, 5)]).unwrap();
     let raised = taken_over
-        .add(&[sighting(5, 4, "bob"), sighting(6, 5, "bob")])
+        .add(&[sighting(5, 4, "bob"), sighting(6, 5, "bob")], true)
         .unwrap();
     assert_eq!(raised.len(), 1, "bob's third, not alice's again");
     assert_eq!(raised[0].evidence, EvidenceId::of(&source(6)));
@@ -151,7 +156,7 @@ fn correlations_are_raised_once_from_stored_events_and_survive_a_checkpoint() {
     store.put_events(&[stored(7, 125)]).unwrap();
     assert!(
         taken_over
-            .add(&[sighting(7, 125, "carol")])
+            .add(&[sighting(7, 125, "carol")], true)
             .unwrap()
             .is_empty()
     );
@@ -173,7 +178,7 @@ fn a_partition_correlates_only_its_own_keys() {
             for minute in 0..3 {
                 record += 1;
                 store.put_events(&[stored(record, minute)]).unwrap();
-                let found = agent.add(&[sighting(record, minute, user)]).unwrap();
+                let found = agent.add(&[sighting(record, minute, user)], true).unwrap();
                 raised.extend(found.into_iter().map(|alert| (partition, alert.evidence)));
             }
         }
@@ -198,4 +203,79 @@ fn keeping_recent_sightings_survives_times_at_the_edge_of_time() {
     let mut many: Vec<Timestamp> = (0..10).rev().map(at).collect();
     keep_recent(&mut many, |t| *t, jiff::SignedDuration::from_hours(1), 3);
     assert_eq!(many, vec![at(7), at(8), at(9)]);
+}
+
+#[test]
+fn sightings_are_sent_in_batches_of_bounded_size() {
+    let small: Vec<SightingRecord> = (0..2_500).map(|n| sighting(n, 0, "alice")).collect();
+    let cut = batches(&small);
+    assert_eq!(
+        cut.iter().map(|b| b.len()).collect::<Vec<_>>(),
+        [SIGHTING_BATCH, SIGHTING_BATCH, 452]
+    );
+    // Long values: fewer per batch, each batch well under NATS's 1 MiB, nothing lost.
+    let long: Vec<SightingRecord> = (0..300)
+        .map(|n| {
+            let mut sighting = sighting(n, 0, "alice");
+            sighting
+                .fields
+                .push(("CommandLine".into(), "x".repeat(4_000)));
+            sighting
+        })
+        .collect();
+    let cut = batches(&long);
+    assert!(cut.len() >= 5, "{}", cut.len());
+    assert_eq!(cut.iter().map(|b| b.len()).sum::<usize>(), 300);
+    for batch in &cut {
+        assert!(serde_json::to_vec(batch).unwrap().len() < 512 * 1024);
+    }
+    assert!(batches(&[]).is_empty());
+}
+
+#[test]
+fn correlations_run_every_so_many_sightings_and_at_an_end_marker() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let mut agent = Correlate::new(Arc::new(Threes), store.clone(), 0, 1);
+    let events: Vec<StoredEvent> = (1..=3).map(|n| stored(n, 0)).collect();
+    store.put_events(&events).unwrap();
+    let three: Vec<SightingRecord> = (1..=3).map(|n| sighting(n, 0, "alice")).collect();
+    // Held, not yet correlated: the message says more is coming.
+    assert!(agent.add(&three, false).unwrap().is_empty());
+    assert_eq!(agent.held(), 3);
+    // The end marker: correlated now.
+    assert_eq!(agent.add(&[], true).unwrap().len(), 1);
+    assert!(agent.add(&[], true).unwrap().is_empty(), "raised once");
+    // A flood correlates on its own every CORRELATE_EVERY sightings.
+    let mut agent = Correlate::new(Arc::new(Threes), store.clone(), 0, 1);
+    let flood: Vec<SightingRecord> = (0..CORRELATE_EVERY as u64)
+        .map(|n| sighting(1 + n % 3, 0, &format!("user{}", n / 3)))
+        .collect();
+    let (first, rest) = flood.split_at(CORRELATE_EVERY - 1);
+    assert!(agent.add(first, false).unwrap().is_empty());
+    assert!(!agent.add(rest, false).unwrap().is_empty());
+}
+
+#[test]
+fn an_end_marker_reaches_every_partition_and_each_accepts_its_own() {
+    let end = TeamMessage::Sighted {
+        sightings: Vec::new(),
+        end: Some(EVERY_PARTITION),
+    };
+    let parts = end.split(4);
+    assert_eq!(parts.len(), 4);
+    for (partition, part) in parts {
+        assert_eq!(part.partition(4), Some(partition));
+        assert!(matches!(part, TeamMessage::Sighted { end: Some(p), .. } if p == partition));
+    }
+    // Data is cut by key; every part is its partition's.
+    let data = TeamMessage::Sighted {
+        sightings: ["alice", "bob", "carol", "dave"]
+            .map(|u| sighting(1, 0, u))
+            .to_vec(),
+        end: None,
+    };
+    for (partition, part) in data.split(4) {
+        assert_eq!(part.partition(4), Some(partition));
+    }
 }

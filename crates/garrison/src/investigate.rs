@@ -8,7 +8,7 @@ use crate::hunt::{DiagnosticLog, default_threads, hunt_files_keeping};
 use crate::rules::{RuleSelection, load_rules};
 use crate::state::StoreArgs;
 use crate::{ExitCode, Failure};
-use garrison_agents::correlate::{SIGHTING_BATCH, SharedCorrelator, SightingRecord};
+use garrison_agents::correlate::{SharedCorrelator, SightingRecord};
 use garrison_agents::messages::{ALERT_BATCH, TeamMessage};
 use garrison_agents::team::{self, TeamConfig, TeamStores};
 use garrison_agents::triage::Inventory;
@@ -645,10 +645,21 @@ async fn run_team<B: Settles>(
         _ => (ALERT_BATCH, Duration::ZERO),
     };
     // Sightings first: their correlations take a hop more.
-    for batch in sightings.chunks(SIGHTING_BATCH) {
-        let sightings = batch.to_vec();
+    let batches = garrison_agents::correlate::batches(&sightings);
+    let end = (!sightings.is_empty()).then_some(TeamMessage::Sighted {
+        sightings: Vec::new(),
+        end: Some(garrison_agents::correlate::EVERY_PARTITION),
+    });
+    let messages = batches
+        .into_iter()
+        .map(|batch| TeamMessage::Sighted {
+            sightings: batch.to_vec(),
+            end: None,
+        })
+        .chain(end);
+    for message in messages {
         team.detect
-            .publish(TeamMessage::Sighted { sightings }, Lineage::start())
+            .publish(message, Lineage::start())
             .await
             .map_err(|error| Failure::Internal(error.to_string()))?;
     }
