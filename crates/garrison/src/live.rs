@@ -13,7 +13,7 @@ use garrison_bus::{InProcessBus, Lineage};
 use garrison_ingest::decode::Decoder;
 use garrison_ingest::read::{LineFormat, StreamName, Unit};
 use garrison_model::{Alert, AlertId, EvidenceId};
-use garrison_server::spool::{Cursor, Durability, read_chunk};
+use garrison_server::spool::{Chunk, Cursor, Durability, SpoolEnd, read_chunk};
 use garrison_server::{RecordFormat, SpoolInfo};
 use garrison_sigma::{RuleSet, Sighting};
 use garrison_store::{EvidenceStore, SqliteStore, StoredEvent};
@@ -34,6 +34,8 @@ const SIGHTINGS_SPAN: jiff::SignedDuration = jiff::SignedDuration::from_hours(24
 const CORRELATE_EVERY: Duration = Duration::from_secs(1);
 /// The longest a stopping processor waits for the team to handle its last alerts.
 const SETTLE_LIMIT: Duration = Duration::from_secs(600);
+/// Records read again at most after a restart, for the sightings correlations held.
+const REREAD_MOST: u64 = 2_000_000;
 /// Chunks a processor has with the evidence writer at most: it reads the next while the
 /// last are written.
 const IN_FLIGHT: usize = 2;
@@ -156,6 +158,85 @@ impl Correlations {
     }
 }
 
+/// What a processor remembers of its correlations across a restart, saved beside its cursor
+/// (the file `correlations` in the spool's folder): where the oldest sighting it held was
+/// read, so a restart reads again from there for sightings alone, and the correlation alerts
+/// it raised (that reached the team), so none is raised twice.
+#[derive(Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+struct Memory {
+    /// The cursor before the oldest held sighting's record: segment, offset, line.
+    from: Option<[u64; 3]>,
+    raised: Vec<(String, Option<jiff::Timestamp>)>,
+}
+
+impl Memory {
+    fn load(path: &std::path::Path) -> Result<Memory, String> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|error| format!("{}: {error}", path.display())),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(Memory::default()),
+            Err(error) => Err(format!("{}: {error}", path.display())),
+        }
+    }
+
+    /// Saved atomically (a new file renamed over the old).
+    fn save(&self, path: &std::path::Path, durability: Durability) -> Result<(), String> {
+        let fresh = path.with_extension("new");
+        let bytes = serde_json::to_vec(self).map_err(|error| error.to_string())?;
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&fresh)?;
+            std::io::Write::write_all(&mut file, &bytes)?;
+            if durability == Durability::Fsync {
+                file.sync_data()?;
+            }
+            std::fs::rename(&fresh, path)
+        };
+        write().map_err(|error| format!("{}: {error}", path.display()))
+    }
+
+    fn from(&self) -> Option<Cursor> {
+        self.from.map(|[segment, offset, line]| Cursor {
+            segment,
+            offset,
+            line,
+        })
+    }
+}
+
+/// The cursor before the record a sighting was read from, when it was read from `dir`'s spool.
+fn cursor_of(dir: &std::path::Path, sighting: &Sighting) -> Option<Cursor> {
+    let path = std::path::Path::new(&*sighting.evidence.path);
+    if path.parent() != Some(dir) {
+        return None;
+    }
+    let segment = path.file_stem()?.to_str()?.parse().ok()?;
+    Some(Cursor {
+        segment,
+        offset: sighting.evidence.offset,
+        line: sighting.evidence.record_id.checked_sub(1)?,
+    })
+}
+
+impl Correlations {
+    /// What to save beside the cursor: the oldest held sighting's cursor (of those read from
+    /// `dir`'s spool) and the alerts raised.
+    fn memory(&self, dir: &std::path::Path) -> Memory {
+        let from = self
+            .sightings
+            .iter()
+            .filter_map(|sighting| cursor_of(dir, sighting))
+            .min_by_key(Cursor::record);
+        Memory {
+            from: from.map(|c| [c.segment, c.offset, c.line]),
+            raised: self
+                .raised
+                .iter()
+                .map(|(id, at)| (id.0.clone(), *at))
+                .collect(),
+        }
+    }
+}
+
 /// A chunk whose events are with the evidence writer, and what to do once they are stored.
 struct InFlight {
     written: Receiver<Written>,
@@ -173,10 +254,34 @@ struct Finisher<'s, 'a> {
     /// A cursor past records whose alerts the team may still be handling: saved once the
     /// bus is idle, so a crash before then raises those alerts again.
     unsaved: Option<Cursor>,
+    /// Where correlations' memory is saved, with the cursor (rule sets with correlations).
+    memory_path: Option<PathBuf>,
+    /// What correlations hold now: the oldest sighting's cursor and the alerts raised.
+    memory: Memory,
 }
 
 impl Finisher<'_, '_> {
+    /// Saves the cursor, after correlations' memory: the alerts raised in it that are still in
+    /// flight (not yet with the team) are left out, so a restart raises them.
     fn save(&self, cursor: &Cursor) -> Result<(), String> {
+        if let Some(path) = &self.memory_path {
+            let waiting: std::collections::HashSet<&str> = self
+                .in_flight
+                .iter()
+                .flat_map(|chunk| chunk.alerts.iter().map(|alert| alert.id.0.as_str()))
+                .collect();
+            let memory = Memory {
+                from: self.memory.from,
+                raised: self
+                    .memory
+                    .raised
+                    .iter()
+                    .filter(|(id, _)| !waiting.contains(id.as_str()))
+                    .cloned()
+                    .collect(),
+            };
+            memory.save(path, self.shared.durability)?;
+        }
         cursor
             .save(&self.cursor_path, self.shared.durability)
             .map_err(|e| e.to_string())
@@ -262,11 +367,19 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
     let mut decoder = Decoder::new();
     let mut correlations = Correlations::default();
     let format = line_format(info.format);
+    let memory_path = rules
+        .correlation_horizon()
+        .map(|_| info.dir.join("correlations"));
+    if let Some(path) = &memory_path {
+        remember(info, shared, path, &cursor, &mut correlations)?;
+    }
     let mut finisher = Finisher {
         shared,
         cursor_path,
         in_flight: VecDeque::new(),
         unsaved: None,
+        memory_path,
+        memory: Memory::default(),
     };
     loop {
         finisher.save_when_idle()?;
@@ -275,8 +388,7 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
         let committed = *end.borrow_and_update();
         let chunk = match shared.abandon.load(Ordering::Acquire) {
             true => None,
-            false => read_chunk(&info.dir, &cursor, &committed, CHUNK_BYTES)
-                .map_err(|e| e.to_string())?,
+            false => next_chunk(&info.dir, &cursor, &committed, format)?,
         };
         let Some(chunk) = chunk else {
             // Caught up: what was read is stored and its alerts raised before waiting.
@@ -296,30 +408,13 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
             });
             continue;
         };
-        let mut chunk = chunk;
-        if format == LineFormat::Auditd && chunk.next.record() < committed.records {
-            // An audit event's records share a serial and may go on in the next chunk.
-            let cut = audit_cut(&chunk.data);
-            if cut < chunk.data.len() {
-                chunk.data.truncate(cut);
-                chunk.records = memchr::memchr_iter(b'\n', &chunk.data).count() as u64;
-                chunk.next = Cursor {
-                    segment: chunk.next.segment,
-                    offset: chunk.first_offset + cut as u64,
-                    line: chunk.first_line - 1 + chunk.records,
-                };
-            }
-        }
-        let unit = Unit::Lines {
-            stream: Arc::new(StreamName {
-                path: Arc::from(chunk.path.to_string_lossy().as_ref()),
-                member: None,
-            }),
+        let unit = unit_of(
+            chunk.path.as_path(),
             format,
-            first_line: chunk.first_line,
-            first_offset: chunk.first_offset,
-            data: chunk.data,
-        };
+            chunk.first_line,
+            chunk.first_offset,
+            chunk.data,
+        );
         decoder.decode(
             unit,
             &mut |event| worker.observe(event),
@@ -338,6 +433,9 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
                 shared.store.event(id).map_err(|e| e.to_string())
             })?,
         );
+        if finisher.memory_path.is_some() {
+            finisher.memory = correlations.memory(&info.dir);
+        }
         let raised = alerts.len();
         alerts.retain(|alert| shared.rules.is_enabled(&alert.rule.id));
         shared
@@ -360,6 +458,130 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
             finisher.finish_oldest(true)?;
         }
     }
+}
+
+/// The next chunk after `cursor` up to `end`; audit records are cut after their last whole
+/// event (an event's records share a serial and may go on in the next chunk).
+fn next_chunk(
+    dir: &std::path::Path,
+    cursor: &Cursor,
+    end: &SpoolEnd,
+    format: LineFormat,
+) -> Result<Option<Chunk>, String> {
+    let Some(mut chunk) = read_chunk(dir, cursor, end, CHUNK_BYTES).map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    if format == LineFormat::Auditd && chunk.next.record() < end.records {
+        let cut = audit_cut(&chunk.data);
+        if cut < chunk.data.len() {
+            chunk.data.truncate(cut);
+            chunk.records = memchr::memchr_iter(b'\n', &chunk.data).count() as u64;
+            chunk.next = Cursor {
+                segment: chunk.next.segment,
+                offset: chunk.first_offset + cut as u64,
+                line: chunk.first_line - 1 + chunk.records,
+            };
+        }
+    }
+    Ok(Some(chunk))
+}
+
+fn unit_of(
+    path: &std::path::Path,
+    format: LineFormat,
+    first_line: u64,
+    first_offset: u64,
+    data: Vec<u8>,
+) -> Unit {
+    Unit::Lines {
+        stream: Arc::new(StreamName {
+            path: Arc::from(path.to_string_lossy().as_ref()),
+            member: None,
+        }),
+        format,
+        first_line,
+        first_offset,
+        data,
+    }
+}
+
+/// Restores what correlations held before the processor last stopped: the alerts they raised,
+/// and the sightings of the records read before `cursor`, read again from where the oldest
+/// was (their events are stored and their own alerts raised: only the sightings are kept).
+fn remember(
+    info: &SpoolInfo,
+    shared: &Shared<'_>,
+    path: &std::path::Path,
+    cursor: &Cursor,
+    correlations: &mut Correlations,
+) -> Result<(), String> {
+    let memory = match Memory::load(path) {
+        Ok(memory) => memory,
+        Err(error) => {
+            // Unreadable: correlations start afresh rather than the server not at all.
+            tracing::warn!(
+                "garrison serve: correlations' memory not read ({error}); starting afresh"
+            );
+            return Ok(());
+        }
+    };
+    correlations.raised = memory
+        .raised
+        .iter()
+        .map(|(id, at)| (AlertId(id.clone()), *at))
+        .collect();
+    let Some(mut from) = memory.from().filter(|from| from.record() < cursor.record()) else {
+        return Ok(());
+    };
+    if cursor.record() - from.record() > REREAD_MOST {
+        // Sightings so sparse that the oldest is far back: read again from the first segment
+        // within reach (the cursor's own at the latest), and say what is left out.
+        let floor = cursor.record() - REREAD_MOST;
+        let segment = garrison_server::spool::segments(&info.dir)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .find(|&first| first >= floor && first <= cursor.segment)
+            .unwrap_or(cursor.segment);
+        tracing::warn!(
+            "garrison serve: {}: correlation sightings before record {segment} are not read \
+             again (more than {REREAD_MOST} records back)",
+            info.dir.display()
+        );
+        from = Cursor {
+            segment,
+            offset: 0,
+            line: 0,
+        };
+    }
+    let until = SpoolEnd {
+        segment: cursor.segment,
+        bytes: cursor.offset,
+        records: cursor.record(),
+    };
+    let format = line_format(info.format);
+    let (mut worker, mut decoder, mut at) = (Worker::live(shared.detectors), Decoder::new(), from);
+    while let Some(chunk) = next_chunk(&info.dir, &at, &until, format)? {
+        at = chunk.next;
+        let unit = unit_of(
+            &chunk.path,
+            format,
+            chunk.first_line,
+            chunk.first_offset,
+            chunk.data,
+        );
+        decoder.decode(unit, &mut |event| worker.observe(event), &mut |_| {});
+        let (_, _, sightings) = worker.take();
+        correlations.unevaluated += sightings.len();
+        correlations.sightings.extend(sightings);
+    }
+    tracing::info!(
+        "garrison serve: {}: {} correlation sightings read again from record {}",
+        info.dir.display(),
+        correlations.sightings.len(),
+        from.record()
+    );
+    Ok(())
 }
 
 /// The length of `data` (whole audit record lines) up to the end of its last whole event:

@@ -321,6 +321,64 @@ address = "127.0.0.1:0"
     assert!(correlated >= 1, "no correlation alert:\n{log}");
 }
 
+#[test]
+fn correlations_outlive_a_restart_of_the_server() {
+    // web01's SSH log cut in two: three failed passwords read before the server stops, two
+    // more and the logon after it read once it is back. The brute force and the logon after
+    // it complete only if the first part's matches are remembered across the restart.
+    let dir = tempfile::tempdir().unwrap();
+    let spool = dir.path().join("state/spool/syslog-tcp");
+    std::fs::create_dir_all(&spool).unwrap();
+    let lines = sample_lines("samples/linux/web01-auth.log");
+    let segment = spool.join("00000000000000000000.log");
+    std::fs::write(&segment, lines[..4].join("\n") + "\n").unwrap();
+    let config = r#"version = 1
+[spool]
+durability = "write"
+[[input]]
+kind = "syslog_tcp"
+address = "127.0.0.1:0"
+"#;
+    let log = Served::start(dir.path(), config).stop();
+    assert_eq!(summary_number(&log, "records ->"), 4, "{log}");
+    // The rest, spooled while the server was down (as records accepted just before a crash).
+    let mut spooled = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .unwrap();
+    std::io::Write::write_all(&mut spooled, (lines[4..].join("\n") + "\n").as_bytes()).unwrap();
+    drop(spooled);
+    let served = Served::start(dir.path(), config);
+    let state = served.state.clone();
+    let log = served.stop();
+    assert_eq!(evidence_count(&state), lines.len() as i64, "{log}");
+    let db = rusqlite::Connection::open(state.join("garrison.sqlite3")).unwrap();
+    let correlated: i64 = db
+        .query_row(
+            "SELECT count(*) FROM incidents WHERE body LIKE '%SSH Password Logon After a Brute Force from the Same Source%'",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    assert!(
+        correlated >= 1,
+        "no correlation alert after the restart:\n{log}"
+    );
+    // Started again with one harmless record: the sightings are read again and correlated
+    // with it, but what was raised is not raised again.
+    let mut spooled = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&segment)
+        .unwrap();
+    let cron =
+        "2024-03-14T10:20:00.000000+00:00 web01 CRON[3001]: (root) CMD (/usr/local/bin/rotate)\n";
+    std::io::Write::write_all(&mut spooled, cron.as_bytes()).unwrap();
+    drop(spooled);
+    let log = Served::start(dir.path(), config).stop();
+    assert_eq!(summary_number(&log, "records ->"), 1, "{log}");
+    assert_eq!(summary_number(&log, "alerts ->"), 0, "{log}");
+}
+
 fn hec_batch(from: usize, count: usize) -> String {
     (from..from + count)
         .map(|n| format!(r#"{{"event":{{"@timestamp":"2026-12-02T10:00:00Z","message":"load {n}","seq":{n},"host":{{"name":"web01"}}}}}}"#))
