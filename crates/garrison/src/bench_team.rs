@@ -5,8 +5,8 @@
 //! percentiles and peak memory.
 
 use crate::bench::percentile;
-use crate::investigate::Settles;
 use crate::rules::{RuleSelection, load_rules};
+use crate::settle::Settles;
 use crate::{ExitCode, Failure};
 use garrison_agents::SystemClock;
 use garrison_agents::evidence::{alert_from_detection, stored_event};
@@ -307,7 +307,7 @@ fn run_on<B: Settles>(
                 .map_err(|error| Failure::Internal(error.to_string()))?;
             alerts += 1;
         }
-        crate::investigate::settle(&bus).await?;
+        crate::settle::settle(&bus).await?;
         let stats = team.runtime.shutdown().await;
         bus.finish().await;
         Ok::<_, Failure>((alerts, stats))

@@ -150,7 +150,7 @@ impl DeploymentHealth {
     ) {
         loop {
             let mut queues = Vec::new();
-            match bus.consumers(&crate::investigate::team_subjects()).await {
+            match bus.consumers(&crate::settle::team_subjects()).await {
                 Ok(consumers) => queues.extend(consumers.into_iter().map(|state| QueueDepth {
                     consumer: state.name,
                     queued: state.pending + state.unacked,

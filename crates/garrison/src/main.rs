@@ -30,6 +30,7 @@ mod respond;
 mod rules;
 mod serve;
 mod serve_distributed;
+mod settle;
 mod state;
 mod verdicts;
 

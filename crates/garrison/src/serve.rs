@@ -329,7 +329,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode, Failure> {
     drop(evidence);
     evidence_thread.join();
     let stats = runtime.block_on(async {
-        crate::investigate::settle(&bus).await?;
+        crate::settle::settle(&bus).await?;
         let stats = team.runtime.shutdown().await;
         bus.close();
         Ok::<_, Failure>(stats)

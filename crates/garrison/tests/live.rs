@@ -19,6 +19,17 @@ fn evidence_count(state: &Path) -> i64 {
         .unwrap()
 }
 
+/// Incidents holding the SSH logon after a brute force (a correlation of correlations).
+fn logons_after_a_brute_force(state: &Path) -> i64 {
+    let db = rusqlite::Connection::open(state.join("garrison.sqlite3")).unwrap();
+    db.query_row(
+        "SELECT count(*) FROM incidents WHERE body LIKE '%SSH Password Logon After a Brute Force from the Same Source%'",
+        [],
+        |row| row.get(0),
+    )
+    .unwrap()
+}
+
 fn summary_number(log: &str, before: &str) -> u64 {
     let line = log
         .lines()
@@ -310,14 +321,7 @@ address = "127.0.0.1:0"
     let log = served.stop();
     assert_eq!(summary_number(&log, "records ->"), records, "{log}");
     assert_eq!(evidence_count(&state), records as i64);
-    let db = rusqlite::Connection::open(state.join("garrison.sqlite3")).unwrap();
-    let correlated: i64 = db
-        .query_row(
-            "SELECT count(*) FROM incidents WHERE body LIKE '%SSH Password Logon After a Brute Force from the Same Source%'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
+    let correlated = logons_after_a_brute_force(&state);
     assert!(correlated >= 1, "no correlation alert:\n{log}");
 }
 
@@ -352,14 +356,7 @@ address = "127.0.0.1:0"
     let state = served.state.clone();
     let log = served.stop();
     assert_eq!(evidence_count(&state), lines.len() as i64, "{log}");
-    let db = rusqlite::Connection::open(state.join("garrison.sqlite3")).unwrap();
-    let correlated: i64 = db
-        .query_row(
-            "SELECT count(*) FROM incidents WHERE body LIKE '%SSH Password Logon After a Brute Force from the Same Source%'",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
+    let correlated = logons_after_a_brute_force(&state);
     assert!(
         correlated >= 1,
         "no correlation alert after the restart:\n{log}"
