@@ -676,6 +676,43 @@ mod tests {
     }
 
     #[test]
+    fn the_memory_starts_before_the_oldest_sighting_read_from_this_spool() {
+        let sources = [FAILED, TWICE].map(|text| garrison_sigma::RuleSource {
+            path: "rule.yml".into(),
+            text: text.into(),
+        });
+        let rules = RuleSet::from_sources(&sources, &Default::default());
+        let dir = std::path::Path::new("spool/syslog-tcp");
+        let mut correlations = Correlations::default();
+        for (record, second) in [(7, 10), (5, 0), (9, 20)] {
+            correlations
+                .sightings
+                .extend(sightings(&rules, &failed_logon(record, second)));
+        }
+        // Another spool's sighting, older still, is not this spool's to read again.
+        let mut other = failed_logon(1, 0);
+        other.evidence.path = "spool/hec/00000000000000000000.log".into();
+        correlations.sightings.extend(sightings(&rules, &other));
+        correlations
+            .raised
+            .insert(AlertId("al-failed-twice-1".into()), None);
+        let memory = correlations.memory(dir);
+        // Record 5 (line 5, at byte 500): the cursor before it has read 4 lines.
+        assert_eq!(memory.from, Some([0, 500, 4]));
+        assert_eq!(memory.raised, vec![("al-failed-twice-1".to_string(), None)]);
+        let from = memory.from().unwrap();
+        assert_eq!((from.record(), from.offset), (4, 500));
+        // Saved and read back whole; a missing file is an empty memory.
+        let state = tempfile::tempdir().unwrap();
+        let path = state.path().join("correlations");
+        assert_eq!(Memory::load(&path).unwrap(), Memory::default());
+        memory.save(&path, Durability::Write).unwrap();
+        assert_eq!(Memory::load(&path).unwrap(), memory);
+        std::fs::write(&path, "not json").unwrap();
+        assert!(Memory::load(&path).is_err());
+    }
+
+    #[test]
     fn audit_chunks_end_between_events() {
         let a =
             "type=SYSCALL msg=audit(1.000:7): pid=1\ntype=EXECVE msg=audit(1.000:7): a0=\"x\"\n";
