@@ -114,10 +114,13 @@ pub struct SightingRecord {
 /// The correlation rules, as the correlate role runs them (implemented over the Sigma rule
 /// set by the process that loads the rules).
 pub trait Correlator: Send + Sync {
-    /// The detections correlations complete from `sightings`, each family reading only the
-    /// sightings whose meeting key is in `partition` of `partitions`. An error when a
-    /// sighting names a rule not loaded here, or its keys differ from this rule set's: the
-    /// processes of a deployment run different rules, and answers would be wrong.
+    /// Checks sightings as they arrive: an error when one names a rule not loaded here, or
+    /// its keys differ from this rule set's (the processes of a deployment run different
+    /// rules, and answers would be wrong).
+    fn admit(&self, sightings: &[SightingRecord]) -> Result<(), String>;
+
+    /// The detections correlations complete from admitted `sightings`, each family reading
+    /// only the sightings whose meeting key is in `partition` of `partitions`.
     fn correlate(
         &self,
         sightings: &[SightingRecord],
@@ -197,6 +200,9 @@ impl Correlate {
     /// an `end` marker, returns the alerts of correlations completed, each once. On an error
     /// nothing is kept: the message comes again, and its sightings are added then.
     pub fn add(&mut self, fresh: &[SightingRecord], end: bool) -> Result<Vec<Alert>, AgentError> {
+        self.correlator
+            .admit(fresh)
+            .map_err(AgentError::Permanent)?;
         let before = self.held.sightings.len();
         self.held.sightings.extend_from_slice(fresh);
         let unevaluated = self.held.unevaluated + fresh.len();

@@ -117,33 +117,8 @@ impl Message for TeamMessage {
     fn split(self, partitions: u32) -> Vec<(u32, TeamMessage)> {
         let alerts = match self {
             TeamMessage::AlertRaised { alerts } => alerts,
-            TeamMessage::Sighted {
-                end: Some(end),
-                sightings,
-            } => {
-                let targets = match end {
-                    crate::correlate::EVERY_PARTITION => (0..partitions.max(1)).collect(),
-                    own => vec![own],
-                };
-                return targets
-                    .into_iter()
-                    .map(|partition| {
-                        let sightings = sightings.clone();
-                        (
-                            partition,
-                            TeamMessage::Sighted {
-                                sightings,
-                                end: Some(partition),
-                            },
-                        )
-                    })
-                    .collect();
-            }
-            TeamMessage::Sighted {
-                sightings,
-                end: None,
-            } => {
-                return split_sightings(sightings, partitions);
+            TeamMessage::Sighted { sightings, end } => {
+                return split_sightings(sightings, end, partitions);
             }
             other => return vec![(0, other)],
         };
@@ -164,12 +139,8 @@ impl Message for TeamMessage {
     fn partition(&self, partitions: u32) -> Option<u32> {
         let alerts = match self {
             TeamMessage::AlertRaised { alerts } => alerts,
-            TeamMessage::Sighted { end: Some(end), .. } => return Some(*end),
-            TeamMessage::Sighted {
-                sightings,
-                end: None,
-            } => {
-                return sightings_partition(sightings, partitions);
+            TeamMessage::Sighted { sightings, end } => {
+                return sightings_partition(sightings, *end, partitions);
             }
             _ => return Some(0),
         };
@@ -199,34 +170,54 @@ fn sighting_partitions(sighting: &crate::correlate::SightingRecord, partitions: 
     found
 }
 
+/// Sightings cut by key; an end marker (`end`) goes to its partition, or to every partition,
+/// with that partition's part of the sightings or alone.
 fn split_sightings(
     sightings: Vec<crate::correlate::SightingRecord>,
+    end: Option<u32>,
     partitions: u32,
 ) -> Vec<(u32, TeamMessage)> {
     let mut parts: Vec<(u32, Vec<crate::correlate::SightingRecord>)> = Vec::new();
-    for sighting in sightings {
-        for partition in sighting_partitions(&sighting, partitions) {
-            match parts.iter_mut().find(|(known, _)| *known == partition) {
-                Some((_, part)) => part.push(sighting.clone()),
-                None => parts.push((partition, vec![sighting.clone()])),
+    let mut place = |partition: u32, sighting: Option<&crate::correlate::SightingRecord>| {
+        let at = match parts.iter().position(|(known, _)| *known == partition) {
+            Some(at) => at,
+            None => {
+                parts.push((partition, Vec::new()));
+                parts.len() - 1
             }
+        };
+        parts[at].1.extend(sighting.cloned());
+    };
+    for sighting in &sightings {
+        for partition in sighting_partitions(sighting, partitions) {
+            place(partition, Some(sighting));
         }
+    }
+    let marked: Vec<u32> = match end {
+        None => Vec::new(),
+        Some(crate::correlate::EVERY_PARTITION) => (0..partitions.max(1)).collect(),
+        Some(own) => vec![own],
+    };
+    for partition in &marked {
+        place(*partition, None);
     }
     parts
         .into_iter()
         .map(|(partition, sightings)| {
-            let end = None;
+            let end = marked.contains(&partition).then_some(partition);
             (partition, TeamMessage::Sighted { sightings, end })
         })
         .collect()
 }
 
-/// The partition every sighting of a message goes to, if there is one.
+/// The partition every sighting of a message goes to (and its end marker names), if there
+/// is one.
 fn sightings_partition(
     sightings: &[crate::correlate::SightingRecord],
+    end: Option<u32>,
     partitions: u32,
 ) -> Option<u32> {
-    let mut common: Option<Vec<u32>> = None;
+    let mut common: Option<Vec<u32>> = end.map(|end| vec![end]);
     for sighting in sightings {
         let own = sighting_partitions(sighting, partitions);
         match &mut common {

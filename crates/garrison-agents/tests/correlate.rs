@@ -17,6 +17,13 @@ use std::sync::Arc;
 struct Threes;
 
 impl Correlator for Threes {
+    fn admit(&self, sightings: &[SightingRecord]) -> Result<(), String> {
+        match sightings.iter().find(|s| s.keys.is_empty()) {
+            Some(keyless) => Err(format!("no key: {}", keyless.evidence)),
+            None => Ok(()),
+        }
+    }
+
     fn correlate(
         &self,
         sightings: &[SightingRecord],
@@ -125,6 +132,13 @@ fn correlations_are_raised_once_from_stored_events_and_survive_a_checkpoint() {
         sighting(3, 2, "bob"),
     ];
     assert!(agent.add(&first, true).unwrap().is_empty());
+
+    // A sighting the correlator refuses: a permanent error, nothing kept.
+    let mut keyless = sighting(9, 2, "alice");
+    keyless.keys.clear();
+    let error = agent.add(&[keyless], true).unwrap_err();
+    assert!(!error.is_retryable(), "{error}");
+    assert_eq!(agent.held(), 3);
 
     // Alice's third cites an event not stored yet: an error worth retrying, nothing kept.
     let third = [sighting(4, 3, "alice")];
@@ -268,6 +282,30 @@ fn an_end_marker_reaches_every_partition_and_each_accepts_its_own() {
         assert_eq!(part.partition(4), Some(partition));
         assert!(matches!(part, TeamMessage::Sighted { end: Some(p), .. } if p == partition));
     }
+    // An end marker carrying sightings: each partition gets its own part of them, marked.
+    let users = ["alice", "bob", "carol", "dave", "erin", "frank"];
+    let carrying = TeamMessage::Sighted {
+        sightings: users.map(|u| sighting(1, 0, u)).to_vec(),
+        end: Some(EVERY_PARTITION),
+    };
+    let parts = carrying.split(4);
+    assert_eq!(parts.len(), 4);
+    let mut carried = 0;
+    for (partition, part) in &parts {
+        assert_eq!(part.partition(4), Some(*partition));
+        let TeamMessage::Sighted { sightings, end } = part else {
+            panic!("{part:?}");
+        };
+        assert_eq!(*end, Some(*partition));
+        carried += sightings.len();
+    }
+    assert_eq!(carried, users.len(), "each sighting once");
+    // A marked part holding another partition's sighting is refused there.
+    let forged = TeamMessage::Sighted {
+        sightings: vec![sighting(1, 0, "alice")],
+        end: Some((garrison_bus::partition_of("alice", 4) + 1) % 4),
+    };
+    assert_eq!(forged.partition(4), None);
     // Data is cut by key; every part is its partition's.
     let data = TeamMessage::Sighted {
         sightings: ["alice", "bob", "carol", "dave"]

@@ -385,15 +385,25 @@ impl Cursor {
 
     /// Saves the cursor atomically (a new file renamed over the old).
     pub fn save(&self, path: &Path, durability: Durability) -> Result<(), SpoolError> {
-        let fresh = path.with_extension("new");
-        let mut file = File::create(&fresh).map_err(io_error(&fresh))?;
-        writeln!(file, "{} {} {}", self.segment, self.offset, self.line)
-            .map_err(io_error(&fresh))?;
-        if durability == Durability::Fsync {
-            file.sync_data().map_err(io_error(&fresh))?;
-        }
-        std::fs::rename(&fresh, path).map_err(io_error(path))
+        let text = format!("{} {} {}\n", self.segment, self.offset, self.line);
+        write_atomically(path, text.as_bytes(), durability)
     }
+}
+
+/// Writes `bytes` to `path` atomically: a new file, synced under [`Durability::Fsync`], renamed
+/// over the old (a processor's cursor and what it keeps beside it).
+pub fn write_atomically(
+    path: &Path,
+    bytes: &[u8],
+    durability: Durability,
+) -> Result<(), SpoolError> {
+    let fresh = path.with_extension("new");
+    let mut file = File::create(&fresh).map_err(io_error(&fresh))?;
+    file.write_all(bytes).map_err(io_error(&fresh))?;
+    if durability == Durability::Fsync {
+        file.sync_data().map_err(io_error(&fresh))?;
+    }
+    std::fs::rename(&fresh, path).map_err(io_error(path))
 }
 
 /// Complete records read from one segment.

@@ -13,7 +13,7 @@ use garrison_bus::{InProcessBus, Lineage};
 use garrison_ingest::decode::Decoder;
 use garrison_ingest::read::{LineFormat, StreamName, Unit};
 use garrison_model::{Alert, AlertId, EvidenceId};
-use garrison_server::spool::{Chunk, Cursor, Durability, SpoolEnd, read_chunk};
+use garrison_server::spool::{Chunk, Cursor, Durability, SpoolEnd, read_chunk, write_atomically};
 use garrison_server::{RecordFormat, SpoolInfo};
 use garrison_sigma::{RuleSet, Sighting};
 use garrison_store::{EvidenceStore, SqliteStore, StoredEvent};
@@ -179,19 +179,10 @@ impl Memory {
         }
     }
 
-    /// Saved atomically (a new file renamed over the old).
+    /// Saved atomically (a new file renamed over the old), as the cursor is.
     fn save(&self, path: &std::path::Path, durability: Durability) -> Result<(), String> {
-        let fresh = path.with_extension("new");
         let bytes = serde_json::to_vec(self).map_err(|error| error.to_string())?;
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&fresh)?;
-            std::io::Write::write_all(&mut file, &bytes)?;
-            if durability == Durability::Fsync {
-                file.sync_data()?;
-            }
-            std::fs::rename(&fresh, path)
-        };
-        write().map_err(|error| format!("{}: {error}", path.display()))
+        write_atomically(path, &bytes, durability).map_err(|error| error.to_string())
     }
 
     fn from(&self) -> Option<Cursor> {
@@ -425,6 +416,8 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
             },
         );
         let (events, mut alerts, sightings) = worker.take();
+        // What correlations hold changes only with new sightings or a run.
+        let changed = (!sightings.is_empty(), correlations.last_run);
         let caught_up = chunk.next.record() >= end.borrow().records;
         alerts.extend(
             correlations.add(sightings, caught_up, rules, &events, &mut |id| {
@@ -433,7 +426,7 @@ pub fn process(info: &SpoolInfo, shared: &Shared<'_>) -> Result<(), String> {
                 shared.store.event(id).map_err(|e| e.to_string())
             })?,
         );
-        if finisher.memory_path.is_some() {
+        if finisher.memory_path.is_some() && (changed.0 || changed.1 != correlations.last_run) {
             finisher.memory = correlations.memory(&info.dir);
         }
         let raised = alerts.len();
@@ -628,6 +621,15 @@ mod tests {
         }
     }
 
+    /// A failed logon rule and a correlation of two failures from one source.
+    fn failed_twice() -> RuleSet {
+        let sources = [FAILED, TWICE].map(|text| garrison_sigma::RuleSource {
+            path: "rule.yml".into(),
+            text: text.into(),
+        });
+        RuleSet::from_sources(&sources, &Default::default())
+    }
+
     fn sightings(rules: &RuleSet, event: &Event) -> Vec<Sighting> {
         let (mut scratch, mut found) = (rules.scratch(), Vec::new());
         rules.evaluate(event, &mut scratch, &mut found);
@@ -639,11 +641,7 @@ mod tests {
 
     #[test]
     fn a_correlation_completed_in_an_earlier_chunk_cites_its_stored_event() {
-        let sources = [FAILED, TWICE].map(|text| garrison_sigma::RuleSource {
-            path: "rule.yml".into(),
-            text: text.into(),
-        });
-        let rules = RuleSet::from_sources(&sources, &Default::default());
+        let rules = failed_twice();
         let (first, second) = (failed_logon(1, 0), failed_logon(2, 30));
         let stored = garrison_agents::evidence::stored_event(&second);
         let mut correlations = Correlations::default();
@@ -677,11 +675,7 @@ mod tests {
 
     #[test]
     fn the_memory_starts_before_the_oldest_sighting_read_from_this_spool() {
-        let sources = [FAILED, TWICE].map(|text| garrison_sigma::RuleSource {
-            path: "rule.yml".into(),
-            text: text.into(),
-        });
-        let rules = RuleSet::from_sources(&sources, &Default::default());
+        let rules = failed_twice();
         let dir = std::path::Path::new("spool/syslog-tcp");
         let mut correlations = Correlations::default();
         for (record, second) in [(7, 10), (5, 0), (9, 20)] {

@@ -30,6 +30,15 @@ fn logons_after_a_brute_force(state: &Path) -> i64 {
     .unwrap()
 }
 
+/// A server with one syslog TCP input on any port, its spool written without fsync.
+const SYSLOG_TCP: &str = r#"version = 1
+[spool]
+durability = "write"
+[[input]]
+kind = "syslog_tcp"
+address = "127.0.0.1:0"
+"#;
+
 fn summary_number(log: &str, before: &str) -> u64 {
     let line = log
         .lines()
@@ -307,16 +316,7 @@ fn a_backlog_read_in_chunks_still_correlates_across_them() {
     );
     let records = backlog.lines().count() as u64;
     std::fs::write(spool.join("00000000000000000000.log"), &backlog).unwrap();
-    let served = Served::start(
-        dir.path(),
-        r#"version = 1
-[spool]
-durability = "write"
-[[input]]
-kind = "syslog_tcp"
-address = "127.0.0.1:0"
-"#,
-    );
+    let served = Served::start(dir.path(), SYSLOG_TCP);
     let state = served.state.clone();
     let log = served.stop();
     assert_eq!(summary_number(&log, "records ->"), records, "{log}");
@@ -336,13 +336,7 @@ fn correlations_outlive_a_restart_of_the_server() {
     let lines = sample_lines("samples/linux/web01-auth.log");
     let segment = spool.join("00000000000000000000.log");
     std::fs::write(&segment, lines[..4].join("\n") + "\n").unwrap();
-    let config = r#"version = 1
-[spool]
-durability = "write"
-[[input]]
-kind = "syslog_tcp"
-address = "127.0.0.1:0"
-"#;
+    let config = SYSLOG_TCP;
     let log = Served::start(dir.path(), config).stop();
     assert_eq!(summary_number(&log, "records ->"), 4, "{log}");
     // The rest, spooled while the server was down (as records accepted just before a crash).
