@@ -9,7 +9,7 @@
 //! what all sightings together would. Completed correlations are raised as alerts (the
 //! detection cites its last event, which the detecting process stored first) once each.
 
-use crate::messages::{ALERT_BATCH, TeamMessage};
+use crate::messages::{TeamMessage, alert_batches, batch_lengths, cut};
 use crate::{Agent, AgentError, Context};
 use garrison_bus::Envelope;
 use garrison_model::{Alert, AlertId, Detection, EvidenceId, EvidenceRef, Timestamp};
@@ -21,12 +21,8 @@ use std::sync::Arc;
 /// Sightings per `Sighted` message at most.
 pub const SIGHTING_BATCH: usize = 1_024;
 
-/// Bytes of sightings per `Sighted` message at most, roughly (NATS refuses messages over its
-/// `max_payload`, 1 MiB by default).
-const BATCH_BYTES: usize = 256 * 1024;
-
 /// `sightings` cut into the batches of `Sighted` messages: at most [`SIGHTING_BATCH`] each,
-/// and about [`BATCH_BYTES`] (a sighting larger than that alone).
+/// and about [`crate::messages::BATCH_BYTES`] (a sighting larger than that alone).
 pub fn batches(sightings: &[SightingRecord]) -> Vec<&[SightingRecord]> {
     let size = |sighting: &SightingRecord| {
         let fields: usize = sighting
@@ -44,20 +40,7 @@ pub fn batches(sightings: &[SightingRecord]) -> Vec<&[SightingRecord]> {
             + sighting.computer.as_ref().map_or(0, String::len)
             + sighting.channel.as_ref().map_or(0, String::len)
     };
-    let mut cut = Vec::new();
-    let (mut start, mut bytes) = (0, 0);
-    for (index, sighting) in sightings.iter().enumerate() {
-        let own = size(sighting);
-        if index > start && (index - start >= SIGHTING_BATCH || bytes + own > BATCH_BYTES) {
-            cut.push(&sightings[start..index]);
-            (start, bytes) = (index, 0);
-        }
-        bytes += own;
-    }
-    if start < sightings.len() {
-        cut.push(&sightings[start..]);
-    }
-    cut
+    cut(sightings, &batch_lengths(sightings, SIGHTING_BATCH, size))
 }
 
 /// An end marker for every partition (see [`TeamMessage::Sighted`]).
@@ -268,8 +251,8 @@ impl Agent<TeamMessage> for Correlate {
             return Ok(Vec::new());
         };
         let alerts = self.add(sightings, end.is_some())?;
-        Ok(alerts
-            .chunks(ALERT_BATCH)
+        Ok(alert_batches(&alerts)
+            .into_iter()
             .map(|batch| TeamMessage::AlertRaised {
                 alerts: batch.to_vec(),
             })

@@ -393,6 +393,34 @@ impl CachedEvidence {
         }
         Ok(event)
     }
+
+    /// Reads the records among `ids` not remembered yet, in one query, so that
+    /// [`CachedEvidence::event`] then finds them here.
+    pub fn prefetch(
+        &self,
+        ids: impl IntoIterator<Item = EvidenceId>,
+    ) -> Result<(), garrison_store::StoreError> {
+        let missing: Vec<EvidenceId> = {
+            let records = self.records.borrow();
+            let mut missing: Vec<EvidenceId> = ids
+                .into_iter()
+                .filter(|id| !records.contains_key(id))
+                .collect();
+            missing.sort_unstable();
+            missing.dedup();
+            missing
+        };
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let found = self.store.events(&missing)?;
+        let mut records = self.records.borrow_mut();
+        if records.len() + found.len() > CACHED_RECORDS {
+            records.clear();
+        }
+        records.extend(found.into_iter().map(|event| (event.id, event)));
+        Ok(())
+    }
 }
 
 /// An event as the evidence store keeps it.

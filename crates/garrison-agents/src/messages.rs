@@ -60,8 +60,90 @@ pub struct TriagedAlert {
     pub decision: TriageDecision,
 }
 
-/// Alerts per `AlertRaised` batch.
-pub const ALERT_BATCH: usize = 256;
+/// Alerts per `AlertRaised` batch at most: few messages, as a stateful agent (triage) takes
+/// one at a time from a broker, which costs it round trips per message.
+pub const ALERT_BATCH: usize = 1_024;
+
+/// Bytes of one message's alerts or sightings at most, roughly (NATS refuses messages over its
+/// `max_payload`, 1 MiB by default).
+pub const BATCH_BYTES: usize = 256 * 1024;
+
+/// The lengths of the consecutive batches `items` is cut into: at most `most` items each, and
+/// about [`BATCH_BYTES`] by `size` (an item larger than that alone).
+pub fn batch_lengths<T>(items: &[T], most: usize, size: impl Fn(&T) -> usize) -> Vec<usize> {
+    let most = most.max(1);
+    let mut lengths = Vec::new();
+    let (mut length, mut bytes) = (0, 0);
+    for item in items {
+        let own = size(item);
+        if length > 0 && (length >= most || bytes + own > BATCH_BYTES) {
+            lengths.push(length);
+            (length, bytes) = (0, 0);
+        }
+        length += 1;
+        bytes += own;
+    }
+    if length > 0 {
+        lengths.push(length);
+    }
+    lengths
+}
+
+/// `items` cut as [`batch_lengths`] says.
+pub fn cut<'a, T>(items: &'a [T], lengths: &[usize]) -> Vec<&'a [T]> {
+    let mut rest = items;
+    lengths
+        .iter()
+        .map(|&length| {
+            let (batch, after) = rest.split_at(length.min(rest.len()));
+            rest = after;
+            batch
+        })
+        .collect()
+}
+
+/// The lengths of the `AlertRaised` batches `alerts` is sent in, at most `most` alerts each
+/// (see [`batch_lengths`]).
+pub fn alert_batch_lengths(alerts: &[Alert], most: usize) -> Vec<usize> {
+    batch_lengths(alerts, most, encoded_size)
+}
+
+/// `alerts` cut into `AlertRaised` batches of at most [`ALERT_BATCH`].
+pub fn alert_batches(alerts: &[Alert]) -> Vec<&[Alert]> {
+    cut(alerts, &alert_batch_lengths(alerts, ALERT_BATCH))
+}
+
+/// About the bytes of `alert` in a message, or more.
+fn encoded_size(alert: &Alert) -> usize {
+    let text = |value: &Option<String>| value.as_ref().map_or(0, String::len);
+    let rule = alert.rule.id.len()
+        + alert.rule.title.len()
+        + alert
+            .rule
+            .tags
+            .iter()
+            .map(|tag| tag.len() + 4)
+            .sum::<usize>();
+    let fields: usize = alert
+        .fields
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 8)
+        .sum();
+    let entities: usize = alert
+        .entities
+        .iter()
+        .map(|entity| entity.value.len() + 32)
+        .sum();
+    let source = alert.source.path.len() + alert.source.member.as_ref().map_or(0, |m| m.len());
+    128 + alert.id.0.len()
+        + rule
+        + source
+        + text(&alert.host)
+        + text(&alert.user)
+        + text(&alert.channel)
+        + fields
+        + entities
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum TeamKind {
@@ -272,4 +354,56 @@ pub struct TriageDecision {
     /// what usually fires there (false for repeats and while it learns).
     #[serde(default)]
     pub new_on_host: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use garrison_model::{EvidenceId, EvidenceRef, Level, RuleRef};
+
+    fn alert(n: u64, field_bytes: usize) -> Alert {
+        let source = EvidenceRef {
+            path: std::sync::Arc::from("logs/auth.log"),
+            member: None,
+            record_id: n,
+            offset: n * 100,
+        };
+        Alert {
+            id: AlertId(format!("al-{n}")),
+            rule: RuleRef {
+                id: "r1".into(),
+                title: "Rule".into(),
+                level: Level::High,
+                tags: vec!["attack.t1110".into()],
+            },
+            timestamp: None,
+            evidence: EvidenceId::of(&source),
+            source,
+            host: Some("web01".into()),
+            user: None,
+            channel: None,
+            event_id: None,
+            fields: vec![("CommandLine".into(), "x".repeat(field_bytes))],
+            entities: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn alerts_are_cut_by_count_and_by_bytes_in_their_order() {
+        let small: Vec<Alert> = (0..2_500).map(|n| alert(n, 10)).collect();
+        let batches = alert_batches(&small);
+        let lengths: Vec<usize> = batches.iter().map(|batch| batch.len()).collect();
+        assert_eq!(lengths, [ALERT_BATCH, ALERT_BATCH, 452]);
+        assert_eq!(batches[1][0].id.0, "al-1024");
+        // 100 KB of fields each: two per batch; one over the bound goes alone.
+        let mut large: Vec<Alert> = (0..5).map(|n| alert(n, 100 * 1024)).collect();
+        large.insert(2, alert(99, 400 * 1024));
+        let lengths: Vec<usize> = alert_batches(&large)
+            .iter()
+            .map(|batch| batch.len())
+            .collect();
+        assert_eq!(lengths, [2, 1, 2, 1]);
+        assert!(alert_batches(&[]).is_empty());
+        assert_eq!(alert_batch_lengths(&small[..10], 3), [3, 3, 3, 1]);
+    }
 }

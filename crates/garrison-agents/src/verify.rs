@@ -44,6 +44,16 @@ impl Verify {
             .iter()
             .map(|alert| (alert.rule_id.as_str(), alert.evidence))
             .collect();
+        // Every record the claims rely on, read at once (a shared store is a round trip away).
+        self.evidence
+            .prefetch(
+                incident
+                    .reasoning
+                    .iter()
+                    .flat_map(|claim| claim.assertion.evidence())
+                    .filter(|id| cited.contains(id)),
+            )
+            .map_err(|error| AgentError::Temporary(error.to_string()))?;
         let mut events: BTreeMap<EvidenceId, Option<StoredEvent>> = BTreeMap::new();
         let mut kept = Vec::new();
         let mut removed = Vec::new();

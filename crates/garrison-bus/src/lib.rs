@@ -118,6 +118,22 @@ pub trait Bus: Clone + Send + Sync + 'static {
         envelope: SignedEnvelope,
     ) -> impl Future<Output = Result<(), BusError>> + Send;
 
+    /// Publishes `envelopes` in their order, as [`Bus::publish`] does one. A bus a round trip
+    /// away sends the next before the last is confirmed; after a failure, those from the first
+    /// unconfirmed on are sent again one at a time (so, as after any redelivery, their order
+    /// at the consumer may then differ).
+    fn publish_all(
+        &self,
+        envelopes: Vec<SignedEnvelope>,
+    ) -> impl Future<Output = Result<(), BusError>> + Send {
+        async move {
+            for envelope in envelopes {
+                self.publish(envelope).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Creates the consumers `specs` name without subscribing, so that messages published
     /// before their agents start wait for them. Where consumers live only while subscribed (the
     /// in-process bus), there is nothing to do.

@@ -287,6 +287,70 @@ async fn a_full_stream_makes_publishers_wait_until_the_consumer_catches_up() {
     test.finish().await;
 }
 
+/// The ids of the next `count` deliveries, in delivery order, acking each.
+async fn ids_in_order<S: Subscription>(
+    subscription: &mut S,
+    count: usize,
+) -> Vec<garrison_bus::EnvelopeId> {
+    let mut ids = Vec::new();
+    for _ in 0..count {
+        let delivery = next(subscription).await;
+        ids.push(delivery.envelope.id);
+        delivery.ack();
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelopes_published_together_arrive_once_each_in_their_order() {
+    let test = TestBus::default().await;
+    let ordered = SubscriptionSpec {
+        ordered: true,
+        ..spec("triage")
+    };
+    let mut triage = test.bus.subscribe(ordered).await.unwrap();
+    // More than are sent unconfirmed at once, and one twice (dropped as a duplicate).
+    let mut sent: Vec<SignedEnvelope> = (0..100).map(|n| sealed(&format!("r{n}"))).collect();
+    let expected: Vec<_> = sent.iter().map(|envelope| envelope.id).collect();
+    sent.push(sent[7].clone());
+    test.bus.publish_all(sent).await.unwrap();
+    assert_eq!(ids_in_order(&mut triage, 100).await, expected);
+    nothing_pending(&mut triage).await;
+    let stats = test.bus.stats();
+    assert_eq!((stats.published, stats.duplicates), (100, 1));
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn envelopes_published_together_into_a_full_stream_wait_for_room_in_order() {
+    let test = TestBus::new(JetStreamConfig {
+        max_messages: 10,
+        ..JetStreamConfig::default()
+    })
+    .await;
+    let ordered = SubscriptionSpec {
+        ordered: true,
+        ..spec("triage")
+    };
+    test.bus
+        .declare(std::slice::from_ref(&ordered))
+        .await
+        .unwrap();
+    let sent: Vec<SignedEnvelope> = (0..25).map(|n| sealed(&format!("r{n}"))).collect();
+    let expected: Vec<_> = sent.iter().map(|envelope| envelope.id).collect();
+    // The stream holds 10: the rest are refused, then sent again one by one as the consumer
+    // makes room.
+    let bus = test.bus.clone();
+    let publishing = tokio::spawn(async move { bus.publish_all(sent).await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut triage = test.bus.subscribe(ordered).await.unwrap();
+    assert_eq!(ids_in_order(&mut triage, 25).await, expected);
+    publishing.await.unwrap().unwrap();
+    assert!(test.bus.stats().publish_waits > 0, "{:?}", test.bus.stats());
+    nothing_pending(&mut triage).await;
+    test.finish().await;
+}
+
 /// An envelope sent as an announcement (the bus routes by subject; receivers check bodies).
 fn announcement(rule: &str, id: garrison_bus::EnvelopeId) -> SignedEnvelope {
     let keys = AgentKeys::from_seed(AgentId::new("report", "1"), [2; 32]);

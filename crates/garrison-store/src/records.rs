@@ -85,6 +85,18 @@ pub trait EvidenceStore: Send + Sync {
     /// several threads decoded: they encode, so it only writes.
     fn put_encoded(&self, events: &[Encoded<'_>]) -> Result<usize, StoreError>;
     fn event(&self, id: EvidenceId) -> Result<Option<StoredEvent>, StoreError>;
+    /// The stored events among `ids`, each once, in no particular order (those not stored are
+    /// left out): one round trip to a shared store instead of one per record.
+    fn events(&self, ids: &[EvidenceId]) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut ids = ids.to_vec();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            found.extend(self.event(id)?);
+        }
+        Ok(found)
+    }
     /// Events of `host` from `from` to `to` inclusive, oldest first, at most `limit`; only
     /// those with one of `event_ids` unless it is empty.
     fn events_on_host(

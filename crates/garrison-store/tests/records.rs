@@ -173,6 +173,27 @@ fn events_are_stored_once_and_found_by_id_and_by_host_and_time() {
     });
 }
 
+#[test]
+fn a_batch_partly_stored_adds_only_its_new_events_and_lookups_take_many_ids() {
+    each_store(|store| {
+        let events: Vec<StoredEvent> = (0..6).map(|i| event(i, "WS01", i as i64)).collect();
+        // New telemetry (PostgreSQL copies it), then a batch overlapping it (inserted with
+        // the conflicts skipped), then one holding the same record twice.
+        assert_eq!(store.put_events(&events[..3]).unwrap(), 3);
+        assert_eq!(store.put_events(&events[2..5]).unwrap(), 2);
+        let twice = [events[5].clone(), events[5].clone()];
+        assert_eq!(store.put_events(&twice).unwrap(), 1);
+        assert_eq!(store.event_count().unwrap(), 6);
+        let mut found = store
+            .events(&[events[4].id, EvidenceId(42), events[0].id, events[4].id])
+            .unwrap();
+        found.sort_by_key(|event| event.source.record_id);
+        assert_eq!(found, [events[0].clone(), events[4].clone()]);
+        assert_eq!(found[1].field("LogonType"), Some("3"));
+        assert!(store.events(&[]).unwrap().is_empty());
+    });
+}
+
 fn incident(version: u64, title: &str) -> Incident {
     Incident {
         id: IncidentId("inc-1".into()),

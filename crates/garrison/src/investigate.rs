@@ -10,7 +10,7 @@ use crate::settle::{Settles, settle};
 use crate::state::StoreArgs;
 use crate::{ExitCode, Failure};
 use garrison_agents::correlate::{SharedCorrelator, SightingRecord};
-use garrison_agents::messages::{ALERT_BATCH, TeamMessage};
+use garrison_agents::messages::{ALERT_BATCH, TeamMessage, alert_batch_lengths};
 use garrison_agents::team::{self, TeamConfig, TeamStores};
 use garrison_agents::triage::Inventory;
 use garrison_agents::{SystemClock, evidence::alert_from_detection};
@@ -616,6 +616,31 @@ impl<B: garrison_bus::Bus> TryFrom<team::Part<B>> for Running<B> {
 
 /// Raises `alerts` into a started team, waits until it settles, and stops it: the incidents
 /// it reported here, its counters, and how many messages became dead letters.
+/// Messages handed to the bus at once, unpaced: a bus a round trip away sends each before
+/// the one ahead of it is confirmed.
+const SENT_TOGETHER: usize = 64;
+
+/// Publishes `messages` in order, `group` at a time, each with a lineage of its own.
+async fn publish_grouped<B: garrison_bus::Bus>(
+    detect: &garrison_agents::Publisher<B, TeamMessage>,
+    messages: impl Iterator<Item = TeamMessage>,
+    group: usize,
+) -> Result<(), Failure> {
+    let mut messages = messages.peekable();
+    while messages.peek().is_some() {
+        detect
+            .publish_all(
+                messages
+                    .by_ref()
+                    .take(group.max(1))
+                    .map(|message| (message, Lineage::start())),
+            )
+            .await
+            .map_err(|error| Failure::Internal(error.to_string()))?;
+    }
+    Ok(())
+}
+
 async fn run_team<B: Settles>(
     bus: B,
     team: Running<B>,
@@ -633,14 +658,15 @@ async fn run_team<B: Settles>(
 > {
     // Paced: batches of a size that, a quarter second apart or more, take `pace` seconds.
     const STEP: Duration = Duration::from_millis(250);
-    let (batch_size, interval) = match pace {
+    let (lengths, interval) = match pace {
         Some(seconds) if seconds > 0.0 && !alerts.is_empty() => {
             let steps = (seconds / STEP.as_secs_f64()).max(1.0);
             let size = ((alerts.len() as f64 / steps).ceil() as usize).clamp(1, ALERT_BATCH);
-            let batches = alerts.len().div_ceil(size).max(1);
-            (size, Duration::from_secs_f64(seconds / batches as f64))
+            let lengths = alert_batch_lengths(&alerts, size);
+            let interval = Duration::from_secs_f64(seconds / lengths.len().max(1) as f64);
+            (lengths, interval)
         }
-        _ => (ALERT_BATCH, Duration::ZERO),
+        _ => (alert_batch_lengths(&alerts, ALERT_BATCH), Duration::ZERO),
     };
     // Sightings first: their correlations take a hop more.
     let batches = garrison_agents::correlate::batches(&sightings);
@@ -655,20 +681,18 @@ async fn run_team<B: Settles>(
             end: None,
         })
         .chain(end);
-    for message in messages {
-        team.detect
-            .publish(message, Lineage::start())
-            .await
-            .map_err(|error| Failure::Internal(error.to_string()))?;
-    }
-    let mut alerts = alerts.into_iter().peekable();
-    while alerts.peek().is_some() {
-        let batch: Vec<Alert> = alerts.by_ref().take(batch_size).collect();
-        team.detect
-            .publish(TeamMessage::AlertRaised { alerts: batch }, Lineage::start())
-            .await
-            .map_err(|error| Failure::Internal(error.to_string()))?;
-        if !interval.is_zero() && alerts.peek().is_some() {
+    publish_grouped(&team.detect, messages, SENT_TOGETHER).await?;
+    // Paced, one batch at a time.
+    let group = if interval.is_zero() { SENT_TOGETHER } else { 1 };
+    let mut alerts = alerts.into_iter();
+    let mut lengths = lengths.into_iter().peekable();
+    while lengths.peek().is_some() {
+        let messages = lengths.by_ref().take(group).map(|length| {
+            let alerts: Vec<Alert> = alerts.by_ref().take(length).collect();
+            TeamMessage::AlertRaised { alerts }
+        });
+        publish_grouped(&team.detect, messages, group).await?;
+        if !interval.is_zero() && lengths.peek().is_some() {
             tokio::time::sleep(interval).await;
         }
     }

@@ -7,7 +7,7 @@
 use crate::evidence_writer::{EvidenceWriter, Written};
 use crate::hunt::{Detectors, DiagnosticLog, Worker};
 use garrison_agents::correlate::keep_recent;
-use garrison_agents::messages::{ALERT_BATCH, TeamMessage};
+use garrison_agents::messages::{TeamMessage, alert_batches};
 use garrison_agents::runtime::Publisher;
 use garrison_bus::{InProcessBus, Lineage};
 use garrison_ingest::decode::Decoder;
@@ -310,7 +310,7 @@ impl Finisher<'_, '_> {
         };
         let chunk = self.in_flight.pop_front().expect("looked at above");
         let shared = self.shared;
-        for batch in chunk.alerts.chunks(ALERT_BATCH) {
+        for batch in alert_batches(&chunk.alerts) {
             shared
                 .runtime
                 .block_on(shared.publisher.publish(

@@ -207,8 +207,10 @@ where
         index += 1;
         EnvelopeId::derived(envelope.id, &instance.spec.role, index - 1)
     };
+    let answers = outputs.len() as u64;
+    let mut sealed = Vec::with_capacity(outputs.len());
     for output in outputs {
-        let sealed = match seal_parts(
+        match seal_parts(
             &instance.keys,
             &shared.partitions,
             output,
@@ -216,22 +218,22 @@ where
             now,
             &mut next_id,
         ) {
-            Ok(sealed) => sealed,
+            Ok(parts) => sealed.extend(parts),
             Err(_) => {
                 counters.failed.fetch_add(1, Ordering::Relaxed);
                 delivery.nack(Duration::ZERO);
                 return Handled::Settled;
             }
-        };
-        for part in sealed {
-            if shared.bus.publish(part).await.is_err() {
-                counters.failed.fetch_add(1, Ordering::Relaxed);
-                delivery.nack(retry_delay(attempt));
-                return Handled::Settled;
-            }
         }
-        counters.published.fetch_add(1, Ordering::Relaxed);
     }
+    // Handed to the bus together: one a round trip away sends the next before the last is
+    // confirmed.
+    if shared.bus.publish_all(sealed).await.is_err() {
+        counters.failed.fetch_add(1, Ordering::Relaxed);
+        delivery.nack(retry_delay(attempt));
+        return Handled::Settled;
+    }
+    counters.published.fetch_add(answers, Ordering::Relaxed);
     // Journaled once its answers are out: a crash before this handles it again (the same
     // answers, with the same ids), a crash after it finds it handled.
     if let Some(journal) = journal {

@@ -454,15 +454,99 @@ impl JetStreamBus {
 impl JetStreamBus {
     /// Publishes `envelope` with its id as `Nats-Msg-Id`, waiting and sending again while the
     /// stream is full or the server away (up to the publish timeout).
-    async fn send(&self, envelope: SignedEnvelope) -> Result<(), BusError> {
+    /// What goes on the wire for `envelope`: subject, headers and body.
+    fn outgoing(&self, envelope: SignedEnvelope) -> Outgoing {
         let mut headers = async_nats::HeaderMap::new();
         let id = envelope.id.to_string();
         headers.insert("Nats-Msg-Id", id.as_str());
         headers.insert(ID, id.as_str());
         headers.insert(SENDER, envelope.sender.to_string().as_str());
         headers.insert(SIGNATURE, hex::encode(envelope.signature).as_str());
-        let subject = self.nats_subject(&envelope.subject);
-        let payload = bytes::Bytes::from(envelope.body);
+        Outgoing {
+            subject: self.nats_subject(&envelope.subject),
+            headers,
+            payload: bytes::Bytes::from(envelope.body),
+        }
+    }
+
+    /// Counts a message the stream confirmed.
+    fn confirmed(&self, ack: &jetstream::publish::PublishAck) {
+        let counter = if ack.duplicate {
+            &self.inner.counters.duplicates
+        } else {
+            &self.inner.counters.published
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sends `all` in order, up to [`IN_FLIGHT`] unconfirmed at once: the server takes a
+    /// connection's messages in the order sent, so the stream stores them in that order. From
+    /// the first one not confirmed on, they are sent again one by one, waiting out a full
+    /// stream or a reconnection as [`JetStreamBus::send`] does (their ids make those that did
+    /// arrive duplicates the stream drops).
+    async fn send_all(&self, all: Vec<Outgoing>) -> Result<(), BusError> {
+        let mut waiting = std::collections::VecDeque::new();
+        let mut unconfirmed = None;
+        for (index, message) in all.iter().enumerate() {
+            if waiting.len() >= IN_FLIGHT
+                && let Some((sent, ack)) = waiting.pop_front()
+                && !self.settled(ack).await
+            {
+                unconfirmed = Some(sent);
+                break;
+            }
+            let sent = self
+                .inner
+                .context
+                .publish_with_headers(
+                    message.subject.clone(),
+                    message.headers.clone(),
+                    message.payload.clone(),
+                )
+                .await;
+            match sent {
+                Ok(ack) => waiting.push_back((index, ack)),
+                Err(_) => {
+                    unconfirmed = Some(index);
+                    break;
+                }
+            }
+        }
+        for (sent, ack) in waiting {
+            if !self.settled(ack).await {
+                unconfirmed = Some(unconfirmed.map_or(sent, |first: usize| first.min(sent)));
+            }
+        }
+        if let Some(first) = unconfirmed {
+            for message in all.into_iter().skip(first) {
+                self.send_outgoing(message).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the stream confirmed a message sent (counted if so).
+    async fn settled(&self, ack: jetstream::context::PublishAckFuture) -> bool {
+        match ack.await {
+            Ok(ack) => {
+                self.confirmed(&ack);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    async fn send(&self, envelope: SignedEnvelope) -> Result<(), BusError> {
+        let outgoing = self.outgoing(envelope);
+        self.send_outgoing(outgoing).await
+    }
+
+    async fn send_outgoing(&self, outgoing: Outgoing) -> Result<(), BusError> {
+        let Outgoing {
+            subject,
+            headers,
+            payload,
+        } = outgoing;
         let deadline = tokio::time::Instant::now() + self.inner.config.publish_timeout;
         let mut delay = Duration::from_millis(10);
         loop {
@@ -474,12 +558,7 @@ impl JetStreamBus {
             let error = match sent {
                 Ok(ack) => match ack.await {
                     Ok(ack) => {
-                        let counter = if ack.duplicate {
-                            &self.inner.counters.duplicates
-                        } else {
-                            &self.inner.counters.published
-                        };
-                        counter.fetch_add(1, Ordering::Relaxed);
+                        self.confirmed(&ack);
                         return Ok(());
                     }
                     Err(error) => error,
@@ -512,6 +591,16 @@ impl JetStreamBus {
         }
     }
 }
+
+/// A message as sent: NATS subject, headers (ids, sender, signature) and body.
+struct Outgoing {
+    subject: String,
+    headers: async_nats::HeaderMap,
+    payload: bytes::Bytes,
+}
+
+/// Messages [`JetStreamBus::publish_all`] has sent and the stream not yet confirmed, at most.
+const IN_FLIGHT: usize = 32;
 
 const DEAD_FAMILY: &str = "dead";
 
@@ -569,6 +658,22 @@ impl Bus for JetStreamBus {
             return Err(BusError::NoRoute(envelope.subject));
         }
         self.send(envelope).await
+    }
+
+    async fn publish_all(&self, envelopes: Vec<SignedEnvelope>) -> Result<(), BusError> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(BusError::Closed);
+        }
+        for envelope in &envelopes {
+            if !self.routed(&envelope.subject).await? {
+                return Err(BusError::NoRoute(envelope.subject.clone()));
+            }
+        }
+        let all = envelopes
+            .into_iter()
+            .map(|envelope| self.outgoing(envelope))
+            .collect();
+        self.send_all(all).await
     }
 
     async fn declare(&self, specs: &[SubscriptionSpec]) -> Result<(), BusError> {

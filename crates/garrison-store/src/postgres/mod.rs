@@ -346,8 +346,8 @@ impl PostgresStore {
         Ok(store)
     }
 
-    /// Runs `job` with a pooled connection on a thread of its own (the `postgres` crate blocks
-    /// on a runtime of its own, which must not happen on an async task's thread). A pooled
+    /// Runs `job` with a pooled connection, off the async runtime's workers (see [`blocking`]:
+    /// the `postgres` crate blocks on a runtime of its own). A pooled
     /// connection found broken (the server restarted since it was last used) is replaced and
     /// the job run again on the new one, as many times as the pool holds connections.
     pub(crate) fn with_client<R: Send>(
@@ -366,16 +366,7 @@ impl PostgresStore {
                 let kept = (!client.is_closed()).then_some(client);
                 (kept, result)
             };
-            let (client, result) = if tokio_context() {
-                std::thread::scope(|scope| {
-                    scope
-                        .spawn(run)
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                })
-            } else {
-                run()
-            };
+            let (client, result) = blocking(run);
             let broken = client.is_none();
             self.checkin(client);
             match result {
@@ -432,16 +423,7 @@ impl PostgresStore {
             }
             Ok(client)
         };
-        if tokio_context() {
-            std::thread::scope(|scope| {
-                scope
-                    .spawn(connect)
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-        } else {
-            connect()
-        }
+        blocking(connect)
     }
 
     /// A new connection, over TLS when the store was given a certificate authority.
@@ -596,8 +578,21 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// True on a thread that drives async tasks, where the `postgres` crate must not block (it
 /// panics when it does).
-fn tokio_context() -> bool {
-    tokio::runtime::Handle::try_current().is_ok()
+/// Runs `work`, which blocks (the `postgres` crate waits on a runtime of its own), where it may
+/// from the caller's thread: on a multi-threaded tokio runtime's worker, in place, the worker
+/// handing its other tasks to another thread meanwhile (and leaving the runtime's context, as
+/// the crate's runtime needs); on another runtime's, on a thread of its own.
+fn blocking<R: Send>(work: impl FnOnce() -> R + Send) -> R {
+    match tokio::runtime::Handle::try_current().map(|handle| handle.runtime_flavor()) {
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(work),
+        Ok(_) => std::thread::scope(|scope| {
+            scope
+                .spawn(work)
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        }),
+        Err(_) => work(),
+    }
 }
 
 fn valid_identifier(name: &str) -> bool {

@@ -43,46 +43,131 @@ pub(crate) fn events_of(rows: &[Row]) -> Result<Vec<StoredEvent>, StoreError> {
     rows.iter().map(event_of).collect()
 }
 
+/// The evidence columns in the order [`copy_new`] and [`insert_new`] write them.
+const EVIDENCE_COLUMNS: &str = "id, at_ns, host, user_name, channel, event_id, fields, path, \
+     member, record_id, byte_offset, process_key, parent_key, session_key, host_address";
+
+/// Copies `encoded` into the evidence table when none of it is stored yet, the usual case
+/// (new telemetry): a binary `COPY` is neither planned nor checked row by row for conflicts,
+/// and sends no arrays to take apart. `None` when some record is stored already (files hunted
+/// again): the copy is rolled back to its savepoint and the caller inserts what is new.
+fn copy_new(
+    transaction: &mut postgres::Transaction<'_>,
+    encoded: &[Encoded<'_>],
+) -> Result<Option<usize>, postgres::Error> {
+    use postgres::types::Type;
+    const TYPES: [Type; 15] = [
+        Type::INT8,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::INT8,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+    ];
+    let mut savepoint = transaction.savepoint("evidence_copy")?;
+    let sink = savepoint.copy_in(&format!(
+        "COPY evidence ({EVIDENCE_COLUMNS}) FROM STDIN (FORMAT binary)"
+    ))?;
+    let mut writer = postgres::binary_copy::BinaryCopyInWriter::new(sink, &TYPES);
+    let mut written = Ok(());
+    for &(event, fields) in encoded {
+        let member = event.source.member.as_deref().map(text);
+        written = writer.write(&[
+            &(event.id.0 as i64),
+            &nanos(event.timestamp),
+            &opt_text(&event.host),
+            &opt_text(&event.user),
+            &opt_text(&event.channel),
+            &event.event_id.map(i64::from),
+            &fields,
+            &text(&event.source.path),
+            &member,
+            &(event.source.record_id as i64),
+            &(event.source.offset as i64),
+            &opt_text(&event.process_key),
+            &opt_text(&event.parent_key),
+            &opt_text(&event.session_key),
+            &opt_text(&event.host_address),
+        ]);
+        if written.is_err() {
+            break;
+        }
+    }
+    let copied = written.and_then(|()| writer.finish());
+    match copied {
+        Ok(rows) => {
+            savepoint.commit()?;
+            Ok(Some(rows as usize))
+        }
+        // Dropping the savepoint rolls the copy back.
+        Err(error) if error.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Inserts those of `encoded` not stored yet; returns how many were new.
+fn insert_new(
+    transaction: &mut postgres::Transaction<'_>,
+    encoded: &[Encoded<'_>],
+) -> Result<usize, postgres::Error> {
+    let events: Vec<&StoredEvent> = encoded.iter().map(|&(event, _)| event).collect();
+    let fields: Vec<&str> = encoded.iter().map(|&(_, fields)| fields).collect();
+    let ids: Vec<i64> = events.iter().map(|e| e.id.0 as i64).collect();
+    let at: Vec<Option<i64>> = events.iter().map(|e| nanos(e.timestamp)).collect();
+    let host: Vec<_> = events.iter().map(|e| opt_text(&e.host)).collect();
+    let user: Vec<_> = events.iter().map(|e| opt_text(&e.user)).collect();
+    let channel: Vec<_> = events.iter().map(|e| opt_text(&e.channel)).collect();
+    let event_id: Vec<Option<i64>> = events.iter().map(|e| e.event_id.map(i64::from)).collect();
+    let path: Vec<_> = events.iter().map(|e| text(&e.source.path)).collect();
+    let member: Vec<_> = events
+        .iter()
+        .map(|e| e.source.member.as_deref().map(text))
+        .collect();
+    let record_id: Vec<i64> = events.iter().map(|e| e.source.record_id as i64).collect();
+    let offset: Vec<i64> = events.iter().map(|e| e.source.offset as i64).collect();
+    let process: Vec<_> = events.iter().map(|e| opt_text(&e.process_key)).collect();
+    let parent: Vec<_> = events.iter().map(|e| opt_text(&e.parent_key)).collect();
+    let session: Vec<_> = events.iter().map(|e| opt_text(&e.session_key)).collect();
+    let address: Vec<_> = events.iter().map(|e| opt_text(&e.host_address)).collect();
+    let inserted = transaction.execute(
+        &format!(
+            "INSERT INTO evidence ({EVIDENCE_COLUMNS})
+             SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[],
+                 $5::text[], $6::int8[], $7::text[], $8::text[], $9::text[], $10::int8[],
+                 $11::int8[], $12::text[], $13::text[], $14::text[], $15::text[])
+             ON CONFLICT (id) DO NOTHING"
+        ),
+        &[
+            &ids, &at, &host, &user, &channel, &event_id, &fields, &path, &member, &record_id,
+            &offset, &process, &parent, &session, &address,
+        ],
+    )?;
+    Ok(inserted as usize)
+}
+
 impl EvidenceStore for PostgresStore {
     fn put_encoded(&self, encoded: &[Encoded<'_>]) -> Result<usize, StoreError> {
         if encoded.is_empty() {
             return Ok(0);
         }
-        let events: Vec<&StoredEvent> = encoded.iter().map(|&(event, _)| event).collect();
-        let fields: Vec<&str> = encoded.iter().map(|&(_, fields)| fields).collect();
-        let ids: Vec<i64> = events.iter().map(|e| e.id.0 as i64).collect();
-        let at: Vec<Option<i64>> = events.iter().map(|e| nanos(e.timestamp)).collect();
-        let host: Vec<_> = events.iter().map(|e| opt_text(&e.host)).collect();
-        let user: Vec<_> = events.iter().map(|e| opt_text(&e.user)).collect();
-        let channel: Vec<_> = events.iter().map(|e| opt_text(&e.channel)).collect();
-        let event_id: Vec<Option<i64>> = events.iter().map(|e| e.event_id.map(i64::from)).collect();
-        let path: Vec<_> = events.iter().map(|e| text(&e.source.path)).collect();
-        let member: Vec<_> = events
-            .iter()
-            .map(|e| e.source.member.as_deref().map(text))
-            .collect();
-        let record_id: Vec<i64> = events.iter().map(|e| e.source.record_id as i64).collect();
-        let offset: Vec<i64> = events.iter().map(|e| e.source.offset as i64).collect();
-        let process: Vec<_> = events.iter().map(|e| opt_text(&e.process_key)).collect();
-        let parent: Vec<_> = events.iter().map(|e| opt_text(&e.parent_key)).collect();
-        let session: Vec<_> = events.iter().map(|e| opt_text(&e.session_key)).collect();
-        let address: Vec<_> = events.iter().map(|e| opt_text(&e.host_address)).collect();
         self.with_client(|client| {
             let mut transaction = client.transaction()?;
-            let inserted = transaction.execute(
-                "INSERT INTO evidence (id, at_ns, host, user_name, channel, event_id, fields, path,
-                     member, record_id, byte_offset, process_key, parent_key, session_key,
-                     host_address)
-                 SELECT * FROM UNNEST($1::int8[], $2::int8[], $3::text[], $4::text[],
-                     $5::text[], $6::int8[], $7::text[], $8::text[], $9::text[], $10::int8[],
-                     $11::int8[], $12::text[], $13::text[], $14::text[], $15::text[])
-                 ON CONFLICT (id) DO NOTHING",
-                &[
-                    &ids, &at, &host, &user, &channel, &event_id, &fields, &path, &member,
-                    &record_id, &offset, &process, &parent, &session, &address,
-                ],
-            )?;
-            for event in &events {
+            let inserted = match copy_new(&mut transaction, encoded)? {
+                Some(copied) => copied,
+                None => insert_new(&mut transaction, encoded)?,
+            };
+            for &(event, _) in encoded {
                 let (Some(given), Some(at)) = (&event.lease, nanos(event.timestamp)) else {
                     continue;
                 };
@@ -107,7 +192,7 @@ impl EvidenceStore for PostgresStore {
                 }
             }
             transaction.commit()?;
-            Ok(inserted as usize)
+            Ok(inserted)
         })
     }
 
@@ -118,6 +203,20 @@ impl EvidenceStore for PostgresStore {
                 &[&(id.0 as i64)],
             )?;
             row.as_ref().map(event_of).transpose()
+        })
+    }
+
+    fn events(&self, ids: &[EvidenceId]) -> Result<Vec<StoredEvent>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = ids.iter().map(|id| id.0 as i64).collect();
+        self.with_client(|client| {
+            let rows = client.query(
+                &format!("SELECT {EVENT_COLUMNS} FROM evidence WHERE id = ANY($1)"),
+                &[&ids],
+            )?;
+            events_of(&rows)
         })
     }
 
@@ -302,12 +401,21 @@ impl Journal for PostgresStore {
 
     fn record(&self, role: &str, entry: &JournalEntry) -> Result<bool, StoreError> {
         let epoch = lock(&self.epochs).get(role).copied();
+        // One statement, its own transaction: the owner's row is locked (as `check_epoch`
+        // does) and the entry added only while this process's epoch is the owner's. Every
+        // handled message of a stateful role is journaled, so round trips count here.
         self.with_client(|client| {
-            let mut transaction = client.transaction()?;
-            check_epoch(&mut transaction, role, epoch)?;
-            let inserted = transaction.execute(
-                "INSERT INTO journal (role, id, subject, sender, body, signature)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (role, id) DO NOTHING",
+            let row = client.query_one(
+                "WITH owner AS (
+                     SELECT epoch FROM owners WHERE role = $1 FOR SHARE
+                 ), added AS (
+                     INSERT INTO journal (role, id, subject, sender, body, signature)
+                     SELECT $1, $2, $3, $4, $5, $6
+                     WHERE $7::int8 IS NULL OR (SELECT epoch FROM owner) = $7
+                     ON CONFLICT (role, id) DO NOTHING
+                     RETURNING 1
+                 )
+                 SELECT (SELECT epoch FROM owner), (SELECT count(*) FROM added)",
                 &[
                     &text(role),
                     &text(&entry.id),
@@ -315,9 +423,16 @@ impl Journal for PostgresStore {
                     &text(&entry.sender),
                     &entry.body,
                     &entry.signature,
+                    &epoch,
                 ],
             )?;
-            transaction.commit()?;
+            let current: Option<i64> = row.get(0);
+            let inserted: i64 = row.get(1);
+            if epoch.is_some() && current != epoch {
+                return Err(StoreError::Fenced {
+                    role: role.to_string(),
+                });
+            }
             Ok(inserted > 0)
         })
     }
