@@ -319,6 +319,44 @@ fn the_postgres_journal_keeps_each_handled_message_once_in_order_per_role() {
 }
 
 #[test]
+fn large_journal_bodies_are_compressed_with_lz4_and_read_back_whole() {
+    use garrison_store::{Journal, JournalEntry};
+    let schema = common::fresh_schema("gt_lz4");
+    let store = common::postgres_store(&schema, 2);
+    // A batch of alerts as journaled: large, repetitive JSON.
+    let body: Vec<u8> = (0..2_000)
+        .map(|n| format!("{{\"id\":\"al-{n}\",\"rule\":\"ssh brute force\"}},"))
+        .collect::<String>()
+        .into_bytes();
+    let entry = JournalEntry {
+        id: "big".into(),
+        subject: "alert.triaged".into(),
+        sender: "triage/host-1".into(),
+        body: body.clone(),
+        signature: vec![7; 64],
+    };
+    assert!(store.record("investigate", &entry).unwrap());
+    assert_eq!(store.entries("investigate", 0, 1).unwrap()[0].1, entry);
+    let mut client = postgres::Client::connect(&common::postgres_url(), postgres::NoTls).unwrap();
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT pg_column_compression(body), pg_column_size(body) FROM {schema}.journal"
+            ),
+            &[],
+        )
+        .unwrap();
+    let (method, stored): (Option<String>, i32) = (row.get(0), row.get(1));
+    assert_eq!(method.as_deref(), Some("lz4"));
+    assert!(
+        (stored as usize) < body.len() / 4,
+        "{stored} of {}",
+        body.len()
+    );
+    store.drop_schema().unwrap();
+}
+
+#[test]
 fn an_owner_whose_role_was_taken_over_can_journal_nothing_more() {
     use garrison_store::{Journal, JournalEntry, StoreError};
     let schema = common::fresh_schema("gt_fence");
