@@ -287,6 +287,14 @@ async fn a_full_stream_makes_publishers_wait_until_the_consumer_catches_up() {
     test.finish().await;
 }
 
+/// `spec(consumer)`, one unacked message at a time (a stateful agent's).
+fn ordered_spec(consumer: &str) -> SubscriptionSpec {
+    SubscriptionSpec {
+        ordered: true,
+        ..spec(consumer)
+    }
+}
+
 /// The ids of the next `count` deliveries, in delivery order, acking each.
 async fn ids_in_order<S: Subscription>(
     subscription: &mut S,
@@ -304,10 +312,7 @@ async fn ids_in_order<S: Subscription>(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn envelopes_published_together_arrive_once_each_in_their_order() {
     let test = TestBus::default().await;
-    let ordered = SubscriptionSpec {
-        ordered: true,
-        ..spec("triage")
-    };
+    let ordered = ordered_spec("triage");
     let mut triage = test.bus.subscribe(ordered).await.unwrap();
     // More than are sent unconfirmed at once, and one twice (dropped as a duplicate).
     let mut sent: Vec<SignedEnvelope> = (0..100).map(|n| sealed(&format!("r{n}"))).collect();
@@ -328,10 +333,7 @@ async fn envelopes_published_together_into_a_full_stream_wait_for_room_in_order(
         ..JetStreamConfig::default()
     })
     .await;
-    let ordered = SubscriptionSpec {
-        ordered: true,
-        ..spec("triage")
-    };
+    let ordered = ordered_spec("triage");
     test.bus
         .declare(std::slice::from_ref(&ordered))
         .await

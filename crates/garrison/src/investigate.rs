@@ -614,8 +614,6 @@ impl<B: garrison_bus::Bus> TryFrom<team::Part<B>> for Running<B> {
     }
 }
 
-/// Raises `alerts` into a started team, waits until it settles, and stops it: the incidents
-/// it reported here, its counters, and how many messages became dead letters.
 /// Messages handed to the bus at once, unpaced: a bus a round trip away sends each before
 /// the one ahead of it is confirmed.
 const SENT_TOGETHER: usize = 64;
@@ -641,6 +639,8 @@ async fn publish_grouped<B: garrison_bus::Bus>(
     Ok(())
 }
 
+/// Raises `alerts` into a started team, waits until it settles, and stops it: the incidents
+/// it reported here, its counters, and how many messages became dead letters.
 async fn run_team<B: Settles>(
     bus: B,
     team: Running<B>,
@@ -682,18 +682,20 @@ async fn run_team<B: Settles>(
         })
         .chain(end);
     publish_grouped(&team.detect, messages, SENT_TOGETHER).await?;
-    // Paced, one batch at a time.
-    let group = if interval.is_zero() { SENT_TOGETHER } else { 1 };
     let mut alerts = alerts.into_iter();
-    let mut lengths = lengths.into_iter().peekable();
-    while lengths.peek().is_some() {
-        let messages = lengths.by_ref().take(group).map(|length| {
-            let alerts: Vec<Alert> = alerts.by_ref().take(length).collect();
-            TeamMessage::AlertRaised { alerts }
-        });
-        publish_grouped(&team.detect, messages, group).await?;
-        if !interval.is_zero() && lengths.peek().is_some() {
-            tokio::time::sleep(interval).await;
+    let batches = lengths.into_iter().map(|length| TeamMessage::AlertRaised {
+        alerts: alerts.by_ref().take(length).collect(),
+    });
+    if interval.is_zero() {
+        publish_grouped(&team.detect, batches, SENT_TOGETHER).await?;
+    } else {
+        // Paced: one batch at a time.
+        let mut batches = batches.peekable();
+        while let Some(batch) = batches.next() {
+            publish_grouped(&team.detect, std::iter::once(batch), 1).await?;
+            if batches.peek().is_some() {
+                tokio::time::sleep(interval).await;
+            }
         }
     }
     settle(&bus).await?;

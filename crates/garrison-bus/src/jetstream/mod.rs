@@ -452,8 +452,6 @@ impl JetStreamBus {
 }
 
 impl JetStreamBus {
-    /// Publishes `envelope` with its id as `Nats-Msg-Id`, waiting and sending again while the
-    /// stream is full or the server away (up to the publish timeout).
     /// What goes on the wire for `envelope`: subject, headers and body.
     fn outgoing(&self, envelope: SignedEnvelope) -> Outgoing {
         let mut headers = async_nats::HeaderMap::new();
@@ -482,7 +480,7 @@ impl JetStreamBus {
     /// Sends `all` in order, up to [`IN_FLIGHT`] unconfirmed at once: the server takes a
     /// connection's messages in the order sent, so the stream stores them in that order. From
     /// the first one not confirmed on, they are sent again one by one, waiting out a full
-    /// stream or a reconnection as [`JetStreamBus::send`] does (their ids make those that did
+    /// stream or a reconnection as [`JetStreamBus::send_outgoing`] does (their ids make those that did
     /// arrive duplicates the stream drops).
     async fn send_all(&self, all: Vec<Outgoing>) -> Result<(), BusError> {
         let mut waiting = std::collections::VecDeque::new();
@@ -541,6 +539,8 @@ impl JetStreamBus {
         self.send_outgoing(outgoing).await
     }
 
+    /// Publishes `outgoing` with its envelope id as `Nats-Msg-Id`, waiting and sending again
+    /// while the stream is full or the server away (up to the publish timeout).
     async fn send_outgoing(&self, outgoing: Outgoing) -> Result<(), BusError> {
         let Outgoing {
             subject,

@@ -266,8 +266,9 @@ const MIGRATIONS: &[&str] = &[
      );
      CREATE INDEX outbox_by_topic ON outbox (topic, seq);",
     // 17: the large values written at every handled message or incident version (journaled
-    // bodies, checkpoints, incident bodies, their alerts and announcements) compressed with lz4, which costs a
-    // fraction of the default pglz; left as they are by a server built without lz4.
+    // bodies, checkpoints, incident bodies, their alerts and announcements) compressed with
+    // lz4, which costs a fraction of the default pglz; left as they are by a server built
+    // without lz4.
     "DO $$
      BEGIN
          EXECUTE 'ALTER TABLE journal ALTER COLUMN body SET COMPRESSION lz4';
