@@ -23,6 +23,7 @@ mod regex_literals;
 pub mod rule;
 pub mod ruleset;
 pub mod value;
+mod value_sets;
 pub mod windows;
 mod yaml;
 

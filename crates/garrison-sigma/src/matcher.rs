@@ -4,6 +4,7 @@
 use crate::event_view::EventView;
 use crate::expr::FieldId;
 use crate::pattern::{StrPattern, fold_case};
+pub use crate::value_sets::{AffixSet, ContainsSet, ExactSet};
 use std::net::IpAddr;
 
 /// Numeric comparison of the `lt`/`lte`/`gt`/`gte` modifiers.
@@ -46,104 +47,6 @@ pub enum RefMode {
     Contains,
     StartsWith,
     EndsWith,
-}
-
-/// Many `contains` values of one field, searched for at once. The searcher is built on first
-/// use: most rules of a large set never reach evaluation, and building thousands of automata
-/// up front would dominate load time.
-#[derive(Debug, Clone)]
-pub struct ContainsSet {
-    searcher: std::sync::OnceLock<Searcher>,
-    needles: Vec<Vec<u8>>,
-    cased: bool,
-}
-
-/// How a [`ContainsSet`] searches.
-#[derive(Debug, Clone)]
-enum Searcher {
-    Automaton(aho_corasick::AhoCorasick),
-    /// Thousands of long needles (hash lists): an automaton over them takes far longer to build
-    /// than the few values it is ever run on take to search this way.
-    Prefixes(PrefixIndex),
-}
-
-/// From this many needles, all at least [`PREFIX`] bytes long, a set is searched by prefix.
-const PREFIX_INDEX_FROM: usize = 512;
-
-impl ContainsSet {
-    #[inline]
-    fn is_match(&self, haystack: &str) -> bool {
-        match self.searcher.get_or_init(|| self.build()) {
-            Searcher::Automaton(automaton) => automaton.is_match(haystack),
-            Searcher::Prefixes(index) => index.is_match(haystack.as_bytes()),
-        }
-    }
-
-    fn build(&self) -> Searcher {
-        if self.needles.len() >= PREFIX_INDEX_FROM
-            && let Some(index) = PrefixIndex::new(&self.needles)
-        {
-            return Searcher::Prefixes(index);
-        }
-        // Large sets with short needles build much faster as a non-contiguous NFA.
-        let kind = if self.needles.len() >= PREFIX_INDEX_FROM {
-            aho_corasick::AhoCorasickKind::NoncontiguousNFA
-        } else {
-            aho_corasick::AhoCorasickKind::ContiguousNFA
-        };
-        aho_corasick::AhoCorasick::builder()
-            .kind(Some(kind))
-            .prefilter(true)
-            .build(&self.needles)
-            .map(Searcher::Automaton)
-            .expect("literal needles always build")
-    }
-}
-
-/// Bytes of a needle's prefix used as its key.
-const PREFIX: usize = 8;
-
-/// Needles by their first [`PREFIX`] bytes: every haystack position is looked up once, and
-/// only needles sharing the prefix there are compared.
-#[derive(Debug, Clone)]
-struct PrefixIndex {
-    by_prefix: rustc_hash::FxHashMap<u64, Vec<Box<[u8]>>>,
-}
-
-impl PrefixIndex {
-    /// `None` when a needle is shorter than the prefix.
-    fn new(needles: &[Vec<u8>]) -> Option<PrefixIndex> {
-        let mut by_prefix: rustc_hash::FxHashMap<u64, Vec<Box<[u8]>>> =
-            rustc_hash::FxHashMap::default();
-        for needle in needles {
-            by_prefix
-                .entry(prefix_key(needle)?)
-                .or_default()
-                .push(needle.as_slice().into());
-        }
-        Some(PrefixIndex { by_prefix })
-    }
-
-    fn is_match(&self, haystack: &[u8]) -> bool {
-        (0..haystack.len().saturating_sub(PREFIX - 1)).any(|start| {
-            let rest = &haystack[start..];
-            prefix_key(rest)
-                .and_then(|key| self.by_prefix.get(&key))
-                .is_some_and(|needles| needles.iter().any(|needle| rest.starts_with(needle)))
-        })
-    }
-}
-
-fn prefix_key(bytes: &[u8]) -> Option<u64> {
-    let prefix: [u8; PREFIX] = bytes.get(..PREFIX)?.try_into().ok()?;
-    Some(u64::from_le_bytes(prefix))
-}
-
-/// Many exact values of one field, looked up at once.
-#[derive(Debug, Clone)]
-pub struct ExactSet {
-    values: rustc_hash::FxHashSet<Box<str>>,
-    cased: bool,
 }
 
 /// A regular expression and the literals any match must contain (for the prefilter).
@@ -246,6 +149,7 @@ pub enum Matcher {
     Str(StrPattern),
     AnyContains(Box<ContainsSet>),
     AnyExact(Box<ExactSet>),
+    AnyAffix(Box<AffixSet>),
     Regex(Box<RegexMatcher>),
     Cidr(ipnet::IpNet),
     Compare(Comparison, f64),
@@ -268,6 +172,7 @@ impl Matcher {
                 set.values
                     .contains(if set.cased { original } else { folded })
             }
+            Matcher::AnyAffix(set) => set.is_match(if set.cased { original } else { folded }),
             Matcher::Regex(regex) => regex.is_match(original),
             Matcher::Cidr(network) => parse_ip(original).is_some_and(|ip| network.contains(&ip)),
             Matcher::Compare(comparison, bound) => {
@@ -341,20 +246,29 @@ impl Matcher {
                 .iter()
                 .map(|value| fold(value.as_bytes()))
                 .collect(),
+            Matcher::AnyAffix(set) => set.needles.iter().map(|needle| fold(needle)).collect(),
             Matcher::Regex(regex) => regex.literals.clone(),
             _ => None,
         }
     }
 
-    /// Groups many `contains` or exact values into one set matcher each; other matchers are
-    /// kept as they are. Only for "any of" lists.
+    /// Groups many `contains`, exact, `startswith` or `endswith` values into one set matcher
+    /// each; other matchers are kept as they are. Only for "any of" lists.
     pub fn group(matchers: Vec<Matcher>) -> Vec<Matcher> {
         const GROUP_AT: usize = 4;
         let mut contains: [Vec<Vec<u8>>; 2] = Default::default();
         let mut exact: [Vec<Box<str>>; 2] = Default::default();
+        // By [at_end][cased]: the matchers, grouped only when there are enough of them.
+        let mut affixes: [[Vec<Matcher>; 2]; 2] = Default::default();
         let mut rest = Vec::new();
         for matcher in matchers {
             match &matcher {
+                Matcher::Str(pattern) if pattern.prefix_needle().is_some() => {
+                    affixes[0][pattern.cased as usize].push(matcher);
+                }
+                Matcher::Str(pattern) if pattern.suffix_needle().is_some() => {
+                    affixes[1][pattern.cased as usize].push(matcher);
+                }
                 Matcher::Str(pattern) if pattern.contains_needle().is_some() => {
                     contains[pattern.cased as usize]
                         .push(pattern.contains_needle().expect("checked").to_vec());
@@ -368,11 +282,10 @@ impl Matcher {
         let mut out = Vec::new();
         for (cased, needles) in contains.into_iter().enumerate() {
             if needles.len() >= GROUP_AT {
-                out.push(Matcher::AnyContains(Box::new(ContainsSet {
-                    searcher: std::sync::OnceLock::new(),
+                out.push(Matcher::AnyContains(Box::new(ContainsSet::new(
                     needles,
-                    cased: cased == 1,
-                })));
+                    cased == 1,
+                ))));
             } else {
                 for needle in needles {
                     let text = String::from_utf8(needle).expect("needles come from strings");
@@ -387,10 +300,7 @@ impl Matcher {
         }
         for values in exact.into_iter().take(1) {
             if values.len() >= GROUP_AT {
-                out.push(Matcher::AnyExact(Box::new(ExactSet {
-                    values: values.into_iter().collect(),
-                    cased: false,
-                })));
+                out.push(Matcher::AnyExact(Box::new(ExactSet::new(values))));
             } else {
                 for value in values {
                     out.push(Matcher::Str(
@@ -398,6 +308,29 @@ impl Matcher {
                             .expect("plain value compiles"),
                     ));
                 }
+            }
+        }
+        for (at_end, by_case) in affixes.into_iter().enumerate() {
+            for (cased, group) in by_case.into_iter().enumerate() {
+                if group.len() < GROUP_AT {
+                    out.extend(group);
+                    continue;
+                }
+                let needles = group
+                    .iter()
+                    .filter_map(|matcher| match matcher {
+                        Matcher::Str(pattern) => pattern
+                            .prefix_needle()
+                            .or_else(|| pattern.suffix_needle())
+                            .map(str::to_string),
+                        _ => None,
+                    })
+                    .collect();
+                out.push(Matcher::AnyAffix(Box::new(AffixSet::new(
+                    needles,
+                    at_end == 1,
+                    cased == 1,
+                ))));
             }
         }
         out.extend(rest);
@@ -408,6 +341,7 @@ impl Matcher {
     pub fn cost(&self) -> u32 {
         match self {
             Matcher::Str(_) | Matcher::Compare(..) | Matcher::AnyExact(_) => 1,
+            Matcher::AnyAffix(_) => 1,
             Matcher::AnyContains(_) => 2,
             Matcher::Cidr(_) | Matcher::FieldRef { .. } => 2,
             Matcher::Time(..) => 3,
@@ -591,48 +525,6 @@ mod tests {
         let huge = RegexMatcher::new("(?:\\p{L}{100}){500}", RegexFlags::default()).unwrap();
         assert!(!huge.is_match("word"));
         assert!(huge.failed_to_build());
-    }
-
-    proptest::proptest! {
-        #[test]
-        fn large_contains_sets_match_like_contains(
-            needles in proptest::collection::vec("[a-c0-2=]{8,12}", PREFIX_INDEX_FROM..PREFIX_INDEX_FROM + 40),
-            haystack in "[a-c0-2=,]{0,60}",
-            pick in 0usize..PREFIX_INDEX_FROM,
-            at in 0usize..60,
-        ) {
-            // Sometimes plant a needle so that matches happen, not only misses.
-            let mut haystack = haystack;
-            if at % 3 == 0 {
-                let cut = at.min(haystack.len());
-                haystack.insert_str(cut, &needles[pick]);
-            }
-            let set = ContainsSet {
-                searcher: std::sync::OnceLock::new(),
-                needles: needles.iter().map(|n| n.as_bytes().to_vec()).collect(),
-                cased: true,
-            };
-            let expected = needles.iter().any(|needle| haystack.contains(needle.as_str()));
-            proptest::prop_assert!(matches!(set.build(), Searcher::Prefixes(_)));
-            proptest::prop_assert_eq!(set.is_match(&haystack), expected);
-        }
-    }
-
-    #[test]
-    fn short_needles_keep_the_automaton() {
-        let mut needles: Vec<Vec<u8>> = (0..PREFIX_INDEX_FROM)
-            .map(|i| format!("sha1={i:08}").into_bytes())
-            .collect();
-        needles.push(b"md5".to_vec());
-        let set = ContainsSet {
-            searcher: std::sync::OnceLock::new(),
-            needles,
-            cased: false,
-        };
-        assert!(matches!(set.build(), Searcher::Automaton(_)));
-        assert!(set.is_match("hashes: md5=00,sha1=1"));
-        assert!(set.is_match("x,sha1=00000511,y"));
-        assert!(!set.is_match("sha1=00000512"));
     }
 
     #[test]

@@ -84,8 +84,11 @@ enum Kind {
         middle: Vec<memmem::Finder<'static>>,
         last: Box<str>,
     },
-    /// Patterns with `?` run as an anchored regular expression.
-    Regex(regex::Regex),
+    /// Patterns with `?` run as a regular expression; `literal` is their longest literal part.
+    Regex {
+        regex: regex::Regex,
+        literal: Box<str>,
+    },
 }
 
 /// A compiled Sigma string pattern.
@@ -114,17 +117,45 @@ impl StrPattern {
             return Err("unexpanded placeholder".to_string());
         }
         let kind = if parts.contains(&StringPart::OneChar) {
-            let mut source = String::from("(?s)^");
-            for part in parts {
+            // Leading and trailing `*` become an unanchored search, which the regex engine
+            // starts from its literals instead of trying every position.
+            let inner = {
+                let start = parts
+                    .iter()
+                    .position(|part| *part != StringPart::AnyChars)
+                    .unwrap_or(parts.len());
+                let end = parts
+                    .iter()
+                    .rposition(|part| *part != StringPart::AnyChars)
+                    .map_or(start, |last| last + 1);
+                &parts[start..end.max(start)]
+            };
+            let mut source = String::from("(?s)");
+            if !string.starts_with_any() {
+                source.push('^');
+            }
+            let mut literal = String::new();
+            for part in inner {
                 match part {
-                    StringPart::Literal(text) => source.push_str(&regex::escape(&fold(text))),
+                    StringPart::Literal(text) => {
+                        let text = fold(text);
+                        source.push_str(&regex::escape(&text));
+                        if text.len() > literal.len() {
+                            literal = text;
+                        }
+                    }
                     StringPart::AnyChars => source.push_str(".*"),
                     StringPart::OneChar => source.push('.'),
                     StringPart::Placeholder(_) => unreachable!("checked above"),
                 }
             }
-            source.push('$');
-            Kind::Regex(regex::Regex::new(&source).map_err(|error| error.to_string())?)
+            if !string.ends_with_any() {
+                source.push('$');
+            }
+            Kind::Regex {
+                regex: regex::Regex::new(&source).map_err(|error| error.to_string())?,
+                literal: literal.into(),
+            }
         } else {
             let literals: Vec<&str> = parts
                 .iter()
@@ -211,14 +242,15 @@ impl StrPattern {
                 }
                 true
             }
-            Kind::Regex(regex) => regex.is_match(haystack),
+            Kind::Regex { regex, .. } => regex.is_match(haystack),
         }
     }
 
     /// The longest literal every match must contain (folded unless cased), for prefiltering.
     pub fn required_literal(&self) -> Option<&[u8]> {
         let candidate: &[u8] = match &self.kind {
-            Kind::Any | Kind::Regex(_) => return None,
+            Kind::Any => return None,
+            Kind::Regex { literal, .. } => literal.as_bytes(),
             Kind::Exact(needle) | Kind::Prefix(needle) | Kind::Suffix(needle) => needle.as_bytes(),
             Kind::Contains(finder) => &finder.needle,
             Kind::Segments {
@@ -248,6 +280,22 @@ impl StrPattern {
     pub fn contains_needle(&self) -> Option<&[u8]> {
         match &self.kind {
             Kind::Contains(finder) => Some(&finder.needle),
+            _ => None,
+        }
+    }
+
+    /// The needle of a `startswith` pattern.
+    pub fn prefix_needle(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Prefix(needle) => Some(needle),
+            _ => None,
+        }
+    }
+
+    /// The needle of an `endswith` pattern.
+    pub fn suffix_needle(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Suffix(needle) => Some(needle),
             _ => None,
         }
     }
@@ -307,6 +355,15 @@ mod tests {
             ("*ÄRGER*", "viel ärger hier", true),
             ("a\\*b", "a*b", true),
             ("a\\*b", "aXb", false),
+            ("*>?%TEMP%\\\\*", "echo x >\"%temp%\\out.txt", true),
+            ("*>?%TEMP%\\\\*", "echo x >>%temp%\\out.txt", true),
+            ("*>?%TEMP%\\\\*", "echo x > %temp%\\out.txt", true),
+            ("*>?%TEMP%\\\\*", "echo x >  %temp%\\out.txt", false),
+            ("*>?%TEMP%\\", "x >\"%temp%\\", true),
+            ("*>?%TEMP%\\", "x >\"%temp%\\y", false),
+            ("?:\\\\*", "c:\\x", true),
+            ("?:\\\\*", "xc:\\x", false),
+            ("*a?\nb*", "xa\n\nbx", true),
         ];
         for (pattern, value, expected) in cases {
             check(pattern, false, value, expected);
@@ -326,5 +383,10 @@ mod tests {
         assert_eq!(pattern.required_literal(), Some(&b"\\appdata\\"[..]));
         let pattern = StrPattern::new(&SigmaString::parse("*"), false).unwrap();
         assert_eq!(pattern.required_literal(), None);
+        let pattern = StrPattern::new(&SigmaString::parse("*>?C:\\Users\\Public\\\\*"), false);
+        assert_eq!(
+            pattern.unwrap().required_literal(),
+            Some(&b"c:\\users\\public\\"[..])
+        );
     }
 }

@@ -629,12 +629,15 @@ fn hash_text(text: &str) -> u64 {
     rustc_hash::FxBuildHasher.hash_one(text)
 }
 
-/// Which patterns recently scanned values contain, per field automaton: a direct-mapped table
-/// whose slots keep their buffers, so that remembering a value allocates nothing once the table
-/// is warm, and a newer value simply takes an older one's slot.
+/// Which patterns recently scanned values contain, per field automaton: direct-mapped tables
+/// whose slots keep their buffers, so that remembering a value allocates nothing once a table
+/// is warm, and a newer value simply takes an older one's slot. Short values (paths, users,
+/// hashes) have many slots; long ones (command lines, which repeat as the parent of every
+/// child a process starts) a few large ones.
 #[derive(Debug, Default)]
 pub struct ScanCache {
-    slots: Vec<CacheSlot>,
+    short: Vec<CacheSlot>,
+    long: Vec<CacheSlot>,
 }
 
 #[derive(Debug, Default)]
@@ -646,32 +649,55 @@ struct CacheSlot {
     patterns: Vec<u32>,
 }
 
-/// Slots per thread (a power of two).
-const CACHE_SLOTS: usize = 8192;
-/// Longest value remembered: long values (command lines, scripts) rarely repeat.
-const CACHE_VALUE_BYTES: usize = 256;
+/// Slots per thread for short values (a power of two).
+const SHORT_SLOTS: usize = 8192;
+/// Longest short value.
+const SHORT_VALUE_BYTES: usize = 256;
+/// Slots per thread for long values (a power of two).
+const LONG_SLOTS: usize = 256;
+/// Longest value remembered: at most `LONG_SLOTS` times this per thread.
+const LONG_VALUE_BYTES: usize = 16 * 1024;
 
 impl ScanCache {
-    fn slot(automaton: usize, hash: u64) -> usize {
+    fn slot(automaton: usize, hash: u64, slots: usize) -> usize {
         // Fold the automaton in: the same value is scanned by several automata.
         let mixed = hash ^ (automaton as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        (mixed >> 32) as usize & (CACHE_SLOTS - 1)
+        (mixed >> 32) as usize & (slots - 1)
+    }
+
+    /// Which table keeps values of `length` bytes (`true`: the long one) and its slot count;
+    /// `None` when too long to keep.
+    fn table_for(length: usize) -> Option<(bool, usize)> {
+        if length <= SHORT_VALUE_BYTES {
+            Some((false, SHORT_SLOTS))
+        } else if length <= LONG_VALUE_BYTES {
+            Some((true, LONG_SLOTS))
+        } else {
+            None
+        }
     }
 
     fn get(&self, automaton: usize, hash: u64, value: &str) -> Option<&[u32]> {
-        let slot = self.slots.get(Self::slot(automaton, hash))?;
+        let (long, slots) = Self::table_for(value.len())?;
+        let table = if long { &self.long } else { &self.short };
+        let slot = table.get(Self::slot(automaton, hash, slots))?;
         (slot.hash == hash && slot.automaton == automaton && slot.value == value)
             .then_some(slot.patterns.as_slice())
     }
 
     fn remember(&mut self, automaton: usize, hash: u64, value: &str, patterns: &[u32]) {
-        if value.len() > CACHE_VALUE_BYTES {
+        let Some((long, slots)) = Self::table_for(value.len()) else {
             return;
+        };
+        let table = if long {
+            &mut self.long
+        } else {
+            &mut self.short
+        };
+        if table.is_empty() {
+            table.resize_with(slots, CacheSlot::default);
         }
-        if self.slots.is_empty() {
-            self.slots.resize_with(CACHE_SLOTS, CacheSlot::default);
-        }
-        let slot = &mut self.slots[Self::slot(automaton, hash)];
+        let slot = &mut table[Self::slot(automaton, hash, slots)];
         slot.automaton = automaton;
         slot.hash = hash;
         slot.value.clear();
@@ -736,5 +762,25 @@ mod tests {
         // A branch needing nothing known makes the alternative need nothing known.
         let open = Expr::Or(Box::new([Expr::Const(true), has(1, "traversal")]));
         assert_eq!(necessary_literals(&open, None), None);
+    }
+
+    #[test]
+    fn the_scan_cache_keeps_short_and_long_values_but_not_huge_ones() {
+        let mut cache = ScanCache::default();
+        let short = "c:\\windows\\system32\\cmd.exe";
+        let long = format!("powershell -enc {}", "a".repeat(2000));
+        let huge = "b".repeat(LONG_VALUE_BYTES + 1);
+        for (value, patterns) in [(short, &[1, 2][..]), (&long, &[3]), (&huge, &[4])] {
+            cache.remember(7, hash_text(value), value, patterns);
+        }
+        assert_eq!(cache.get(7, hash_text(short), short), Some(&[1, 2][..]));
+        assert_eq!(cache.get(7, hash_text(&long), &long), Some(&[3][..]));
+        assert_eq!(cache.get(7, hash_text(&huge), &huge), None);
+        // Another automaton, or another value with the same hash, is not answered for.
+        assert_eq!(cache.get(8, hash_text(&long), &long), None);
+        let other = format!("powershell -enc {}", "c".repeat(2000));
+        assert_eq!(cache.get(7, hash_text(&long), &other), None);
+        assert_eq!(cache.long.len(), LONG_SLOTS);
+        assert_eq!(cache.short.len(), SHORT_SLOTS);
     }
 }
