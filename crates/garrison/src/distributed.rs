@@ -38,7 +38,8 @@
 //! Relative paths are read from the config file's folder.
 
 use crate::Failure;
-use garrison_bus::{JetStreamBus, JetStreamConfig, NatsOptions};
+use garrison_agents::messages::{TeamKind, TeamMessage};
+use garrison_bus::{JetStreamBus, JetStreamConfig, Message, NatsOptions};
 use garrison_store::{PostgresOptions, PostgresStore};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -289,7 +290,7 @@ impl Distributed {
             .map_err(|error| Failure::Internal(error.to_string()))?
             .block_on(async {
                 let bus = self.connect_bus("garrison cleanup").await?;
-                bus.purge_all(&["alert", "incident"])
+                bus.purge_all(&team_families())
                     .await
                     .map_err(|error| Failure::Internal(format!("NATS: {error}")))
             })
@@ -306,9 +307,25 @@ impl Distributed {
     }
 }
 
+/// Every stream family the team publishes in (`alert.raised`: `alert`).
+fn team_families() -> Vec<&'static str> {
+    let mut families: Vec<&str> = TeamKind::ALL
+        .iter()
+        .filter_map(|kind| TeamMessage::subject(*kind).split('.').next())
+        .collect();
+    families.sort_unstable();
+    families.dedup();
+    families
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn removing_a_deployment_deletes_every_family_the_team_publishes_in() {
+        assert_eq!(team_families(), ["alert", "incident", "sighting"]);
+    }
 
     fn load(text: &str) -> Result<Distributed, Failure> {
         let dir = tempfile::tempdir().unwrap();
