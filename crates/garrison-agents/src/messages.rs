@@ -113,6 +113,42 @@ pub fn alert_batches(alerts: &[Alert]) -> Vec<&[Alert]> {
     cut(alerts, &alert_batch_lengths(alerts, ALERT_BATCH))
 }
 
+/// `alerts` in `AlertRaised` batches of at most [`ALERT_BATCH`] (and about [`BATCH_BYTES`]),
+/// each holding one partition's alerts when the kind is cut into `partitions`: consecutive
+/// runs of `ALERT_BATCH` alerts per partition are grouped by partition, each partition's in
+/// their order, so a batch reaches its partition whole instead of as one small part per
+/// partition (a stateful consumer pays per message). Across partitions, alerts move by at most
+/// such a run, which the partitions' own pace outdoes.
+pub fn partitioned_alert_batches(alerts: Vec<Alert>, partitions: u32) -> Vec<Vec<Alert>> {
+    if partitions <= 1 {
+        let lengths = alert_batch_lengths(&alerts, ALERT_BATCH);
+        let mut alerts = alerts.into_iter();
+        return lengths
+            .into_iter()
+            .map(|length| alerts.by_ref().take(length).collect())
+            .collect();
+    }
+    let run = ALERT_BATCH * partitions as usize;
+    let mut batches = Vec::new();
+    let mut alerts = alerts.into_iter().peekable();
+    while alerts.peek().is_some() {
+        let mut parts: Vec<Vec<Alert>> = vec![Vec::new(); partitions as usize];
+        for alert in alerts.by_ref().take(run) {
+            parts[alert_partition(&alert, partitions) as usize].push(alert);
+        }
+        for part in parts.into_iter().filter(|part| !part.is_empty()) {
+            let lengths = alert_batch_lengths(&part, ALERT_BATCH);
+            let mut part = part.into_iter();
+            batches.extend(
+                lengths
+                    .into_iter()
+                    .map(|length| part.by_ref().take(length).collect::<Vec<_>>()),
+            );
+        }
+    }
+    batches
+}
+
 /// About the bytes of `alert` in a message, or more.
 fn encoded_size(alert: &Alert) -> usize {
     let text = |value: &Option<String>| value.as_ref().map_or(0, String::len);
@@ -405,5 +441,64 @@ mod tests {
         assert_eq!(lengths, [2, 1, 2, 1]);
         assert!(alert_batches(&[]).is_empty());
         assert_eq!(alert_batch_lengths(&small[..10], 3), [3, 3, 3, 1]);
+    }
+
+    #[test]
+    fn partitioned_batches_hold_one_partition_each_in_its_order() {
+        let hosts = ["web01", "db02", "dc03", "mail04", "app05", "fs06"];
+        let alerts: Vec<Alert> = (0..5_000)
+            .map(|n| {
+                let mut alert = alert(n, 10);
+                alert.host = Some(hosts[n as usize % hosts.len()].into());
+                alert
+            })
+            .collect();
+        let partition = |alert: &Alert| alert_partition(alert, 4);
+        let batches = partitioned_alert_batches(alerts.clone(), 4);
+        // Every alert once; each batch one partition's, at most a full batch.
+        let mut ids: Vec<&str> = batches.iter().flatten().map(|a| a.id.0.as_str()).collect();
+        ids.sort_unstable();
+        let mut expected: Vec<&str> = alerts.iter().map(|a| a.id.0.as_str()).collect();
+        expected.sort_unstable();
+        assert_eq!(ids, expected);
+        for batch in &batches {
+            assert!(!batch.is_empty() && batch.len() <= ALERT_BATCH);
+            assert!(batch.iter().all(|a| partition(a) == partition(&batch[0])));
+        }
+        // Within a partition, alerts keep the stream's order.
+        for own in 0..4 {
+            let sent: Vec<&Alert> = batches
+                .iter()
+                .flatten()
+                .filter(|a| partition(a) == own)
+                .collect();
+            let stream: Vec<&Alert> = alerts.iter().filter(|a| partition(a) == own).collect();
+            assert_eq!(sent.len(), stream.len());
+            assert!(sent.iter().zip(&stream).all(|(a, b)| a.id == b.id));
+        }
+        // Fewer messages than cutting each batch into its partitions' parts.
+        let parts: usize = alert_batches(&alerts)
+            .iter()
+            .map(|batch| {
+                let mut seen: Vec<u32> = batch.iter().map(partition).collect();
+                seen.sort_unstable();
+                seen.dedup();
+                seen.len()
+            })
+            .sum();
+        assert!(
+            batches.len() < parts,
+            "{} batches, {parts} parts",
+            batches.len()
+        );
+        // Unpartitioned: the plain batches.
+        let plain: Vec<usize> = partitioned_alert_batches(alerts.clone(), 1)
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(
+            plain,
+            [ALERT_BATCH, ALERT_BATCH, ALERT_BATCH, ALERT_BATCH, 904]
+        );
     }
 }

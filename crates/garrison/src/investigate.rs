@@ -10,7 +10,9 @@ use crate::settle::{Settles, settle};
 use crate::state::StoreArgs;
 use crate::{ExitCode, Failure};
 use garrison_agents::correlate::{SharedCorrelator, SightingRecord};
-use garrison_agents::messages::{ALERT_BATCH, TeamMessage, alert_batch_lengths};
+use garrison_agents::messages::{
+    ALERT_BATCH, TeamKind, TeamMessage, alert_batch_lengths, partitioned_alert_batches,
+};
 use garrison_agents::team::{self, TeamConfig, TeamStores};
 use garrison_agents::triage::Inventory;
 use garrison_agents::{SystemClock, evidence::alert_from_detection};
@@ -666,7 +668,8 @@ async fn run_team<B: Settles>(
             let interval = Duration::from_secs_f64(seconds / lengths.len().max(1) as f64);
             (lengths, interval)
         }
-        _ => (alert_batch_lengths(&alerts, ALERT_BATCH), Duration::ZERO),
+        // Unpaced: cut below, as the partitions ask.
+        _ => (Vec::new(), Duration::ZERO),
     };
     // Sightings first: their correlations take a hop more.
     let batches = garrison_agents::correlate::batches(&sightings);
@@ -682,13 +685,18 @@ async fn run_team<B: Settles>(
         })
         .chain(end);
     publish_grouped(&team.detect, messages, SENT_TOGETHER).await?;
-    let mut alerts = alerts.into_iter();
-    let batches = lengths.into_iter().map(|length| TeamMessage::AlertRaised {
-        alerts: alerts.by_ref().take(length).collect(),
-    });
     if interval.is_zero() {
+        // Each batch one partition's, when triage is partitioned.
+        let partitions = team.detect.partitions(TeamKind::AlertRaised);
+        let batches = partitioned_alert_batches(alerts, partitions)
+            .into_iter()
+            .map(|alerts| TeamMessage::AlertRaised { alerts });
         publish_grouped(&team.detect, batches, SENT_TOGETHER).await?;
     } else {
+        let mut alerts = alerts.into_iter();
+        let batches = lengths.into_iter().map(|length| TeamMessage::AlertRaised {
+            alerts: alerts.by_ref().take(length).collect(),
+        });
         // Paced: one batch at a time.
         let mut batches = batches.peekable();
         while let Some(batch) = batches.next() {

@@ -183,6 +183,11 @@ impl<B: Bus, M: Message> Publisher<B, M> {
         self.keys.id()
     }
 
+    /// How many partitions `kind` is cut into (1: uncut).
+    pub fn partitions(&self, kind: M::Kind) -> u32 {
+        self.partitions.count(kind)
+    }
+
     /// Publishes `payload`: one envelope, or one per partition its elements belong to when its
     /// kind is partitioned. Returns the envelopes' ids.
     pub async fn publish(
