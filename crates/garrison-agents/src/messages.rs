@@ -120,31 +120,30 @@ pub fn alert_batches(alerts: &[Alert]) -> Vec<&[Alert]> {
 /// partition (a stateful consumer pays per message). Across partitions, alerts move by at most
 /// such a run, which the partitions' own pace outdoes.
 pub fn partitioned_alert_batches(alerts: Vec<Alert>, partitions: u32) -> Vec<Vec<Alert>> {
-    if partitions <= 1 {
-        let lengths = alert_batch_lengths(&alerts, ALERT_BATCH);
-        let mut alerts = alerts.into_iter();
-        return lengths
-            .into_iter()
-            .map(|length| alerts.by_ref().take(length).collect())
-            .collect();
-    }
-    let run = ALERT_BATCH * partitions as usize;
     let mut batches = Vec::new();
+    let mut cut_into_batches = |part: Vec<Alert>| {
+        let lengths = alert_batch_lengths(&part, ALERT_BATCH);
+        let mut part = part.into_iter();
+        batches.extend(
+            lengths
+                .into_iter()
+                .map(|length| part.by_ref().take(length).collect::<Vec<_>>()),
+        );
+    };
+    if partitions <= 1 {
+        cut_into_batches(alerts);
+        return batches;
+    }
     let mut alerts = alerts.into_iter().peekable();
     while alerts.peek().is_some() {
         let mut parts: Vec<Vec<Alert>> = vec![Vec::new(); partitions as usize];
-        for alert in alerts.by_ref().take(run) {
+        for alert in alerts.by_ref().take(ALERT_BATCH * partitions as usize) {
             parts[alert_partition(&alert, partitions) as usize].push(alert);
         }
-        for part in parts.into_iter().filter(|part| !part.is_empty()) {
-            let lengths = alert_batch_lengths(&part, ALERT_BATCH);
-            let mut part = part.into_iter();
-            batches.extend(
-                lengths
-                    .into_iter()
-                    .map(|length| part.by_ref().take(length).collect::<Vec<_>>()),
-            );
-        }
+        parts
+            .into_iter()
+            .filter(|part| !part.is_empty())
+            .for_each(&mut cut_into_batches);
     }
     batches
 }
