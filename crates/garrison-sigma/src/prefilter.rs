@@ -581,7 +581,12 @@ impl BucketPrefilter {
             let slots = &bucket_scan.slots;
             // The automaton's address identifies it for as long as the rule set lives.
             let automaton = scan as *const FieldScan as usize;
-            let hash = hash_text(folded);
+            // A value too long to keep (a script block) is not hashed: the cache neither
+            // answers for it nor keeps it.
+            let hash = match ScanCache::table_for(folded.len()) {
+                Some(_) => hash_text(folded),
+                None => 0,
+            };
             if let Some(patterns) = cache.get(automaton, hash, folded) {
                 patterns
                     .iter()
