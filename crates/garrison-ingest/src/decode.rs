@@ -1,5 +1,10 @@
 //! The worker side of ingestion: turning units into events. One [`Decoder`] per thread reuses
-//! its event and buffers from record to record.
+//! its events and buffers from record to record.
+//!
+//! Events are handed over in runs of up to [`BATCH`] (and at the end of every unit) rather
+//! than one by one: decoding a record and detecting on it want different code and tables in
+//! the cache, and alternating them per record evicts each other's. Decoding a run, then
+//! detecting on it, keeps a rule set's automata warm from one event to the next.
 
 use crate::diagnostic::{Diagnostic, DiagnosticKind, keep_raw};
 use crate::json::{Naming, flatten_json};
@@ -9,6 +14,9 @@ use crate::zeek;
 use evtx::ParserSettings;
 use garrison_model::{Event, EvidenceRef, Fields, RecordFormat, ValueKind};
 use std::sync::Arc;
+
+/// Most events decoded before they are handed over.
+const BATCH: usize = 16;
 
 const EVTX_FILE_HEADER: u64 = 4096;
 const EVTX_CHUNK_SIZE: u64 = 65536;
@@ -32,10 +40,28 @@ impl DecodeStats {
 
 /// Decodes units into events; one per thread.
 pub struct Decoder {
+    /// The event being decoded.
     event: Event,
+    /// Decoded events not yet handed over (the first `ready`), and spare buffers after them.
+    pending: Vec<Event>,
+    ready: usize,
     scratch: Fields,
     settings: Arc<ParserSettings>,
     pub stats: DecodeStats,
+}
+
+fn blank_event() -> Event {
+    Event {
+        evidence: EvidenceRef {
+            path: "".into(),
+            member: None,
+            record_id: 0,
+            offset: 0,
+        },
+        timestamp: None,
+        format: RecordFormat::Json,
+        fields: Fields::with_capacity(48, 2048),
+    }
 }
 
 impl Default for Decoder {
@@ -47,17 +73,9 @@ impl Default for Decoder {
 impl Decoder {
     pub fn new() -> Decoder {
         Decoder {
-            event: Event {
-                evidence: EvidenceRef {
-                    path: "".into(),
-                    member: None,
-                    record_id: 0,
-                    offset: 0,
-                },
-                timestamp: None,
-                format: RecordFormat::Json,
-                fields: Fields::with_capacity(48, 2048),
-            },
+            event: blank_event(),
+            pending: Vec::new(),
+            ready: 0,
             scratch: Fields::with_capacity(48, 2048),
             settings: Arc::new(ParserSettings::new().num_threads(1)),
             stats: DecodeStats::default(),
@@ -87,8 +105,29 @@ impl Decoder {
         self.set_evidence(stream, record_id, offset);
         self.event.format = format;
         self.event.timestamp = timestamp;
+        self.hand_over(on_event);
+    }
+
+    /// Queues the decoded event, handing the queue over when full; the next event is decoded
+    /// into the buffers of one already handed over.
+    fn hand_over(&mut self, on_event: &mut dyn FnMut(&Event)) {
         self.stats.events += 1;
-        on_event(&self.event);
+        if self.ready == self.pending.len() {
+            self.pending.push(blank_event());
+        }
+        std::mem::swap(&mut self.event, &mut self.pending[self.ready]);
+        self.ready += 1;
+        if self.ready == BATCH {
+            self.flush(on_event);
+        }
+    }
+
+    /// Hands every queued event over, in decoding order.
+    fn flush(&mut self, on_event: &mut dyn FnMut(&Event)) {
+        for event in &self.pending[..self.ready] {
+            on_event(event);
+        }
+        self.ready = 0;
     }
 
     fn quarantine(&mut self, report: &mut dyn FnMut(Diagnostic), diagnostic: Diagnostic) {
@@ -97,7 +136,18 @@ impl Decoder {
     }
 
     /// Decodes a unit, calling `on_event` for every event and `report` for every problem.
+    /// Every event of the unit has been handed over when it returns.
     pub fn decode(
+        &mut self,
+        unit: Unit,
+        on_event: &mut dyn FnMut(&Event),
+        report: &mut dyn FnMut(Diagnostic),
+    ) {
+        self.decode_unit(unit, on_event, report);
+        self.flush(on_event);
+    }
+
+    fn decode_unit(
         &mut self,
         unit: Unit,
         on_event: &mut dyn FnMut(&Event),
@@ -267,8 +317,7 @@ impl Decoder {
                 .and_then(crate::time::parse_timestamp)
                 .or(Some(timestamp));
             self.event.format = RecordFormat::Evtx;
-            self.stats.events += 1;
-            on_event(&self.event);
+            self.hand_over(on_event);
         }
     }
 
@@ -649,5 +698,75 @@ pub(crate) fn for_each_line<'a>(
         each(line_number, first_offset + start as u64, &data[start..end]);
         line_number += 1;
         start = end + 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields_of(event: &Event) -> Vec<(String, String)> {
+        event
+            .fields
+            .iter()
+            .map(|field| (field.name.to_string(), field.value.to_string()))
+            .collect()
+    }
+
+    /// Events reach the caller in runs, decoded into recycled buffers: each must still be
+    /// exactly its own record, in order, and all of a unit's before `decode` returns.
+    #[test]
+    fn events_handed_over_in_runs_are_whole_and_in_order() {
+        let records = 2 * BATCH + 5;
+        let mut lines = String::new();
+        for n in 0..records {
+            if n == BATCH + 1 {
+                lines.push_str("{\"broken\": \n");
+            } else if n % 2 == 0 {
+                let wide: Vec<String> =
+                    (0..12).map(|k| format!("\"f{k}\": \"v{n}-{k}\"")).collect();
+                lines.push_str(&format!("{{\"n\": \"{n}\", {}}}\n", wide.join(", ")));
+            } else {
+                lines.push_str(&format!("{{\"n\": \"{n}\"}}\n"));
+            }
+        }
+        let stream = Arc::new(StreamName {
+            path: "runs.jsonl".into(),
+            member: None,
+        });
+        let mut decoder = Decoder::new();
+        let mut seen: Vec<(u64, Vec<(String, String)>)> = Vec::new();
+        let mut problems = Vec::new();
+        decoder.decode(
+            Unit::Lines {
+                stream,
+                format: LineFormat::Json,
+                first_line: 1,
+                first_offset: 0,
+                data: lines.into_bytes(),
+            },
+            &mut |event| seen.push((event.evidence.record_id, fields_of(event))),
+            &mut |problem| problems.push(problem.location.record),
+        );
+        assert_eq!(
+            seen.len(),
+            records - 1,
+            "every good record, none left queued"
+        );
+        assert_eq!(problems, vec![Some(BATCH as u64 + 2)]);
+        assert_eq!(decoder.stats.events, records as u64 - 1);
+        for (position, (line, fields)) in seen.iter().enumerate() {
+            let n = if position < BATCH + 1 {
+                position
+            } else {
+                position + 1
+            };
+            assert_eq!(*line, n as u64 + 1, "line numbers in order");
+            let mut expected = vec![("n".to_string(), n.to_string())];
+            if n % 2 == 0 {
+                expected.extend((0..12).map(|k| (format!("f{k}"), format!("v{n}-{k}"))));
+            }
+            assert_eq!(fields, &expected, "record {n} has only its own fields");
+        }
     }
 }
