@@ -3,6 +3,7 @@
 use garrison_bus::Message;
 use garrison_model::{Alert, AlertId, Incident};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 
 /// Everything agents say to each other. On the wire: `{"kind": ..., "body": {...}}`, the kind
 /// first, so a receiver reads a body straight into its variant (an internally tagged enum
@@ -103,9 +104,29 @@ pub fn cut<'a, T>(items: &'a [T], lengths: &[usize]) -> Vec<&'a [T]> {
 }
 
 /// The lengths of the `AlertRaised` batches `alerts` is sent in, at most `most` alerts each
-/// (see [`batch_lengths`]).
+/// and about [`BATCH_BYTES`] in their wire form, or less: what a batch writes once is counted
+/// once.
 pub fn alert_batch_lengths(alerts: &[Alert], most: usize) -> Vec<usize> {
-    batch_lengths(alerts, most, encoded_size)
+    let most = most.max(1);
+    let mut lengths = Vec::new();
+    let mut once = WrittenOnce::default();
+    let (mut length, mut bytes) = (0, 0);
+    for alert in alerts {
+        let mut own = once.cost(alert);
+        if length > 0 && (length >= most || bytes + own > BATCH_BYTES) {
+            lengths.push(length);
+            (length, bytes) = (0, 0);
+            once = WrittenOnce::default();
+            own = once.cost(alert);
+        }
+        once.add(alert);
+        length += 1;
+        bytes += own;
+    }
+    if length > 0 {
+        lengths.push(length);
+    }
+    lengths
 }
 
 /// `alerts` cut into `AlertRaised` batches of at most [`ALERT_BATCH`].
@@ -148,36 +169,85 @@ pub fn partitioned_alert_batches(alerts: Vec<Alert>, partitions: u32) -> Vec<Vec
     batches
 }
 
-/// About the bytes of `alert` in a message, or more.
-fn encoded_size(alert: &Alert) -> usize {
-    let text = |value: &Option<String>| value.as_ref().map_or(0, String::len);
-    let rule = alert.rule.id.len()
-        + alert.rule.title.len()
-        + alert
-            .rule
-            .tags
-            .iter()
-            .map(|tag| tag.len() + 4)
-            .sum::<usize>();
-    let fields: usize = alert
-        .fields
-        .iter()
-        .map(|(name, value)| name.len() + value.len() + 8)
+/// The bytes `text` takes as a JSON string, quotes included, or a few more: serde_json
+/// escapes `"`, `\\` and control characters (six bytes at most for one).
+fn json_length(text: &str) -> usize {
+    let escapes: usize = text
+        .bytes()
+        .map(|byte| match byte {
+            b'"' | b'\\' => 1,
+            0..=0x1f => 5,
+            _ => 0,
+        })
         .sum();
-    let entities: usize = alert
-        .entities
-        .iter()
-        .map(|entity| entity.value.len() + 32)
-        .sum();
-    let source = alert.source.path.len() + alert.source.member.as_ref().map_or(0, |m| m.len());
-    128 + alert.id.0.len()
-        + rule
-        + source
-        + text(&alert.host)
-        + text(&alert.user)
-        + text(&alert.channel)
-        + fields
-        + entities
+    2 + text.len() + escapes
+}
+
+fn json_option_length(text: Option<&str>) -> usize {
+    text.map_or(4, json_length)
+}
+
+/// What a batch being cut already writes once (see [`crate::wire`]): its rules, by id, and
+/// its strings (source paths, hosts, entity values). An alert costs its row, and only the
+/// rule and strings the batch does not hold yet: a flood of one rule on one host costs little
+/// more than its rows.
+#[derive(Default)]
+struct WrittenOnce<'a> {
+    rules: HashSet<&'a str>,
+    strings: HashSet<&'a str>,
+}
+
+/// The strings of `alert` a batch writes once.
+fn shared_strings(alert: &Alert) -> impl Iterator<Item = &str> {
+    std::iter::once(&*alert.source.path)
+        .chain(alert.host.as_deref())
+        .chain(alert.entities.iter().map(|entity| entity.value.as_str()))
+}
+
+impl<'a> WrittenOnce<'a> {
+    /// About the bytes `alert` adds to the batch, or more.
+    fn cost(&self, alert: &Alert) -> usize {
+        let digits = |number: u64| number.checked_ilog10().unwrap_or(0) as usize + 1;
+        // Brackets and commas, indexes, time and event id at their longest, and the numbers
+        // of the source and evidence.
+        let row = 65
+            + digits(alert.source.record_id)
+            + digits(alert.source.offset)
+            + digits(alert.evidence.0)
+            + json_length(&alert.id.0)
+            + json_option_length(alert.source.member.as_deref())
+            + json_option_length(alert.user.as_deref())
+            + json_option_length(alert.channel.as_deref())
+            + alert
+                .fields
+                .iter()
+                .map(|(name, value)| 4 + json_length(name) + json_length(value))
+                .sum::<usize>()
+            + 32 * alert.entities.len();
+        let rule = if self.rules.contains(alert.rule.id.as_str()) {
+            0
+        } else {
+            64 + json_length(&alert.rule.id)
+                + json_length(&alert.rule.title)
+                + alert
+                    .rule
+                    .tags
+                    .iter()
+                    .map(|tag| 1 + json_length(tag))
+                    .sum::<usize>()
+        };
+        let mut new = HashSet::new();
+        let strings: usize = shared_strings(alert)
+            .filter(|text| !self.strings.contains(text) && new.insert(*text))
+            .map(|text| 1 + json_length(text))
+            .sum();
+        row + rule + strings
+    }
+
+    fn add(&mut self, alert: &'a Alert) {
+        self.rules.insert(&alert.rule.id);
+        self.strings.extend(shared_strings(alert));
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -394,7 +464,7 @@ pub struct TriageDecision {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use garrison_model::{EvidenceId, EvidenceRef, Level, RuleRef};
+    use garrison_model::{Entity, EntityKind, EvidenceId, EvidenceRef, Level, RuleRef};
 
     fn alert(n: u64, field_bytes: usize) -> Alert {
         let source = EvidenceRef {
@@ -440,6 +510,50 @@ mod tests {
         assert_eq!(lengths, [2, 1, 2, 1]);
         assert!(alert_batches(&[]).is_empty());
         assert_eq!(alert_batch_lengths(&small[..10], 3), [3, 3, 3, 1]);
+    }
+
+    /// Alerts as other tools send them: a few long-titled rules, Windows paths and command
+    /// lines (backslashes and quotes escaped in JSON), some hosts and users.
+    fn tool_alert(n: u64) -> Alert {
+        let mut alert = alert(n, 0);
+        let rule = n % 7;
+        alert.rule.id = format!("ait-ads:W-Sys-Rule{rule}");
+        alert.rule.title =
+            format!("Wazuh: Windows audit policy changed on a monitored host ({rule})");
+        alert.source.path = std::sync::Arc::from(format!("/data/santos/wazuh-{}.json", n / 5_000));
+        alert.host = Some(format!("host{:02}.santos.example", n % 13));
+        alert.user = Some(format!("SANTOS\\user{}", n % 31));
+        alert.fields = vec![
+            (
+                "full_log".into(),
+                format!("\"C:\\Windows\\System32\\cmd.exe\" /c whoami {n}"),
+            ),
+            ("agent.ip".into(), format!("10.35.{}.{}", n % 7, n % 250)),
+        ];
+        alert.entities = vec![Entity::new(EntityKind::Host, alert.host.clone().unwrap())];
+        alert
+    }
+
+    #[test]
+    fn batches_are_about_the_byte_bound_in_their_wire_form_and_never_over() {
+        let alerts: Vec<Alert> = (0..20_000).map(tool_alert).collect();
+        let batches = alert_batches(&alerts);
+        assert_eq!(batches.iter().map(|b| b.len()).sum::<usize>(), alerts.len());
+        for (position, batch) in batches.iter().enumerate() {
+            let message = TeamMessage::AlertRaised {
+                alerts: batch.to_vec(),
+            };
+            let wire = serde_json::to_vec(&message).unwrap().len();
+            assert!(wire <= BATCH_BYTES, "batch {position}: {wire} bytes");
+            // Full batches are full: what repeats is not counted per alert.
+            if position + 1 < batches.len() && batch.len() < ALERT_BATCH {
+                assert!(
+                    wire * 10 >= BATCH_BYTES * 8,
+                    "batch {position}: {wire} bytes"
+                );
+            }
+        }
+        assert!(batches.len() < 40, "{} batches", batches.len());
     }
 
     #[test]
