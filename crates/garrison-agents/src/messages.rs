@@ -72,15 +72,31 @@ pub const BATCH_BYTES: usize = 256 * 1024;
 /// The lengths of the consecutive batches `items` is cut into: at most `most` items each, and
 /// about [`BATCH_BYTES`] by `size` (an item larger than that alone).
 pub fn batch_lengths<T>(items: &[T], most: usize, size: impl Fn(&T) -> usize) -> Vec<usize> {
+    lengths_by(items, most, |_: &(), item| size(item), |_, _| {})
+}
+
+/// As [`batch_lengths`], with an item's size depending on the batch it would join: `batch`
+/// (fresh for every batch) is what the batch holds, `cost` what an item adds to it, and `add`
+/// takes the item in.
+fn lengths_by<'a, T, B: Default>(
+    items: &'a [T],
+    most: usize,
+    cost: impl Fn(&B, &T) -> usize,
+    mut add: impl FnMut(&mut B, &'a T),
+) -> Vec<usize> {
     let most = most.max(1);
     let mut lengths = Vec::new();
+    let mut batch = B::default();
     let (mut length, mut bytes) = (0, 0);
     for item in items {
-        let own = size(item);
+        let mut own = cost(&batch, item);
         if length > 0 && (length >= most || bytes + own > BATCH_BYTES) {
             lengths.push(length);
             (length, bytes) = (0, 0);
+            batch = B::default();
+            own = cost(&batch, item);
         }
+        add(&mut batch, item);
         length += 1;
         bytes += own;
     }
@@ -107,26 +123,7 @@ pub fn cut<'a, T>(items: &'a [T], lengths: &[usize]) -> Vec<&'a [T]> {
 /// and about [`BATCH_BYTES`] in their wire form, or less: what a batch writes once is counted
 /// once.
 pub fn alert_batch_lengths(alerts: &[Alert], most: usize) -> Vec<usize> {
-    let most = most.max(1);
-    let mut lengths = Vec::new();
-    let mut once = WrittenOnce::default();
-    let (mut length, mut bytes) = (0, 0);
-    for alert in alerts {
-        let mut own = once.cost(alert);
-        if length > 0 && (length >= most || bytes + own > BATCH_BYTES) {
-            lengths.push(length);
-            (length, bytes) = (0, 0);
-            once = WrittenOnce::default();
-            own = once.cost(alert);
-        }
-        once.add(alert);
-        length += 1;
-        bytes += own;
-    }
-    if length > 0 {
-        lengths.push(length);
-    }
-    lengths
+    lengths_by(alerts, most, WrittenOnce::cost, WrittenOnce::add)
 }
 
 /// `alerts` cut into `AlertRaised` batches of at most [`ALERT_BATCH`].
@@ -236,11 +233,14 @@ impl<'a> WrittenOnce<'a> {
                     .map(|tag| 1 + json_length(tag))
                     .sum::<usize>()
         };
-        let mut new = HashSet::new();
-        let strings: usize = shared_strings(alert)
-            .filter(|text| !self.strings.contains(text) && new.insert(*text))
-            .map(|text| 1 + json_length(text))
-            .sum();
+        // Distinct and new to the batch (an alert's host is often an entity too).
+        let mut new: Vec<&str> = Vec::new();
+        for text in shared_strings(alert) {
+            if !self.strings.contains(text) && !new.contains(&text) {
+                new.push(text);
+            }
+        }
+        let strings: usize = new.iter().map(|text| 1 + json_length(text)).sum();
         row + rule + strings
     }
 
