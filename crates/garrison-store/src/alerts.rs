@@ -94,13 +94,12 @@ pub(crate) fn index_sqlite(
 /// Replaces `incident`'s alert rows (PostgreSQL), in the caller's transaction.
 pub(crate) fn index_postgres(
     client: &mut impl postgres::GenericClient,
+    statements: &mut crate::postgres::Statements,
     incident: &Incident,
 ) -> Result<(), StoreError> {
     use crate::postgres::text;
-    client.execute(
-        "DELETE FROM incident_alerts WHERE incident = $1",
-        &[&text(&incident.id.0)],
-    )?;
+    let delete = statements.get(client, "DELETE FROM incident_alerts WHERE incident = $1")?;
+    client.execute(&delete, &[&text(&incident.id.0)])?;
     let superseded = i64::from(incident.superseded_by.is_some());
     // One statement for all the alerts: an incident of thousands of alerts stored version
     // after version would otherwise cost a round trip per alert per version.
@@ -116,12 +115,16 @@ pub(crate) fn index_postgres(
         times.push(at(alert));
         bodies.push(text(&encode(alert)?).into_owned());
     }
-    client.execute(
+    let insert = statements.get(
+        client,
         "INSERT INTO incident_alerts (incident, alert, rule_id, level, at_ns, superseded, body)
          SELECT $1, alert, rule_id, level, at_ns, $2, body
          FROM UNNEST($3::text[], $4::text[], $5::int8[], $6::int8[], $7::text[])
              AS given (alert, rule_id, level, at_ns, body)
          ON CONFLICT DO NOTHING",
+    )?;
+    client.execute(
+        &insert,
         &[
             &text(&incident.id.0),
             &superseded,

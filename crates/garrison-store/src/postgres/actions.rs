@@ -22,7 +22,8 @@ impl ActionStore for PostgresStore {
         audit: &AuditRecord,
     ) -> Result<bool, StoreError> {
         let body = encode(action, &action.key)?;
-        self.with_client(|client| {
+        self.with_client(|connection| {
+            let (client, statements) = connection.parts();
             let mut transaction = client.transaction()?;
             let inserted = transaction.execute(
                 "INSERT INTO actions (key, incident, state, priority, proposed_ns, body)
@@ -38,7 +39,7 @@ impl ActionStore for PostgresStore {
             )?;
             if inserted == 1 {
                 append_in(&mut transaction, audit, action.proposed_at)?;
-                super::outbox::action(&mut transaction, action)?;
+                super::outbox::action(&mut transaction, statements, action)?;
             }
             transaction.commit()?;
             Ok(inserted == 1)
@@ -113,7 +114,8 @@ impl ActionStore for PostgresStore {
         audit: &AuditRecord,
         at: Timestamp,
     ) -> Result<bool, StoreError> {
-        self.with_client(|client| {
+        self.with_client(|connection| {
+            let (client, statements) = connection.parts();
             let mut transaction = client.transaction()?;
             let Some(row) = transaction.query_opt(
                 "SELECT body FROM actions WHERE key = $1 FOR UPDATE",
@@ -138,7 +140,7 @@ impl ActionStore for PostgresStore {
                 &[&key, &to.as_str(), &text(&encode(&record, key)?), &started],
             )?;
             append_in(&mut transaction, audit, at)?;
-            super::outbox::action(&mut transaction, &record)?;
+            super::outbox::action(&mut transaction, statements, &record)?;
             transaction.commit()?;
             Ok(true)
         })

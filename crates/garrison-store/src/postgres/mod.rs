@@ -10,6 +10,7 @@
 //!   already stored, so redelivered batches add nothing.
 //! - **Connections** come from a small pool, each driven by the `postgres` crate on a thread of
 //!   its own: store calls are synchronous, like SQLite's, and are safe to make from async tasks.
+//!   Frequent statements are prepared once per connection (see `statements`).
 //!   A connection that broke is replaced on next use; errors that a retry can cure (connection
 //!   lost, server restarting, serialization failure) say so through
 //!   [`StoreError::is_retryable`].
@@ -23,6 +24,8 @@ use crate::audit::{AuditEntry, AuditRecord, AuditReport, ChainHash, ChainHead, S
 use crate::records::corrupt;
 use garrison_model::Timestamp;
 use postgres::{Client, NoTls, Row};
+use statements::Connection;
+pub(crate) use statements::Statements;
 use std::sync::{Condvar, Mutex};
 
 /// How to reach PostgreSQL.
@@ -308,7 +311,7 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 struct Pool {
-    idle: Vec<Client>,
+    idle: Vec<Connection>,
     /// Connections open now, idle or in use.
     open: usize,
     max: usize,
@@ -356,7 +359,7 @@ impl PostgresStore {
             epochs: Mutex::new(std::collections::HashMap::new()),
             keep_journal: options.keep_journal,
         };
-        store.with_client(migrate)?;
+        store.with_client(|connection| migrate(connection))?;
         store.with_client(records::reindex_incidents)?;
         Ok(store)
     }
@@ -367,7 +370,7 @@ impl PostgresStore {
     /// the job run again on the new one, as many times as the pool holds connections.
     pub(crate) fn with_client<R: Send>(
         &self,
-        job: impl Fn(&mut Client) -> Result<R, StoreError> + Send + Sync,
+        job: impl Fn(&mut Connection) -> Result<R, StoreError> + Send + Sync,
     ) -> Result<R, StoreError> {
         let attempts = lock(&self.pool).max + 1;
         let mut attempt = 0;
@@ -391,7 +394,7 @@ impl PostgresStore {
         }
     }
 
-    fn checkout(&self) -> Result<Client, StoreError> {
+    fn checkout(&self) -> Result<Connection, StoreError> {
         let mut pool = lock(&self.pool);
         loop {
             if let Some(client) = pool.idle.pop() {
@@ -412,7 +415,7 @@ impl PostgresStore {
     }
 
     /// Returns a connection to the pool, or counts it gone when it broke (`None`).
-    fn checkin(&self, client: Option<Client>) {
+    fn checkin(&self, client: Option<Connection>) {
         let mut pool = lock(&self.pool);
         match client {
             Some(client) => pool.idle.push(client),
@@ -422,9 +425,9 @@ impl PostgresStore {
         self.returned.notify_one();
     }
 
-    fn open_client(&self) -> Result<Client, StoreError> {
+    fn open_client(&self) -> Result<Connection, StoreError> {
         let schema = self.schema.clone();
-        let connect = move || -> Result<Client, StoreError> {
+        let connect = move || -> Result<Connection, StoreError> {
             let mut client = self.connect_new()?;
             if let Some(schema) = schema {
                 // Serialized: two sessions creating one schema at once would collide.
@@ -436,7 +439,7 @@ impl PostgresStore {
                      SET search_path TO {schema}"
                 ))?;
             }
-            Ok(client)
+            Ok(Connection::new(client))
         };
         blocking(connect)
     }
@@ -744,5 +747,6 @@ mod actions;
 pub mod outbox;
 mod owner;
 pub(crate) mod records;
+mod statements;
 
 pub use owner::OwnerLock;

@@ -9,6 +9,7 @@
 //! Rows are ordered by `seq`; two transactions committing out of `seq` order may be published
 //! out of order too (each is published once it is visible), never skipped.
 
+use super::statements::Statements;
 use super::{PostgresStore, text};
 use crate::StoreError;
 use crate::records::corrupt;
@@ -34,17 +35,19 @@ pub struct OutboxEntry {
 /// Adds the announcement of `incident`'s version to the transaction storing it.
 pub(crate) fn incident(
     transaction: &mut postgres::Transaction<'_>,
+    statements: &mut Statements,
     incident: &Incident,
 ) -> Result<(), StoreError> {
     let body = serde_json::to_string(&incident.summary())
         .map_err(|error| corrupt(format!("cannot encode incident summary: {error}")))?;
     let key = format!("incident/{}/{}", incident.id, incident.version);
-    add(transaction, INCIDENT, &key, &body)
+    add(transaction, statements, INCIDENT, &key, &body)
 }
 
 /// Adds the announcement of `action` as it now stands to the transaction moving it.
 pub(crate) fn action(
     transaction: &mut postgres::Transaction<'_>,
+    statements: &mut Statements,
     action: &ActionRecord,
 ) -> Result<(), StoreError> {
     let body = serde_json::to_string(action)
@@ -55,19 +58,21 @@ pub(crate) fn action(
         action.state.as_str(),
         action.updated_at.as_nanosecond()
     );
-    add(transaction, ACTION, &key, &body)
+    add(transaction, statements, ACTION, &key, &body)
 }
 
 fn add(
     transaction: &mut postgres::Transaction<'_>,
+    statements: &mut Statements,
     topic: &str,
     key: &str,
     body: &str,
 ) -> Result<(), StoreError> {
-    transaction.execute(
+    let insert = statements.get(
+        transaction,
         "INSERT INTO outbox (topic, key, body) VALUES ($1, $2, $3)",
-        &[&topic, &text(key), &body],
     )?;
+    transaction.execute(&insert, &[&topic, &text(key), &body])?;
     Ok(())
 }
 
@@ -79,12 +84,12 @@ impl PostgresStore {
         limit: usize,
     ) -> Result<Vec<OutboxEntry>, StoreError> {
         self.with_client(|client| {
+            let statement = client.prepared(
+                "SELECT seq, topic, key, body FROM outbox WHERE topic = ANY($1)
+                 ORDER BY seq LIMIT $2",
+            )?;
             Ok(client
-                .query(
-                    "SELECT seq, topic, key, body FROM outbox WHERE topic = ANY($1)
-                     ORDER BY seq LIMIT $2",
-                    &[&topics, &(limit as i64)],
-                )?
+                .query(&statement, &[&topics, &(limit as i64)])?
                 .iter()
                 .map(|row| OutboxEntry {
                     seq: row.get(0),
@@ -99,7 +104,8 @@ impl PostgresStore {
     /// Removes published announcements; how many were still there.
     pub fn outbox_published(&self, seqs: &[i64]) -> Result<u64, StoreError> {
         self.with_client(|client| {
-            Ok(client.execute("DELETE FROM outbox WHERE seq = ANY($1)", &[&seqs])?)
+            let statement = client.prepared("DELETE FROM outbox WHERE seq = ANY($1)")?;
+            Ok(client.execute(&statement, &[&seqs])?)
         })
     }
 

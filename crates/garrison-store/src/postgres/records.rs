@@ -1,5 +1,6 @@
 //! Evidence, incidents and the journal in PostgreSQL.
 
+use super::statements::Connection;
 use super::{PostgresStore, lock, opt_text, text};
 use crate::records::{
     Encoded, EvidenceStore, IncidentStore, StoredEvent, corrupt, from_nanos, nanos,
@@ -198,10 +199,10 @@ impl EvidenceStore for PostgresStore {
 
     fn event(&self, id: EvidenceId) -> Result<Option<StoredEvent>, StoreError> {
         self.with_client(|client| {
-            let row = client.query_opt(
-                &format!("SELECT {EVENT_COLUMNS} FROM evidence WHERE id = $1"),
-                &[&(id.0 as i64)],
-            )?;
+            let statement = client.prepared(&format!(
+                "SELECT {EVENT_COLUMNS} FROM evidence WHERE id = $1"
+            ))?;
+            let row = client.query_opt(&statement, &[&(id.0 as i64)])?;
             row.as_ref().map(event_of).transpose()
         })
     }
@@ -212,10 +213,10 @@ impl EvidenceStore for PostgresStore {
         }
         let ids: Vec<i64> = ids.iter().map(|id| id.0 as i64).collect();
         self.with_client(|client| {
-            let rows = client.query(
-                &format!("SELECT {EVENT_COLUMNS} FROM evidence WHERE id = ANY($1)"),
-                &[&ids],
-            )?;
+            let statement = client.prepared(&format!(
+                "SELECT {EVENT_COLUMNS} FROM evidence WHERE id = ANY($1)"
+            ))?;
+            let rows = client.query(&statement, &[&ids])?;
             events_of(&rows)
         })
     }
@@ -230,13 +231,14 @@ impl EvidenceStore for PostgresStore {
     ) -> Result<Vec<StoredEvent>, StoreError> {
         let ids: Vec<i64> = event_ids.iter().map(|&id| i64::from(id)).collect();
         self.with_client(|client| {
+            let statement = client.prepared(&format!(
+                "SELECT {EVENT_COLUMNS} FROM evidence
+                 WHERE lower(host) = lower($1) AND at_ns BETWEEN $2 AND $3
+                   AND (cardinality($4::int8[]) = 0 OR event_id = ANY($4))
+                 ORDER BY at_ns, id LIMIT $5"
+            ))?;
             let rows = client.query(
-                &format!(
-                    "SELECT {EVENT_COLUMNS} FROM evidence
-                     WHERE lower(host) = lower($1) AND at_ns BETWEEN $2 AND $3
-                       AND (cardinality($4::int8[]) = 0 OR event_id = ANY($4))
-                     ORDER BY at_ns, id LIMIT $5"
-                ),
+                &statement,
                 &[
                     &text(host),
                     &nanos(Some(from)),
@@ -259,39 +261,33 @@ impl EvidenceStore for PostgresStore {
 
     fn process_start(&self, key: &str) -> Result<Option<StoredEvent>, StoreError> {
         self.with_client(|client| {
-            let row = client.query_opt(
-                &format!(
-                    "SELECT {EVENT_COLUMNS} FROM evidence
-                     WHERE process_key = $1 AND parent_key IS NOT NULL ORDER BY at_ns LIMIT 1"
-                ),
-                &[&text(key)],
-            )?;
+            let statement = client.prepared(&format!(
+                "SELECT {EVENT_COLUMNS} FROM evidence
+                 WHERE process_key = $1 AND parent_key IS NOT NULL ORDER BY at_ns LIMIT 1"
+            ))?;
+            let row = client.query_opt(&statement, &[&text(key)])?;
             row.as_ref().map(event_of).transpose()
         })
     }
 
     fn process_children(&self, key: &str, limit: usize) -> Result<Vec<StoredEvent>, StoreError> {
         self.with_client(|client| {
-            let rows = client.query(
-                &format!(
-                    "SELECT {EVENT_COLUMNS} FROM evidence WHERE parent_key = $1
-                     ORDER BY at_ns LIMIT $2"
-                ),
-                &[&text(key), &(limit as i64)],
-            )?;
+            let statement = client.prepared(&format!(
+                "SELECT {EVENT_COLUMNS} FROM evidence WHERE parent_key = $1
+                 ORDER BY at_ns LIMIT $2"
+            ))?;
+            let rows = client.query(&statement, &[&text(key), &(limit as i64)])?;
             events_of(&rows)
         })
     }
 
     fn session_start(&self, key: &str) -> Result<Option<StoredEvent>, StoreError> {
         self.with_client(|client| {
-            let row = client.query_opt(
-                &format!(
-                    "SELECT {EVENT_COLUMNS} FROM evidence
-                     WHERE session_key = $1 AND event_id = 4624 ORDER BY at_ns DESC LIMIT 1"
-                ),
-                &[&text(key)],
-            )?;
+            let statement = client.prepared(&format!(
+                "SELECT {EVENT_COLUMNS} FROM evidence
+                 WHERE session_key = $1 AND event_id = 4624 ORDER BY at_ns DESC LIMIT 1"
+            ))?;
+            let row = client.query_opt(&statement, &[&text(key)])?;
             row.as_ref().map(event_of).transpose()
         })
     }
@@ -405,7 +401,7 @@ impl Journal for PostgresStore {
         // does) and the entry added only while this process's epoch is the owner's. Every
         // handled message of a stateful role is journaled, so round trips count here.
         self.with_client(|client| {
-            let row = client.query_one(
+            let statement = client.prepared(
                 "WITH owner AS (
                      SELECT epoch FROM owners WHERE role = $1 FOR SHARE
                  ), added AS (
@@ -416,6 +412,9 @@ impl Journal for PostgresStore {
                      RETURNING 1
                  )
                  SELECT (SELECT epoch FROM owner), (SELECT count(*) FROM added)",
+            )?;
+            let row = client.query_one(
+                &statement,
                 &[
                     &text(role),
                     &text(&entry.id),
@@ -439,11 +438,9 @@ impl Journal for PostgresStore {
 
     fn handled(&self, role: &str, id: &str) -> Result<bool, StoreError> {
         self.with_client(|client| {
+            let statement = client.prepared("SELECT 1 FROM journal WHERE role = $1 AND id = $2")?;
             Ok(client
-                .query_opt(
-                    "SELECT 1 FROM journal WHERE role = $1 AND id = $2",
-                    &[&text(role), &text(id)],
-                )?
+                .query_opt(&statement, &[&text(role), &text(id)])?
                 .is_some())
         })
     }
@@ -484,9 +481,11 @@ impl IncidentStore for PostgresStore {
         let body = serde_json::to_string(incident)
             .map_err(|error| corrupt(format!("cannot encode incident: {error}")))?;
         let queue = crate::queue::columns(incident)?;
-        self.with_client(|client| {
+        self.with_client(|connection| {
+            let (client, statements) = connection.parts();
             let mut transaction = client.transaction()?;
-            let changed = transaction.execute(
+            let insert = statements.get(
+                &mut transaction,
                 "INSERT INTO incidents (id, version, first_ns, body, escalated, severity,
                      confidence, last_ns, superseded, hosts, search, summary, users)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
@@ -498,6 +497,9 @@ impl IncidentStore for PostgresStore {
                      search = excluded.search, summary = excluded.summary,
                      users = excluded.users
                  WHERE excluded.version > incidents.version",
+            )?;
+            let changed = transaction.execute(
+                &insert,
                 &[
                     &text(&incident.id.0),
                     &(incident.version as i64),
@@ -515,8 +517,8 @@ impl IncidentStore for PostgresStore {
                 ],
             )?;
             if changed > 0 {
-                crate::alerts::index_postgres(&mut transaction, incident)?;
-                super::outbox::incident(&mut transaction, incident)?;
+                crate::alerts::index_postgres(&mut transaction, statements, incident)?;
+                super::outbox::incident(&mut transaction, statements, incident)?;
             }
             transaction.commit()?;
             Ok(changed > 0)
@@ -525,8 +527,8 @@ impl IncidentStore for PostgresStore {
 
     fn incident(&self, id: &IncidentId) -> Result<Option<Incident>, StoreError> {
         self.with_client(|client| {
-            let row =
-                client.query_opt("SELECT body FROM incidents WHERE id = $1", &[&text(&id.0)])?;
+            let statement = client.prepared("SELECT body FROM incidents WHERE id = $1")?;
+            let row = client.query_opt(&statement, &[&text(&id.0)])?;
             row.map(|row| {
                 serde_json::from_str(row.get(0))
                     .map_err(|error| corrupt(format!("incident {id}: {error}")))
@@ -601,12 +603,13 @@ impl IncidentStore for PostgresStore {
 }
 
 /// Fills in the queue columns of incident rows written before they existed.
-pub(crate) fn reindex_incidents(client: &mut postgres::Client) -> Result<(), StoreError> {
+pub(crate) fn reindex_incidents(connection: &mut Connection) -> Result<(), StoreError> {
+    let (client, statements) = connection.parts();
     let pending = client.query("SELECT id, body FROM incidents WHERE summary IS NULL", &[])?;
     for row in &pending {
         let (id, body): (&str, &str) = (row.get(0), row.get(1));
         let incident = crate::queue::decode_incident(id, body)?;
-        crate::alerts::index_postgres(client, &incident)?;
+        crate::alerts::index_postgres(client, statements, &incident)?;
         let queue = crate::queue::columns(&incident)?;
         client.execute(
             "UPDATE incidents SET escalated = $2, severity = $3, confidence = $4, last_ns = $5,
