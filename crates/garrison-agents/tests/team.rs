@@ -2,116 +2,19 @@
 //! per story, with a process tree, an ATT&CK chain and claims that all hold; false claims
 //! slipped into an incident are all removed by the verifier.
 
-use garrison_agents::messages::{TeamMessage, TriagedAlert};
+use garrison_agents::messages::TeamMessage;
 use garrison_agents::team::{self, TeamConfig, TeamStores};
 use garrison_agents::verify::Verify;
 use garrison_agents::{Clock, evidence::alert_from_detection};
 use garrison_bus::{InProcessBus, Lineage};
 use garrison_model::incident::VerificationStatus;
-use garrison_model::{
-    Assertion, Claim, Detection, EvidenceId, EvidenceRef, Incident, Level, RuleInfo,
-};
+use garrison_model::{Assertion, Claim, EvidenceId, Incident, Level};
 use garrison_store::{EvidenceStore, IncidentStore, SqliteStore, StoredEvent};
 use std::sync::Arc;
 use std::time::Duration;
 
-struct FixedClock;
-impl Clock for FixedClock {
-    fn now(&self) -> jiff::Timestamp {
-        "2026-11-26T02:00:00Z".parse().unwrap()
-    }
-}
-
-const SYSMON: &str = "Microsoft-Windows-Sysmon/Operational";
-
-fn at(minute: i64) -> jiff::Timestamp {
-    jiff::Timestamp::from_second(1_760_000_000 + minute * 60).unwrap()
-}
-
-fn event(
-    record: u64,
-    host: &str,
-    minute: i64,
-    event_id: u32,
-    fields: &[(&str, &str)],
-) -> StoredEvent {
-    let source = EvidenceRef {
-        path: Arc::from(format!("{host}.evtx")),
-        member: None,
-        record_id: record,
-        offset: record * 512,
-    };
-    let mut event = StoredEvent {
-        id: EvidenceId::of(&source),
-        timestamp: Some(at(minute)),
-        host: Some(host.into()),
-        user: Some("CORP\\alice".into()),
-        channel: Some(if event_id == 4624 { "Security" } else { SYSMON }.into()),
-        event_id: Some(event_id),
-        source,
-        fields: fields
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect(),
-        process_key: None,
-        parent_key: None,
-        session_key: None,
-        host_address: None,
-        lease: None,
-    };
-    garrison_agents::process_tree::index_process(&mut event);
-    event
-}
-
-fn process(
-    record: u64,
-    host: &str,
-    minute: i64,
-    guid: &str,
-    parent: &str,
-    image: &str,
-    cmd: &str,
-) -> StoredEvent {
-    event(
-        record,
-        host,
-        minute,
-        1,
-        &[
-            ("ProcessGuid", guid),
-            ("ParentProcessGuid", parent),
-            ("Image", image),
-            ("CommandLine", cmd),
-            ("User", "CORP\\alice"),
-            ("ProcessId", &record.to_string()),
-        ],
-    )
-}
-
-fn detection(rule: &str, level: Level, tags: &[&str], event: &StoredEvent) -> Detection {
-    Detection {
-        rule: Arc::new(RuleInfo {
-            id: rule.into(),
-            title: format!("rule {rule}"),
-            level,
-            tags: tags.iter().map(|t| t.to_string()).collect(),
-            status: None,
-            description: None,
-            author: None,
-            references: vec![],
-            falsepositives: vec![],
-            path: "test".into(),
-            kind: garrison_model::detection::RuleKind::Detection,
-        }),
-        timestamp: event.timestamp,
-        evidence: event.source.clone(),
-        computer: event.host.clone(),
-        channel: event.channel.clone(),
-        event_id: event.event_id,
-        fields: vec![],
-        correlation: None,
-    }
-}
+mod common;
+use common::*;
 
 struct Scenario {
     _dir: tempfile::TempDir,
@@ -558,68 +461,6 @@ async fn actions_in_a_session_that_came_in_over_the_network_are_lateral_movement
     assert!(session[0].claim.contains("network logon of bob"));
     assert!(session[1].claim.contains("10.0.0.9"));
     assert_eq!(incident.verification.status, VerificationStatus::Verified);
-}
-
-#[tokio::test]
-async fn investigation_forgets_incidents_no_alert_can_join_any_more() {
-    use garrison_agents::investigate::{Investigate, InvestigateConfig};
-    use garrison_agents::messages::{TriageDecision, Verdict};
-    use garrison_agents::{Agent, Context};
-    use garrison_bus::{AgentId, CorrelationId, Envelope, EnvelopeId};
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    let mut investigate =
-        Investigate::new(InvestigateConfig::default(), store.clone(), store.clone());
-    let context = Context {
-        agent: AgentId::new("investigate", "1"),
-        attempt: 1,
-        clock: Arc::new(FixedClock),
-        backlog: 0,
-        replaying: false,
-    };
-    let mut published = 0;
-    for hour in 0..12u64 {
-        // One alert every three hours on the same host: too far apart to be linked.
-        let minute = hour as i64 * 180;
-        let event = process(
-            100 + hour,
-            "WS09",
-            minute,
-            &format!("{{G{hour}}}"),
-            "{P}",
-            "a.exe",
-            "a",
-        );
-        store.put_events(std::slice::from_ref(&event)).unwrap();
-        let alert = alert_from_detection(&detection("r", Level::High, &[], &event), &event);
-        let decision = TriageDecision {
-            alert: alert.id.clone(),
-            group: "g".into(),
-            duplicate_of: None,
-            score: 70,
-            verdict: Verdict::Investigate,
-            reasons: vec![],
-            new_on_host: false,
-        };
-        let envelope = Envelope {
-            id: EnvelopeId::new(),
-            schema_version: <TeamMessage as garrison_bus::Message>::SCHEMA_VERSION,
-            sender: AgentId::new("triage", "1"),
-            causation_id: None,
-            correlation_id: CorrelationId::new(),
-            timestamp: FixedClock.now(),
-            payload: TeamMessage::AlertTriaged {
-                triaged: vec![TriagedAlert { alert, decision }],
-            },
-        };
-        published += investigate.handle(&envelope, &context).await.unwrap().len();
-        assert!(
-            investigate.open_cases() <= 2,
-            "hour {hour}: {}",
-            investigate.open_cases()
-        );
-    }
-    assert_eq!(published, 12, "each alert still became its own incident");
 }
 
 mod triage {

@@ -255,6 +255,11 @@ impl Investigate {
         alerts.sort_by(|a, b| (a.0.timestamp, &a.0.id).cmp(&(b.0.timestamp, &b.0.id)));
         let mut evidence: BTreeMap<EvidenceId, EvidenceItem> = BTreeMap::new();
         let mut events: BTreeMap<EvidenceId, StoredEvent> = BTreeMap::new();
+        // The records of the alerts not seen yet, read at once: a shared store is a round
+        // trip away, and a case grows by many alerts between builds.
+        self.evidence
+            .prefetch(alerts.iter().map(|(alert, _)| alert.evidence))
+            .map_err(temporary)?;
         for (alert, _) in &alerts {
             if let Some(event) = self.stored(alert.evidence)? {
                 events.insert(event.id, event);
