@@ -164,13 +164,6 @@ async fn investigation_forgets_incidents_no_alert_can_join_any_more() {
     let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
     let mut investigate =
         Investigate::new(InvestigateConfig::default(), store.clone(), store.clone());
-    let context = Context {
-        agent: AgentId::new("investigate", "1"),
-        attempt: 1,
-        clock: Arc::new(FixedClock),
-        backlog: 0,
-        replaying: false,
-    };
     let mut published = 0;
     for hour in 0..12u64 {
         // One alert every three hours on the same host: too far apart to be linked.
@@ -185,28 +178,12 @@ async fn investigation_forgets_incidents_no_alert_can_join_any_more() {
             "a",
         );
         store.put_events(std::slice::from_ref(&event)).unwrap();
-        let alert = alert_from_detection(&detection("r", Level::High, &[], &event), &event);
-        let decision = TriageDecision {
-            alert: alert.id.clone(),
-            group: "g".into(),
-            duplicate_of: None,
-            score: 70,
-            verdict: Verdict::Investigate,
-            reasons: vec![],
-            new_on_host: false,
-        };
-        let envelope = Envelope {
-            id: EnvelopeId::new(),
-            schema_version: <TeamMessage as garrison_bus::Message>::SCHEMA_VERSION,
-            sender: AgentId::new("triage", "1"),
-            causation_id: None,
-            correlation_id: CorrelationId::new(),
-            timestamp: FixedClock.now(),
-            payload: TeamMessage::AlertTriaged {
-                triaged: vec![TriagedAlert { alert, decision }],
-            },
-        };
-        published += investigate.handle(&envelope, &context).await.unwrap().len();
+        let envelope = triaged(std::slice::from_ref(&event));
+        published += investigate
+            .handle(&envelope, &context())
+            .await
+            .unwrap()
+            .len();
         assert!(
             investigate.open_cases() <= 2,
             "hour {hour}: {}",
