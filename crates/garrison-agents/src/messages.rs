@@ -185,9 +185,9 @@ fn json_option_length(text: Option<&str>) -> usize {
 }
 
 /// What a batch being cut already writes once (see [`crate::wire`]): its rules, by id, and
-/// its strings (source paths, hosts, entity values). An alert costs its row, and only the
-/// rule and strings the batch does not hold yet: a flood of one rule on one host costs little
-/// more than its rows.
+/// its strings (source paths, hosts, entity values, field names and values). An alert costs
+/// its row, and only the rule and strings the batch does not hold yet: a flood of one rule on
+/// one host costs little more than its rows.
 #[derive(Default)]
 struct WrittenOnce<'a> {
     rules: HashSet<&'a str>,
@@ -199,28 +199,46 @@ fn shared_strings(alert: &Alert) -> impl Iterator<Item = &str> {
     std::iter::once(&*alert.source.path)
         .chain(alert.host.as_deref())
         .chain(alert.entities.iter().map(|entity| entity.value.as_str()))
+        .chain(
+            alert
+                .fields
+                .iter()
+                .flat_map(|(name, value)| [name.as_str(), value.as_str()]),
+        )
 }
 
 impl<'a> WrittenOnce<'a> {
     /// About the bytes `alert` adds to the batch, or more.
     fn cost(&self, alert: &Alert) -> usize {
         let digits = |number: u64| number.checked_ilog10().unwrap_or(0) as usize + 1;
+        // Distinct and new to the batch (an alert's host is often an entity too).
+        let mut new: Vec<&str> = Vec::new();
+        for text in shared_strings(alert) {
+            if !self.strings.contains(text) && !new.contains(&text) {
+                new.push(text);
+            }
+        }
+        let strings: usize = new.iter().map(|text| 1 + json_length(text)).sum();
+        // The longest index a string of this alert can have.
+        let index = digits((self.strings.len() + new.len()) as u64);
+        // An id its rule and record give is not written.
+        let id = if alert.id.record_of(&alert.rule.id) == Some(alert.evidence) {
+            4
+        } else {
+            json_length(&alert.id.0)
+        };
         // Brackets and commas, indexes, time and event id at their longest, and the numbers
         // of the source and evidence.
         let row = 65
             + digits(alert.source.record_id)
             + digits(alert.source.offset)
             + digits(alert.evidence.0)
-            + json_length(&alert.id.0)
+            + id
             + json_option_length(alert.source.member.as_deref())
             + json_option_length(alert.user.as_deref())
             + json_option_length(alert.channel.as_deref())
-            + alert
-                .fields
-                .iter()
-                .map(|(name, value)| 4 + json_length(name) + json_length(value))
-                .sum::<usize>()
-            + 32 * alert.entities.len();
+            + (4 + 2 * index) * alert.fields.len()
+            + (20 + index) * alert.entities.len();
         let rule = if self.rules.contains(alert.rule.id.as_str()) {
             0
         } else {
@@ -233,14 +251,6 @@ impl<'a> WrittenOnce<'a> {
                     .map(|tag| 1 + json_length(tag))
                     .sum::<usize>()
         };
-        // Distinct and new to the batch (an alert's host is often an entity too).
-        let mut new: Vec<&str> = Vec::new();
-        for text in shared_strings(alert) {
-            if !self.strings.contains(text) && !new.contains(&text) {
-                new.push(text);
-            }
-        }
-        let strings: usize = new.iter().map(|text| 1 + json_length(text)).sum();
         row + rule + strings
     }
 
@@ -273,8 +283,10 @@ impl TeamKind {
 
 impl Message for TeamMessage {
     type Kind = TeamKind;
-    /// 4: alert batches in their compact form ([`crate::wire`]).
-    const SCHEMA_VERSION: u16 = 4;
+    /// 4: alert batches in their compact form ([`crate::wire`]); 5: rows leave out what the
+    /// rest of them tells (ids of a rule and record, the repeated alert of the same rule), and
+    /// name field texts among the batch's strings.
+    const SCHEMA_VERSION: u16 = 5;
 
     fn kind(&self) -> TeamKind {
         match self {
@@ -488,7 +500,11 @@ mod tests {
             user: None,
             channel: None,
             event_id: None,
-            fields: vec![("CommandLine".into(), "x".repeat(field_bytes))],
+            // Distinct: a value alerts share is written once per batch.
+            fields: vec![(
+                "CommandLine".into(),
+                format!("{n:08}{}", "x".repeat(field_bytes)),
+            )],
             entities: Vec::new(),
         }
     }

@@ -1,16 +1,20 @@
 //! The wire form of alert batches: what repeats across a batch's alerts (their rules, source
-//! paths, hosts, triage groups and reasons) is written once per batch and named by index, and
-//! each alert is a row of its own values. A flood of one rule on a few hosts is most of what a
-//! batch carries; written out per alert it doubled every message and its hashing, writing and
-//! parsing. Used through `#[serde(with)]` on [`crate::messages::TeamMessage`]'s batches.
+//! paths, hosts, entity values, field names and values, triage groups and reasons) is written
+//! once per batch and named by index, and each alert is a row of its own values. A flood of one
+//! rule on a few hosts is most of what a batch carries; written out per alert it doubled every
+//! message and its hashing, writing and parsing. What a row can be told from its other values
+//! is left out: an alert id [`AlertId::of`] its rule and record is `null`, and the alert a
+//! decision repeats is its record's number when it is of the same rule. Rows written before
+//! (schema version 4: ids, repeated alerts and field texts written out) read alike. Used
+//! through `#[serde(with)]` on [`crate::messages::TeamMessage`]'s batches.
 
 use crate::messages::{TriageDecision, TriagedAlert, Verdict};
+use foldhash::HashMap;
 use garrison_model::{
     Alert, AlertId, Entity, EntityKind, EvidenceId, EvidenceRef, RuleRef, Timestamp,
 };
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// Distinct rules and strings of a batch, in order of first use.
@@ -39,9 +43,10 @@ impl<'a> Tables<'a> {
     }
 
     fn row(&mut self, alert: &'a Alert) -> AlertOut<'a> {
+        let derived = alert.id.record_of(&alert.rule.id) == Some(alert.evidence);
         AlertOut(
             self.rule(&alert.rule),
-            &alert.id.0,
+            (!derived).then_some(alert.id.0.as_str()),
             alert.timestamp.map(instant),
             self.string(&alert.source.path),
             alert.source.member.as_deref(),
@@ -52,7 +57,11 @@ impl<'a> Tables<'a> {
             alert.user.as_deref(),
             alert.channel.as_deref(),
             alert.event_id,
-            &alert.fields,
+            alert
+                .fields
+                .iter()
+                .map(|(name, value)| (self.string(name), self.string(value)))
+                .collect(),
             alert
                 .entities
                 .iter()
@@ -67,13 +76,13 @@ fn instant(at: Timestamp) -> (i64, i32) {
     (at.as_second(), at.subsec_nanosecond())
 }
 
-/// One alert: rule, id, time, source path, archive member, record id, byte offset, evidence,
-/// host, user, channel, event id, fields, and entities (kind, value); rules and the strings
-/// named by number are the batch's.
+/// One alert: rule, id (`null`: of its rule and record), time, source path, archive member,
+/// record id, byte offset, evidence, host, user, channel, event id, fields (name, value), and
+/// entities (kind, value); rules and the strings named by number are the batch's.
 #[derive(Serialize)]
 struct AlertOut<'a>(
     u32,
-    &'a str,
+    Option<&'a str>,
     Option<(i64, i32)>,
     u32,
     Option<&'a str>,
@@ -84,14 +93,14 @@ struct AlertOut<'a>(
     Option<&'a str>,
     Option<&'a str>,
     Option<u32>,
-    &'a [(String, String)],
+    Vec<(u32, u32)>,
     Vec<(EntityKind, u32)>,
 );
 
 #[derive(Deserialize)]
 struct AlertIn(
     u32,
-    String,
+    Option<String>,
     Option<(i64, i32)>,
     u32,
     Option<String>,
@@ -102,9 +111,48 @@ struct AlertIn(
     Option<String>,
     Option<String>,
     Option<u32>,
-    Vec<(String, String)>,
+    Vec<(NumberOrText, NumberOrText)>,
     Vec<(EntityKind, u32)>,
 );
+
+/// A row's value that is a number in the compact form and was text before: a string of the
+/// batch or the text itself, the record of an alert of the same rule or the alert's id.
+enum NumberOrText {
+    Number(u64),
+    Text(String),
+}
+
+impl<'de> Deserialize<'de> for NumberOrText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = NumberOrText;
+
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a number or a string")
+            }
+            fn visit_u64<E: serde::de::Error>(self, number: u64) -> Result<NumberOrText, E> {
+                Ok(NumberOrText::Number(number))
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<NumberOrText, E> {
+                Ok(NumberOrText::Text(text.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, text: String) -> Result<NumberOrText, E> {
+                Ok(NumberOrText::Text(text))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// The alert a decision repeats as written: its record's number when its id is of the same
+/// rule (as [`AlertId::of`] writes them), else its id.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum RepeatsOut<'a> {
+    Record(u64),
+    Id(&'a str),
+}
 
 /// A batch's tables as read: every index in a row is checked against them.
 struct Read {
@@ -117,6 +165,17 @@ impl Read {
         self.strings
             .get(index as usize)
             .ok_or_else(|| E::custom(format!("string {index} is not in the batch")))
+    }
+
+    /// A text of a row: the batch's string by index, or the text as written before.
+    fn text<E: serde::de::Error>(&self, text: NumberOrText) -> Result<String, E> {
+        match text {
+            NumberOrText::Number(index) => u32::try_from(index)
+                .map_err(|_| E::custom(format!("string {index} is not in the batch")))
+                .and_then(|index| self.string(index))
+                .map(|text| text.to_string()),
+            NumberOrText::Text(text) => Ok(text),
+        }
     }
 
     fn alert<E: serde::de::Error>(&self, row: AlertIn) -> Result<Alert, E> {
@@ -144,8 +203,9 @@ impl Read {
         let timestamp = timestamp
             .map(|(seconds, nanos)| Timestamp::new(seconds, nanos).map_err(E::custom))
             .transpose()?;
+        let evidence = EvidenceId(evidence);
         Ok(Alert {
-            id: AlertId(id),
+            id: id.map_or_else(|| AlertId::of(&rule.id, evidence), AlertId),
             rule,
             timestamp,
             source: EvidenceRef {
@@ -154,14 +214,17 @@ impl Read {
                 record_id,
                 offset,
             },
-            evidence: EvidenceId(evidence),
+            evidence,
             host: host
                 .map(|index| self.string(index).map(|host| host.to_string()))
                 .transpose()?,
             user,
             channel,
             event_id,
-            fields,
+            fields: fields
+                .into_iter()
+                .map(|(name, value)| Ok((self.text(name)?, self.text(value)?)))
+                .collect::<Result<_, E>>()?,
             entities: entities
                 .into_iter()
                 .map(|(kind, value)| Ok(Entity::new(kind, self.string(value)?.to_string())))
@@ -273,10 +336,10 @@ pub mod alerts {
 /// A decision: group, the alert it repeats, score, verdict, reasons, new on its host; the
 /// group and reasons are the batch's strings.
 #[derive(Serialize)]
-struct DecisionOut<'a>(u32, Option<&'a str>, u32, Verdict, Vec<u32>, bool);
+struct DecisionOut<'a>(u32, Option<RepeatsOut<'a>>, u32, Verdict, Vec<u32>, bool);
 
 #[derive(Deserialize)]
-struct DecisionIn(u32, Option<String>, u32, Verdict, Vec<u32>, bool);
+struct DecisionIn(u32, Option<NumberOrText>, u32, Verdict, Vec<u32>, bool);
 
 /// `#[serde(with)]` for a batch of triaged alerts. A decision is about the alert beside it, so
 /// its alert id is not written twice.
@@ -298,9 +361,13 @@ pub mod triaged {
                 )));
             }
             rows.push(tables.row(alert));
+            let repeats = decision.duplicate_of.as_ref().map(|id| {
+                id.record_of(&alert.rule.id)
+                    .map_or(RepeatsOut::Id(&id.0), |record| RepeatsOut::Record(record.0))
+            });
             decisions.push(DecisionOut(
                 tables.string(&decision.group),
-                decision.duplicate_of.as_ref().map(|id| id.0.as_str()),
+                repeats,
                 decision.score,
                 decision.verdict,
                 decision
@@ -341,11 +408,17 @@ pub mod triaged {
             .zip(decisions)
             .map(
                 |(alert, DecisionIn(group, duplicate_of, score, verdict, reasons, new))| {
+                    let duplicate_of = duplicate_of.map(|repeats| match repeats {
+                        NumberOrText::Number(record) => {
+                            AlertId::of(&alert.rule.id, EvidenceId(record))
+                        }
+                        NumberOrText::Text(id) => AlertId(id),
+                    });
                     Ok(TriagedAlert {
                         decision: TriageDecision {
                             alert: alert.id.clone(),
                             group: string(group)?,
-                            duplicate_of: duplicate_of.map(AlertId),
+                            duplicate_of,
                             score,
                             verdict,
                             reasons: reasons.into_iter().map(string).collect::<Result<_, E>>()?,
@@ -491,6 +564,138 @@ mod tests {
         value["body"]["alerts"]["alerts"][0][0] = serde_json::json!(9);
         let error = serde_json::from_value::<TeamMessage>(value).unwrap_err();
         assert!(error.to_string().contains("rule 9"), "{error}");
+    }
+
+    /// An alert whose id is the one its rule and record give.
+    fn derived(n: u64, rule: &str, host: Option<&str>) -> Alert {
+        let mut alert = alert(n, rule, host);
+        alert.id = AlertId::of(rule, alert.evidence);
+        alert
+    }
+
+    fn decided(alert: &Alert, duplicate_of: Option<AlertId>) -> TriagedAlert {
+        TriagedAlert {
+            alert: alert.clone(),
+            decision: TriageDecision {
+                alert: alert.id.clone(),
+                group: "g".to_string(),
+                duplicate_of,
+                score: 7,
+                verdict: Verdict::Investigate,
+                reasons: vec!["weak alone".to_string()],
+                new_on_host: false,
+            },
+        }
+    }
+
+    #[test]
+    fn what_a_row_can_be_told_from_the_rest_is_not_written() {
+        let first = derived(1, "r1", Some("ws01"));
+        let mut same_ip = derived(2, "r1", Some("ws01"));
+        same_ip.fields = first.fields.clone();
+        // An id written some other way (another build, a test) is kept as it is.
+        let own_id = alert(3, "r2", Some("ws01"));
+        let triaged = TeamMessage::AlertTriaged {
+            triaged: vec![
+                decided(&first, None),
+                // Of the same rule: its record's number.
+                decided(&same_ip, Some(first.id.clone())),
+                // Of another rule, or not of a rule and record: the id.
+                decided(&own_id, Some(first.id.clone())),
+                decided(&own_id, Some(AlertId("al-from-elsewhere".into()))),
+            ],
+        };
+        let text = serde_json::to_string(&triaged).unwrap();
+        assert_eq!(round_trip(&triaged), triaged);
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let rows = &value["body"]["triaged"]["alerts"];
+        assert_eq!(rows[0][1], serde_json::Value::Null, "{text}");
+        assert_eq!(rows[1][1], serde_json::Value::Null, "{text}");
+        assert_eq!(rows[2][1], serde_json::json!(own_id.id.0), "{text}");
+        let decisions = &value["body"]["triaged"]["decisions"];
+        assert_eq!(decisions[0][1], serde_json::Value::Null, "{text}");
+        assert_eq!(
+            decisions[1][1],
+            serde_json::json!(first.evidence.0),
+            "{text}"
+        );
+        assert_eq!(decisions[2][1], serde_json::json!(first.id.0), "{text}");
+        assert_eq!(decisions[3][1], serde_json::json!("al-from-elsewhere"));
+        // Ids of a rule and record are nowhere; a field's name and a value two alerts share
+        // are written once.
+        assert_eq!(text.matches(&first.id.0).count(), 1, "{text}");
+        assert!(!text.contains(&same_ip.id.0), "{text}");
+        let strings = value["body"]["triaged"]["strings"].as_array().unwrap();
+        assert_eq!(strings.iter().filter(|text| *text == "ip").count(), 1);
+        assert_eq!(text.matches("\"10.0.0.1\"").count(), 1, "{text}");
+        assert_eq!(rows[0][12], rows[1][12], "{text}");
+        assert!(rows[0][12][0][0].is_u64(), "{text}");
+    }
+
+    #[test]
+    fn batches_of_schema_version_4_still_read() {
+        // Ids, the alerts decisions repeat and field texts written out in every row.
+        let first = derived(1, "r1", Some("ws01"));
+        let second = derived(2, "r1", None);
+        let path = &*first.source.path;
+        let row = |alert: &Alert, host: serde_json::Value| {
+            serde_json::json!([
+                0,
+                alert.id.0,
+                [
+                    1_700_000_000 + alert.source.record_id as i64 - 1,
+                    123_456_789
+                ],
+                0,
+                alert.source.member.as_deref(),
+                alert.source.record_id,
+                alert.source.offset,
+                alert.evidence.0,
+                host,
+                alert.user,
+                alert.channel,
+                alert.event_id,
+                alert.fields,
+                alert
+                    .entities
+                    .iter()
+                    .map(|entity| (entity.kind, 2 + entity.value.ends_with(".2") as u32))
+                    .collect::<Vec<_>>(),
+            ])
+        };
+        let mut first_row = row(&first, serde_json::json!(1));
+        first_row[13] = serde_json::json!([["host", 1], ["ip", 2]]);
+        let body = serde_json::json!({
+            "rules": [first.rule],
+            "strings": [path, "ws01", "10.0.0.1", "10.0.0.2", "g", "weak alone"],
+            "alerts": [first_row, row(&second, serde_json::Value::Null)],
+            "decisions": [[4, null, 7, "investigate", [5], false],
+                          [4, first.id.0, 7, "investigate", [5], false]],
+        });
+        let message = serde_json::json!({"kind": "alert_triaged", "body": {"triaged": body}});
+        assert_eq!(
+            serde_json::from_value::<TeamMessage>(message).unwrap(),
+            TeamMessage::AlertTriaged {
+                triaged: vec![
+                    decided(&first, None),
+                    decided(&second, Some(first.id.clone()))
+                ]
+            }
+        );
+    }
+
+    #[test]
+    fn a_field_naming_a_string_outside_the_batch_is_refused() {
+        let raised = TeamMessage::AlertRaised {
+            alerts: vec![derived(1, "r1", Some("ws01"))],
+        };
+        let mut value = serde_json::to_value(&raised).unwrap();
+        value["body"]["alerts"]["alerts"][0][12] = serde_json::json!([[0, 40]]);
+        let error = serde_json::from_value::<TeamMessage>(value.clone()).unwrap_err();
+        assert!(error.to_string().contains("string 40"), "{error}");
+        value["body"]["alerts"]["alerts"][0][12] = serde_json::json!([[0, 1u64 << 40]]);
+        let error = serde_json::from_value::<TeamMessage>(value).unwrap_err();
+        assert!(error.to_string().contains("is not in the batch"), "{error}");
     }
 
     #[test]

@@ -353,6 +353,25 @@ impl AlertId {
     pub fn of(rule_id: &str, evidence: EvidenceId) -> AlertId {
         AlertId(format!("al-{rule_id}-{:016x}", evidence.0))
     }
+
+    /// The record whose id with `rule_id` this is, when [`AlertId::of`] wrote it (read
+    /// without writing ids out to compare).
+    pub fn record_of(&self, rule_id: &str) -> Option<EvidenceId> {
+        let hex = self
+            .0
+            .strip_prefix("al-")?
+            .strip_prefix(rule_id)?
+            .strip_prefix('-')?;
+        // Exactly as written: sixteen lower-case digits, zeros leading.
+        let written = hex.len() == 16
+            && hex
+                .bytes()
+                .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'));
+        written
+            .then(|| u64::from_str_radix(hex, 16).ok())
+            .flatten()
+            .map(EvidenceId)
+    }
 }
 
 impl fmt::Display for AlertId {
@@ -575,6 +594,27 @@ mod tests {
             level: Level::High,
             tags: tags.iter().map(|t| t.to_string()).collect(),
         }
+    }
+
+    #[test]
+    fn an_alert_id_gives_its_record_back_only_when_written_of_that_rule() {
+        let evidence = EvidenceId(0x0a6b_690a_749d_48be);
+        let id = AlertId::of("ait-ads:S-Dns-Qry3", evidence);
+        assert_eq!(id.0, "al-ait-ads:S-Dns-Qry3-0a6b690a749d48be");
+        assert_eq!(id.record_of("ait-ads:S-Dns-Qry3"), Some(evidence));
+        // Another rule, or one whose id the real one starts with.
+        assert_eq!(id.record_of("ait-ads:S-Dns-Qry"), None);
+        assert_eq!(id.record_of("other"), None);
+        assert_eq!(id.record_of("ait-ads:S-Dns-Qry3-0a6b"), None);
+        // The same number written otherwise is another id.
+        assert_eq!(AlertId("al-r-0A6B690A749D48BE".into()).record_of("r"), None);
+        assert_eq!(AlertId(format!("al-r-{:x}", 0x48be)).record_of("r"), None);
+        assert_eq!(AlertId("al-r-+a6b690a749d48be".into()).record_of("r"), None);
+        assert_eq!(AlertId("al-7".into()).record_of("7"), None);
+        let zero = AlertId::of("r", EvidenceId(0));
+        assert_eq!(zero.record_of("r"), Some(EvidenceId(0)));
+        let most = AlertId::of("r", EvidenceId(u64::MAX));
+        assert_eq!(most.record_of("r"), Some(EvidenceId(u64::MAX)));
     }
 
     #[test]
