@@ -5,7 +5,7 @@ use garrison_agents::investigate::{Investigate, InvestigateConfig};
 use garrison_agents::messages::{TeamMessage, TriageDecision, TriagedAlert, Verdict};
 use garrison_agents::{Agent, Clock, Context};
 use garrison_bus::{AgentId, CorrelationId, Envelope, EnvelopeId};
-use garrison_model::{EvidenceId, Level, Timestamp};
+use garrison_model::{AlertId, EvidenceId, Incident, Level, Timestamp};
 use garrison_store::{Encoded, EvidenceStore, SqliteStore, StoreError, StoredEvent};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,22 +25,25 @@ fn context() -> Context {
 
 /// Triage's message passing `events`' alerts (of rule `r`) on to investigation.
 fn triaged(events: &[StoredEvent]) -> Envelope<TeamMessage> {
-    let triaged = events
-        .iter()
-        .map(|event| {
-            let alert = alert_from_detection(&detection("r", Level::High, &[], event), event);
-            let decision = TriageDecision {
-                alert: alert.id.clone(),
-                group: "g".into(),
-                duplicate_of: None,
-                score: 70,
-                verdict: Verdict::Investigate,
-                reasons: vec![],
-                new_on_host: false,
-            };
-            TriagedAlert { alert, decision }
-        })
-        .collect();
+    message(events.iter().map(|event| decided(event, None)).collect())
+}
+
+/// The alert of rule `r` on `event`, to be investigated, repeating `duplicate_of` when given.
+fn decided(event: &StoredEvent, duplicate_of: Option<&AlertId>) -> TriagedAlert {
+    let alert = alert_from_detection(&detection("r", Level::High, &[], event), event);
+    let decision = TriageDecision {
+        alert: alert.id.clone(),
+        group: "g".into(),
+        duplicate_of: duplicate_of.cloned(),
+        score: 70,
+        verdict: Verdict::Investigate,
+        reasons: vec![],
+        new_on_host: false,
+    };
+    TriagedAlert { alert, decision }
+}
+
+fn message(triaged: Vec<TriagedAlert>) -> Envelope<TeamMessage> {
     Envelope {
         id: EnvelopeId::new(),
         schema_version: <TeamMessage as garrison_bus::Message>::SCHEMA_VERSION,
@@ -191,4 +194,125 @@ async fn investigation_forgets_incidents_no_alert_can_join_any_more() {
         );
     }
     assert_eq!(published, 12, "each alert still became its own incident");
+}
+
+/// The incident `id` among what investigation published.
+fn proposed<'a>(out: &'a [TeamMessage], id: &str) -> &'a Incident {
+    out.iter()
+        .find_map(|message| match message {
+            TeamMessage::IncidentProposed { incident } if incident.id.0 == id => Some(incident),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("{id} not proposed: {out:?}"))
+}
+
+/// How often the incident counted `alert` repeated, `None` when it does not list it.
+fn repeats(incident: &Incident, alert: &AlertId) -> Option<u64> {
+    incident
+        .alerts
+        .iter()
+        .find(|summary| &summary.id == alert)
+        .map(|summary| summary.repeats)
+}
+
+#[tokio::test]
+async fn repeats_count_on_the_incident_holding_their_alert_through_merges_and_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let fresh = || Investigate::new(InvestigateConfig::default(), store.clone(), store.clone());
+    let mut investigate = fresh();
+    let on = |record: u64, host: &str, minute: i64, user: &str| {
+        let mut event = event(record, host, minute, 1, &[("User", user)]);
+        event.user = Some(user.into());
+        event
+    };
+    let (alice, bob) = ("CORP\\alice", "CORP\\bob");
+    // Alice on WS01, Bob on WS02: two incidents.
+    let (a1, b1) = (on(1, "WS01", 0, alice), on(2, "WS02", 1, bob));
+    // Repeats of their alerts, and Alice on WS02, which ties the two together.
+    let (repeat_a, tie, repeat_b) = (
+        on(3, "WS01", 2, alice),
+        on(4, "WS02", 3, alice),
+        on(5, "WS02", 4, bob),
+    );
+    let again_a = on(6, "WS01", 5, alice);
+    // The same alert repeated in another file: listed, so that file is cited too.
+    let mut elsewhere = on(7, "WS01", 6, alice);
+    elsewhere.source.path = Arc::from("WS01-copy.evtx");
+    elsewhere.id = EvidenceId::of(&elsewhere.source);
+    let events = [&a1, &b1, &repeat_a, &tie, &repeat_b, &again_a, &elsewhere].map(Clone::clone);
+    store.put_events(&events).unwrap();
+    let (a, b) = (decided(&a1, None), decided(&b1, None));
+    let (a_id, b_id) = (a.alert.id.clone(), b.alert.id.clone());
+    let incident_a = format!("inc-{:016x}", a1.id.0);
+    let incident_b = format!("inc-{:016x}", b1.id.0);
+    let (repeat_a, repeat_b) = (
+        decided(&repeat_a, Some(&a_id)),
+        decided(&repeat_b, Some(&b_id)),
+    );
+    let (again_a, elsewhere) = (
+        decided(&again_a, Some(&a_id)),
+        decided(&elsewhere, Some(&a_id)),
+    );
+
+    let out = investigate
+        .handle(&message(vec![a, b]), &context())
+        .await
+        .unwrap();
+    assert_eq!(repeats(proposed(&out, &incident_a), &a_id), Some(0));
+    assert_eq!(repeats(proposed(&out, &incident_b), &b_id), Some(0));
+    assert_eq!(investigate.open_cases(), 2);
+
+    // A repeat is counted on its alert, not listed.
+    let out = investigate
+        .handle(&message(vec![repeat_a]), &context())
+        .await
+        .unwrap();
+    let incident = proposed(&out, &incident_a);
+    assert_eq!(
+        (incident.alerts.len(), repeats(incident, &a_id)),
+        (1, Some(1))
+    );
+
+    // Alice on WS02 ties the two together: Bob's incident is merged into Alice's, and a
+    // repeat of Bob's alert in the same message counts there.
+    let out = investigate
+        .handle(&message(vec![decided(&tie, None), repeat_b]), &context())
+        .await
+        .unwrap();
+    assert_eq!(
+        proposed(&out, &incident_b)
+            .superseded_by
+            .as_ref()
+            .map(|id| id.0.as_str()),
+        Some(incident_a.as_str())
+    );
+    let incident = proposed(&out, &incident_a);
+    assert_eq!(
+        (incident.alerts.len(), repeats(incident, &b_id)),
+        (3, Some(1))
+    );
+
+    // Restarted from its checkpoint, it still knows where Alice's alert is.
+    let state = investigate.checkpoint().expect("a checkpoint");
+    let mut investigate = fresh();
+    investigate.restore(&state).unwrap();
+    let out = investigate
+        .handle(&message(vec![again_a]), &context())
+        .await
+        .unwrap();
+    let incident = proposed(&out, &incident_a);
+    assert_eq!(
+        (incident.alerts.len(), repeats(incident, &a_id)),
+        (3, Some(2))
+    );
+    let out = investigate
+        .handle(&message(vec![elsewhere]), &context())
+        .await
+        .unwrap();
+    let incident = proposed(&out, &incident_a);
+    assert_eq!(
+        (incident.alerts.len(), repeats(incident, &a_id)),
+        (4, Some(2))
+    );
 }

@@ -14,8 +14,8 @@ use garrison_model::incident::{
     AlertSummary, EvidenceItem, TimelineEntry, Verification, VerificationStatus, tactic_rank,
 };
 use garrison_model::{
-    Alert, Assertion, Claim, Disposition, Entity, EntityKind, EvidenceId, Incident, IncidentId,
-    Level, Timestamp,
+    Alert, AlertId, Assertion, Claim, Disposition, Entity, EntityKind, EvidenceId, Incident,
+    IncidentId, Level, Timestamp,
 };
 use garrison_store::{EvidenceStore, IncidentStore, StoredEvent};
 use jiff::SignedDuration;
@@ -23,6 +23,7 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+mod held;
 mod saved;
 mod wording;
 
@@ -90,6 +91,11 @@ pub struct Investigate {
     dirty: BTreeSet<usize>,
     /// With triage in partitions, how far each has got.
     watermark: crate::watermark::Watermark,
+    /// Where the cases' alerts are: alert id -> (case, position among its alerts), in case
+    /// order. Built when first needed after cases were merged, dropped or restored (`None`
+    /// until then), kept up as alerts join: a flood of repeats finds the alert each repeats
+    /// at once instead of reading every alert held.
+    held: Option<HashMap<AlertId, Vec<(usize, usize)>>>,
 }
 
 /// Open cases kept at most while a partition lags: beyond it, cases are closed by the newest
@@ -113,6 +119,7 @@ impl Investigate {
             starts: RefCell::new(HashMap::new()),
             dirty: BTreeSet::new(),
             watermark: crate::watermark::Watermark::new(config.partitions),
+            held: None,
             config,
         }
     }
@@ -181,9 +188,13 @@ impl Investigate {
         let horizon = newest
             .checked_sub(self.config.link_window * 2)
             .unwrap_or(newest);
+        let before = self.cases.len();
         self.cases.retain(|case| {
             case.superseded_by.is_none() && case.last.is_none_or(|last| last >= horizon)
         });
+        if self.cases.len() < before {
+            self.held = None;
+        }
     }
 
     /// The open incidents `alert` belongs with: close in time, and on the same host, or by the
@@ -219,6 +230,7 @@ impl Investigate {
 
     /// Moves every alert of `from` into `into`; `from` now points to `into`.
     fn merge(&mut self, into: usize, from: usize) {
+        self.held = None;
         let taken = std::mem::take(&mut self.cases[from].alerts);
         let repeats = std::mem::take(&mut self.cases[from].repeats);
         let (hosts, users, indicators) = {
@@ -697,17 +709,8 @@ impl Investigate {
         // incident lists each alert once however often it fired there, and stays the same size
         // under a flood of repeats. A repeat from elsewhere is listed, so every source stays
         // cited.
-        let same_stream = |held: &Alert| {
-            held.source.path == alert.source.path && held.source.member == alert.source.member
-        };
         if let Some(first) = &decision.duplicate_of
-            && let Some(index) = self.cases.iter().position(|case| {
-                case.superseded_by.is_none()
-                    && case
-                        .alerts
-                        .iter()
-                        .any(|(held, _)| &held.id == first && same_stream(held))
-            })
+            && let Some(index) = self.case_holding(first, alert)
         {
             let case = &mut self.cases[index];
             let entry = case.repeats.entry(first.clone()).or_default();
@@ -765,11 +768,16 @@ impl Investigate {
                 self.cases.len() - 1
             }
         };
-        let case = &mut self.cases[index];
-        if case.alerts.iter().any(|(known, _)| known.id == alert.id) && outputs.is_empty() {
+        let known = self
+            .held()
+            .get(&alert.id)
+            .is_some_and(|places| places.iter().any(|&(case, _)| case == index));
+        if known && outputs.is_empty() {
             return Ok(Vec::new());
         }
-        if !case.alerts.iter().any(|(known, _)| known.id == alert.id) {
+        if !known {
+            self.hold(index, alert, decision);
+            let case = &mut self.cases[index];
             if let Some(host) = &alert.host {
                 case.hosts.insert(host.to_lowercase());
             }
@@ -782,7 +790,6 @@ impl Investigate {
                 (first, at) => first.or(at),
             };
             case.last = case.last.max(alert.timestamp);
-            case.alerts.push((alert.clone(), decision.clone()));
         }
         self.dirty.insert(index);
         Ok(outputs)

@@ -46,6 +46,7 @@ impl Investigate {
             return Err("a changed case that does not exist".into());
         }
         self.cases = saved.cases;
+        self.held = None;
         self.dirty = saved.dirty;
         // Saved with other partitions (the deployment changed): every partition starts over.
         self.watermark = match saved.watermark.partitions() == self.config.partitions.max(1) {
