@@ -206,6 +206,22 @@ fn proposed<'a>(out: &'a [TeamMessage], id: &str) -> &'a Incident {
         .unwrap_or_else(|| panic!("{id} not proposed: {out:?}"))
 }
 
+/// Incident `id` as investigation publishes it after `triaged`: how many alerts it lists, and
+/// how often it counted `alert` repeated.
+async fn after(
+    investigate: &mut Investigate,
+    triaged: Vec<TriagedAlert>,
+    id: &str,
+    alert: &AlertId,
+) -> (usize, Option<u64>) {
+    let out = investigate
+        .handle(&message(triaged), &context())
+        .await
+        .unwrap();
+    let incident = proposed(&out, id);
+    (incident.alerts.len(), repeats(incident, alert))
+}
+
 /// How often the incident counted `alert` repeated, `None` when it does not list it.
 fn repeats(incident: &Incident, alert: &AlertId) -> Option<u64> {
     incident
@@ -264,15 +280,8 @@ async fn repeats_count_on_the_incident_holding_their_alert_through_merges_and_re
     assert_eq!(investigate.open_cases(), 2);
 
     // A repeat is counted on its alert, not listed.
-    let out = investigate
-        .handle(&message(vec![repeat_a]), &context())
-        .await
-        .unwrap();
-    let incident = proposed(&out, &incident_a);
-    assert_eq!(
-        (incident.alerts.len(), repeats(incident, &a_id)),
-        (1, Some(1))
-    );
+    let counted = after(&mut investigate, vec![repeat_a], &incident_a, &a_id).await;
+    assert_eq!(counted, (1, Some(1)));
 
     // Alice on WS02 ties the two together: Bob's incident is merged into Alice's, and a
     // repeat of Bob's alert in the same message counts there.
@@ -297,22 +306,8 @@ async fn repeats_count_on_the_incident_holding_their_alert_through_merges_and_re
     let state = investigate.checkpoint().expect("a checkpoint");
     let mut investigate = fresh();
     investigate.restore(&state).unwrap();
-    let out = investigate
-        .handle(&message(vec![again_a]), &context())
-        .await
-        .unwrap();
-    let incident = proposed(&out, &incident_a);
-    assert_eq!(
-        (incident.alerts.len(), repeats(incident, &a_id)),
-        (3, Some(2))
-    );
-    let out = investigate
-        .handle(&message(vec![elsewhere]), &context())
-        .await
-        .unwrap();
-    let incident = proposed(&out, &incident_a);
-    assert_eq!(
-        (incident.alerts.len(), repeats(incident, &a_id)),
-        (4, Some(2))
-    );
+    let counted = after(&mut investigate, vec![again_a], &incident_a, &a_id).await;
+    assert_eq!(counted, (3, Some(2)));
+    let counted = after(&mut investigate, vec![elsewhere], &incident_a, &a_id).await;
+    assert_eq!(counted, (4, Some(2)));
 }
