@@ -192,6 +192,14 @@ async fn investigation_forgets_incidents_no_alert_can_join_any_more() {
             "hour {hour}: {}",
             investigate.open_cases()
         );
+        // A repeat a minute later counts on this incident, whatever was forgotten before it.
+        let repeat = common::event(200 + hour, "WS09", minute + 1, 1, &[]);
+        store.put_events(std::slice::from_ref(&repeat)).unwrap();
+        let first = decided(&event, None).alert.id;
+        let incident = format!("inc-{:016x}", event.id.0);
+        let repeated = vec![decided(&repeat, Some(&first))];
+        let counted = after(&mut investigate, repeated, &incident, &first).await;
+        assert_eq!(counted, (1, Some(1)), "hour {hour}");
     }
     assert_eq!(published, 12, "each alert still became its own incident");
 }
