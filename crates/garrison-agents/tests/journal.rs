@@ -3,7 +3,7 @@
 //! a redelivered message the journal holds is skipped.
 
 use garrison_agents::{Agent, AgentError, AgentSpec, Clock, Context, RuntimeBuilder};
-use garrison_bus::{Bus, Envelope, InProcessBus, KeyRing, Lineage, Message};
+use garrison_bus::{Bus, Envelope, EnvelopeId, InProcessBus, KeyRing, Lineage, Message};
 use garrison_store::{Journal, JournalEntry, SqliteStore, StoreError};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -120,6 +120,10 @@ struct Summer {
     total: u64,
     replayed: Arc<AtomicUsize>,
     checkpoints: bool,
+    /// Answers only once nothing more is queued (or on its tick), as investigation does.
+    defers: bool,
+    /// Added since the total was last answered.
+    pending: bool,
 }
 
 impl Agent<Msg> for Summer {
@@ -151,7 +155,18 @@ impl Agent<Msg> for Summer {
             tokio::time::sleep(SUMMER_ACK_WAIT * 5 / 2).await;
         }
         self.total += n;
-        Ok(vec![Msg::Total { total: self.total }])
+        self.pending = self.defers && context.backlog > 0;
+        Ok(match self.pending {
+            true => Vec::new(),
+            false => vec![Msg::Total { total: self.total }],
+        })
+    }
+
+    async fn tick(&mut self, _: &Context) -> Result<Vec<Msg>, AgentError> {
+        Ok(match std::mem::take(&mut self.pending) {
+            true => vec![Msg::Total { total: self.total }],
+            false => Vec::new(),
+        })
     }
 }
 
@@ -179,8 +194,17 @@ struct Run {
     replayed: Arc<AtomicUsize>,
 }
 
+/// How the summer runs besides its journal.
+#[derive(Default, Clone, Copy)]
+struct Summing {
+    /// Saves its state every this many messages (0: never).
+    checkpoint_every: u64,
+    /// Holds its answer back while more is queued, answering on its tick.
+    defers: bool,
+}
+
 async fn start(ring: Arc<KeyRing>, journal: Arc<MemoryJournal>, audit: Arc<SqliteStore>) -> Run {
-    start_saving(ring, journal, audit, 0).await
+    start_summing(ring, journal, audit, Summing::default()).await
 }
 
 /// As [`start`], the summer saving its state every `checkpoint_every` messages (0: never).
@@ -190,6 +214,23 @@ async fn start_saving(
     audit: Arc<SqliteStore>,
     checkpoint_every: u64,
 ) -> Run {
+    let summing = Summing {
+        checkpoint_every,
+        ..Summing::default()
+    };
+    start_summing(ring, journal, audit, summing).await
+}
+
+async fn start_summing(
+    ring: Arc<KeyRing>,
+    journal: Arc<MemoryJournal>,
+    audit: Arc<SqliteStore>,
+    summing: Summing,
+) -> Run {
+    let Summing {
+        checkpoint_every,
+        defers,
+    } = summing;
     let bus = InProcessBus::new();
     let mut builder = RuntimeBuilder::<_, Msg>::new(bus.clone(), audit, Arc::new(FixedClock))
         .with_key_ring(ring, "test")
@@ -203,12 +244,15 @@ async fn start_saving(
                 stateful: true,
                 checkpoint_every,
                 ack_wait: Some(SUMMER_ACK_WAIT),
+                tick: defers.then_some(Duration::from_millis(20)),
                 ..AgentSpec::new("summer", vec![Kind::Number], vec![Kind::Total])
             },
             move || Summer {
                 total: 0,
                 replayed: counter.clone(),
                 checkpoints: checkpoint_every > 0,
+                defers,
+                pending: false,
             },
         )
         .unwrap();
@@ -245,7 +289,7 @@ fn fixture() -> (
 }
 
 /// Raises `numbers`, one message each; their ids.
-async fn publish(run: &Run, numbers: &[u64]) -> Vec<garrison_bus::EnvelopeId> {
+async fn publish(run: &Run, numbers: &[u64]) -> Vec<EnvelopeId> {
     let mut ids = Vec::new();
     for &n in numbers {
         ids.extend(
@@ -259,7 +303,7 @@ async fn publish(run: &Run, numbers: &[u64]) -> Vec<garrison_bus::EnvelopeId> {
 }
 
 /// The message `id` raising `n`, sent again by the source.
-fn resent(ring: &KeyRing, id: garrison_bus::EnvelopeId, n: u64) -> garrison_bus::SignedEnvelope {
+fn resent(ring: &KeyRing, id: EnvelopeId, n: u64) -> garrison_bus::SignedEnvelope {
     ring.keys("source", "test-1")
         .unwrap()
         .seal_as(id, Msg::Number { n }, Lineage::start(), FixedClock.now())
@@ -368,4 +412,33 @@ async fn a_handler_slower_than_its_ack_wait_keeps_its_message() {
         .find(|consumer| consumer.name == "summer")
         .unwrap();
     assert_eq!((summer.expired, summer.acked), (0, 2));
+}
+
+#[tokio::test]
+async fn what_an_owner_held_back_when_it_died_is_answered_by_the_next() {
+    let (_dir, ring, audit, journal) = fixture();
+    // An owner handled three in a burst, holding its answer back while more were queued,
+    // and died before answering.
+    for n in [1, 2, 3] {
+        let sealed = resent(&ring, EnvelopeId::new(), n);
+        let entry = JournalEntry {
+            id: sealed.id.to_string(),
+            subject: sealed.subject,
+            sender: sealed.sender.to_string(),
+            body: sealed.body,
+            signature: sealed.signature.to_vec(),
+        };
+        assert!(journal.record("summer", &entry).unwrap());
+    }
+
+    let defers = Summing {
+        defers: true,
+        ..Summing::default()
+    };
+    let run = start_summing(ring, journal, audit, defers).await;
+    // Handled again without answering, then answered once.
+    assert_eq!(totals_reach(&run, 1).await, [6]);
+    assert_eq!(run.replayed.load(Ordering::SeqCst), 3);
+    publish(&run, &[4]).await;
+    assert_eq!(totals_reach(&run, 2).await, [6, 10]);
 }

@@ -89,7 +89,9 @@ where
                 agent: instance.keys.id().clone(),
                 attempt: 1,
                 clock: instance.shared.clock.clone(),
-                backlog: if last { 0 } else { PAGE },
+                // Never 0: what an agent holds back until its queue is empty (which the owner
+                // that died may not have sent) is answered after the replay, not discarded.
+                backlog: PAGE,
                 replaying: true,
             };
             let _ = agent.handle(&envelope, &context).await;

@@ -89,7 +89,8 @@ pub struct Context {
     /// Which delivery of the message this is (1 the first time).
     pub attempt: u32,
     pub clock: Arc<dyn Clock>,
-    /// Messages still queued for this agent: more work is coming right away.
+    /// Messages still queued for this agent: more work is coming right away. Never 0 while
+    /// replaying: what an agent holds back for the end of a burst is answered after.
     pub backlog: usize,
     /// The message was handled before, by an instance whose state is being rebuilt: answers
     /// are discarded, and side effects (audit entries) were made the first time.
