@@ -4,13 +4,18 @@
 //! partitions shared by 1, 2 and 4 triage processes (the stateful role that scales by
 //! partitions), and with Sigma correlation rules run by 2 correlate processes sharing their 4
 //! partitions (`[agents] correlate = true`). Wall time of the whole run
-//! (hunting, evidence to the store, the team until it settles), throughput, and the peak memory
-//! of the process raising the alerts.
+//! (hunting, evidence to the store, the team until it settles), throughput, the deepest queue
+//! a consumer had on the bus (messages waiting in its stream, sampled), and the peak memory of
+//! the process raising the alerts: a slow consumer makes its stream grow, not that memory.
 
 use crate::chaos_engines::{Engines, open_to_others};
 use crate::{ExitCode, Failure};
+use garrison_agents::messages::{TeamKind, TeamMessage};
+use garrison_bus::Message;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, clap::Args)]
@@ -45,6 +50,9 @@ struct Run {
     incidents: u64,
     /// Peak resident memory of the process raising the alerts, bytes.
     peak: u64,
+    /// The deepest queue sampled on the bus: messages a consumer had waiting or unacked, and
+    /// its name (`None` embedded).
+    deepest: Option<(u64, String)>,
 }
 
 pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
@@ -83,6 +91,7 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
         &binary,
         &["--state", path(&state)],
         &inputs,
+        None,
     )?);
     let mut deployments = 0;
     let mut deployment = |keys: bool,
@@ -116,6 +125,7 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
         &binary,
         &["--distributed", path(&config)],
         &inputs,
+        Some(&config),
     )?);
     remove(&config);
     let shapes = [
@@ -145,6 +155,7 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
             &binary,
             &["--distributed", path(&config), "--external-agents"],
             &inputs,
+            Some(&config),
         );
         stop_agents(agents);
         remove(&config);
@@ -152,12 +163,16 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
     }
     let embedded = runs[0].seconds;
     println!(
-        "{:<58} {:>8} {:>9} {:>9} {:>8} {:>6} {:>9}",
+        "{:<58} {:>8} {:>9} {:>9} {:>8} {:>6} {:>9}  deepest queue",
         "run", "seconds", "events/s", "alerts/s", "x embed", "incid.", "peak MB"
     );
     for run in &runs {
+        let deepest = match &run.deepest {
+            Some((depth, consumer)) => format!("{depth:>6} {consumer}"),
+            None => format!("{:>6}", "-"),
+        };
         println!(
-            "{:<58} {:>8.2} {:>9.0} {:>9.1} {:>8.2} {:>6} {:>9.0}",
+            "{:<58} {:>8.2} {:>9.0} {:>9.1} {:>8.2} {:>6} {:>9.0}  {deepest}",
             run.label,
             run.seconds,
             run.events as f64 / run.seconds,
@@ -186,14 +201,17 @@ fn path(path: &Path) -> &str {
     path.to_str().unwrap_or_default()
 }
 
-/// Runs `garrison investigate` with `store` arguments, sampling its peak memory.
+/// Runs `garrison investigate` with `store` arguments, sampling its peak memory and, for the
+/// deployment `config` names, the queues on its bus.
 fn measure(
     label: &str,
     binary: &Path,
     store: &[&str],
     inputs: &[std::ffi::OsString],
+    config: Option<&Path>,
 ) -> Result<Run, Failure> {
     eprintln!("bench: {label}");
+    let queues = config.map(QueueWatch::start).transpose()?;
     let started = Instant::now();
     let mut child = Command::new(binary)
         .args(["investigate", "--quiet"])
@@ -216,6 +234,7 @@ fn measure(
         std::thread::sleep(Duration::from_millis(20));
     };
     let seconds = started.elapsed().as_secs_f64();
+    let deepest = queues.map(QueueWatch::stop).transpose()?.flatten();
     if !status.success() {
         return Err(Failure::Internal(format!(
             "{label}: investigate failed ({status})"
@@ -235,7 +254,58 @@ fn measure(
         events: stat("events"),
         incidents: stat("incidents"),
         peak,
+        deepest,
     })
+}
+
+/// Samples a deployment's consumers on the bus while a run lasts, keeping the deepest queue.
+struct QueueWatch {
+    stop: Arc<AtomicBool>,
+    sampler: std::thread::JoinHandle<Result<Option<(u64, String)>, Failure>>,
+}
+
+impl QueueWatch {
+    /// How often the consumers are read (three requests to the server each time).
+    const EVERY: Duration = Duration::from_millis(200);
+
+    fn start(config: &Path) -> Result<QueueWatch, Failure> {
+        let deployment = crate::distributed::Distributed::load(config)?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let sampler = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| Failure::Internal(error.to_string()))?;
+            runtime.block_on(async {
+                let bus = deployment.connect_bus("garrison bench").await?;
+                let subjects: Vec<&str> = TeamKind::ALL
+                    .iter()
+                    .map(|kind| TeamMessage::subject(*kind))
+                    .collect();
+                let mut deepest: Option<(u64, String)> = None;
+                while !stopped.load(Ordering::Relaxed) {
+                    // Before the run declares its streams there is nothing to read.
+                    for state in bus.consumers(&subjects).await.unwrap_or_default() {
+                        let depth = state.pending + state.unacked;
+                        if deepest.as_ref().is_none_or(|(most, _)| depth > *most) {
+                            deepest = Some((depth, state.name));
+                        }
+                    }
+                    tokio::time::sleep(Self::EVERY).await;
+                }
+                Ok(deepest)
+            })
+        });
+        Ok(QueueWatch { stop, sampler })
+    }
+
+    fn stop(self) -> Result<Option<(u64, String)>, Failure> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.sampler
+            .join()
+            .map_err(|_| Failure::Internal("the queue sampler panicked".into()))?
+    }
 }
 
 /// The peak resident memory of a running child (Linux), bytes.
