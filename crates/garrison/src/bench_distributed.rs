@@ -50,9 +50,8 @@ struct Run {
     incidents: u64,
     /// Peak resident memory of the process raising the alerts, bytes.
     peak: u64,
-    /// The deepest queue sampled on the bus: messages a consumer had waiting or unacked, and
-    /// its name (`None` embedded).
-    deepest: Option<(u64, String)>,
+    /// The deepest queue sampled on the bus (`None` embedded).
+    deepest: Deepest,
 }
 
 pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
@@ -258,10 +257,14 @@ fn measure(
     })
 }
 
+/// The deepest queue sampled: messages one consumer had waiting or unacked, and its name.
+type Deepest = Option<(u64, String)>;
+
 /// Samples a deployment's consumers on the bus while a run lasts, keeping the deepest queue.
 struct QueueWatch {
     stop: Arc<AtomicBool>,
-    sampler: std::thread::JoinHandle<Result<Option<(u64, String)>, Failure>>,
+    /// Taken when the watch is stopped.
+    sampler: Option<std::thread::JoinHandle<Result<Deepest, Failure>>>,
 }
 
 impl QueueWatch {
@@ -273,17 +276,14 @@ impl QueueWatch {
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
         let sampler = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .map_err(|error| Failure::Internal(error.to_string()))?;
+            let runtime = crate::current_thread_runtime()?;
             runtime.block_on(async {
                 let bus = deployment.connect_bus("garrison bench").await?;
                 let subjects: Vec<&str> = TeamKind::ALL
                     .iter()
                     .map(|kind| TeamMessage::subject(*kind))
                     .collect();
-                let mut deepest: Option<(u64, String)> = None;
+                let mut deepest: Deepest = None;
                 while !stopped.load(Ordering::Relaxed) {
                     // Before the run declares its streams there is nothing to read.
                     for state in bus.consumers(&subjects).await.unwrap_or_default() {
@@ -297,14 +297,26 @@ impl QueueWatch {
                 Ok(deepest)
             })
         });
-        Ok(QueueWatch { stop, sampler })
+        Ok(QueueWatch {
+            stop,
+            sampler: Some(sampler),
+        })
     }
 
-    fn stop(self) -> Result<Option<(u64, String)>, Failure> {
+    fn stop(mut self) -> Result<Deepest, Failure> {
         self.stop.store(true, Ordering::Relaxed);
-        self.sampler
-            .join()
-            .map_err(|_| Failure::Internal("the queue sampler panicked".into()))?
+        match self.sampler.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(deepest)) => deepest,
+            Some(Err(_)) => Err(Failure::Internal("the queue sampler panicked".into())),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Drop for QueueWatch {
+    /// A run that ends early (its child could not be started or waited for) stops sampling too.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 

@@ -284,16 +284,12 @@ impl Distributed {
         self.open_store()?
             .drop_schema()
             .map_err(|error| Failure::Store(error.to_string()))?;
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|error| Failure::Internal(error.to_string()))?
-            .block_on(async {
-                let bus = self.connect_bus("garrison cleanup").await?;
-                bus.purge_all(&team_families())
-                    .await
-                    .map_err(|error| Failure::Internal(format!("NATS: {error}")))
-            })
+        crate::current_thread_runtime()?.block_on(async {
+            let bus = self.connect_bus("garrison cleanup").await?;
+            bus.purge_all(&team_families())
+                .await
+                .map_err(|error| Failure::Internal(format!("NATS: {error}")))
+        })
     }
 
     pub async fn connect_bus(&self, name: &str) -> Result<JetStreamBus, Failure> {

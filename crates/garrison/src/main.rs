@@ -134,6 +134,15 @@ pub enum Failure {
     Internal(String),
 }
 
+/// A tokio runtime on the calling thread, for a command's few awaits (a bus round trip, a
+/// connector call).
+pub(crate) fn current_thread_runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| Failure::Internal(error.to_string()))
+}
+
 impl Failure {
     fn code(&self) -> u8 {
         match self {

@@ -597,10 +597,7 @@ fn report(key: &str, answer: &Answer) -> Result<(), Failure> {
 }
 
 fn run_ready(responder: &Responder) -> Result<(), Failure> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| Failure::Internal(error.to_string()))?;
+    let runtime = crate::current_thread_runtime()?;
     let stale_after = responder.stale_after();
     let (expired, recovered, carried) = runtime
         .block_on(async {
@@ -620,10 +617,7 @@ fn run_ready(responder: &Responder) -> Result<(), Failure> {
 fn rollback(args: DecideArgs) -> Result<crate::ExitCode, Failure> {
     let actor = person(&args.actor);
     let responder = open_responder(&args.store, &args.response, &args.inventory, &actor)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|error| Failure::Internal(error.to_string()))?;
+    let runtime = crate::current_thread_runtime()?;
     let answer = runtime
         .block_on(responder.rollback(&args.key, &SystemClock))
         .map_err(Failure::Internal)?;
