@@ -51,6 +51,10 @@ pub struct AgentArgs {
     pub no_bundled: bool,
     #[command(flatten)]
     pub response: crate::respond::ResponseArgs,
+    /// Append when report first stored each alert in an incident (`garrison bench
+    /// distributed` measures latency with it).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub latency_log: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -187,7 +191,12 @@ pub fn run(args: AgentArgs) -> Result<ExitCode, Failure> {
         } else {
             None
         };
+        let observer = match &args.latency_log {
+            Some(path) => Some(crate::latency::LatencyLog::open(path)?.observer()),
+            None => None,
+        };
         let mut config = TeamConfig {
+            observer,
             partitions: distributed.partitions,
             responder,
             correlator,

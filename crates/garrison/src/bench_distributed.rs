@@ -3,11 +3,17 @@
 //! verify instances (the stateless role that scales by instances), then with triage cut into 4
 //! partitions shared by 1, 2 and 4 triage processes (the stateful role that scales by
 //! partitions), and with Sigma correlation rules run by 2 correlate processes sharing their 4
-//! partitions (`[agents] correlate = true`). Wall time of the whole run
-//! (hunting, evidence to the store, the team until it settles), throughput, the deepest queue
-//! a consumer had on the bus (messages waiting in its stream, sampled), and the peak memory of
-//! the process raising the alerts: a slow consumer makes its stream grow, not that memory.
+//! partitions (`[agents] correlate = true`).
+//!
+//! Each setup runs twice, on a deployment of its own each time. First with every alert raised
+//! at once: wall time of the whole run (hunting, evidence to the store, the team until it
+//! settles), throughput, the deepest queue a consumer had on the bus (messages waiting in its
+//! stream, sampled), and the peak memory of the process raising the alerts: a slow consumer
+//! makes its stream grow, not that memory. Then with the alerts raised at a steady pace:
+//! alert-to-incident latency percentiles, from when the raising process published each alert
+//! to when the process running report first stored it in an incident ([`crate::latency`]).
 
+use crate::bench::percentile;
 use crate::chaos_engines::{Engines, open_to_others};
 use crate::{ExitCode, Failure};
 use garrison_agents::messages::{TeamKind, TeamMessage};
@@ -39,11 +45,14 @@ pub struct BenchDistributedArgs {
     /// Generated workload: background events per second.
     #[arg(long, default_value_t = 20.0)]
     pub rate: f64,
+    /// Latency runs raise the alerts over this many seconds (default: twice the embedded
+    /// run's time, a pace the embedded mode keeps up with).
+    #[arg(long, value_name = "SECONDS")]
+    pub pace: Option<f64>,
 }
 
 /// One measured run.
 struct Run {
-    label: String,
     seconds: f64,
     alerts: u64,
     events: u64,
@@ -52,6 +61,48 @@ struct Run {
     peak: u64,
     /// The deepest queue sampled on the bus (`None` embedded).
     deepest: Deepest,
+    /// Alert-to-incident latencies, milliseconds, sorted (paced runs).
+    latencies: Vec<f64>,
+}
+
+/// Where a workload runs.
+#[derive(Clone, Copy)]
+enum Setup {
+    /// In-process bus, SQLite.
+    Embedded,
+    /// The team in the process raising the alerts, on JetStream and PostgreSQL.
+    OneProcess,
+    /// The agents as processes.
+    Agents(Shape),
+}
+
+impl Setup {
+    fn label(self) -> String {
+        match self {
+            Setup::Embedded => "embedded (in-process bus, SQLite)".into(),
+            Setup::OneProcess => "distributed, team in one process (JetStream, PostgreSQL)".into(),
+            Setup::Agents(shape) => match (shape.triage, shape.correlate) {
+                (0, _) => format!("agents as processes, verify x{}", shape.verify),
+                (triage, 0) => {
+                    format!("agents as processes, 4 triage partitions, triage x{triage}")
+                }
+                (triage, correlate) => {
+                    format!("4 partitions, triage x{triage}, correlate x{correlate}")
+                }
+            },
+        }
+    }
+}
+
+/// What every run shares.
+struct Bench {
+    binary: PathBuf,
+    work: tempfile::TempDir,
+    engines: Engines,
+    /// What every run reads: the format, when given, then the inputs.
+    inputs: Vec<std::ffi::OsString>,
+    /// Runs so far (each has a deployment, state and logs of its own).
+    runs: usize,
 }
 
 pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
@@ -74,7 +125,6 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
     } else {
         args.inputs.clone()
     };
-    // What every run reads: the format, when given, then the inputs.
     let inputs: Vec<std::ffi::OsString> = args
         .from
         .iter()
@@ -82,28 +132,173 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
         .chain(inputs.iter().map(|input| input.clone().into_os_string()))
         .collect();
     let engines = Engines::start(work.path(), args.nats.clone(), args.postgres.clone())?;
-    let mut runs = Vec::new();
+    crate::agent::keys(crate::agent::KeysCommand::Init {
+        dir: work.path().join("keys"),
+    })?;
+    let mut bench = Bench {
+        binary,
+        work,
+        engines,
+        inputs,
+        runs: 0,
+    };
 
-    let state = work.path().join("embedded");
-    runs.push(measure(
-        "embedded (in-process bus, SQLite)",
-        &binary,
-        &["--state", path(&state)],
-        &inputs,
-        None,
-    )?);
-    let mut deployments = 0;
-    let mut deployment = |keys: bool,
-                          partitions: u32,
-                          correlate: bool|
-     -> Result<PathBuf, Failure> {
-        deployments += 1;
-        let name = format!("bench_{}_{deployments}", std::process::id());
-        let config = work.path().join(format!("{name}.toml"));
+    let mut setups = vec![Setup::Embedded, Setup::OneProcess];
+    setups.extend(
+        [
+            (1, 0, 0),
+            (2, 0, 0),
+            (4, 0, 0),
+            (1, 1, 0),
+            (1, 2, 0),
+            (1, 4, 0),
+            (1, 2, 2),
+        ]
+        .map(|(verify, triage, correlate)| {
+            Setup::Agents(Shape {
+                verify,
+                triage,
+                correlate,
+            })
+        }),
+    );
+    // Throughput: everything raised at once.
+    let mut runs = Vec::new();
+    for setup in &setups {
+        runs.push(bench.measure(*setup, None)?);
+    }
+    // Latency: the same alerts raised at a steady pace the embedded mode keeps up with.
+    let embedded = runs[0].seconds;
+    let pace = args.pace.unwrap_or((2.0 * embedded).ceil());
+    eprintln!("bench: latency runs raise the alerts over {pace} s");
+    let mut paced = Vec::new();
+    for setup in &setups {
+        let run = bench.measure(*setup, Some(pace))?;
+        paced.push(run);
+    }
+
+    println!(
+        "{:<58} {:>8} {:>9} {:>9} {:>8} {:>6} {:>9} {:>8} {:>8}  deepest queue",
+        "run",
+        "seconds",
+        "events/s",
+        "alerts/s",
+        "x embed",
+        "incid.",
+        "peak MB",
+        "p50 ms",
+        "p99 ms"
+    );
+    for ((setup, run), paced) in setups.iter().zip(&runs).zip(&paced) {
+        let deepest = match &run.deepest {
+            Some((depth, consumer)) => format!("{depth:>6} {consumer}"),
+            None => format!("{:>6}", "-"),
+        };
+        println!(
+            "{:<58} {:>8.2} {:>9.0} {:>9.1} {:>8.2} {:>6} {:>9.0} {:>8.0} {:>8.0}  {deepest}",
+            setup.label(),
+            run.seconds,
+            run.events as f64 / run.seconds,
+            run.alerts as f64 / run.seconds,
+            run.seconds / embedded,
+            run.incidents,
+            run.peak as f64 / 1e6,
+            percentile(&paced.latencies, 50.0),
+            percentile(&paced.latencies, 99.0),
+        );
+        if paced.incidents != run.incidents {
+            eprintln!(
+                "bench: {}: {} incidents when paced, {} at once",
+                setup.label(),
+                paced.incidents,
+                run.incidents
+            );
+        }
+    }
+    let measured = paced
+        .iter()
+        .map(|run| run.latencies.len())
+        .min()
+        .unwrap_or(0);
+    println!(
+        "p50/p99: alert raised to first stored in an incident, alerts over {pace} s \
+         ({measured} or more alerts measured per run; dismissed alerts are in none)"
+    );
+    Ok(ExitCode::Success)
+}
+
+impl Bench {
+    /// Runs the workload on `setup`, everything at once or raised over `pace` seconds (its
+    /// latency measured), on a deployment of its own.
+    fn measure(&mut self, setup: Setup, pace: Option<f64>) -> Result<Run, Failure> {
+        self.runs += 1;
+        let n = self.runs;
+        let pace_args: Vec<String> = match pace {
+            Some(seconds) => vec!["--pace".into(), seconds.to_string()],
+            None => Vec::new(),
+        };
+        let logs = [
+            self.work.path().join(format!("latency-{n}-raised.tsv")),
+            self.work.path().join(format!("latency-{n}-report.tsv")),
+        ];
+        let mut store: Vec<String> = Vec::new();
+        if pace.is_some() {
+            store.extend(["--latency-log".into(), path(&logs[0]).into()]);
+        }
+        store.extend(pace_args);
+        let label = setup.label();
+        let run = match setup {
+            Setup::Embedded => {
+                let state = self.work.path().join(format!("embedded-{n}"));
+                store.extend(["--state".into(), path(&state).into()]);
+                measure(&label, &self.binary, &store, &self.inputs, None)
+            }
+            Setup::OneProcess => {
+                let config = self.deployment(n, false, 1, false)?;
+                store.extend(["--distributed".into(), path(&config).into()]);
+                let run = measure(&label, &self.binary, &store, &self.inputs, Some(&config));
+                remove(&config);
+                run
+            }
+            Setup::Agents(shape) => {
+                let partitions = if shape.triage > 0 { 4 } else { 1 };
+                let config = self.deployment(n, true, partitions, shape.correlate > 0)?;
+                let report_log = pace.is_some().then_some(logs[1].as_path());
+                let agents =
+                    start_agents(&self.binary, &config, shape, self.work.path(), report_log)?;
+                store.extend([
+                    "--distributed".into(),
+                    path(&config).into(),
+                    "--external-agents".into(),
+                ]);
+                let run = measure(&label, &self.binary, &store, &self.inputs, Some(&config));
+                stop_agents(agents);
+                remove(&config);
+                run
+            }
+        };
+        let mut run = run?;
+        if pace.is_some() {
+            run.latencies = crate::latency::latencies(&[&logs[0], &logs[1]])?;
+        }
+        Ok(run)
+    }
+
+    /// A deployment config of its own for run `n`: its own stream prefix and schema, role
+    /// keys when its agents run as processes.
+    fn deployment(
+        &self,
+        n: usize,
+        keys: bool,
+        partitions: u32,
+        correlate: bool,
+    ) -> Result<PathBuf, Failure> {
+        let name = format!("bench_{}_{n}", std::process::id());
+        let config = self.work.path().join(format!("{name}.toml"));
         let mut text = format!(
             "[nats]\nurl = {:?}\nprefix = {name:?}\n\n[postgres]\nurl = {:?}\nschema = {name:?}\n",
-            engines.nats_url(),
-            engines.postgres_url()
+            self.engines.nats_url(),
+            self.engines.postgres_url()
         );
         if keys {
             text.push_str("\n[keys]\ndir = \"keys\"\n");
@@ -113,75 +308,7 @@ pub fn run(args: BenchDistributedArgs) -> Result<ExitCode, Failure> {
         ));
         std::fs::write(&config, text).map_err(|error| Failure::Output(error.to_string()))?;
         Ok(config)
-    };
-    crate::agent::keys(crate::agent::KeysCommand::Init {
-        dir: work.path().join("keys"),
-    })?;
-
-    let config = deployment(false, 1, false)?;
-    runs.push(measure(
-        "distributed, team in one process (JetStream, PostgreSQL)",
-        &binary,
-        &["--distributed", path(&config)],
-        &inputs,
-        Some(&config),
-    )?);
-    remove(&config);
-    let shapes = [
-        (1, 0, 0),
-        (2, 0, 0),
-        (4, 0, 0),
-        (1, 1, 0),
-        (1, 2, 0),
-        (1, 4, 0),
-        (1, 2, 2),
-    ];
-    for (verify, triage, correlate) in shapes {
-        let config = deployment(true, if triage > 0 { 4 } else { 1 }, correlate > 0)?;
-        let shape = Shape {
-            verify,
-            triage,
-            correlate,
-        };
-        let agents = start_agents(&binary, &config, shape, work.path())?;
-        let label = match (triage, correlate) {
-            (0, _) => format!("agents as processes, verify x{verify}"),
-            (_, 0) => format!("agents as processes, 4 triage partitions, triage x{triage}"),
-            _ => format!("4 partitions, triage x{triage}, correlate x{correlate}"),
-        };
-        let run = measure(
-            &label,
-            &binary,
-            &["--distributed", path(&config), "--external-agents"],
-            &inputs,
-            Some(&config),
-        );
-        stop_agents(agents);
-        remove(&config);
-        runs.push(run?);
     }
-    let embedded = runs[0].seconds;
-    println!(
-        "{:<58} {:>8} {:>9} {:>9} {:>8} {:>6} {:>9}  deepest queue",
-        "run", "seconds", "events/s", "alerts/s", "x embed", "incid.", "peak MB"
-    );
-    for run in &runs {
-        let deepest = match &run.deepest {
-            Some((depth, consumer)) => format!("{depth:>6} {consumer}"),
-            None => format!("{:>6}", "-"),
-        };
-        println!(
-            "{:<58} {:>8.2} {:>9.0} {:>9.1} {:>8.2} {:>6} {:>9.0}  {deepest}",
-            run.label,
-            run.seconds,
-            run.events as f64 / run.seconds,
-            run.alerts as f64 / run.seconds,
-            run.seconds / embedded,
-            run.incidents,
-            run.peak as f64 / 1e6
-        );
-    }
-    Ok(ExitCode::Success)
 }
 
 /// Removes a deployment's schema and streams (servers given to the bench are left clean).
@@ -205,7 +332,7 @@ fn path(path: &Path) -> &str {
 fn measure(
     label: &str,
     binary: &Path,
-    store: &[&str],
+    store: &[String],
     inputs: &[std::ffi::OsString],
     config: Option<&Path>,
 ) -> Result<Run, Failure> {
@@ -247,13 +374,13 @@ fn measure(
         serde_json::from_slice(&output).map_err(|error| Failure::Internal(error.to_string()))?;
     let stat = |name: &str| report["stats"][name].as_u64().unwrap_or(0);
     Ok(Run {
-        label: label.to_string(),
         seconds,
         alerts: stat("alerts"),
         events: stat("events"),
         incidents: stat("incidents"),
         peak,
         deepest,
+        latencies: Vec::new(),
     })
 }
 
@@ -345,6 +472,7 @@ fn start_agents(
         correlate,
     }: Shape,
     work: &Path,
+    report_log: Option<&Path>,
 ) -> Result<Vec<Child>, Failure> {
     let mut groups: Vec<Vec<&str>> = match triage {
         0 => vec![vec!["triage", "investigate"]],
@@ -360,13 +488,19 @@ fn start_agents(
     groups.push(vec!["supervisor", "report"]);
     let mut children = Vec::new();
     for (index, roles) in groups.iter().enumerate() {
-        let log = work.join(format!("agent-{verify}-{triage}-{correlate}-{index}.log"));
+        let log = work.join(format!(
+            "agent-{verify}-{triage}-{correlate}-{index}-{}.log",
+            report_log.is_some()
+        ));
         let mut command = Command::new(binary);
         command.arg("agent").arg("--config").arg(config);
         for role in roles {
             command.args(["--role", role]);
         }
         command.args(["--instances", "1"]);
+        if let Some(log) = report_log.filter(|_| roles.contains(&"report")) {
+            command.arg("--latency-log").arg(log);
+        }
         let child = command
             .stdout(Stdio::null())
             .stderr(

@@ -93,6 +93,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode, Failure> {
         },
         external_agents: false,
         pace: None,
+        latency_log: None,
         format: args.format,
         output: args.output,
         threads: None,

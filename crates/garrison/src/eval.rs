@@ -284,6 +284,7 @@ fn replay(
         },
         external_agents: false,
         pace: None,
+        latency_log: None,
         format: ReportFormat::Json,
         output: None,
         threads: args.threads,

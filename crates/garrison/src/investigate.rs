@@ -5,6 +5,7 @@
 
 use crate::evidence_writer::BulkWriter;
 use crate::hunt::{DiagnosticLog, default_threads, hunt_files_keeping};
+use crate::latency::LatencyLog;
 use crate::rules::{RuleSelection, load_rules};
 use crate::settle::{Settles, settle};
 use crate::state::StoreArgs;
@@ -100,6 +101,10 @@ pub struct InvestigateArgs {
     /// pace, as fault tests use).
     #[arg(long, value_name = "SECONDS")]
     pub pace: Option<f64>,
+    /// Append when each alert was raised and, where report runs here, first stored in an
+    /// incident (`garrison bench distributed` measures latency with it).
+    #[arg(long, value_name = "FILE", hide = true)]
+    pub latency_log: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "json")]
     pub format: ReportFormat,
     /// Write incidents here instead of standard output.
@@ -278,7 +283,13 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
     } else {
         None
     };
+    let latency = args
+        .latency_log
+        .as_deref()
+        .map(LatencyLog::open)
+        .transpose()?;
     let mut config = TeamConfig {
+        observer: latency.as_ref().map(LatencyLog::observer),
         partitions: opened.distributed.as_ref().map_or(1, |d| d.partitions),
         responder,
         correlator: Some(SharedCorrelator(Arc::new(
@@ -313,7 +324,16 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
             let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
                 .await
                 .map_err(|error| Failure::Internal(error.to_string()))?;
-            return run_team(bus, team.into(), alerts, Vec::new(), args.pace, None).await;
+            return run_team(
+                bus,
+                team.into(),
+                alerts,
+                Vec::new(),
+                args.pace,
+                None,
+                latency,
+            )
+            .await;
         };
         let bus = distributed.connect_bus("garrison investigate").await?;
         if distributed.keys.is_none() {
@@ -321,7 +341,16 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
             let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
                 .await
                 .map_err(|error| Failure::Internal(error.to_string()))?;
-            return run_team(bus, team.into(), alerts, Vec::new(), args.pace, None).await;
+            return run_team(
+                bus,
+                team.into(),
+                alerts,
+                Vec::new(),
+                args.pace,
+                None,
+                latency,
+            )
+            .await;
         }
         let local: Vec<team::Local> = if args.external_agents {
             Vec::new()
@@ -363,7 +392,16 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
         )
         .await
         .map_err(|error| Failure::Internal(error.to_string()))?;
-        run_team(bus, part.try_into()?, alerts, sightings, args.pace, relay).await
+        run_team(
+            bus,
+            part.try_into()?,
+            alerts,
+            sightings,
+            args.pace,
+            relay,
+            latency,
+        )
+        .await
     })?;
     if args.external_agents {
         // Reported by agents elsewhere: the incidents holding this run's alerts.
@@ -620,21 +658,26 @@ impl<B: garrison_bus::Bus> TryFrom<team::Part<B>> for Running<B> {
 /// the one ahead of it is confirmed.
 const SENT_TOGETHER: usize = 64;
 
-/// Publishes `messages` in order, `group` at a time, each with a lineage of its own.
+/// Publishes `messages` in order, `group` at a time, each with a lineage of its own; writes
+/// the alerts raised to `latency` as each group goes.
 async fn publish_grouped<B: garrison_bus::Bus>(
     detect: &garrison_agents::Publisher<B, TeamMessage>,
     messages: impl Iterator<Item = TeamMessage>,
     group: usize,
+    latency: Option<&LatencyLog>,
 ) -> Result<(), Failure> {
     let mut messages = messages.peekable();
     while messages.peek().is_some() {
+        let group: Vec<TeamMessage> = messages.by_ref().take(group.max(1)).collect();
+        if let Some(latency) = latency {
+            for message in &group {
+                if let TeamMessage::AlertRaised { alerts } = message {
+                    latency.published(alerts);
+                }
+            }
+        }
         detect
-            .publish_all(
-                messages
-                    .by_ref()
-                    .take(group.max(1))
-                    .map(|message| (message, Lineage::start())),
-            )
+            .publish_all(group.into_iter().map(|message| (message, Lineage::start())))
             .await
             .map_err(|error| Failure::Internal(error.to_string()))?;
     }
@@ -650,6 +693,7 @@ async fn run_team<B: Settles>(
     sightings: Vec<SightingRecord>,
     pace: Option<f64>,
     relay: Option<crate::outbox::Relay>,
+    latency: Option<Arc<LatencyLog>>,
 ) -> Result<
     (
         std::collections::BTreeSet<garrison_model::IncidentId>,
@@ -684,14 +728,15 @@ async fn run_team<B: Settles>(
             end: None,
         })
         .chain(end);
-    publish_grouped(&team.detect, messages, SENT_TOGETHER).await?;
+    let latency = latency.as_deref();
+    publish_grouped(&team.detect, messages, SENT_TOGETHER, latency).await?;
     if interval.is_zero() {
         // Each batch one partition's, when triage is partitioned.
         let partitions = team.detect.partitions(TeamKind::AlertRaised);
         let batches = partitioned_alert_batches(alerts, partitions)
             .into_iter()
             .map(|alerts| TeamMessage::AlertRaised { alerts });
-        publish_grouped(&team.detect, batches, SENT_TOGETHER).await?;
+        publish_grouped(&team.detect, batches, SENT_TOGETHER, latency).await?;
     } else {
         let mut alerts = alerts.into_iter();
         let batches = lengths.into_iter().map(|length| TeamMessage::AlertRaised {
@@ -700,7 +745,7 @@ async fn run_team<B: Settles>(
         // Paced: one batch at a time.
         let mut batches = batches.peekable();
         while let Some(batch) = batches.next() {
-            publish_grouped(&team.detect, std::iter::once(batch), 1).await?;
+            publish_grouped(&team.detect, std::iter::once(batch), 1, latency).await?;
             if batches.peek().is_some() {
                 tokio::time::sleep(interval).await;
             }

@@ -20,6 +20,7 @@ mod health;
 mod hunt;
 mod input;
 mod investigate;
+mod latency;
 mod live;
 mod logging;
 mod normalize;

@@ -489,3 +489,106 @@ fn a_console_serves_the_deployments_store_and_hears_what_its_agents_announce() {
     );
     assert!(serve.wait().unwrap().success());
 }
+
+/// A latency log's alerts of `kind` (`published` or `stored`), with the first time of each.
+fn logged(path: &Path, kind: &str) -> std::collections::HashMap<String, u128> {
+    let mut times = std::collections::HashMap::new();
+    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+        let fields: Vec<&str> = line.splitn(3, '\t').collect();
+        assert_eq!(fields.len(), 3, "{line}");
+        if fields[0] == kind {
+            let at: u128 = fields[1].parse().unwrap();
+            let first = times.entry(fields[2].to_string()).or_insert(at);
+            *first = (*first).min(at);
+        }
+    }
+    times
+}
+
+/// Every alert the incidents of an `investigate` report hold.
+fn alerts_held(report: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    report["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|incident| incident["alerts"].as_array().unwrap())
+        .map(|alert| alert["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn latency_logs_time_every_alert_from_raised_to_stored_in_one_process_and_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let linux = workspace().join("samples/linux");
+    // Embedded: one log with both.
+    let log = dir.path().join("embedded.tsv");
+    let state = dir.path().join("state");
+    let report = investigate(
+        &[
+            "--state",
+            state.to_str().unwrap(),
+            "--latency-log",
+            log.to_str().unwrap(),
+        ],
+        &linux,
+    );
+    let held = alerts_held(&report);
+    assert!(!held.is_empty());
+    let (published, stored) = (logged(&log, "published"), logged(&log, "stored"));
+    assert_eq!(
+        published.len() as u64,
+        report["stats"]["alerts"].as_u64().unwrap()
+    );
+    let stored_ids: std::collections::BTreeSet<String> = stored.keys().cloned().collect();
+    assert_eq!(stored_ids, held);
+    for (id, at) in &stored {
+        assert!(published[id] <= *at, "{id} stored before it was raised");
+    }
+
+    // Agents as processes: the raising process logs what it raised, report what it stored.
+    let deployment = Deployment::with_keys();
+    let config = deployment.config.to_str().unwrap();
+    let (raised, reported) = (dir.path().join("raised.tsv"), dir.path().join("report.tsv"));
+    let team = deployment.agent(&["triage", "investigate", "verify"], &[]);
+    let rest = deployment.agent(
+        &["supervisor", "report"],
+        &["--latency-log", reported.to_str().unwrap()],
+    );
+    team.wait_running();
+    rest.wait_running();
+    let report = investigate(
+        &[
+            "--distributed",
+            config,
+            "--external-agents",
+            "--pace",
+            "1",
+            "--latency-log",
+            raised.to_str().unwrap(),
+        ],
+        &linux,
+    );
+    assert_eq!(alerts_held(&report), held);
+    let published = logged(&raised, "published");
+    assert!(
+        logged(&raised, "stored").is_empty(),
+        "report runs elsewhere"
+    );
+    assert_eq!(
+        published.len() as u64,
+        report["stats"]["alerts"].as_u64().unwrap()
+    );
+    let stored = logged(&reported, "stored");
+    assert_eq!(
+        stored
+            .keys()
+            .cloned()
+            .collect::<std::collections::BTreeSet<_>>(),
+        held
+    );
+    for (id, at) in &stored {
+        assert!(published[id] <= *at, "{id} stored before it was raised");
+    }
+    rest.stop();
+    team.stop();
+}

@@ -42,10 +42,9 @@ impl Deployment {
 
     /// Starts `garrison agent` with these roles; its standard error goes to a log file.
     pub fn agent(&self, roles: &[&str], extra: &[&str]) -> Agent {
-        let log =
-            self._dir
-                .path()
-                .join(format!("agent-{}-{}.log", roles.join("-"), extra.join("-")));
+        // Arguments naming files name the log too, without their folders.
+        let named = format!("agent-{}-{}.log", roles.join("-"), extra.join("-"));
+        let log = self._dir.path().join(named.replace('/', "_"));
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_garrison"));
         command.args(["agent", "--config", self.config.to_str().unwrap()]);
         for role in roles {
