@@ -51,6 +51,9 @@ pub struct BenchDistributedArgs {
     pub pace: Option<f64>,
 }
 
+/// Partitions of triage (and correlate) where its processes share them.
+const PARTITIONS: u32 = 4;
+
 /// One measured run.
 struct Run {
     seconds: f64,
@@ -261,7 +264,7 @@ impl Bench {
                 run
             }
             Setup::Agents(shape) => {
-                let partitions = if shape.triage > 0 { 4 } else { 1 };
+                let partitions = if shape.triage > 0 { PARTITIONS } else { 1 };
                 let config = self.deployment(n, true, partitions, shape.correlate > 0)?;
                 let report_log = pace.is_some().then_some(logs[1].as_path());
                 let agents =
@@ -510,16 +513,20 @@ fn start_agents(
             .map_err(|error| Failure::Internal(error.to_string()))?;
         children.push((child, log));
     }
-    // Running once each has said so (and each triage or correlate process owns a partition).
+    // Running once each has said so, and each triage or correlate process owns its share of
+    // the partitions (a handover during a run would be measured as latency).
     let deadline = Instant::now() + Duration::from_secs(30);
     for (index, (_, log)) in children.iter().enumerate() {
-        let ready = |text: &str| {
-            text.contains(" running as ") && (index >= partitioned || text.contains("agent: owns "))
+        let share = match groups[index][0] {
+            _ if index >= partitioned => 0,
+            "triage" => PARTITIONS as usize / triage,
+            _ => PARTITIONS as usize / correlate,
         };
+        let ready = |text: &str| text.contains(" running as ") && owned_partitions(text) == share;
         while !ready(&std::fs::read_to_string(log).unwrap_or_default()) {
             if Instant::now() > deadline {
                 return Err(Failure::Internal(format!(
-                    "an agent did not start; see {}",
+                    "an agent did not start or take its partitions; see {}",
                     log.display()
                 )));
             }
@@ -527,6 +534,19 @@ fn start_agents(
         }
     }
     Ok(children.into_iter().map(|(child, _)| child).collect())
+}
+
+/// How many partitions an agent's log says it owns now.
+fn owned_partitions(log: &str) -> usize {
+    let mut owned = std::collections::BTreeSet::new();
+    for line in log.lines() {
+        if let Some(partition) = line.strip_prefix("agent: owns ") {
+            owned.insert(partition);
+        } else if let Some(rest) = line.strip_prefix("agent: let go of ") {
+            owned.remove(rest.split(':').next().unwrap_or(rest));
+        }
+    }
+    owned.len()
 }
 
 fn stop_agents(agents: Vec<Child>) {

@@ -321,36 +321,12 @@ pub fn run_investigation(args: &InvestigateArgs) -> Result<Investigation, Failur
     let (mut reported, team_stats, dead_letters) = runtime.block_on(async {
         let Some(distributed) = &opened.distributed else {
             let bus = InProcessBus::new();
-            let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
-                .await
-                .map_err(|error| Failure::Internal(error.to_string()))?;
-            return run_team(
-                bus,
-                team.into(),
-                alerts,
-                Vec::new(),
-                args.pace,
-                None,
-                latency,
-            )
-            .await;
+            return run_whole_team(bus, stores, config, alerts, args.pace, latency).await;
         };
         let bus = distributed.connect_bus("garrison investigate").await?;
         if distributed.keys.is_none() {
-            // No role keys: the whole team runs here, with keys of its own.
-            let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
-                .await
-                .map_err(|error| Failure::Internal(error.to_string()))?;
-            return run_team(
-                bus,
-                team.into(),
-                alerts,
-                Vec::new(),
-                args.pace,
-                None,
-                latency,
-            )
-            .await;
+            // No role keys: the whole team runs here.
+            return run_whole_team(bus, stores, config, alerts, args.pace, latency).await;
         }
         let local: Vec<team::Local> = if args.external_agents {
             Vec::new()
@@ -684,6 +660,29 @@ async fn publish_grouped<B: garrison_bus::Bus>(
     Ok(())
 }
 
+/// Starts the whole team on `bus`, with keys of its own, and runs it as [`run_team`] does.
+async fn run_whole_team<B: Settles>(
+    bus: B,
+    stores: TeamStores,
+    config: TeamConfig,
+    alerts: Vec<Alert>,
+    pace: Option<f64>,
+    latency: Option<Arc<LatencyLog>>,
+) -> Result<TeamRun, Failure> {
+    let team = team::start(bus.clone(), stores, Arc::new(SystemClock), config)
+        .await
+        .map_err(|error| Failure::Internal(error.to_string()))?;
+    run_team(bus, team.into(), alerts, Vec::new(), pace, None, latency).await
+}
+
+/// What a run of the team gives: the incidents it reported here, its counters, and how many
+/// messages became dead letters.
+type TeamRun = (
+    std::collections::BTreeSet<garrison_model::IncidentId>,
+    garrison_agents::RuntimeStats,
+    u64,
+);
+
 /// Raises `alerts` into a started team, waits until it settles, and stops it: the incidents
 /// it reported here, its counters, and how many messages became dead letters.
 async fn run_team<B: Settles>(
@@ -694,14 +693,7 @@ async fn run_team<B: Settles>(
     pace: Option<f64>,
     relay: Option<crate::outbox::Relay>,
     latency: Option<Arc<LatencyLog>>,
-) -> Result<
-    (
-        std::collections::BTreeSet<garrison_model::IncidentId>,
-        garrison_agents::RuntimeStats,
-        u64,
-    ),
-    Failure,
-> {
+) -> Result<TeamRun, Failure> {
     // Paced: batches of a size that, a quarter second apart or more, take `pace` seconds.
     const STEP: Duration = Duration::from_millis(250);
     let (lengths, interval) = match pace {

@@ -5,7 +5,7 @@
 mod common;
 
 use common::deployment::*;
-use common::{garrison, workspace};
+use common::{alert_ids, garrison, workspace};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -13,17 +13,6 @@ use std::path::Path;
 /// correlations).
 const BRUTE_FORCE: &str = "al-fded67b1-c8d4-449e-bb6a-f1ac92f5487c-";
 const LOGON_AFTER: &str = "al-95e8d17d-eada-4494-b42d-c26ea984e0a1-";
-
-/// The ids of every alert in a report's incidents.
-fn alert_ids(report: &serde_json::Value) -> BTreeSet<String> {
-    report["incidents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|incident| incident["alerts"].as_array().unwrap())
-        .map(|alert| alert["id"].as_str().unwrap().to_string())
-        .collect()
-}
 
 fn correlations(report: &serde_json::Value) -> BTreeSet<String> {
     alert_ids(report)

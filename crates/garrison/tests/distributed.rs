@@ -6,7 +6,7 @@
 mod common;
 
 use common::deployment::*;
-use common::{garrison, workspace};
+use common::{alert_ids, garrison, workspace};
 use std::path::Path;
 
 #[test]
@@ -505,17 +505,6 @@ fn logged(path: &Path, kind: &str) -> std::collections::HashMap<String, u128> {
     times
 }
 
-/// Every alert the incidents of an `investigate` report hold.
-fn alerts_held(report: &serde_json::Value) -> std::collections::BTreeSet<String> {
-    report["incidents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .flat_map(|incident| incident["alerts"].as_array().unwrap())
-        .map(|alert| alert["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn latency_logs_time_every_alert_from_raised_to_stored_in_one_process_and_across_processes() {
     let dir = tempfile::tempdir().unwrap();
@@ -532,7 +521,7 @@ fn latency_logs_time_every_alert_from_raised_to_stored_in_one_process_and_across
         ],
         &linux,
     );
-    let held = alerts_held(&report);
+    let held = alert_ids(&report);
     assert!(!held.is_empty());
     let (published, stored) = (logged(&log, "published"), logged(&log, "stored"));
     assert_eq!(
@@ -568,7 +557,7 @@ fn latency_logs_time_every_alert_from_raised_to_stored_in_one_process_and_across
         ],
         &linux,
     );
-    assert_eq!(alerts_held(&report), held);
+    assert_eq!(alert_ids(&report), held);
     let published = logged(&raised, "published");
     assert!(
         logged(&raised, "stored").is_empty(),

@@ -107,3 +107,14 @@ pub fn sample_lines(path: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// The ids of every alert in the incidents of an `investigate` report.
+pub fn alert_ids(report: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    report["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|incident| incident["alerts"].as_array().unwrap())
+        .map(|alert| alert["id"].as_str().unwrap().to_string())
+        .collect()
+}
