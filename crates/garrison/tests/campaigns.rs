@@ -125,32 +125,37 @@ fn each_campaign_becomes_a_few_incidents_covering_its_tactics() {
     assert!(missed.is_empty(), "tactics not covered: {missed:?}");
     let by_campaign: BTreeMap<&str, &serde_json::Value> =
         reports.iter().map(|(c, r)| (*c, r)).collect();
-    // Golden SAML: the Entra ID / Microsoft 365 story is one incident about the impersonated
-    // user, with the mail collection the forged access led to.
+    // Golden SAML: one incident. The AD FS signing material read on ADFS01 and DC01 and the
+    // forged access of the impersonated user to Entra ID / Microsoft 365 after it share no
+    // host, user or address; the domain and the order tie them, and the incident says so.
     let golden = by_campaign["GoldenSAMLADFSMailAccess"]["incidents"]
         .as_array()
         .unwrap();
-    let cloud = golden
+    assert_eq!(golden.len(), 1, "{golden:?}");
+    let incident = &golden[0];
+    let title = incident["title"].as_str().unwrap();
+    for place in ["ADFS01", "DC01", "Microsoft 365"] {
+        assert!(title.contains(place), "{title}");
+    }
+    assert!(title.ends_with("(pgustavo)"), "{title}");
+    assert!(incident["tactics"].to_string().contains("collection"));
+    assert!(incident["techniques"].to_string().contains("T1552.004"));
+    let claim = incident["reasoning"]
+        .as_array()
+        .unwrap()
         .iter()
-        .find(|incident| {
-            incident["title"]
-                .as_str()
-                .unwrap()
-                .contains("Microsoft 365")
-        })
-        .expect("a Microsoft 365 incident");
+        .find(|claim| claim["claim"].as_str().unwrap().contains("Golden SAML"))
+        .unwrap_or_else(|| panic!("a Golden SAML claim: {incident}"));
+    assert_eq!(claim["assertion"]["kind"], "precedes", "{claim}");
     assert!(
-        cloud["title"].as_str().unwrap().ends_with("(pgustavo)"),
-        "{cloud}"
+        claim["claim"]
+            .as_str()
+            .unwrap()
+            .contains("pgustavo@simulandlabs.com")
     );
-    assert!(cloud["tactics"].to_string().contains("collection"));
-    // AD FS key theft on the domain controller is its own host incident.
-    assert!(
-        golden.iter().any(|incident| {
-            incident["title"].as_str().unwrap().contains("DC01")
-                && incident["techniques"].to_string().contains("T1552.004")
-        }),
-        "{golden:?}"
+    assert_eq!(
+        incident["verification"]["removed_claims"],
+        serde_json::json!([])
     );
     // Log4Shell: the Linux server (Sysmon for Linux + AUOMS) and the Windows one (Sysmon,
     // Security) each show the exploit (T1190) followed by execution.

@@ -23,7 +23,9 @@ use std::cell::RefCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
+mod federation;
 mod held;
+mod resolve;
 mod saved;
 mod wording;
 
@@ -69,6 +71,9 @@ struct Case {
     alerts: Vec<(Alert, TriageDecision)>,
     /// Repeats of the case's alerts (by the first alert's id): how many, and the last time.
     repeats: HashMap<garrison_model::AlertId, (u64, Option<Timestamp>)>,
+    /// Signing material of federations read, and cloud activity of their users.
+    #[serde(default)]
+    federation: federation::Federation,
     /// The incident this one was merged into.
     superseded_by: Option<IncidentId>,
     /// What was last published for it (kept to publish its superseded version).
@@ -221,6 +226,7 @@ impl Investigate {
                         .as_ref()
                         .is_some_and(|person| case.users.contains(person))
                     || indicators(alert).any(|entity| case.indicators.contains(entity))
+                    || case.federation.ties(alert)
             })
             .map(|(index, _)| index)
             .collect();
@@ -241,6 +247,7 @@ impl Investigate {
                 std::mem::take(&mut source.indicators),
             )
         };
+        let federation = std::mem::take(&mut self.cases[from].federation);
         let (first, last) = (self.cases[from].first, self.cases[from].last);
         let target_id = self.cases[into].id.clone();
         self.cases[from].superseded_by = Some(target_id);
@@ -250,6 +257,7 @@ impl Investigate {
         target.hosts.extend(hosts);
         target.users.extend(users);
         target.indicators.extend(indicators);
+        target.federation.absorb(federation);
         target.first = match (target.first, first) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -471,6 +479,7 @@ impl Investigate {
             });
         }
         tactics.sort_by_key(|tactic| tactic_rank(tactic));
+        reasoning.extend(federation::golden_saml_claim(&alerts));
         let mut by_host: BTreeMap<String, Vec<EvidenceId>> = BTreeMap::new();
         for event in events.values() {
             if let Some(host) = &event.host {
@@ -671,33 +680,6 @@ impl Agent<TeamMessage> for Investigate {
 }
 
 impl Investigate {
-    /// An alert that names addresses but no host (a network sensor's) gets the host that used
-    /// one of its addresses nearest its time, as the store's host-side evidence shows; `None`
-    /// when it has a host already or no address resolves.
-    fn resolve_host(&self, alert: &Alert) -> Result<Option<Alert>, AgentError> {
-        let Some(at) = alert.timestamp.filter(|_| alert.host.is_none()) else {
-            return Ok(None);
-        };
-        for entity in alert.entities.iter().filter(|e| e.kind == EntityKind::Ip) {
-            let host = self
-                .evidence
-                .store()
-                .host_with_address(&entity.value, at, self.config.address_window)
-                .map_err(|error| AgentError::Temporary(error.to_string()))?;
-            if let Some(host) = host {
-                let mut resolved = alert.clone();
-                resolved
-                    .entities
-                    .push(Entity::new(EntityKind::Host, host.clone()));
-                resolved.entities.sort();
-                resolved.entities.dedup();
-                resolved.host = Some(host);
-                return Ok(Some(resolved));
-            }
-        }
-        Ok(None)
-    }
-
     /// Adds the alert to its incident (merging incidents it ties together); returns the
     /// superseded versions of merged incidents. The incident itself is published by `flush`.
     fn absorb(
@@ -761,6 +743,7 @@ impl Investigate {
                     last: None,
                     alerts: Vec::new(),
                     repeats: HashMap::new(),
+                    federation: Default::default(),
                     superseded_by: None,
                     published: None,
                     checked: true,
@@ -785,6 +768,7 @@ impl Investigate {
                 case.users.insert(person);
             }
             case.indicators.extend(indicators(alert).cloned());
+            case.federation.note(alert);
             case.first = match (case.first, alert.timestamp) {
                 (Some(first), Some(at)) => Some(first.min(at)),
                 (first, at) => first.or(at),
