@@ -8,6 +8,7 @@
 //! Only in that order, and only theft to cloud: cloud activity of two users of one domain is
 //! not linked by the domain (everyone in a company shares it).
 
+use super::earlier;
 use crate::messages::TriageDecision;
 use garrison_model::{Alert, Assertion, Claim, Timestamp};
 use std::collections::BTreeMap;
@@ -76,33 +77,33 @@ fn not_after(earlier: Option<Timestamp>, later: Option<Timestamp>) -> bool {
 }
 
 impl Federation {
+    fn stolen_at(&mut self, domain: String, at: Option<Timestamp>) {
+        let first = self.stolen.entry(domain).or_insert(at);
+        *first = earlier(*first, at);
+    }
+
+    fn cloud_at(&mut self, domain: String, at: Option<Timestamp>) {
+        let last = self.cloud.entry(domain).or_insert(at);
+        *last = (*last).max(at);
+    }
+
     /// Keeps what `alert`, joining the case, tells.
     pub(super) fn note(&mut self, alert: &Alert) {
         if let Some(domain) = stolen_from(alert) {
-            let first = self.stolen.entry(domain).or_insert(alert.timestamp);
-            *first = match (*first, alert.timestamp) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            self.stolen_at(domain, alert.timestamp);
         }
         if let Some(domain) = cloud_domain(alert) {
-            let last = self.cloud.entry(domain).or_insert(alert.timestamp);
-            *last = (*last).max(alert.timestamp);
+            self.cloud_at(domain, alert.timestamp);
         }
     }
 
     /// Takes what a merged case told.
     pub(super) fn absorb(&mut self, other: Federation) {
         for (domain, at) in other.stolen {
-            let first = self.stolen.entry(domain).or_insert(at);
-            *first = match (*first, at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            self.stolen_at(domain, at);
         }
         for (domain, at) in other.cloud {
-            let last = self.cloud.entry(domain).or_insert(at);
-            *last = (*last).max(at);
+            self.cloud_at(domain, at);
         }
     }
 

@@ -103,6 +103,14 @@ pub struct Investigate {
     held: Option<HashMap<AlertId, Vec<(usize, usize)>>>,
 }
 
+/// The earlier of two times; an unknown one gives way to a known one.
+fn earlier(a: Option<Timestamp>, b: Option<Timestamp>) -> Option<Timestamp> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// Open cases kept at most while a partition lags: beyond it, cases are closed by the newest
 /// alert seen, as without partitions (memory stays bounded).
 const CASES_KEPT: usize = 10_000;
@@ -258,10 +266,7 @@ impl Investigate {
         target.users.extend(users);
         target.indicators.extend(indicators);
         target.federation.absorb(federation);
-        target.first = match (target.first, first) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        target.first = earlier(target.first, first);
         target.last = target.last.max(last);
     }
 
@@ -769,10 +774,7 @@ impl Investigate {
             }
             case.indicators.extend(indicators(alert).cloned());
             case.federation.note(alert);
-            case.first = match (case.first, alert.timestamp) {
-                (Some(first), Some(at)) => Some(first.min(at)),
-                (first, at) => first.or(at),
-            };
+            case.first = earlier(case.first, alert.timestamp);
             case.last = case.last.max(alert.timestamp);
         }
         self.dirty.insert(index);
