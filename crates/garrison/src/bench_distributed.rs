@@ -16,8 +16,6 @@
 use crate::bench::percentile;
 use crate::chaos_engines::{Engines, open_to_others};
 use crate::{ExitCode, Failure};
-use garrison_agents::messages::{TeamKind, TeamMessage};
-use garrison_bus::Message;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -87,10 +85,10 @@ impl Setup {
             Setup::Agents(shape) => match (shape.triage, shape.correlate) {
                 (0, _) => format!("agents as processes, verify x{}", shape.verify),
                 (triage, 0) => {
-                    format!("agents as processes, 4 triage partitions, triage x{triage}")
+                    format!("agents as processes, {PARTITIONS} triage partitions, triage x{triage}")
                 }
                 (triage, correlate) => {
-                    format!("4 partitions, triage x{triage}, correlate x{correlate}")
+                    format!("{PARTITIONS} partitions, triage x{triage}, correlate x{correlate}")
                 }
             },
         }
@@ -236,30 +234,41 @@ impl Bench {
     fn measure(&mut self, setup: Setup, pace: Option<f64>) -> Result<Run, Failure> {
         self.runs += 1;
         let n = self.runs;
-        let pace_args: Vec<String> = match pace {
-            Some(seconds) => vec!["--pace".into(), seconds.to_string()],
-            None => Vec::new(),
-        };
         let logs = [
             self.work.path().join(format!("latency-{n}-raised.tsv")),
             self.work.path().join(format!("latency-{n}-report.tsv")),
         ];
         let mut store: Vec<String> = Vec::new();
-        if pace.is_some() {
-            store.extend(["--latency-log".into(), path(&logs[0]).into()]);
+        if let Some(seconds) = pace {
+            store.extend([
+                "--pace".into(),
+                seconds.to_string(),
+                "--latency-log".into(),
+                path(&logs[0]).into(),
+            ]);
         }
-        store.extend(pace_args);
         let label = setup.label();
+        // Queues are sampled in the throughput runs only: sampling adds requests to the
+        // server the latency runs would time.
+        fn sampled(config: &Path, pace: Option<f64>) -> Option<&Path> {
+            pace.is_none().then_some(config)
+        }
         let run = match setup {
             Setup::Embedded => {
                 let state = self.work.path().join(format!("embedded-{n}"));
                 store.extend(["--state".into(), path(&state).into()]);
-                measure(&label, &self.binary, &store, &self.inputs, None)
+                run_investigate(&label, &self.binary, &store, &self.inputs, None)
             }
             Setup::OneProcess => {
                 let config = self.deployment(n, false, 1, false)?;
                 store.extend(["--distributed".into(), path(&config).into()]);
-                let run = measure(&label, &self.binary, &store, &self.inputs, Some(&config));
+                let run = run_investigate(
+                    &label,
+                    &self.binary,
+                    &store,
+                    &self.inputs,
+                    sampled(&config, pace),
+                );
                 remove(&config);
                 run
             }
@@ -274,7 +283,13 @@ impl Bench {
                     path(&config).into(),
                     "--external-agents".into(),
                 ]);
-                let run = measure(&label, &self.binary, &store, &self.inputs, Some(&config));
+                let run = run_investigate(
+                    &label,
+                    &self.binary,
+                    &store,
+                    &self.inputs,
+                    sampled(&config, pace),
+                );
                 stop_agents(agents);
                 remove(&config);
                 run
@@ -331,16 +346,16 @@ fn path(path: &Path) -> &str {
 }
 
 /// Runs `garrison investigate` with `store` arguments, sampling its peak memory and, for the
-/// deployment `config` names, the queues on its bus.
-fn measure(
+/// deployment `queues` names, the queues on its bus.
+fn run_investigate(
     label: &str,
     binary: &Path,
     store: &[String],
     inputs: &[std::ffi::OsString],
-    config: Option<&Path>,
+    queues: Option<&Path>,
 ) -> Result<Run, Failure> {
     eprintln!("bench: {label}");
-    let queues = config.map(QueueWatch::start).transpose()?;
+    let queues = queues.map(QueueWatch::start).transpose()?;
     let started = Instant::now();
     let mut child = Command::new(binary)
         .args(["investigate", "--quiet"])
@@ -409,10 +424,7 @@ impl QueueWatch {
             let runtime = crate::current_thread_runtime()?;
             runtime.block_on(async {
                 let bus = deployment.connect_bus("garrison bench").await?;
-                let subjects: Vec<&str> = TeamKind::ALL
-                    .iter()
-                    .map(|kind| TeamMessage::subject(*kind))
-                    .collect();
+                let subjects = crate::settle::team_subjects();
                 let mut deepest: Deepest = None;
                 while !stopped.load(Ordering::Relaxed) {
                     // Before the run declares its streams there is nothing to read.
